@@ -1,0 +1,111 @@
+// Package grpcserver builds the gRPC server every service runs: OpenTelemetry
+// stats handler, panic recovery, request logging, error mapping through
+// apierr, health and reflection.
+package grpcserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
+)
+
+// Server is a gRPC server with health reporting.
+type Server struct {
+	*grpc.Server
+	Health *health.Server
+	log    *slog.Logger
+}
+
+// New builds a server. Order (outermost first): the otelgrpc stats handler
+// opens the span; then logUnary adds the APS metadata to the log context, logs
+// the call with its internal cause, and maps the error to a status (the one
+// place where that happens); then panic recovery.
+func New(log *slog.Logger) *Server {
+	s := &Server{log: log, Health: health.NewServer()}
+	s.Server = grpc.NewServer(
+		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+		grpc.ChainUnaryInterceptor(s.logUnary, recoverUnary(log)),
+	)
+	healthpb.RegisterHealthServer(s.Server, s.Health)
+	reflection.Register(s.Server)
+	return s
+}
+
+func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	r := apsmd.FromContext(ctx)
+	ctx = r.LogContext(ctx)
+	start := time.Now()
+	resp, err := next(ctx, req)
+	var cause error
+	if err != nil {
+		cause = apierr.From(err).Unwrap()
+		err = apierr.ToStatus(err)
+	}
+	st, _ := status.FromError(err)
+	attrs := []any{"method", info.FullMethod, "code", st.Code().String(), "duration_ms", time.Since(start).Milliseconds()}
+	if r.Phase != "" {
+		attrs = append(attrs, "aps_phase", r.Phase)
+	}
+	if err != nil {
+		attrs = append(attrs, "reason", apierr.FromStatus(st).Reason)
+		if cause != nil {
+			attrs = append(attrs, "cause", cause.Error())
+		}
+	}
+	level := slog.LevelInfo
+	if st.Code() == codes.Internal || st.Code() == codes.Unknown {
+		level = slog.LevelError
+	}
+	s.log.Log(ctx, level, "rpc", attrs...)
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				err = apierr.New(codes.Internal, apierr.Internal, "Internal error in the gateway.")
+			}
+		}()
+		return next(ctx, req)
+	}
+}
+
+// Serve serves on lis until ctx ends, then stops gracefully (bounded).
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.Server.Serve(lis) }()
+	s.log.Info("serving", "addr", lis.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.Health.Shutdown()
+	done := make(chan struct{})
+	go func() { s.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.Stop()
+	}
+	return nil
+}

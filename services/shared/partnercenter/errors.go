@@ -1,0 +1,104 @@
+package partnercenter
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error is a Partner Center refusal. It parses the three shapes Partner
+// Center uses: {code, description, data, source}, the richer 600xx variant
+// {code, message, description, errorName, isRetryable, ...}, and the 429 body
+// {statusCode, message} (with Retry-After).
+type Error struct {
+	StatusCode    int
+	Code          int
+	Description   string
+	ErrorName     string
+	Retryable     bool
+	RetryAfter    time.Duration
+	RequestID     string
+	CorrelationID string
+	transport     error
+}
+
+func (e *Error) Error() string {
+	if e.transport != nil {
+		return fmt.Sprintf("partner center: %s: %v", e.Description, e.transport)
+	}
+	return fmt.Sprintf("partner center: HTTP %d code %d %s: %s", e.StatusCode, e.Code, e.ErrorName, e.Description)
+}
+
+// Unwrap returns the transport error, if any.
+func (e *Error) Unwrap() error { return e.transport }
+
+// Throttled tells whether Partner Center answered 429.
+func (e *Error) Throttled() bool { return e.StatusCode == http.StatusTooManyRequests }
+
+// Transient tells whether the failure may pass by itself (transport, 408, 429, 5xx).
+func (e *Error) Transient() bool {
+	return e.transport != nil || e.StatusCode == 408 || e.StatusCode == 429 || e.StatusCode >= 500 || e.Retryable
+}
+
+// AsError extracts a *Error from err.
+func AsError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// flexInt accepts a JSON number or a numeric string.
+type flexInt int
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" {
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return nil // non-numeric codes are kept as 0; the description still says what happened
+	}
+	*f = flexInt(n)
+	return nil
+}
+
+func parseError(resp *http.Response, body []byte) *Error {
+	e := &Error{
+		StatusCode:    resp.StatusCode,
+		RequestID:     resp.Header.Get("MS-RequestId"),
+		CorrelationID: resp.Header.Get("MS-CorrelationId"),
+	}
+	var raw struct {
+		Code        flexInt `json:"code"`
+		StatusCode  flexInt `json:"statusCode"`
+		Description string  `json:"description"`
+		Message     string  `json:"message"`
+		ErrorName   string  `json:"errorName"`
+		IsRetryable bool    `json:"isRetryable"`
+	}
+	if json.Unmarshal(body, &raw) == nil {
+		e.Code = int(raw.Code)
+		e.Description = raw.Description
+		if e.Description == "" {
+			e.Description = raw.Message
+		}
+		e.ErrorName = raw.ErrorName
+		e.Retryable = raw.IsRetryable
+	}
+	if e.Description == "" {
+		e.Description = http.StatusText(resp.StatusCode)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		if s, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil {
+			e.RetryAfter = time.Duration(s) * time.Second
+		} else if t, err := http.ParseTime(ra); err == nil {
+			e.RetryAfter = time.Until(t)
+		}
+	}
+	return e
+}
