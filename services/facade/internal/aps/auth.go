@@ -1,0 +1,107 @@
+package aps
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+)
+
+// ErrUnknownInstance: no instance is registered under the APS-Instance-ID.
+var ErrUnknownInstance = errors.New("unknown instance")
+
+// ControllerCerts looks up the stored controller certificate of an instance.
+type ControllerCerts interface {
+	// ControllerCert returns the DER certificate, or ErrUnknownInstance.
+	ControllerCert(ctx context.Context, instanceID string) ([]byte, error)
+}
+
+// TenantServiceCerts asks the tenant service (which owns instances), caching
+// answers for a while: a controller certificate never changes for an instance.
+type TenantServiceCerts struct {
+	Client tenantv1.InstanceServiceClient
+	TTL    time.Duration
+
+	mu    sync.Mutex
+	cache map[string]certEntry
+}
+
+type certEntry struct {
+	der []byte
+	at  time.Time
+}
+
+// ControllerCert implements ControllerCerts.
+func (c *TenantServiceCerts) ControllerCert(ctx context.Context, instanceID string) ([]byte, error) {
+	c.mu.Lock()
+	if e, ok := c.cache[instanceID]; ok && time.Since(e.at) < c.TTL {
+		c.mu.Unlock()
+		return e.der, nil
+	}
+	c.mu.Unlock()
+	resp, err := c.Client.GetInstanceAuth(ctx, &tenantv1.GetInstanceAuthRequest{InstanceId: instanceID})
+	if status.Code(err) == codes.NotFound {
+		return nil, ErrUnknownInstance
+	}
+	if err != nil {
+		return nil, err
+	}
+	der, err := certDER(resp.GetControllerCertificatePem())
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.cache == nil {
+		c.cache = map[string]certEntry{}
+	}
+	c.cache[instanceID] = certEntry{der: der, at: time.Now()}
+	c.mu.Unlock()
+	return der, nil
+}
+
+func certDER(pemText string) ([]byte, error) {
+	block, _ := pem.Decode([]byte(pemText))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("no PEM certificate")
+	}
+	return block.Bytes, nil
+}
+
+// controllerFromBody extracts aps.x509.controller of an instance-creation body.
+func controllerFromBody(body []byte) ([]byte, error) {
+	var b struct {
+		APS struct {
+			X509 struct {
+				Controller string `json:"controller"`
+			} `json:"x509"`
+		} `json:"aps"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return nil, errors.New("the body is not valid JSON")
+	}
+	if b.APS.X509.Controller == "" {
+		return nil, errors.New("aps.x509.controller is missing")
+	}
+	return certDER(b.APS.X509.Controller)
+}
+
+// chainsTo verifies a client certificate against a controller CA pool.
+func chainsTo(der []byte, roots *x509.CertPool) bool {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return false
+	}
+	_, err = cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err == nil
+}
+
+func sameCert(a, b []byte) bool { return len(a) > 0 && bytes.Equal(a, b) }

@@ -1,0 +1,144 @@
+package aps
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/o365gateway/gateway/services/shared/apierr"
+)
+
+// Options of the APS layer.
+type Options struct {
+	// BasePath is stripped from request paths ("" or like "/aps").
+	BasePath string
+	Certs    ControllerCerts
+	// ControllerCA, when set, must sign the controller certificate of new instances.
+	ControllerCA *x509.CertPool
+	Log          *slog.Logger
+	// MaxBody bounds request bodies.
+	MaxBody int64
+}
+
+// Handler wraps the REST handler with the APS protocol layer.
+func Handler(next http.Handler, o Options) http.Handler {
+	if o.MaxBody == 0 {
+		o.MaxBody = 1 << 20
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rw := &responseWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				o.Log.Error("panic in facade", "panic", p)
+				WriteError(rw, http.StatusInternalServerError, apierr.Internal, "Internal error in the gateway.")
+			}
+			o.Log.InfoContext(r.Context(), "aps request", "method", r.Method, "path", r.URL.Path, "status", rw.status,
+				"duration_ms", time.Since(start).Milliseconds(), "instance_id", r.Header.Get("APS-Instance-ID"),
+				"aps_phase", r.Header.Get("APS-Request-Phase"), "aps_transaction_id", r.Header.Get("APS-Transaction-ID"),
+				"aps_info", rw.Header().Get("APS-Info"))
+		}()
+		serve(rw, r, next, o)
+	})
+}
+
+func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options) {
+	path := r.URL.Path
+	if o.BasePath != "" {
+		if path != o.BasePath && !strings.HasPrefix(path, o.BasePath+"/") {
+			WriteError(w, http.StatusNotFound, apierr.NotFound, "APS services are served under "+o.BasePath+"/.")
+			return
+		}
+		path = strings.TrimPrefix(path, o.BasePath)
+	}
+	path = "/" + strings.Trim(path, "/")
+	r.URL.Path, r.URL.RawPath = path, ""
+
+	if r.Header.Get("APS-Instance-ID") == "" || r.Header.Get("APS-Controller-URI") == "" {
+		WriteError(w, http.StatusBadRequest, apierr.InvalidRequest, "The APS-Instance-ID and APS-Controller-URI headers are required.")
+		return
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		WriteError(w, http.StatusUnauthorized, apierr.Unauthenticated, "A client certificate is required.")
+		return
+	}
+	presented := r.TLS.PeerCertificates[0].Raw
+	instanceID := r.Header.Get("APS-Instance-ID")
+
+	if r.Method == http.MethodPost && path == "/app" {
+		body, err := io.ReadAll(io.LimitReader(r.Body, o.MaxBody+1))
+		if err != nil || int64(len(body)) > o.MaxBody {
+			WriteError(w, http.StatusBadRequest, apierr.InvalidRequest, "The request body could not be read or is too large.")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		ctrl, err := controllerFromBody(body)
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, apierr.InvalidRequest, "Invalid instance creation: "+err.Error()+".")
+			return
+		}
+		if !sameCert(presented, ctrl) {
+			WriteError(w, http.StatusForbidden, apierr.Forbidden, "The client certificate is not the controller certificate of this instance.")
+			return
+		}
+		if o.ControllerCA != nil && !chainsTo(presented, o.ControllerCA) {
+			WriteError(w, http.StatusForbidden, apierr.Forbidden, "The controller certificate is not signed by the trusted controller CA.")
+			return
+		}
+		next.ServeHTTP(w, r)
+		return
+	}
+
+	stored, err := o.Certs.ControllerCert(r.Context(), instanceID)
+	switch {
+	case errors.Is(err, ErrUnknownInstance):
+		WriteError(w, http.StatusNotFound, apierr.UnknownInstance, "No application instance is registered under APS-Instance-ID "+instanceID+".")
+		return
+	case err != nil:
+		o.Log.ErrorContext(r.Context(), "instance lookup failed", "error", err.Error())
+		WriteError(w, http.StatusServiceUnavailable, apierr.Internal, "The gateway cannot check the instance right now; try again.")
+		return
+	}
+	if !sameCert(presented, stored) {
+		WriteError(w, http.StatusForbidden, apierr.Forbidden, "The client certificate is not the controller certificate of this instance.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, o.MaxBody)
+	next.ServeHTTP(w, r)
+}
+
+// responseWriter records the status and drops bodies of 204 answers.
+type responseWriter struct {
+	http.ResponseWriter
+	status  int
+	noBody  bool
+	written bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.written {
+		return
+	}
+	w.written = true
+	w.status = code
+	w.noBody = code == http.StatusNoContent
+	if w.noBody {
+		w.Header().Del("Content-Type")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.noBody {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}

@@ -1,0 +1,37 @@
+// Package gateway builds the grpc-gateway handler of the APS REST surface from
+// one upstream connection per gRPC service.
+package gateway
+
+import (
+	"context"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+
+	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+)
+
+// Upstreams are the connections to the services.
+type Upstreams struct {
+	Tenant *grpc.ClientConn
+}
+
+type registration func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+
+// New returns the REST handler; opts carry the APS protocol behaviour.
+func New(ctx context.Context, up Upstreams, opts ...runtime.ServeMuxOption) (*runtime.ServeMux, error) {
+	mux := runtime.NewServeMux(opts...)
+	regs := []struct {
+		conn *grpc.ClientConn
+		reg  registration
+	}{
+		{up.Tenant, tenantv1.RegisterInstanceServiceHandler},
+		{up.Tenant, tenantv1.RegisterTenantServiceHandler},
+	}
+	for _, r := range regs {
+		if err := r.reg(ctx, mux, r.conn); err != nil {
+			return nil, err
+		}
+	}
+	return mux, nil
+}

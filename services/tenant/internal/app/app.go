@@ -1,0 +1,172 @@
+// Package app is the tenant service's composition root: it wires storage,
+// Microsoft clients, the domain services, the job runner and the gRPC server.
+package app
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/grpcserver"
+	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/msauth"
+	"github.com/o365gateway/gateway/services/shared/secret"
+
+	"github.com/o365gateway/gateway/services/tenant/internal/accounts"
+	"github.com/o365gateway/gateway/services/tenant/internal/config"
+	"github.com/o365gateway/gateway/services/tenant/internal/instances"
+	"github.com/o365gateway/gateway/services/tenant/internal/msclients"
+	"github.com/o365gateway/gateway/services/tenant/internal/server"
+	"github.com/o365gateway/gateway/services/tenant/internal/storage"
+	"github.com/o365gateway/gateway/services/tenant/internal/storage/sqlite"
+	"github.com/o365gateway/gateway/services/tenant/internal/tenants"
+)
+
+// App is a wired tenant service.
+type App struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	store   storage.Store
+	runner  *jobs.Runner
+	server  *grpcserver.Server
+	metrics http.Handler
+}
+
+// Run serves on cfg.ListenAddr until ctx ends.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler) error {
+	a, err := New(ctx, cfg, log, metrics)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	lis, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return err
+	}
+	return a.Serve(ctx, lis)
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.store.Close() }
+
+// New wires the service.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler) (*App, error) {
+	key, err := secret.LoadKey(cfg.EncryptionKey, cfg.EncryptionKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := secret.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	base, err := clouds.Lookup(cfg.Cloud)
+	if err != nil {
+		return nil, err
+	}
+	endpoints := base.Override(cfg.MSLoginURL, cfg.MSPartnerCenterURL, cfg.MSGraphURL)
+	simulated := cfg.MSLoginURL != "" || cfg.MSPartnerCenterURL != ""
+	httpClient, err := msauth.HTTPClient(cfg.MSCAFile, cfg.MSTimeout)
+	if err != nil {
+		return nil, err
+	}
+	var apscRoots *x509.CertPool
+	if cfg.APSCCAFile != "" {
+		pem, err := os.ReadFile(cfg.APSCCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("APSC CA file: %w", err)
+		}
+		apscRoots = x509.NewCertPool()
+		if !apscRoots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no certificate in %s", cfg.APSCCAFile)
+		}
+	} else {
+		log.Warn("TENANT_APSC_CA_FILE is not set: the APS controller's server certificate is not verified")
+	}
+
+	store, err := sqlite.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+
+	factory := &msclients.Factory{Endpoints: endpoints, Simulated: simulated, HTTP: httpClient, Sealer: sealer, Log: log,
+		MaxRetryDelay: cfg.MSMaxRetryDelay}
+	factory.OnRotate = func(ctx context.Context, instanceID string, tok secret.String) error {
+		return rotate(ctx, store, sealer, instanceID, tok)
+	}
+	inst := &instances.Service{Store: store, Tenants: store, Checker: factory, Sealer: sealer, Endpoints: endpoints, Log: log}
+	workerID := cfg.WorkerID
+	if workerID == "" {
+		workerID, _ = os.Hostname()
+	}
+	runner := &jobs.Runner{Store: store.Jobs(), Owner: "tenant:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll,
+		Lease: cfg.JobLease, Log: log}
+	ten := &tenants.Service{Store: store, Instances: inst, Sealer: sealer, Endpoints: endpoints, Log: log,
+		Accounts: &accounts.Reader{Sealer: sealer, Roots: apscRoots}, Notify: runner.Notify,
+		PC: func(in *storage.Instance) (tenants.PartnerCenter, error) { return factory.PartnerCenter(in) }}
+	for kind, h := range ten.Handlers() {
+		runner.Register(kind, h)
+	}
+
+	srv := grpcserver.New(log)
+	tenantv1.RegisterInstanceServiceServer(srv.Server, &server.InstanceServer{Instances: inst, Tenants: ten})
+	tenantv1.RegisterTenantServiceServer(srv.Server, &server.TenantServer{Tenants: ten})
+
+	log.Info("tenant service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL,
+		"login", endpoints.LoginAuthority, "database", redactDB(cfg.DatabaseURL))
+	return &App{cfg: cfg, log: log, store: store, runner: runner, server: srv, metrics: metrics}, nil
+}
+
+// Serve runs the job runner and the gRPC server on lis until ctx ends.
+func (a *App) Serve(ctx context.Context, lis net.Listener) error {
+	cfg, runner, srv, metrics := a.cfg, a.runner, a.server, a.metrics
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return runner.Run(gctx) })
+	g.Go(func() error { return srv.Serve(gctx, lis) })
+	if cfg.MetricsAddr != "" && metrics != nil {
+		ms := &http.Server{Addr: cfg.MetricsAddr, Handler: metricsMux(metrics), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := ms.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error { <-gctx.Done(); return ms.Close() })
+	}
+	return g.Wait()
+}
+
+func metricsMux(metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics)
+	return mux
+}
+
+func redactDB(url string) string {
+	if len(url) > 9 && url[:9] == "sqlite://" {
+		return url
+	}
+	return "(redacted)"
+}
+
+func rotate(ctx context.Context, store storage.InstanceStore, sealer *secret.Sealer, instanceID string, tok secret.String) error {
+	in, err := store.GetInstance(ctx, instanceID)
+	if err != nil {
+		return err
+	}
+	sealed, err := sealer.Seal(tok)
+	if err != nil {
+		return err
+	}
+	in.RefreshTokenSealed = sealed
+	return store.UpdateInstance(ctx, in)
+}

@@ -1,0 +1,454 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	apsv1 "github.com/o365gateway/gateway/gen/go/o365/aps/v1"
+	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/logging"
+	"github.com/o365gateway/gateway/sim/mscloud"
+
+	"github.com/o365gateway/gateway/services/tenant/internal/app"
+	"github.com/o365gateway/gateway/services/tenant/internal/config"
+)
+
+// env is one tenant service wired to an in-process Microsoft simulator.
+type env struct {
+	t         *testing.T
+	sim       *httptest.Server
+	simClient *http.Client
+	instances tenantv1.InstanceServiceClient
+	tenants   tenantv1.TenantServiceClient
+	logs      *syncBuffer
+	partner   partner
+}
+
+type partner struct {
+	TenantID     string `json:"tenant_id"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func newEnv(t *testing.T, partnerCountries ...string) *env {
+	t.Helper()
+	bundle, err := mscloud.NewTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := httptest.NewUnstartedServer(mscloud.New(mscloud.Options{}).Handler())
+	sim.TLS = bundle.ServerConfig()
+	sim.StartTLS()
+	t.Cleanup(sim.Close)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, bundle.CAPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	cfg := &config.Config{
+		ListenAddr: "127.0.0.1:0", DatabaseURL: "sqlite://" + filepath.Join(dir, "tenant.db"), Cloud: "global",
+		EncryptionKey: base64.StdEncoding.EncodeToString(key), MSLoginURL: sim.URL + "/", MSPartnerCenterURL: sim.URL,
+		MSGraphURL: sim.URL + "/v1.0", MSCAFile: caFile, MSTimeout: 10 * time.Second, MSMaxRetryDelay: 5 * time.Second,
+		JobWorkers: 2, JobPoll: 50 * time.Millisecond, JobLease: 5 * time.Second, WorkerID: "test", LogLevel: "debug",
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, logging.New(logs, "debug", "tenant"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = a.Serve(ctx, lis); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; a.Close() })
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	e := &env{t: t, sim: sim, simClient: bundle.Client(), logs: logs,
+		instances: tenantv1.NewInstanceServiceClient(conn), tenants: tenantv1.NewTenantServiceClient(conn)}
+	if len(partnerCountries) == 0 {
+		partnerCountries = []string{"US", "CA", "GB", "DE"}
+	}
+	e.admin("POST", "/_sim/partners", map[string]any{"name": "Test CSP", "cloud": "global", "countries": partnerCountries, "sandbox": true}, &e.partner)
+	return e
+}
+
+func (e *env) admin(method, path string, body, out any) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.sim.URL+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.simClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		e.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			e.t.Fatalf("%s: %v", data, err)
+		}
+	}
+}
+
+// customers lists the simulator's customers of the test partner.
+func (e *env) customers() []map[string]any {
+	var st struct {
+		Partners []struct {
+			TenantID  string           `json:"tenant_id"`
+			Customers []map[string]any `json:"customers"`
+		} `json:"partners"`
+	}
+	e.admin("GET", "/_sim/state?partner="+e.partner.TenantID, nil, &st)
+	if len(st.Partners) != 1 {
+		e.t.Fatalf("state: %+v", st)
+	}
+	return st.Partners[0].Customers
+}
+
+func selfSigned(t *testing.T, cn string) (certPEM, keyPEM string) {
+	t.Helper()
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+}
+
+type instance struct {
+	id     string
+	appID  string
+	keyPEM string
+}
+
+func (e *env) ctx(inst instance, phase string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "aps-instance-id", inst.id,
+		"aps-controller-uri", "https://apsc.example:6308/", "aps-request-phase", phase, "aps-transaction-id", "tx-1")
+}
+
+func (e *env) install(mutate func(*tenantv1.Instance)) (instance, error) {
+	inst := instance{id: uuid.NewString(), appID: uuid.NewString()}
+	cert, key := selfSigned(e.t, "instance")
+	ctrl, _ := selfSigned(e.t, "controller")
+	inst.keyPEM = key
+	test := true
+	m := &tenantv1.Instance{
+		Aps:   &apsv1.Meta{Id: inst.appID, X509: &apsv1.X509{Self: cert + key, Controller: ctrl}},
+		Cloud: "global", PartnerTenantId: e.partner.TenantID, ClientId: e.partner.ClientID, ClientSecret: e.partner.ClientSecret,
+		ResellerMode: "direct", SalesCountries: []string{"US", "CA", "GB"}, TestPartner: &test,
+	}
+	if mutate != nil {
+		mutate(m)
+	}
+	_, err := e.instances.CreateInstance(e.ctx(inst, "sync"), &tenantv1.CreateInstanceRequest{Instance: m})
+	return inst, err
+}
+
+func (e *env) mustInstall() instance {
+	inst, err := e.install(nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return inst
+}
+
+func newTenant(sub string) *tenantv1.Tenant {
+	return &tenantv1.Tenant{
+		Aps:              &apsv1.Meta{Id: uuid.NewString()},
+		InitialSubdomain: sub,
+		Company:          &tenantv1.Company{Name: "Contoso Ltd", Email: "admin@contoso.example", Culture: "en-US", Language: "en"},
+		Address: &tenantv1.Address{FirstName: "Ann", LastName: "Lee", AddressLine1: "1 Microsoft Way", City: "Redmond",
+			State: "WA", PostalCode: "98052", Country: "US", PhoneNumber: "4255550100"},
+		Mca: &tenantv1.Mca{FirstName: "Ann", LastName: "Lee", Email: "ann@contoso.example", DateAgreed: "2026-11-20T10:00:00Z"},
+	}
+}
+
+func subdomain() string { return "t" + strings.ReplaceAll(uuid.NewString(), "-", "")[:20] }
+
+// provision drives a provisioning as APSC does: sync, then async re-sends.
+func (e *env) provision(inst instance, tn *tenantv1.Tenant) (*tenantv1.Tenant, error) {
+	var hdr metadata.MD
+	resp, err := e.tenants.ProvisionTenant(e.ctx(inst, "sync"), &tenantv1.ProvisionTenantRequest{Tenant: tn}, grpc.Header(&hdr))
+	if err != nil {
+		return nil, err
+	}
+	if len(hdr.Get("aps-async-info")) == 0 {
+		return resp.GetTenant(), nil
+	}
+	if resp.GetTenant().GetAps().GetStatus() != "aps:provisioning" {
+		e.t.Fatalf("202 representation status %q", resp.GetTenant().GetAps().GetStatus())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		hdr = nil
+		resp, err = e.tenants.ProvisionTenant(e.ctx(inst, "async"), &tenantv1.ProvisionTenantRequest{Tenant: tn}, grpc.Header(&hdr))
+		if err != nil {
+			return nil, err
+		}
+		if len(hdr.Get("aps-async-info")) == 0 {
+			return resp.GetTenant(), nil
+		}
+	}
+	e.t.Fatal("provisioning did not finish")
+	return nil, nil
+}
+
+func reason(t *testing.T, err error) *apierr.Error {
+	t.Helper()
+	if err == nil {
+		t.Fatal("expected an error")
+	}
+	st, _ := status.FromError(err)
+	return apierr.FromStatus(st)
+}
+
+func TestProvisionCreatesExactlyOneCustomer(t *testing.T) {
+	e := newEnv(t)
+	inst := e.mustInstall()
+	tn := newTenant(subdomain())
+	got, err := e.provision(inst, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetState() != "active" || got.GetMsCustomerId() == "" || got.GetDomainName() != tn.InitialSubdomain+".onmicrosoft.com" ||
+		got.GetAdminLogin() == "" || got.GetAdminPassword() == "" || got.GetAps().GetStatus() != "aps:ready" {
+		t.Fatalf("got %v", got)
+	}
+	cs := e.customers()
+	if len(cs) != 1 || cs[0]["id"] != got.GetMsCustomerId() || cs[0]["mca_attested"] != true {
+		t.Fatalf("simulator customers: %v", cs)
+	}
+	// A re-sent provision answers the same tenant; the password is not shown again.
+	again, err := e.provision(inst, tn)
+	if err != nil || again.GetMsCustomerId() != got.GetMsCustomerId() || again.GetAdminPassword() != "" {
+		t.Fatalf("re-send: %v %v", again, err)
+	}
+	if n := len(e.customers()); n != 1 {
+		t.Fatalf("%d customers after re-send", n)
+	}
+	// Secrets never reach the logs.
+	for _, s := range []string{e.partner.ClientSecret, got.GetAdminPassword(), strings.Split(inst.keyPEM, "\n")[1]} {
+		if strings.Contains(e.logs.String(), s) {
+			t.Fatalf("secret %q... leaked to the logs", s[:6])
+		}
+	}
+	if !strings.Contains(e.logs.String(), `"ms_correlation_id"`) || !strings.Contains(e.logs.String(), `"instance_id":"`+inst.id) {
+		t.Fatal("logs lack correlation or instance ids")
+	}
+}
+
+func TestRefusalsChangeNothingAtMicrosoft(t *testing.T) {
+	e := newEnv(t)
+	inst := e.mustInstall()
+	taken := newTenant(subdomain())
+	if _, err := e.provision(inst, taken); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		mutate func(*tenantv1.Tenant)
+		reason string
+		http   int
+	}{
+		{"country outside sales countries", func(tn *tenantv1.Tenant) {
+			tn.Address = &tenantv1.Address{FirstName: "A", LastName: "B", AddressLine1: "1 Rue", City: "Berlin", PostalCode: "10115", Country: "DE"}
+		}, apierr.CustomerCountryNotSupported, 400},
+		{"taken subdomain", func(tn *tenantv1.Tenant) { tn.InitialSubdomain = taken.InitialSubdomain }, apierr.DomainAlreadyTaken, 409},
+		{"bad postal code", func(tn *tenantv1.Tenant) { tn.Address.PostalCode = "ABCDE" }, apierr.InvalidAddress, 400},
+		{"street without number", func(tn *tenantv1.Tenant) { tn.Address.AddressLine1 = "Microsoft Way" }, apierr.InvalidAddress, 400},
+		{"unknown state", func(tn *tenantv1.Tenant) { tn.Address.State = "Dubai" }, apierr.InvalidAddress, 400},
+		{"bad subdomain", func(tn *tenantv1.Tenant) { tn.InitialSubdomain = "not-valid.x" }, apierr.InvalidRequest, 400},
+		{"missing company", func(tn *tenantv1.Tenant) { tn.Company = nil }, apierr.InvalidRequest, 400},
+		{"bad id", func(tn *tenantv1.Tenant) { tn.Aps.Id = "42" }, apierr.InvalidRequest, 400},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tn := newTenant(subdomain())
+			c.mutate(tn)
+			_, err := e.provision(inst, tn)
+			r := reason(t, err)
+			if r.Reason != c.reason || r.HTTPStatus() != c.http {
+				t.Fatalf("got %s %d: %s", r.Reason, r.HTTPStatus(), r.Message)
+			}
+			if c.reason == apierr.CustomerCountryNotSupported && r.Message != apierr.CountryNotSupportedMessage {
+				t.Fatalf("message %q", r.Message)
+			}
+		})
+	}
+	if n := len(e.customers()); n != 1 {
+		t.Fatalf("%d customers at the simulator, want 1", n)
+	}
+}
+
+func TestMicrosoftRefusesCountry(t *testing.T) {
+	e := newEnv(t, "US") // the partner may only sell in the US
+	inst := e.mustInstall()
+	tn := newTenant(subdomain())
+	tn.Address = &tenantv1.Address{FirstName: "A", LastName: "B", AddressLine1: "10 Downing Street", City: "London",
+		PostalCode: "SW1A 2AA", Country: "GB", PhoneNumber: "2071234567"}
+	tn.Company.Culture = "en-GB"
+	_, err := e.provision(inst, tn)
+	r := reason(t, err)
+	if r.Reason != apierr.CustomerCountryNotSupported || r.HTTPStatus() != 500 || r.Message != apierr.CountryNotSupportedMessage {
+		t.Fatalf("got %+v %d", r, r.HTTPStatus())
+	}
+	if n := len(e.customers()); n != 0 {
+		t.Fatalf("%d customers", n)
+	}
+	got, err := e.tenants.GetTenant(e.ctx(inst, ""), &tenantv1.GetTenantRequest{Id: tn.Aps.Id})
+	if err != nil || got.GetTenant().GetState() != "failed" {
+		t.Fatalf("%v %v", got, err)
+	}
+}
+
+func TestErrorAfterCommitCreatesOneCustomer(t *testing.T) {
+	for _, replay := range []bool{true, false} {
+		t.Run(fmt.Sprintf("replay=%v", replay), func(t *testing.T) {
+			e := newEnv(t)
+			inst := e.mustInstall()
+			e.admin("POST", "/_sim/settings", map[string]any{"request_id_replay": replay}, nil)
+			e.admin("POST", "/_sim/faults", map[string]any{"api": "partnercenter", "method": "POST", "path": "/v1/customers",
+				"mode": "error_after_commit", "status": 500, "count": 1}, nil)
+			tn := newTenant(subdomain())
+			tn.Mca = nil
+			got, err := e.provision(inst, tn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs := e.customers()
+			if got.GetState() != "active" || len(cs) != 1 || cs[0]["id"] != got.GetMsCustomerId() {
+				t.Fatalf("tenant %v, customers %v", got, cs)
+			}
+		})
+	}
+}
+
+func TestInstanceRules(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.install(func(m *tenantv1.Instance) { m.Cloud = "china" })
+	if r := reason(t, err); r.Reason != apierr.WrongCloud || r.HTTPStatus() != 400 {
+		t.Fatalf("%+v", r)
+	}
+	_, err = e.install(func(m *tenantv1.Instance) { m.ClientSecret = "wrong" })
+	if r := reason(t, err); r.Reason != apierr.InvalidRequest || strings.Contains(r.Message, "wrong") {
+		t.Fatalf("%+v", r)
+	}
+	_, err = e.install(func(m *tenantv1.Instance) { m.Aps.X509.Self = "garbage" })
+	if r := reason(t, err); r.Reason != apierr.InvalidRequest {
+		t.Fatalf("%+v", r)
+	}
+	inst := e.mustInstall()
+	got, err := e.instances.GetInstance(e.ctx(inst, ""), &tenantv1.GetInstanceRequest{Id: inst.appID})
+	if err != nil || got.GetInstance().GetClientSecret() != "" || got.GetInstance().GetPartnerTenantId() != e.partner.TenantID {
+		t.Fatalf("%v %v", got, err)
+	}
+	auth, err := e.instances.GetInstanceAuth(context.Background(), &tenantv1.GetInstanceAuthRequest{InstanceId: inst.id})
+	if err != nil || !strings.Contains(auth.GetControllerCertificatePem(), "BEGIN CERTIFICATE") {
+		t.Fatalf("%v %v", auth, err)
+	}
+	sub := subdomain()
+	av, err := e.instances.CheckDomainAvailability(e.ctx(inst, ""), &tenantv1.CheckDomainAvailabilityRequest{Id: inst.appID, Subdomain: sub})
+	if err != nil || !av.GetAvailable() || av.GetDomain() != sub+".onmicrosoft.com" {
+		t.Fatalf("%v %v", av, err)
+	}
+	av, err = e.instances.CheckDomainAvailability(e.ctx(inst, ""), &tenantv1.CheckDomainAvailabilityRequest{Id: inst.appID, Subdomain: "contoso"})
+	if err != nil || av.GetAvailable() {
+		t.Fatalf("reserved domain reported free: %v %v", av, err)
+	}
+}
+
+func TestUnprovisionDeletesSandboxCustomer(t *testing.T) {
+	e := newEnv(t)
+	inst := e.mustInstall()
+	tn := newTenant(subdomain())
+	if _, err := e.provision(inst, tn); err != nil {
+		t.Fatal(err)
+	}
+	var hdr metadata.MD
+	if _, err := e.tenants.UnprovisionTenant(e.ctx(inst, "sync"), &tenantv1.UnprovisionTenantRequest{Id: tn.Aps.Id}, grpc.Header(&hdr)); err != nil {
+		t.Fatal(err)
+	}
+	if len(hdr.Get("aps-async-info")) == 0 {
+		t.Fatal("test-partner unprovision should run as a job")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		hdr = nil
+		resp, err := e.tenants.UnprovisionTenant(e.ctx(inst, "async"), &tenantv1.UnprovisionTenantRequest{Id: tn.Aps.Id}, grpc.Header(&hdr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hdr.Get("aps-async-info")) == 0 {
+			if resp.GetTenant() != nil {
+				t.Fatalf("done unprovision answered %v", resp)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("unprovision did not finish")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := len(e.customers()); n != 0 {
+		t.Fatalf("%d customers left", n)
+	}
+}
+
+var _ = slog.Default

@@ -1,0 +1,322 @@
+// Package instances holds the rules of APS application instances: what an
+// instance-creation request must carry, the one-cloud rule, and how secrets
+// are sealed before they are stored.
+package instances
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"regexp"
+	"strings"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+
+	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/secret"
+
+	"github.com/o365gateway/gateway/services/tenant/internal/storage"
+)
+
+// Input is an instance representation as APSC sends it.
+type Input struct {
+	AppID                string
+	Cloud                string
+	PartnerTenantID      string
+	ClientID             string
+	ClientSecret         secret.String
+	RefreshToken         secret.String
+	ResellerMode         string
+	IndirectResellerMPN  string
+	SalesCountries       []string
+	TestPartner          bool
+	DefaultUsageLocation string
+	X509Self             secret.String
+	X509Controller       string
+}
+
+// CredentialChecker proves that Microsoft accepts an instance's credentials.
+type CredentialChecker interface {
+	CheckCredentials(ctx context.Context, in *storage.Instance) error
+	Forget(instanceID string)
+}
+
+// Service implements the instance operations.
+type Service struct {
+	Store     storage.InstanceStore
+	Tenants   storage.TenantStore
+	Checker   CredentialChecker
+	Sealer    *secret.Sealer
+	Endpoints clouds.Endpoints
+	Log       *slog.Logger
+}
+
+var (
+	countryRe = regexp.MustCompile(`^[A-Z]{2}$`)
+	// ErrUnknown is returned for an unknown instance.
+	errUnknown = apierr.New(codes.NotFound, apierr.UnknownInstance, "No application instance is registered under this APS-Instance-ID.")
+)
+
+// IsUUID tells whether s is a canonical UUID.
+func IsUUID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
+}
+
+// Create registers an instance. A repeated creation of the same instance
+// answers the stored one.
+func (s *Service) Create(ctx context.Context, req apsmd.Request, in Input) (*storage.Instance, error) {
+	if !IsUUID(req.InstanceID) {
+		return nil, apierr.Invalid("APS-Instance-ID must be a UUID.")
+	}
+	if existing, err := s.Store.GetInstance(ctx, req.InstanceID); err == nil {
+		return existing, nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	inst := &storage.Instance{InstanceID: req.InstanceID, ControllerURI: req.ControllerURI}
+	if err := s.apply(inst, in, true); err != nil {
+		return nil, err
+	}
+	if err := s.check(ctx, inst); err != nil {
+		return nil, err
+	}
+	if err := s.Store.CreateInstance(ctx, inst); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return s.Store.GetInstance(ctx, req.InstanceID)
+		}
+		return nil, err
+	}
+	s.Log.InfoContext(ctx, "instance created", "app_id", inst.AppID, "cloud", inst.Cloud, "test_partner", inst.TestPartner)
+	return inst, nil
+}
+
+func (s *Service) check(ctx context.Context, inst *storage.Instance) error {
+	if err := s.Checker.CheckCredentials(ctx, inst); err != nil {
+		s.Log.WarnContext(ctx, "partner credentials refused", "cause", err.Error())
+		return apierr.Wrap(err, codes.InvalidArgument, apierr.InvalidRequest,
+			"Microsoft refused the partner credentials (partner_tenant_id %s, client_id %s): check them and the application's consent.",
+			inst.PartnerTenantID, inst.ClientID)
+	}
+	return nil
+}
+
+// apply validates in and copies it onto inst; create demands credentials and x509.
+func (s *Service) apply(inst *storage.Instance, in Input, create bool) error {
+	var problems []string
+	if !IsUUID(in.AppID) {
+		problems = append(problems, "aps.id must be a UUID")
+	}
+	cloud := strings.ToLower(strings.TrimSpace(in.Cloud))
+	if cloud == "" {
+		cloud = string(s.Endpoints.Cloud)
+	}
+	if _, err := clouds.Lookup(cloud); err != nil {
+		problems = append(problems, "cloud must be global, china or usgov")
+	} else if cloud != string(s.Endpoints.Cloud) {
+		return apierr.New(codes.InvalidArgument, apierr.WrongCloud,
+			"This gateway deployment serves the %s cloud; the instance is for %s. Register it with the %s deployment.", s.Endpoints.Cloud, cloud, cloud)
+	}
+	if !IsUUID(in.PartnerTenantID) {
+		problems = append(problems, "partner_tenant_id must be the partner's tenant GUID")
+	}
+	if strings.TrimSpace(in.ClientID) == "" {
+		problems = append(problems, "client_id is required")
+	}
+	if create && in.ClientSecret.Empty() && in.RefreshToken.Empty() {
+		problems = append(problems, "client_secret or refresh_token is required")
+	}
+	mode := strings.ToLower(in.ResellerMode)
+	if mode == "" {
+		mode = "direct"
+	}
+	if mode != "direct" && mode != "indirect" {
+		problems = append(problems, "reseller_mode must be direct or indirect")
+	}
+	if mode == "indirect" && strings.TrimSpace(in.IndirectResellerMPN) == "" {
+		problems = append(problems, "indirect_reseller_mpn_id is required in indirect mode")
+	}
+	var countries []string
+	for _, c := range in.SalesCountries {
+		c = strings.ToUpper(strings.TrimSpace(c))
+		if !countryRe.MatchString(c) {
+			problems = append(problems, "sales_countries must hold ISO 3166 alpha-2 codes")
+			break
+		}
+		countries = append(countries, c)
+	}
+	loc := strings.ToUpper(strings.TrimSpace(in.DefaultUsageLocation))
+	if loc != "" && !countryRe.MatchString(loc) {
+		problems = append(problems, "default_usage_location must be an ISO 3166 alpha-2 code")
+	}
+	if create {
+		certPEM, keyPEM, err := splitSelf(in.X509Self.Reveal())
+		if err != nil {
+			problems = append(problems, err.Error())
+		} else {
+			inst.InstanceCertPEM = certPEM
+			sealed, err := s.Sealer.Seal(secret.New(keyPEM))
+			if err != nil {
+				return err
+			}
+			inst.InstanceKeySealed = sealed
+		}
+		if _, err := ParseCertificate(in.X509Controller); err != nil {
+			problems = append(problems, "aps.x509.controller must hold the controller certificate (PEM)")
+		}
+		inst.ControllerCertPEM = in.X509Controller
+	}
+	if len(problems) > 0 {
+		return apierr.Invalid("Invalid application instance: %s.", strings.Join(problems, "; "))
+	}
+	inst.AppID = in.AppID
+	inst.Cloud = cloud
+	inst.PartnerTenantID = in.PartnerTenantID
+	inst.ClientID = strings.TrimSpace(in.ClientID)
+	inst.ResellerMode = mode
+	inst.IndirectResellerMPN = strings.TrimSpace(in.IndirectResellerMPN)
+	inst.SalesCountries = countries
+	inst.TestPartner = in.TestPartner
+	inst.DefaultUsageLocation = loc
+	if !in.ClientSecret.Empty() {
+		sealed, err := s.Sealer.Seal(in.ClientSecret)
+		if err != nil {
+			return err
+		}
+		inst.ClientSecretSealed = sealed
+	}
+	if !in.RefreshToken.Empty() {
+		sealed, err := s.Sealer.Seal(in.RefreshToken)
+		if err != nil {
+			return err
+		}
+		inst.RefreshTokenSealed = sealed
+	}
+	return nil
+}
+
+// splitSelf splits aps.x509.self into the certificate and its private key and
+// checks that they belong together.
+func splitSelf(self string) (string, string, error) {
+	var certs, keys []byte
+	rest := []byte(self)
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		switch {
+		case block.Type == "CERTIFICATE":
+			certs = append(certs, pem.EncodeToMemory(block)...)
+		case strings.HasSuffix(block.Type, "PRIVATE KEY"):
+			keys = append(keys, pem.EncodeToMemory(block)...)
+		}
+	}
+	if len(certs) == 0 || len(keys) == 0 {
+		return "", "", errors.New("aps.x509.self must hold the instance certificate followed by its private key (PEM)")
+	}
+	if _, err := tls.X509KeyPair(certs, keys); err != nil {
+		return "", "", errors.New("the certificate and private key in aps.x509.self do not match")
+	}
+	return string(certs), string(keys), nil
+}
+
+// ParseCertificate parses the first certificate of a PEM text.
+func ParseCertificate(pemText string) (*x509.Certificate, error) {
+	block, _ := pem.Decode([]byte(pemText))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("no PEM certificate")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+// Get returns the instance named by the request, checking the app resource id.
+func (s *Service) Get(ctx context.Context, req apsmd.Request, appID string) (*storage.Instance, error) {
+	inst, err := s.Load(ctx, req.InstanceID)
+	if err != nil {
+		return nil, err
+	}
+	if appID != "" && appID != inst.AppID {
+		if !IsUUID(appID) {
+			return nil, apierr.Invalid("The resource id %q is not a UUID.", appID)
+		}
+		return nil, apierr.New(codes.NotFound, apierr.NotFound, "The application resource %s does not belong to this instance.", appID)
+	}
+	return inst, nil
+}
+
+// Load returns an instance by its APS-Instance-ID.
+func (s *Service) Load(ctx context.Context, instanceID string) (*storage.Instance, error) {
+	inst, err := s.Store.GetInstance(ctx, instanceID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errUnknown
+	}
+	return inst, err
+}
+
+// Configure replaces the settings; secrets left empty keep the stored ones.
+func (s *Service) Configure(ctx context.Context, req apsmd.Request, appID string, in Input) (*storage.Instance, error) {
+	inst, err := s.Get(ctx, req, appID)
+	if err != nil {
+		return nil, err
+	}
+	in.AppID = inst.AppID
+	before := *inst
+	if err := s.apply(inst, in, false); err != nil {
+		return nil, err
+	}
+	if inst.ClientID != before.ClientID || inst.PartnerTenantID != before.PartnerTenantID || !in.ClientSecret.Empty() || !in.RefreshToken.Empty() {
+		if err := s.check(ctx, inst); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.Store.UpdateInstance(ctx, inst); err != nil {
+		return nil, err
+	}
+	s.Checker.Forget(inst.InstanceID)
+	return inst, nil
+}
+
+// Delete removes an instance that has no tenants left.
+func (s *Service) Delete(ctx context.Context, req apsmd.Request, appID string) error {
+	inst, err := s.Get(ctx, req, appID)
+	if err != nil {
+		if e := apierr.From(err); e.Reason == apierr.UnknownInstance {
+			return nil // already gone
+		}
+		return err
+	}
+	n, err := s.Tenants.CountTenants(ctx, inst.InstanceID)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return apierr.New(codes.FailedPrecondition, apierr.Conflict, "The instance still has %d tenants; unprovision them first.", n)
+	}
+	if err := s.Store.DeleteInstance(ctx, inst.InstanceID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	s.Checker.Forget(inst.InstanceID)
+	return nil
+}
+
+// Upgrade records the package version the instance is upgraded from.
+func (s *Service) Upgrade(ctx context.Context, req apsmd.Request, appID, version string) (*storage.Instance, error) {
+	inst, err := s.Get(ctx, req, appID)
+	if err != nil {
+		return nil, err
+	}
+	s.Log.InfoContext(ctx, "instance upgraded", "from_version", version)
+	inst.PackageVersion = version
+	if err := s.Store.UpdateInstance(ctx, inst); err != nil {
+		return nil, err
+	}
+	return inst, nil
+}

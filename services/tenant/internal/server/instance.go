@@ -1,0 +1,92 @@
+package server
+
+import (
+	"context"
+
+	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
+
+	"github.com/o365gateway/gateway/services/tenant/internal/instances"
+	"github.com/o365gateway/gateway/services/tenant/internal/tenants"
+)
+
+// InstanceServer implements tenantv1.InstanceServiceServer.
+type InstanceServer struct {
+	tenantv1.UnimplementedInstanceServiceServer
+	Instances *instances.Service
+	Tenants   *tenants.Service
+}
+
+// CreateInstance implements the RPC.
+func (s *InstanceServer) CreateInstance(ctx context.Context, r *tenantv1.CreateInstanceRequest) (*tenantv1.CreateInstanceResponse, error) {
+	in, err := s.Instances.Create(ctx, apsmd.FromContext(ctx), instanceInput(r.GetInstance()))
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.CreateInstanceResponse{Instance: instanceMessage(in)}, nil
+}
+
+// GetInstance implements the RPC.
+func (s *InstanceServer) GetInstance(ctx context.Context, r *tenantv1.GetInstanceRequest) (*tenantv1.GetInstanceResponse, error) {
+	in, err := s.Instances.Get(ctx, apsmd.FromContext(ctx), r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.GetInstanceResponse{Instance: instanceMessage(in)}, nil
+}
+
+// ConfigureInstance implements the RPC.
+func (s *InstanceServer) ConfigureInstance(ctx context.Context, r *tenantv1.ConfigureInstanceRequest) (*tenantv1.ConfigureInstanceResponse, error) {
+	in, err := s.Instances.Configure(ctx, apsmd.FromContext(ctx), r.GetId(), instanceInput(r.GetInstance()))
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.ConfigureInstanceResponse{Instance: instanceMessage(in)}, nil
+}
+
+// DeleteInstance implements the RPC.
+func (s *InstanceServer) DeleteInstance(ctx context.Context, r *tenantv1.DeleteInstanceRequest) (*tenantv1.DeleteInstanceResponse, error) {
+	if err := s.Instances.Delete(ctx, apsmd.FromContext(ctx), r.GetId()); err != nil {
+		return nil, err
+	}
+	return &tenantv1.DeleteInstanceResponse{}, nil
+}
+
+// UpgradeInstance implements the RPC.
+func (s *InstanceServer) UpgradeInstance(ctx context.Context, r *tenantv1.UpgradeInstanceRequest) (*tenantv1.UpgradeInstanceResponse, error) {
+	in, err := s.Instances.Upgrade(ctx, apsmd.FromContext(ctx), r.GetId(), r.GetVersion())
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.UpgradeInstanceResponse{Instance: instanceMessage(in)}, nil
+}
+
+// CheckDomainAvailability implements the RPC.
+func (s *InstanceServer) CheckDomainAvailability(ctx context.Context, r *tenantv1.CheckDomainAvailabilityRequest) (*tenantv1.CheckDomainAvailabilityResponse, error) {
+	domain, free, err := s.Tenants.DomainAvailable(ctx, apsmd.FromContext(ctx), r.GetId(), r.GetSubdomain())
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.CheckDomainAvailabilityResponse{Domain: domain, Available: &free}, nil
+}
+
+// NotifyInstanceLink acknowledges link notifications (nothing to do).
+func (s *InstanceServer) NotifyInstanceLink(ctx context.Context, r *tenantv1.NotifyInstanceLinkRequest) (*tenantv1.NotifyInstanceLinkResponse, error) {
+	if _, err := s.Instances.Get(ctx, apsmd.FromContext(ctx), r.GetId()); err != nil {
+		return nil, err
+	}
+	return &tenantv1.NotifyInstanceLinkResponse{}, nil
+}
+
+// GetInstanceAuth implements the RPC (facade only).
+func (s *InstanceServer) GetInstanceAuth(ctx context.Context, r *tenantv1.GetInstanceAuthRequest) (*tenantv1.GetInstanceAuthResponse, error) {
+	if r.GetInstanceId() == "" {
+		return nil, apierr.Invalid("instance_id is required.")
+	}
+	in, err := s.Instances.Load(ctx, r.GetInstanceId())
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.GetInstanceAuthResponse{ControllerCertificatePem: in.ControllerCertPEM, Cloud: in.Cloud}, nil
+}

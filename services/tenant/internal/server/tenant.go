@@ -1,0 +1,68 @@
+package server
+
+import (
+	"context"
+
+	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
+
+	"github.com/o365gateway/gateway/services/tenant/internal/tenants"
+)
+
+// TenantServer implements tenantv1.TenantServiceServer.
+type TenantServer struct {
+	tenantv1.UnimplementedTenantServiceServer
+	Tenants *tenants.Service
+}
+
+// answer sets the accepted header when a job still runs.
+func answer(ctx context.Context, v *tenants.View) error {
+	if v != nil && v.Accepted != "" {
+		return apsmd.SetAccepted(ctx, v.Accepted)
+	}
+	return nil
+}
+
+// ProvisionTenant implements the RPC.
+func (s *TenantServer) ProvisionTenant(ctx context.Context, r *tenantv1.ProvisionTenantRequest) (*tenantv1.ProvisionTenantResponse, error) {
+	v, err := s.Tenants.Provision(ctx, apsmd.FromContext(ctx), tenantInput("", r.GetTenant()))
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.ProvisionTenantResponse{Tenant: tenantMessage(v)}, answer(ctx, v)
+}
+
+// GetTenant implements the RPC.
+func (s *TenantServer) GetTenant(ctx context.Context, r *tenantv1.GetTenantRequest) (*tenantv1.GetTenantResponse, error) {
+	v, err := s.Tenants.Get(ctx, apsmd.FromContext(ctx), r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.GetTenantResponse{Tenant: tenantMessage(v)}, nil
+}
+
+// ConfigureTenant implements the RPC.
+func (s *TenantServer) ConfigureTenant(ctx context.Context, r *tenantv1.ConfigureTenantRequest) (*tenantv1.ConfigureTenantResponse, error) {
+	v, err := s.Tenants.Configure(ctx, apsmd.FromContext(ctx), r.GetId(), tenantInput(r.GetId(), r.GetTenant()))
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.ConfigureTenantResponse{Tenant: tenantMessage(v)}, answer(ctx, v)
+}
+
+// UnprovisionTenant implements the RPC; an empty answer means done.
+func (s *TenantServer) UnprovisionTenant(ctx context.Context, r *tenantv1.UnprovisionTenantRequest) (*tenantv1.UnprovisionTenantResponse, error) {
+	v, err := s.Tenants.Unprovision(ctx, apsmd.FromContext(ctx), r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.UnprovisionTenantResponse{Tenant: tenantMessage(v)}, answer(ctx, v)
+}
+
+// NotifyTenantLink acknowledges link notifications.
+func (s *TenantServer) NotifyTenantLink(ctx context.Context, r *tenantv1.NotifyTenantLinkRequest) (*tenantv1.NotifyTenantLinkResponse, error) {
+	if _, err := s.Tenants.Get(ctx, apsmd.FromContext(ctx), r.GetId()); err != nil {
+		return nil, err
+	}
+	return &tenantv1.NotifyTenantLinkResponse{}, nil
+}

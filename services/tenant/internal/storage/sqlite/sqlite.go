@@ -1,0 +1,150 @@
+// Package sqlite is the tenant service's embedded SQLite store.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/sqldb"
+
+	"github.com/o365gateway/gateway/services/tenant/internal/storage"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Store implements storage.Store on SQLite.
+type Store struct {
+	db *sqldb.DB
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open opens (creating if needed) and migrates the database at url (sqlite://…).
+func Open(ctx context.Context, url string) (*Store, error) {
+	db, err := sqldb.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, sub); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Jobs implements storage.Store.
+func (s *Store) Jobs() jobs.Store { return sqldb.JobStore{DB: s.db} }
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func mapErr(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.ErrNotFound
+	}
+	if err != nil && (strings.Contains(err.Error(), "UNIQUE constraint") || strings.Contains(err.Error(), "PRIMARY KEY")) {
+		return storage.ErrAlreadyExists
+	}
+	return err
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// CreateInstance implements storage.InstanceStore.
+func (s *Store) CreateInstance(ctx context.Context, in *storage.Instance) error {
+	now := time.Now()
+	in.CreatedAt, in.UpdatedAt = now, now
+	countries, _ := json.Marshal(nonNil(in.SalesCountries))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO instances (instance_id, app_id, controller_uri, controller_cert_pem, instance_cert_pem,
+		instance_key_sealed, cloud, partner_tenant_id, client_id, client_secret_sealed, refresh_token_sealed, reseller_mode,
+		indirect_reseller_mpn, sales_countries, test_partner, default_usage_location, package_version, created_at, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		in.InstanceID, in.AppID, in.ControllerURI, in.ControllerCertPEM, in.InstanceCertPEM, in.InstanceKeySealed, in.Cloud,
+		in.PartnerTenantID, in.ClientID, in.ClientSecretSealed, in.RefreshTokenSealed, in.ResellerMode, in.IndirectResellerMPN,
+		string(countries), b2i(in.TestPartner), in.DefaultUsageLocation, in.PackageVersion, ms(now), ms(now))
+	return mapErr(err)
+}
+
+const instanceCols = `instance_id, app_id, controller_uri, controller_cert_pem, instance_cert_pem, instance_key_sealed, cloud,
+	partner_tenant_id, client_id, client_secret_sealed, refresh_token_sealed, reseller_mode, indirect_reseller_mpn,
+	sales_countries, test_partner, default_usage_location, package_version, created_at, updated_at`
+
+// GetInstance implements storage.InstanceStore.
+func (s *Store) GetInstance(ctx context.Context, instanceID string) (*storage.Instance, error) {
+	var in storage.Instance
+	var countries string
+	var test int
+	var created, updated int64
+	err := s.db.QueryRowContext(ctx, `SELECT `+instanceCols+` FROM instances WHERE instance_id = ?`, instanceID).Scan(
+		&in.InstanceID, &in.AppID, &in.ControllerURI, &in.ControllerCertPEM, &in.InstanceCertPEM, &in.InstanceKeySealed, &in.Cloud,
+		&in.PartnerTenantID, &in.ClientID, &in.ClientSecretSealed, &in.RefreshTokenSealed, &in.ResellerMode, &in.IndirectResellerMPN,
+		&countries, &test, &in.DefaultUsageLocation, &in.PackageVersion, &created, &updated)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	_ = json.Unmarshal([]byte(countries), &in.SalesCountries)
+	in.TestPartner = test == 1
+	in.CreatedAt, in.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
+	return &in, nil
+}
+
+// UpdateInstance implements storage.InstanceStore.
+func (s *Store) UpdateInstance(ctx context.Context, in *storage.Instance) error {
+	in.UpdatedAt = time.Now()
+	countries, _ := json.Marshal(nonNil(in.SalesCountries))
+	res, err := s.db.ExecContext(ctx, `UPDATE instances SET app_id=?, controller_uri=?, controller_cert_pem=?, instance_cert_pem=?,
+		instance_key_sealed=?, cloud=?, partner_tenant_id=?, client_id=?, client_secret_sealed=?, refresh_token_sealed=?, reseller_mode=?,
+		indirect_reseller_mpn=?, sales_countries=?, test_partner=?, default_usage_location=?, package_version=?, updated_at=?
+		WHERE instance_id=?`,
+		in.AppID, in.ControllerURI, in.ControllerCertPEM, in.InstanceCertPEM, in.InstanceKeySealed, in.Cloud, in.PartnerTenantID,
+		in.ClientID, in.ClientSecretSealed, in.RefreshTokenSealed, in.ResellerMode, in.IndirectResellerMPN, string(countries),
+		b2i(in.TestPartner), in.DefaultUsageLocation, in.PackageVersion, ms(in.UpdatedAt), in.InstanceID)
+	return affected(res, err)
+}
+
+// DeleteInstance implements storage.InstanceStore.
+func (s *Store) DeleteInstance(ctx context.Context, instanceID string) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE instance_id = ?`, instanceID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM instances WHERE instance_id = ?`, instanceID)
+		return affected(res, err)
+	})
+}
+
+func affected(res sql.Result, err error) error {
+	if err != nil {
+		return mapErr(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,151 @@
+// Package storage is the tenant service's persistence contract. Drivers (the
+// embedded SQLite one now, PostgreSQL later) live in sub-packages and all pass
+// the conformance suite in storagetest. Nothing outside the drivers knows SQL.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/o365gateway/gateway/services/shared/jobs"
+)
+
+// Sentinel errors every driver returns.
+var (
+	ErrNotFound      = errors.New("storage: not found")
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrConflict: the row changed since it was read (optimistic concurrency).
+	ErrConflict = errors.New("storage: concurrent update")
+)
+
+// Instance is an APS application instance. Secrets are stored sealed.
+type Instance struct {
+	InstanceID           string // the APS-Instance-ID header
+	AppID                string // aps.id of the app resource (differs from InstanceID)
+	ControllerURI        string
+	ControllerCertPEM    string
+	InstanceCertPEM      string
+	InstanceKeySealed    string
+	Cloud                string
+	PartnerTenantID      string
+	ClientID             string
+	ClientSecretSealed   string
+	RefreshTokenSealed   string
+	ResellerMode         string
+	IndirectResellerMPN  string
+	SalesCountries       []string
+	TestPartner          bool
+	DefaultUsageLocation string
+	PackageVersion       string
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+}
+
+// Company profile of a tenant.
+type Company struct {
+	Name, Email, Culture, Language, RegistrationNumber string
+}
+
+// Address of a tenant.
+type Address struct {
+	FirstName, LastName, AddressLine1, AddressLine2, City, State, PostalCode, Country, PhoneNumber string
+}
+
+// MCA attestation data.
+type MCA struct {
+	FirstName, LastName, Email, PhoneNumber, DateAgreed string
+}
+
+// Tenant states.
+const (
+	StateCreating = "creating"
+	StateActive   = "active"
+	StateFailed   = "failed"
+	StateDeleting = "deleting"
+)
+
+// Operations and their states.
+const (
+	OpProvision   = "provision"
+	OpConfigure   = "configure"
+	OpUnprovision = "unprovision"
+
+	OpRunning = "running"
+	OpDone    = "done"
+	OpFailed  = "failed"
+)
+
+// Tenant is one customer's Microsoft tenant and the recovery points of the
+// work on it.
+type Tenant struct {
+	ID               string // aps.id
+	InstanceID       string
+	InitialSubdomain string
+	Domain           string
+	MSCustomerID     string
+	Linked           bool // an existing customer was linked, not created
+	Company          Company
+	Address          Address
+	MCA              *MCA
+	AccountID        string
+	AdminLogin       string
+	// AdminPasswordSealed is kept until the password has been returned once.
+	AdminPasswordSealed string
+	State               string
+	Operation           string
+	OperationState      string
+	FailureReason       string
+	FailureMessage      string
+	// CreateRequestID is the MS-RequestId of customer creation, fixed once.
+	CreateRequestID string
+	// CreateSent is set before the first create call: afterwards the job reads
+	// back by domain before creating.
+	CreateSent      bool
+	MCARequestID    string
+	MCAAttested     bool
+	ProfileRevision int // bumped on each configure that changes Microsoft data
+	ProfileSynced   int // the revision last written to Microsoft
+	LastSync        *time.Time
+	Seats           int64
+	Version         int64 // optimistic concurrency; drivers bump it on update
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// InstanceStore keeps application instances.
+type InstanceStore interface {
+	// CreateInstance must return ErrAlreadyExists if InstanceID is taken.
+	CreateInstance(ctx context.Context, in *Instance) error
+	// GetInstance must return ErrNotFound for an unknown id.
+	GetInstance(ctx context.Context, instanceID string) (*Instance, error)
+	// UpdateInstance must return ErrNotFound for an unknown id.
+	UpdateInstance(ctx context.Context, in *Instance) error
+	// DeleteInstance must return ErrNotFound for an unknown id.
+	DeleteInstance(ctx context.Context, instanceID string) error
+}
+
+// TenantStore keeps tenants. Writes may carry a job that commits with them.
+type TenantStore interface {
+	// CreateTenant must return ErrAlreadyExists if the id is taken (in any
+	// instance), and commit job (if not nil) atomically with the row.
+	CreateTenant(ctx context.Context, t *Tenant, job *jobs.New) error
+	// GetTenant must return ErrNotFound when the id is unknown in that instance.
+	GetTenant(ctx context.Context, instanceID, id string) (*Tenant, error)
+	// UpdateTenant writes t if its Version is still current (else ErrConflict,
+	// or ErrNotFound if gone), bumps t.Version, and commits job with it.
+	UpdateTenant(ctx context.Context, t *Tenant, job *jobs.New) error
+	// DeleteTenant must return ErrNotFound when the id is unknown.
+	DeleteTenant(ctx context.Context, instanceID, id string) error
+	// CountTenants counts an instance's tenants.
+	CountTenants(ctx context.Context, instanceID string) (int, error)
+}
+
+// Store is everything the tenant service persists.
+type Store interface {
+	InstanceStore
+	TenantStore
+	// Jobs is the durable queue in the same database.
+	Jobs() jobs.Store
+	Close() error
+}

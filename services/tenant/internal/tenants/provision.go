@@ -1,0 +1,393 @@
+package tenants
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+
+	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/partnercenter"
+	"github.com/o365gateway/gateway/services/shared/secret"
+
+	"github.com/o365gateway/gateway/services/tenant/internal/instances"
+	"github.com/o365gateway/gateway/services/tenant/internal/storage"
+)
+
+// Input is a tenant representation as APSC sends it.
+type Input struct {
+	ID               string
+	InitialSubdomain string
+	MSCustomerID     string
+	Company          *storage.Company
+	Address          *storage.Address
+	MCA              *storage.MCA
+	AccountID        string
+}
+
+// Provision answers POST /tenants: the first (sync) call validates and
+// enqueues the job; re-sends answer from the stored state.
+func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*View, error) {
+	inst, err := s.Instances.Load(ctx, req.InstanceID)
+	if err != nil {
+		return nil, err
+	}
+	if !instances.IsUUID(in.ID) {
+		return nil, apierr.Invalid("aps.id %q is not a UUID.", in.ID)
+	}
+	existing, err := s.Store.GetTenant(ctx, inst.InstanceID, in.ID)
+	switch {
+	case err == nil:
+		if existing.State == storage.StateFailed && existing.Operation == storage.OpProvision && !req.Async() {
+			return s.retryProvision(ctx, req, inst, existing, in)
+		}
+		return s.outcome(ctx, existing, storage.OpProvision)
+	case !errors.Is(err, storage.ErrNotFound):
+		return nil, err
+	}
+	t, err := s.prepare(ctx, req, inst, in)
+	if err != nil {
+		return nil, err
+	}
+	var job *jobs.New
+	if t.State == storage.StateCreating {
+		job = newJob(KindProvision, t)
+	}
+	if err := s.Store.CreateTenant(ctx, t, job); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			again, gerr := s.Store.GetTenant(ctx, inst.InstanceID, in.ID)
+			if gerr != nil {
+				return nil, apierr.New(codes.AlreadyExists, apierr.Conflict, "The id %s is already used by another resource.", in.ID)
+			}
+			return s.outcome(ctx, again, storage.OpProvision)
+		}
+		return nil, err
+	}
+	s.Log.InfoContext(ctx, "tenant accepted", "tenant_id", t.ID, "domain", t.Domain, "linked", t.Linked)
+	s.notify()
+	if job == nil {
+		return s.view(ctx, t)
+	}
+	return &View{Tenant: t, Accepted: describe(storage.OpProvision, t)}, nil
+}
+
+// retryProvision restarts a failed provisioning when the operator re-runs the
+// task: the data is validated again and the job resumes from its recovery
+// points (the MS-RequestId of creation is kept).
+func (s *Service) retryProvision(ctx context.Context, req apsmd.Request, inst *storage.Instance, t *storage.Tenant, in Input) (*View, error) {
+	fresh, err := s.prepare(ctx, req, inst, in)
+	if err != nil && !(t.CreateSent && apierr.From(err).Reason == apierr.DomainAlreadyTaken) {
+		return nil, err
+	}
+	if fresh != nil {
+		t.Company, t.Address, t.MCA, t.AccountID = fresh.Company, fresh.Address, fresh.MCA, fresh.AccountID
+	}
+	t.State, t.OperationState = storage.StateCreating, storage.OpRunning
+	t.FailureReason, t.FailureMessage = "", ""
+	if err := s.Store.UpdateTenant(ctx, t, newJob(KindProvision, t)); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil, apierr.New(codes.Aborted, apierr.Conflict, "The tenant changed while the task was re-run; re-run it again.")
+		}
+		return nil, err
+	}
+	s.notify()
+	return &View{Tenant: t, Accepted: describe(storage.OpProvision, t)}, nil
+}
+
+// prepare validates a new tenant completely before anything is created.
+func (s *Service) prepare(ctx context.Context, req apsmd.Request, inst *storage.Instance, in Input) (*storage.Tenant, error) {
+	pc, err := s.PC(inst)
+	if err != nil {
+		return nil, err
+	}
+	t := &storage.Tenant{ID: in.ID, InstanceID: inst.InstanceID, AccountID: in.AccountID, MCA: in.MCA,
+		Operation: storage.OpProvision, OperationState: storage.OpRunning, State: storage.StateCreating,
+		CreateRequestID: uuid.NewString(), MCARequestID: uuid.NewString()}
+	if in.MCA != nil {
+		if err := checkMCA(in.MCA); err != nil {
+			return nil, err
+		}
+	}
+	if in.MSCustomerID != "" {
+		return s.prepareLink(ctx, pc, t, in)
+	}
+	sub, err := CheckSubdomain(in.InitialSubdomain)
+	if err != nil {
+		return nil, err
+	}
+	t.InitialSubdomain, t.Domain = sub, s.Endpoints.InitialDomain(sub)
+	company, address, err := s.customerData(ctx, inst, req, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := normalise(&company, &address); err != nil {
+		return nil, err
+	}
+	if err := checkCountry(inst, address.Country); err != nil {
+		return nil, err
+	}
+	rules, err := s.countryRules(ctx, pc, address.Country)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyRules(rules, &company, &address); err != nil {
+		return nil, err
+	}
+	if err := validateAddress(ctx, pc, address); err != nil {
+		return nil, err
+	}
+	taken, err := pc.DomainExists(ctx, t.Domain)
+	if err != nil {
+		return nil, fromMicrosoft(err, "check the domain")
+	}
+	if taken {
+		return nil, apierr.New(codes.AlreadyExists, apierr.DomainAlreadyTaken,
+			"The domain %s is already used by another Microsoft tenant; choose another initial_subdomain.", t.Domain)
+	}
+	t.Company, t.Address = company, address
+	return t, nil
+}
+
+// customerData returns the company and address of the request, reading what
+// is missing from the linked platform account.
+func (s *Service) customerData(ctx context.Context, inst *storage.Instance, req apsmd.Request, in Input) (storage.Company, storage.Address, error) {
+	var c storage.Company
+	var a storage.Address
+	if in.Company != nil {
+		c = *in.Company
+	}
+	if in.Address != nil {
+		a = *in.Address
+	}
+	if in.Company != nil && in.Address != nil && c.Name != "" && a.AddressLine1 != "" {
+		return c, a, nil
+	}
+	if in.AccountID == "" {
+		return c, a, apierr.Invalid("company and address are required when no account link is given.")
+	}
+	if s.Accounts == nil {
+		return c, a, apierr.Invalid("company and address are required.")
+	}
+	ac, aa, err := s.Accounts.Read(ctx, inst, req, in.AccountID)
+	if err != nil {
+		return c, a, err
+	}
+	fillCompany(&c, ac)
+	fillAddress(&a, aa)
+	return c, a, nil
+}
+
+func fillCompany(dst *storage.Company, src storage.Company) {
+	for _, p := range [][2]*string{{&dst.Name, &src.Name}, {&dst.Email, &src.Email}, {&dst.Culture, &src.Culture},
+		{&dst.Language, &src.Language}, {&dst.RegistrationNumber, &src.RegistrationNumber}} {
+		if *p[0] == "" {
+			*p[0] = *p[1]
+		}
+	}
+}
+
+func fillAddress(dst *storage.Address, src storage.Address) {
+	for _, p := range [][2]*string{{&dst.FirstName, &src.FirstName}, {&dst.LastName, &src.LastName},
+		{&dst.AddressLine1, &src.AddressLine1}, {&dst.AddressLine2, &src.AddressLine2}, {&dst.City, &src.City},
+		{&dst.State, &src.State}, {&dst.PostalCode, &src.PostalCode}, {&dst.Country, &src.Country},
+		{&dst.PhoneNumber, &src.PhoneNumber}} {
+		if *p[0] == "" {
+			*p[0] = *p[1]
+		}
+	}
+}
+
+func checkMCA(m *storage.MCA) error {
+	if m.FirstName == "" || m.LastName == "" || m.Email == "" {
+		return apierr.Invalid("mca needs first_name, last_name and email of the person who accepted the agreement.")
+	}
+	if m.DateAgreed == "" {
+		m.DateAgreed = time.Now().UTC().Format(time.RFC3339)
+	}
+	if _, err := time.Parse(time.RFC3339, m.DateAgreed); err != nil {
+		if _, err2 := time.Parse("2006-01-02", m.DateAgreed); err2 != nil {
+			return apierr.Invalid("mca.date_agreed %q must be an RFC 3339 date-time or a date.", m.DateAgreed)
+		}
+	}
+	return nil
+}
+
+// prepareLink validates linking an existing Microsoft customer.
+func (s *Service) prepareLink(ctx context.Context, pc PartnerCenter, t *storage.Tenant, in Input) (*storage.Tenant, error) {
+	if !instances.IsUUID(in.MSCustomerID) {
+		return nil, apierr.Invalid("ms_customer_id %q is not a customer id (GUID).", in.MSCustomerID)
+	}
+	c, err := pc.GetCustomer(ctx, in.MSCustomerID)
+	if err != nil {
+		if e, ok := partnercenter.AsError(err); ok && e.StatusCode == http.StatusNotFound {
+			return nil, apierr.New(codes.FailedPrecondition, apierr.CustomerNotFound,
+				"Microsoft customer %s is not a customer of this partner.", in.MSCustomerID)
+		}
+		return nil, fromMicrosoft(err, "read the customer")
+	}
+	t.Linked = true
+	t.MSCustomerID = c.ID
+	t.Domain = strings.ToLower(c.CompanyProfile.Domain)
+	t.InitialSubdomain, _, _ = strings.Cut(t.Domain, ".")
+	t.Company = storage.Company{Name: c.CompanyProfile.CompanyName, Email: c.BillingProfile.Email,
+		Culture: c.BillingProfile.Culture, Language: c.BillingProfile.Language}
+	da := c.BillingProfile.DefaultAddress
+	t.Address = storage.Address{FirstName: da.FirstName, LastName: da.LastName, AddressLine1: da.AddressLine1,
+		AddressLine2: da.AddressLine2, City: da.City, State: da.State, PostalCode: da.PostalCode, Country: da.Country,
+		PhoneNumber: da.PhoneNumber}
+	if in.MCA == nil {
+		t.State, t.Operation, t.OperationState = storage.StateActive, storage.OpProvision, storage.OpDone
+	}
+	return t, nil
+}
+
+// runProvision is the provisioning job. Recovery points: CreateSent (then
+// read back by domain before any new create), MSCustomerID, MCAAttested.
+func (s *Service) runProvision(ctx context.Context, job *jobs.Job) error {
+	t, err := s.jobTenant(ctx, job)
+	if err != nil || t == nil {
+		return err
+	}
+	if t.Operation != storage.OpProvision || t.OperationState != storage.OpRunning {
+		return nil // superseded
+	}
+	inst, err := s.Instances.Load(ctx, t.InstanceID)
+	if err != nil {
+		return jobs.Permanent(err)
+	}
+	pc, err := s.PC(inst)
+	if err != nil {
+		return jobs.Permanent(err)
+	}
+	if t.MSCustomerID == "" {
+		if err := s.createCustomer(ctx, pc, inst, t); err != nil {
+			return err
+		}
+	}
+	if err := s.attest(ctx, pc, t); err != nil {
+		return err
+	}
+	return s.mutate(ctx, t, func(t *storage.Tenant) error {
+		t.State, t.OperationState = storage.StateActive, storage.OpDone
+		t.ProfileSynced = t.ProfileRevision
+		return nil
+	})
+}
+
+func (s *Service) createCustomer(ctx context.Context, pc PartnerCenter, inst *storage.Instance, t *storage.Tenant) error {
+	if t.CreateSent {
+		// A create may have reached Microsoft before a crash or a lost answer:
+		// the domain is the natural key, so look before creating again.
+		found, err := pc.FindCustomerByDomain(ctx, t.Domain)
+		if err != nil {
+			return jobError(err)
+		}
+		if found != nil {
+			s.Log.InfoContext(ctx, "customer found by domain after an interrupted create; adopting it", "tenant_id", t.ID, "ms_customer_id", found.ID)
+			return s.mutate(ctx, t, func(t *storage.Tenant) error {
+				t.MSCustomerID = found.ID
+				if t.AdminLogin == "" {
+					t.AdminLogin = "admin@" + t.Domain
+				}
+				return nil
+			})
+		}
+	} else if err := s.mutate(ctx, t, func(t *storage.Tenant) error { t.CreateSent = true; return nil }); err != nil {
+		return err
+	}
+	reqCtx := partnercenter.WithRequestID(ctx, t.CreateRequestID)
+	c, err := pc.CreateCustomer(reqCtx, customerBody(inst, t))
+	if err != nil {
+		if e, ok := partnercenter.AsError(err); ok && e.StatusCode == http.StatusConflict {
+			found, ferr := pc.FindCustomerByDomain(ctx, t.Domain)
+			if ferr == nil && found != nil {
+				return s.mutate(ctx, t, func(t *storage.Tenant) error { t.MSCustomerID = found.ID; return nil })
+			}
+			return jobs.Permanent(apierr.New(codes.AlreadyExists, apierr.DomainAlreadyTaken,
+				"The domain %s was taken by another Microsoft tenant; choose another initial_subdomain.", t.Domain))
+		}
+		return jobError(err)
+	}
+	var sealed string
+	if c.UserCredentials != nil && c.UserCredentials.Password != "" {
+		if sealed, err = s.Sealer.Seal(secret.New(c.UserCredentials.Password)); err != nil {
+			return err
+		}
+	}
+	s.Log.InfoContext(ctx, "customer created", "tenant_id", t.ID, "ms_customer_id", c.ID)
+	return s.mutate(ctx, t, func(t *storage.Tenant) error {
+		t.MSCustomerID = c.ID
+		t.AdminLogin = "admin@" + t.Domain
+		if c.UserCredentials != nil && c.UserCredentials.UserName != "" {
+			t.AdminLogin = c.UserCredentials.UserName
+		}
+		t.AdminPasswordSealed = sealed
+		return nil
+	})
+}
+
+func customerBody(inst *storage.Instance, t *storage.Tenant) partnercenter.Customer {
+	c := partnercenter.Customer{
+		CompanyProfile: partnercenter.CompanyProfile{Domain: t.Domain, OrganizationRegistrationNumber: t.Company.RegistrationNumber},
+		BillingProfile: partnercenter.BillingProfile{Email: t.Company.Email, Culture: t.Company.Culture, Language: t.Company.Language,
+			CompanyName: t.Company.Name, DefaultAddress: pcAddress(t.Address)},
+	}
+	if inst.ResellerMode == "indirect" {
+		c.AssociatedPartnerID = inst.IndirectResellerMPN
+	}
+	return c
+}
+
+func (s *Service) attest(ctx context.Context, pc PartnerCenter, t *storage.Tenant) error {
+	if t.MCA == nil || t.MCAAttested {
+		return nil
+	}
+	tmpl, err := pc.MCATemplateID(ctx)
+	if err != nil {
+		return jobError(err)
+	}
+	m := t.MCA
+	err = pc.AttestAgreement(partnercenter.WithRequestID(ctx, t.MCARequestID), t.MSCustomerID, partnercenter.Agreement{
+		PrimaryContact: partnercenter.Contact{FirstName: m.FirstName, LastName: m.LastName, Email: m.Email, PhoneNumber: m.PhoneNumber},
+		TemplateID:     tmpl, DateAgreed: m.DateAgreed, Type: "MicrosoftCustomerAgreement",
+	})
+	if err != nil {
+		return jobError(err)
+	}
+	return s.mutate(ctx, t, func(t *storage.Tenant) error {
+		t.MCAAttested = true
+		t.MCARequestID = uuid.NewString() // the next attestation is a new logical step
+		return nil
+	})
+}
+
+// jobError classifies a Microsoft error met by a job: wait (429), retry
+// (transient), or fail for good with the reason an operator can act on.
+func jobError(err error) error {
+	e, ok := partnercenter.AsError(err)
+	if !ok {
+		return err // e.g. token acquisition: retried with backoff
+	}
+	switch {
+	case e.Throttled():
+		d := e.RetryAfter
+		if d <= 0 {
+			d = 30 * time.Second
+		}
+		return jobs.Snooze(d, err)
+	case e.Transient():
+		return err
+	case e.StatusCode == http.StatusForbidden && e.Code == 2030:
+		return jobs.Permanent(apierr.Wrap(err, codes.FailedPrecondition, apierr.CustomerCountryNotSupported, apierr.CountryNotSupportedMessage))
+	case e.Code == 600049 || e.Code == 600050 || e.Code == 600051 || e.Code == 600002:
+		return jobs.Permanent(apierr.Wrap(err, codes.InvalidArgument, apierr.InvalidRequest, "Microsoft refused the customer data: %s", e.Description))
+	default:
+		return jobs.Permanent(apierr.Wrap(err, codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused the request: %s (code %d).", e.Description, e.Code))
+	}
+}
