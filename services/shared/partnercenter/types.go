@@ -73,21 +73,21 @@ func (v *AddressValidation) Verified() bool {
 // CountryRules is Microsoft's validation data for one country. Lists are
 // accepted both flat (live service) and wrapped in {"value": [...]} (the docs).
 type CountryRules struct {
-	ISO2Code              string   `json:"iso2Code"`
-	DefaultCulture        string   `json:"defaultCulture"`
-	IsStateRequired       bool     `json:"isStateRequired"`
-	SupportedStates       []string `json:"-"`
-	SupportedLanguages    []string `json:"-"`
-	SupportedCultures     []string `json:"-"`
-	IsPostalCodeRequired  bool     `json:"isPostalCodeRequired"`
-	PostalCodeRegex       string   `json:"postalCodeRegex"`
-	IsCityRequired        bool     `json:"isCityRequired"`
-	PhoneNumberRegex      string   `json:"phoneNumberRegex"`
-	IsTaxIDSupported      bool     `json:"isTaxIdSupported"`
-	IsTaxIDOptional       bool     `json:"isTaxIdOptional"`
-	TaxIDFormat           string   `json:"taxIdFormat"`
-	VatIDRegex            string   `json:"vatIdRegex"`
-	CountryCallingCodes   []string `json:"-"`
+	ISO2Code             string   `json:"iso2Code"`
+	DefaultCulture       string   `json:"defaultCulture"`
+	IsStateRequired      bool     `json:"isStateRequired"`
+	SupportedStates      []string `json:"-"`
+	SupportedLanguages   []string `json:"-"`
+	SupportedCultures    []string `json:"-"`
+	IsPostalCodeRequired bool     `json:"isPostalCodeRequired"`
+	PostalCodeRegex      string   `json:"postalCodeRegex"`
+	IsCityRequired       bool     `json:"isCityRequired"`
+	PhoneNumberRegex     string   `json:"phoneNumberRegex"`
+	IsTaxIDSupported     bool     `json:"isTaxIdSupported"`
+	IsTaxIDOptional      bool     `json:"isTaxIdOptional"`
+	TaxIDFormat          string   `json:"taxIdFormat"`
+	VatIDRegex           string   `json:"vatIdRegex"`
+	CountryCallingCodes  []string `json:"-"`
 }
 
 // Agreement is an attestation of a customer agreement.

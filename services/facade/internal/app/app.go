@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/o365gateway/gateway/gen/openapi"
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+	"github.com/o365gateway/gateway/gen/openapi"
 
 	"github.com/o365gateway/gateway/services/facade/internal/aps"
 	"github.com/o365gateway/gateway/services/facade/internal/config"

@@ -60,7 +60,9 @@ func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string)
 	return &View{Tenant: t, Accepted: describe(storage.OpUnprovision, t)}, nil
 }
 
-func validID(id string) bool { return len(id) == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-' }
+func validID(id string) bool {
+	return len(id) == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-'
+}
 
 // runUnprovision deletes the sandbox customer, then the tenant row.
 func (s *Service) runUnprovision(ctx context.Context, job *jobs.Job) error {
