@@ -1,0 +1,502 @@
+// Package devstack starts the gateway's processes (the Microsoft cloud
+// simulator, the tenant service and the REST facade) from built binaries,
+// wired together on loopback, and waits until each one is ready. It is used
+// by the devstack command (make run, make demo) and by end-to-end tests.
+//
+// Every process writes its standard output and error to
+// <WorkDir>/<name>.log (appended across restarts), optionally copied to
+// Options.Stdout/Stderr with a "[name] " prefix.
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/o365gateway/gateway/sim/apsc"
+)
+
+// Names of the processes, in start order.
+const (
+	MSCloud = "mscloud"
+	Tenant  = "tenant"
+	Facade  = "facade"
+)
+
+// Processes lists the processes a stack runs, in start order.
+var Processes = []string{MSCloud, Tenant, Facade}
+
+// Ports are the loopback ports of the processes; 0 picks a free one.
+type Ports struct {
+	Sim    int // Microsoft simulator (HTTPS)
+	Tenant int // tenant service (gRPC, plaintext)
+	Facade int // REST facade (HTTPS)
+}
+
+// Options configure Start.
+type Options struct {
+	// BinDir holds the binaries mscloud, tenant and facade (default ./bin).
+	BinDir string
+	// WorkDir holds databases, keys, certificates, logs and traces. It is
+	// reused when it exists. Empty creates a temporary directory that Stop
+	// removes.
+	WorkDir string
+	// Cloud is the deployment's Microsoft cloud (default global).
+	Cloud string
+	// RetryTimeout is the facade's APS-Retry-Timeout (default 1s).
+	RetryTimeout time.Duration
+	// Ports of the processes; 0 picks free ports.
+	Ports Ports
+	// ExtraEnv adds KEY=VALUE entries to a process's environment, by
+	// process name; they override the stack's own.
+	ExtraEnv map[string][]string
+	// Stdout and Stderr, when set, also receive the processes' output, each
+	// line prefixed with "[name] ".
+	Stdout, Stderr io.Writer
+	// ReadyTimeout bounds the wait for each process to become ready
+	// (default 60s).
+	ReadyTimeout time.Duration
+	// Logger receives the stack's own progress (nil discards it).
+	Logger *slog.Logger
+}
+
+// Stack is a running set of processes.
+type Stack struct {
+	// FacadeURL is the endpoint URI to give APSC: https://127.0.0.1:PORT/aps/.
+	FacadeURL string
+	// FacadeBaseURL is https://127.0.0.1:PORT, serving /healthz, /metrics
+	// and /openapi.json.
+	FacadeBaseURL string
+	FacadeAddr    string
+	// FacadeTLSDir is where the facade keeps its server certificate;
+	// FacadeCAFile (<dir>/ca.pem) is the certificate to trust.
+	FacadeTLSDir string
+	FacadeCAFile string
+	// SimURL is the simulator's base URL, SimAdminURL its admin API.
+	SimURL      string
+	SimAdminURL string
+	SimAddr     string
+	// SimCAFile is the CA of the simulator's TLS certificates.
+	SimCAFile string
+	SimTLSDir string
+	// TenantGRPCAddr is the tenant service's gRPC address (plaintext).
+	TenantGRPCAddr string
+	// WorkDir is the absolute work directory.
+	WorkDir string
+	// EncryptionKeyFile is the tenant service's key for secrets at rest.
+	EncryptionKeyFile string
+	// LogFiles are the processes' log files, by process name.
+	LogFiles map[string]string
+	Cloud    string
+
+	opts       Options
+	binDir     string
+	removeWork bool
+	log        *slog.Logger
+	failed     chan error
+
+	mu       sync.Mutex
+	teeMu    sync.Mutex
+	procs    map[string]*process
+	stopOnce sync.Once
+	stopErr  error
+	stopped  bool
+}
+
+// Start checks the binaries, prepares the work directory and starts every
+// process in order, waiting until each is ready. ctx bounds the start
+// only; the stack then runs until Stop. On failure nothing is left running.
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	s, err := newStack(opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range Processes {
+		if err := s.start(ctx, name); err != nil {
+			_ = s.Stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// newStack resolves options, binaries, ports and the work directory
+// without starting anything.
+func newStack(opts Options) (*Stack, error) {
+	if opts.BinDir == "" {
+		opts.BinDir = "./bin"
+	}
+	if opts.Cloud == "" {
+		opts.Cloud = "global"
+	}
+	if opts.RetryTimeout <= 0 {
+		opts.RetryTimeout = time.Second
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = 60 * time.Second
+	}
+	s := &Stack{
+		opts:     opts,
+		Cloud:    opts.Cloud,
+		log:      opts.Logger,
+		failed:   make(chan error, len(Processes)*4),
+		procs:    map[string]*process{},
+		LogFiles: map[string]string{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	binDir, err := filepath.Abs(opts.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	s.binDir = binDir
+	if err := checkBinaries(binDir, Processes); err != nil {
+		return nil, err
+	}
+
+	ports, err := resolvePorts(opts.Ports)
+	if err != nil {
+		return nil, err
+	}
+
+	work := opts.WorkDir
+	if work == "" {
+		if work, err = os.MkdirTemp("", "devstack-"); err != nil {
+			return nil, err
+		}
+		s.removeWork = true
+	}
+	if work, err = filepath.Abs(work); err != nil {
+		return nil, err
+	}
+	s.WorkDir = work
+	s.SimTLSDir = filepath.Join(work, "mscloud-tls")
+	s.FacadeTLSDir = filepath.Join(work, "facade-tls")
+	for _, d := range []string{work, s.SimTLSDir, s.FacadeTLSDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("devstack: create %s: %w", d, err)
+		}
+	}
+	s.EncryptionKeyFile = filepath.Join(work, "encryption.key")
+	if err := ensureKeyFile(s.EncryptionKeyFile); err != nil {
+		return nil, err
+	}
+
+	s.SimAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Sim))
+	s.SimURL = "https://" + s.SimAddr
+	s.SimAdminURL = s.SimURL + "/_sim/"
+	s.SimCAFile = filepath.Join(work, "mscloud-ca.pem")
+	s.TenantGRPCAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Tenant))
+	s.FacadeAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Facade))
+	s.FacadeBaseURL = "https://" + s.FacadeAddr
+	s.FacadeURL = s.FacadeBaseURL + "/aps/"
+	s.FacadeCAFile = filepath.Join(s.FacadeTLSDir, "ca.pem")
+	for _, name := range Processes {
+		s.LogFiles[name] = filepath.Join(work, name+".log")
+	}
+	return s, nil
+}
+
+// MissingBinaryError names a binary that the binaries directory lacks.
+type MissingBinaryError struct {
+	Name, Dir string
+}
+
+func (e *MissingBinaryError) Error() string {
+	return fmt.Sprintf("devstack: binary %q not found in %s (run \"make build\" first)", e.Name, e.Dir)
+}
+
+// checkBinaries makes sure every process has an executable in dir.
+func checkBinaries(dir string, names []string) error {
+	var errs []error
+	for _, name := range names {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.IsDir() {
+			errs = append(errs, &MissingBinaryError{Name: name, Dir: dir})
+			continue
+		}
+		if st.Mode().Perm()&0o111 == 0 {
+			errs = append(errs, fmt.Errorf("devstack: %s is not executable (run \"make build\" first)", filepath.Join(dir, name)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// resolvePorts picks free ports for the zero ones and checks the fixed ones
+// are free.
+func resolvePorts(p Ports) (Ports, error) {
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	resolve := func(port *int, what string) error {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)))
+		if err != nil {
+			return fmt.Errorf("devstack: port %d for the %s is not free: %w", *port, what, err)
+		}
+		held = append(held, l) // hold it until every port is chosen
+		*port = l.Addr().(*net.TCPAddr).Port
+		return nil
+	}
+	if err := resolve(&p.Sim, "Microsoft simulator"); err != nil {
+		return p, err
+	}
+	if err := resolve(&p.Tenant, "tenant service"); err != nil {
+		return p, err
+	}
+	if err := resolve(&p.Facade, "facade"); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that is free right now.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ensureKeyFile creates the encryption key file once: 32 random bytes,
+// base64 (standard encoding), mode 0600. An existing file is kept.
+func ensureKeyFile(path string) error {
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		return nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("devstack: create the encryption key: %w", err)
+	}
+	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key)); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// ownPrefixes are the environment prefixes a process reads; inherited
+// variables with them are dropped so that the stack's configuration is the
+// whole configuration.
+var ownPrefixes = map[string]string{MSCloud: "MSCLOUD_", Tenant: "TENANT_", Facade: "FACADE_"}
+
+// Args returns the command-line arguments of a process.
+func (s *Stack) Args(name string) []string {
+	if name == MSCloud {
+		return []string{"-addr", s.SimAddr, "-ca-out", s.SimCAFile, "-tls-dir", s.SimTLSDir}
+	}
+	return nil
+}
+
+// OwnEnv returns the variables the stack sets for a process (without the
+// inherited environment and ExtraEnv).
+func (s *Stack) OwnEnv(name string) []string {
+	switch name {
+	case Tenant:
+		return []string{
+			"TENANT_LISTEN_ADDR=" + s.TenantGRPCAddr,
+			"TENANT_DATABASE_URL=sqlite://" + filepath.Join(s.WorkDir, "tenant.db"),
+			"TENANT_CLOUD=" + s.Cloud,
+			"TENANT_ENCRYPTION_KEY_FILE=" + s.EncryptionKeyFile,
+			"TENANT_MS_LOGIN_URL=" + s.SimURL + "/",
+			"TENANT_MS_PARTNER_CENTER_URL=" + s.SimURL,
+			"TENANT_MS_GRAPH_URL=" + s.SimURL + "/v1.0",
+			"TENANT_MS_CA_FILE=" + s.SimCAFile,
+			"TENANT_LOG_LEVEL=debug",
+			"TENANT_TRACES=file:" + filepath.Join(s.WorkDir, "traces-tenant.jsonl"),
+		}
+	case Facade:
+		return []string{
+			"FACADE_LISTEN_ADDR=" + s.FacadeAddr,
+			"FACADE_TENANT_ADDR=" + s.TenantGRPCAddr,
+			"FACADE_RETRY_TIMEOUT=" + s.opts.RetryTimeout.String(),
+			"FACADE_TLS_DIR=" + s.FacadeTLSDir,
+			"FACADE_LOG_LEVEL=debug",
+			"FACADE_TRACES=file:" + filepath.Join(s.WorkDir, "traces-facade.jsonl"),
+		}
+	}
+	return nil
+}
+
+// Env returns the whole environment a process is started with: the
+// inherited one (minus the process's own prefix), the stack's variables,
+// then Options.ExtraEnv.
+func (s *Stack) Env(name string) []string {
+	prefix := ownPrefixes[name]
+	var env []string
+	for _, kv := range os.Environ() {
+		if prefix != "" && strings.HasPrefix(kv, prefix) {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, s.OwnEnv(name)...)
+	return append(env, s.opts.ExtraEnv[name]...)
+}
+
+// Failed reports processes that exit without being asked to.
+func (s *Stack) Failed() <-chan error { return s.failed }
+
+// Running tells whether a process is running.
+func (s *Stack) Running(name string) bool {
+	s.mu.Lock()
+	p := s.procs[name]
+	s.mu.Unlock()
+	return p != nil && !p.exited()
+}
+
+// Pid returns the process id of a running process (0 if not running).
+func (s *Stack) Pid(name string) int {
+	s.mu.Lock()
+	p := s.procs[name]
+	s.mu.Unlock()
+	if p == nil || p.exited() {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+func (s *Stack) proc(name string) (*process, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.procs[name]
+	if !ok {
+		return nil, fmt.Errorf("devstack: no process %q", name)
+	}
+	return p, nil
+}
+
+// Kill sends SIGKILL to a process (and its process group) and waits for it
+// to exit. It is not restarted; use Restart.
+func (s *Stack) Kill(name string) error {
+	p, err := s.proc(name)
+	if err != nil {
+		return err
+	}
+	p.kill()
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("devstack: %s (pid %d) did not die after SIGKILL", name, p.cmd.Process.Pid)
+	}
+}
+
+// Restart stops a process if it runs (SIGTERM, then SIGKILL after 10s),
+// starts it again with the same configuration and waits until it is ready.
+func (s *Stack) Restart(ctx context.Context, name string) error {
+	if _, ok := ownPrefixes[name]; !ok {
+		return fmt.Errorf("devstack: no process %q", name)
+	}
+	s.mu.Lock()
+	p, stopped := s.procs[name], s.stopped
+	s.mu.Unlock()
+	if stopped {
+		return errors.New("devstack: the stack is stopped")
+	}
+	if p != nil {
+		p.terminate(10 * time.Second)
+	}
+	return s.start(ctx, name)
+}
+
+// Stop terminates every process in reverse start order (SIGTERM, then
+// SIGKILL after 10s) and removes the work directory if Start created it.
+func (s *Stack) Stop() error {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.stopped = true
+		s.mu.Unlock()
+		for i := len(Processes) - 1; i >= 0; i-- {
+			s.mu.Lock()
+			p := s.procs[Processes[i]]
+			s.mu.Unlock()
+			if p != nil {
+				p.terminate(10 * time.Second)
+			}
+		}
+		if s.removeWork {
+			s.stopErr = os.RemoveAll(s.WorkDir)
+		}
+	})
+	return s.stopErr
+}
+
+// FacadeCAPool returns a pool trusting the facade's certificate (ca.pem).
+func (s *Stack) FacadeCAPool() (*x509.CertPool, error) {
+	return poolFromFile(s.FacadeCAFile)
+}
+
+// SimCAPEM returns the simulator's CA certificate.
+func (s *Stack) SimCAPEM() ([]byte, error) { return os.ReadFile(s.SimCAFile) }
+
+// SimClient returns a client of the simulator's admin API trusting its CA.
+func (s *Stack) SimClient() (*apsc.SimClient, error) {
+	ca, err := s.SimCAPEM()
+	if err != nil {
+		return nil, err
+	}
+	return apsc.NewSimClient(s.SimURL, ca)
+}
+
+// RegisterDemoPartner registers a sandbox CSP partner selling in US, CA,
+// GB and DE at the simulator.
+func (s *Stack) RegisterDemoPartner(ctx context.Context, name string) (*apsc.Partner, error) {
+	sim, err := s.SimClient()
+	if err != nil {
+		return nil, err
+	}
+	req := apsc.DemoPartnerRequest(name)
+	req.Cloud = s.Cloud
+	return sim.RegisterPartner(ctx, req)
+}
+
+// NewController builds an APS controller emulator aimed at the facade,
+// trusting the facade's certificate unless opts names a pool. Start it
+// before use.
+func (s *Stack) NewController(opts apsc.Options) (*apsc.Controller, error) {
+	if opts.FacadeURL == "" {
+		opts.FacadeURL = s.FacadeURL
+	}
+	if opts.FacadeCAPool == nil {
+		pool, err := s.FacadeCAPool()
+		if err != nil {
+			return nil, err
+		}
+		opts.FacadeCAPool = pool
+	}
+	return apsc.NewController(opts)
+}
+
+func poolFromFile(path string) (*x509.CertPool, error) {
+	pemBytes, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("devstack: %s holds no PEM certificate", path)
+	}
+	return pool, nil
+}

@@ -1,0 +1,329 @@
+package mscloud
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// The admin API under /_sim/ (JSON in and out) drives the simulator from
+// tests and by operators. It has no authentication: bind the simulator to
+// loopback.
+
+func (s *Server) registerAdmin() {
+	m := s.adminMux
+	m.HandleFunc("GET /_sim", s.adminDescribe)
+	m.HandleFunc("GET /_sim/{$}", s.adminDescribe)
+	m.HandleFunc("POST /_sim/partners", s.adminCreatePartner)
+	m.HandleFunc("POST /_sim/faults", s.adminAddFault)
+	m.HandleFunc("GET /_sim/faults", s.adminListFaults)
+	m.HandleFunc("DELETE /_sim/faults", s.adminClearFaults)
+	m.HandleFunc("DELETE /_sim/faults/{id}", s.adminDeleteFault)
+	m.HandleFunc("GET /_sim/state", s.adminState)
+	m.HandleFunc("GET /_sim/clock", s.adminGetClock)
+	m.HandleFunc("POST /_sim/clock", s.adminAdvanceClock)
+	m.HandleFunc("GET /_sim/settings", s.adminGetSettings)
+	m.HandleFunc("POST /_sim/settings", s.adminSetSettings)
+	m.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
+		if methodAllowedElsewhere(m, r, "/_sim/") {
+			adminError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not supported on "+r.URL.Path)
+			return
+		}
+		adminError(w, http.StatusNotFound, "no admin endpoint at "+r.URL.Path+"; GET /_sim/ lists them")
+	})
+}
+
+func adminError(w http.ResponseWriter, status int, msg string) {
+	jsonResponse(status, map[string]string{"error": msg}).writeTo(w)
+}
+
+func adminJSON(w http.ResponseWriter, status int, v any) { jsonResponse(status, v).writeTo(w) }
+
+func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		adminError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// GET /_sim/: what the simulator serves, per cloud profile.
+func (s *Server) adminDescribe(w http.ResponseWriter, r *http.Request) {
+	base := baseURL(r)
+	clouds := map[string]any{}
+	for _, name := range cloudNames {
+		c := cloudProfiles[name]
+		clouds[name] = map[string]any{
+			"login_authority":         base,
+			"partner_center_url":      base,
+			"graph_url":               base + "/v1.0",
+			"partner_center_audience": c.PartnerCenterAudience,
+			"graph_audience":          c.GraphAudience,
+			"partner_center_scope":    c.PartnerCenterAudience + "/.default",
+			"graph_scope":             c.GraphAudience + "/.default",
+			"initial_domain_suffix":   c.InitialDomainSuffix,
+			"stands_in_for": map[string]string{
+				"login": c.RealLoginHost, "partner_center": c.RealPartnerCenterHost, "graph": c.RealGraphHost,
+			},
+		}
+	}
+	adminJSON(w, http.StatusOK, map[string]any{
+		"name":                          "mscloud simulator (Microsoft Entra token endpoint, Partner Center, Microsoft Graph)",
+		"base_url":                      base,
+		"admin_url":                     base + "/_sim/",
+		"token_endpoint_template":       base + "/{tenant}/oauth2/v2.0/token",
+		"openid_configuration_template": base + "/{tenant}/v2.0/.well-known/openid-configuration",
+		"clouds":                        clouds,
+		"admin_endpoints": []string{
+			"POST /_sim/partners", "POST /_sim/faults", "GET /_sim/faults", "DELETE /_sim/faults", "DELETE /_sim/faults/{id}",
+			"GET /_sim/state", "GET /_sim/clock", "POST /_sim/clock", "GET /_sim/settings", "POST /_sim/settings",
+		},
+	})
+}
+
+var iso2Re = regexp.MustCompile(`^[A-Z]{2}$`)
+
+// POST /_sim/partners registers a CSP partner with its app registration.
+func (s *Server) adminCreatePartner(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name      string   `json:"name"`
+		Cloud     string   `json:"cloud"`
+		Countries []string `json:"countries"`
+		Sandbox   bool     `json:"sandbox"`
+	}
+	if !decodeAdmin(w, r, &in) {
+		return
+	}
+	cloudName := strings.ToLower(strings.TrimSpace(in.Cloud))
+	if cloudName == "" {
+		cloudName = "global"
+	}
+	cloud := cloudProfiles[cloudName]
+	if cloud == nil {
+		adminError(w, http.StatusBadRequest, `unknown cloud "`+in.Cloud+`": use global, china or usgov`)
+		return
+	}
+	countries := []string{}
+	for _, c := range in.Countries {
+		c = strings.ToUpper(strings.TrimSpace(c))
+		if !iso2Re.MatchString(c) {
+			adminError(w, http.StatusBadRequest, `country "`+c+`" is not an ISO 3166 alpha-2 code`)
+			return
+		}
+		countries = append(countries, c)
+	}
+	if len(in.Countries) == 0 {
+		countries = []string{"US"}
+	}
+	name := strings.TrimSpace(in.Name)
+	if name == "" {
+		name = "Simulated partner"
+	}
+	s.mu.Lock()
+	now := s.clock.Now()
+	p := &partner{
+		TenantID: newGUID(), Name: name, Cloud: cloud, Countries: countries, Sandbox: in.Sandbox,
+		ClientID: newGUID(), ClientSecret: newClientSecret(), CreatedAt: now,
+	}
+	s.partners[p.TenantID] = p
+	s.order = append(s.order, p)
+	rt := randomToken("simrt.", 48)
+	s.refresh[rt] = &refreshToken{Partner: p, ClientID: p.ClientID, Expires: now.Add(refreshTokenLifetime)}
+	s.mu.Unlock()
+	s.log.Info("partner registered", "tenant_id", p.TenantID, "client_id", p.ClientID, "cloud", cloud.Name, "sandbox", p.Sandbox)
+	adminJSON(w, http.StatusCreated, map[string]string{
+		"tenant_id": p.TenantID, "client_id": p.ClientID, "client_secret": p.ClientSecret, "refresh_token": rt,
+	})
+}
+
+func (s *Server) adminAddFault(w http.ResponseWriter, r *http.Request) {
+	var f fault
+	if !decodeAdmin(w, r, &f) {
+		return
+	}
+	f.ID, f.Hits, f.Remaining = "", 0, nil
+	if msg := f.validate(); msg != "" {
+		adminError(w, http.StatusBadRequest, msg)
+		return
+	}
+	s.addFault(&f)
+	adminJSON(w, http.StatusCreated, map[string]string{"id": f.ID})
+}
+
+func (s *Server) adminListFaults(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	list := make([]fault, 0, len(s.faults))
+	for _, f := range s.faults {
+		cp := *f
+		if f.Remaining != nil {
+			n := *f.Remaining
+			cp.Remaining = &n
+		}
+		list = append(list, cp)
+	}
+	s.mu.Unlock()
+	adminJSON(w, http.StatusOK, map[string]any{"faults": list})
+}
+
+func (s *Server) adminClearFaults(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	s.faults = nil
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) adminDeleteFault(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if f.ID == id {
+			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	adminError(w, http.StatusNotFound, "no fault with id "+id)
+}
+
+type stateCustomer struct {
+	ID          string    `json:"id"`
+	Domain      string    `json:"domain"`
+	CompanyName string    `json:"company_name"`
+	Country     string    `json:"country"`
+	MCAAttested bool      `json:"mca_attested"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+type statePartner struct {
+	TenantID      string          `json:"tenant_id"`
+	Name          string          `json:"name"`
+	Cloud         string          `json:"cloud"`
+	Sandbox       bool            `json:"sandbox"`
+	Countries     []string        `json:"countries"`
+	ClientID      string          `json:"client_id"`
+	CreatedAt     time.Time       `json:"created_at"`
+	Customers     []stateCustomer `json:"customers"`
+	Orders        []any           `json:"orders"`
+	Subscriptions []any           `json:"subscriptions"`
+	Users         []any           `json:"users"`
+	Domains       []any           `json:"domains"`
+}
+
+// GET /_sim/state[?partner=<tenant_id>].
+func (s *Server) adminState(w http.ResponseWriter, r *http.Request) {
+	filter := lower(r.URL.Query().Get("partner"))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if filter != "" && s.partners[filter] == nil {
+		adminError(w, http.StatusNotFound, "no partner with tenant_id "+filter)
+		return
+	}
+	out := []statePartner{}
+	for _, p := range s.order {
+		if filter != "" && p.TenantID != filter {
+			continue
+		}
+		sp := statePartner{
+			TenantID: p.TenantID, Name: p.Name, Cloud: p.Cloud.Name, Sandbox: p.Sandbox, Countries: p.Countries,
+			ClientID: p.ClientID, CreatedAt: p.CreatedAt, Customers: []stateCustomer{},
+			Orders: []any{}, Subscriptions: []any{}, Users: []any{}, Domains: []any{},
+		}
+		for _, c := range p.customers {
+			sp.Customers = append(sp.Customers, stateCustomer{
+				ID: c.ID, Domain: c.Domain, CompanyName: c.CompanyName, Country: c.Billing.DefaultAddress.Country,
+				MCAAttested: c.MCAAttested, CreatedAt: c.CreatedAt,
+			})
+		}
+		out = append(out, sp)
+	}
+	adminJSON(w, http.StatusOK, map[string]any{"partners": out})
+}
+
+func (s *Server) adminGetClock(w http.ResponseWriter, _ *http.Request) {
+	adminJSON(w, http.StatusOK, map[string]string{"now": s.clock.Now().Format(time.RFC3339)})
+}
+
+// POST /_sim/clock {"advance":"168h"} moves the clock forward only.
+func (s *Server) adminAdvanceClock(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Advance string `json:"advance"`
+	}
+	if !decodeAdmin(w, r, &in) {
+		return
+	}
+	d, err := time.ParseDuration(in.Advance)
+	if err != nil {
+		adminError(w, http.StatusBadRequest, `advance must be a Go duration such as "168h" or "90s"`)
+		return
+	}
+	if err := s.clock.Advance(d); err != nil {
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.adminGetClock(w, r)
+}
+
+type settingsView struct {
+	RequestIDReplay      bool    `json:"request_id_replay"`
+	ThrottlePartnerRPS   float64 `json:"throttle_partner_rps"`
+	ThrottleCustomerRPS  float64 `json:"throttle_customer_rps"`
+	TokenLifetimeSeconds int     `json:"token_lifetime_seconds"`
+}
+
+func (s *Server) settingsView() settingsView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return settingsView{
+		RequestIDReplay: s.settings.Replay, ThrottlePartnerRPS: s.settings.PartnerRPS,
+		ThrottleCustomerRPS: s.settings.CustomerRPS, TokenLifetimeSeconds: int(s.settings.TokenLifetime / time.Second),
+	}
+}
+
+func (s *Server) adminGetSettings(w http.ResponseWriter, _ *http.Request) {
+	adminJSON(w, http.StatusOK, s.settingsView())
+}
+
+// POST /_sim/settings changes only the fields present. Rates are requests
+// per second; 0 means unlimited.
+func (s *Server) adminSetSettings(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		RequestIDReplay      *bool    `json:"request_id_replay"`
+		ThrottlePartnerRPS   *float64 `json:"throttle_partner_rps"`
+		ThrottleCustomerRPS  *float64 `json:"throttle_customer_rps"`
+		TokenLifetimeSeconds *int     `json:"token_lifetime_seconds"`
+	}
+	if !decodeAdmin(w, r, &in) {
+		return
+	}
+	if (in.ThrottlePartnerRPS != nil && *in.ThrottlePartnerRPS < 0) || (in.ThrottleCustomerRPS != nil && *in.ThrottleCustomerRPS < 0) {
+		adminError(w, http.StatusBadRequest, "throttle rates must be >= 0 (0 = unlimited)")
+		return
+	}
+	if in.TokenLifetimeSeconds != nil && (*in.TokenLifetimeSeconds < 1 || *in.TokenLifetimeSeconds > 86400) {
+		adminError(w, http.StatusBadRequest, "token_lifetime_seconds must be between 1 and 86400")
+		return
+	}
+	s.mu.Lock()
+	if in.RequestIDReplay != nil {
+		s.settings.Replay = *in.RequestIDReplay
+	}
+	if in.ThrottlePartnerRPS != nil {
+		s.settings.PartnerRPS = *in.ThrottlePartnerRPS
+	}
+	if in.ThrottleCustomerRPS != nil {
+		s.settings.CustomerRPS = *in.ThrottleCustomerRPS
+	}
+	if in.ThrottlePartnerRPS != nil || in.ThrottleCustomerRPS != nil {
+		s.buckets = map[string]*bucket{}
+	}
+	if in.TokenLifetimeSeconds != nil {
+		s.settings.TokenLifetime = time.Duration(*in.TokenLifetimeSeconds) * time.Second
+	}
+	s.mu.Unlock()
+	adminJSON(w, http.StatusOK, s.settingsView())
+}

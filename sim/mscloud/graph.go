@@ -1,0 +1,91 @@
+package mscloud
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Microsoft Graph lives under /v1.0. Only the prefix is reserved for now:
+// every path answers Graph's 404. Handlers are added in their own files with
+// graphRoute, which authenticates with a Graph-audience token of the
+// partner's cloud before calling them (with s.mu held).
+
+func (s *Server) registerGraph() {
+	register(s.graphMux, "/v1.0/", func(r *http.Request, c *apiCall) *response {
+		return c.graphNotFound(r, s.clock.Now())
+	})
+}
+
+// graphRoute registers a Graph handler for pattern (e.g. "GET /v1.0/users").
+func (s *Server) graphRoute(pattern string, h apiHandler) {
+	register(s.graphMux, pattern, func(r *http.Request, c *apiCall) *response {
+		tok := s.lookupToken(r)
+		if tok == nil || tok.Audience != tok.Partner.Cloud.GraphAudience {
+			resp := graphError(http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is empty, expired or not valid for Microsoft Graph.",
+				c.requestID, c.clientRequestID, s.clock.Now())
+			resp.header.Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://`+r.Host+`/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
+			return resp
+		}
+		c.partner, c.token = tok.Partner, tok
+		return h(r, c)
+	})
+}
+
+func (c *apiCall) graphNotFound(r *http.Request, now time.Time) *response {
+	return graphError(http.StatusNotFound, "Request_ResourceNotFound",
+		"Resource '"+r.URL.Path+"' does not exist or one of its queried reference-property objects are not present.",
+		c.requestID, c.clientRequestID, now)
+}
+
+func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
+	c := &apiCall{requestID: newGUID(), clientRequestID: r.Header.Get("client-request-id")}
+	if c.clientRequestID == "" {
+		c.clientRequestID = c.requestID
+	}
+	if f := s.takeFault(apiGraph, r); f != nil {
+		switch f.Mode {
+		case faultDelay:
+			if !sleepCtx(r.Context(), time.Duration(f.DelayMS)*time.Millisecond) {
+				return
+			}
+		case faultError:
+			graphError(f.Status, graphCodeFor(f.Status), "Simulated failure: "+http.StatusText(f.Status)+".", c.requestID, c.clientRequestID, s.clock.Now()).writeTo(w)
+			return
+		case faultThrottle:
+			s.graphThrottled(r, c, f.RetryAfterSeconds).writeTo(w)
+			return
+		case faultErrorAfterCommit:
+			s.handleGraph(r, c)
+			graphError(f.Status, graphCodeFor(f.Status), "Simulated failure: "+http.StatusText(f.Status)+".", c.requestID, c.clientRequestID, s.clock.Now()).writeTo(w)
+			return
+		}
+	}
+	s.handleGraph(r, c).writeTo(w)
+}
+
+func (s *Server) handleGraph(r *http.Request, c *apiCall) *response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if resp := route(s.graphMux, r, c); resp != nil {
+		return resp
+	}
+	return c.graphNotFound(r, s.clock.Now())
+}
+
+// graphThrottled is Graph's 429 with its throttle headers. The scope names
+// the caller's app and tenant when the request carries a known token.
+func (s *Server) graphThrottled(r *http.Request, c *apiCall, retryAfter int) *response {
+	app, tenant := "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"
+	s.mu.Lock()
+	if tok := s.lookupToken(r); tok != nil {
+		app, tenant = tok.ClientID, tok.TenantID
+	}
+	s.mu.Unlock()
+	resp := graphError(http.StatusTooManyRequests, "TooManyRequests", "Too many requests. Please try again after "+strconv.Itoa(retryAfter)+" seconds.",
+		c.requestID, c.clientRequestID, s.clock.Now())
+	resp.header.Set("Retry-After", strconv.Itoa(retryAfter))
+	resp.header.Set("x-ms-throttle-scope", "Tenant_Application/ResourceUnitLimit/"+app+"/"+tenant)
+	resp.header.Set("x-ms-throttle-information", "ResourceUnitLimitExceeded")
+	return resp
+}

@@ -1,0 +1,411 @@
+package mscloud
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Default throttling rates and token lifetime.
+const (
+	DefaultPartnerRPS    = 100
+	DefaultCustomerRPS   = 20
+	DefaultTokenLifetime = 3599 * time.Second
+)
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	// ClockStart is the simulated time at start-up; zero means now.
+	ClockStart time.Time
+	// DisableRequestIdReplay turns off MS-RequestId replay of stored answers.
+	DisableRequestIdReplay bool
+	// PartnerRPS and CustomerRPS are the Partner Center token-bucket rates
+	// per partner and per partner+customer (requests per second, burst one
+	// second's worth). Zero means the default; negative means unlimited.
+	PartnerRPS  float64
+	CustomerRPS float64
+	// TokenLifetime of access tokens; zero means 3599s.
+	TokenLifetime time.Duration
+	// Logger receives one line per request; nil discards.
+	Logger *slog.Logger
+}
+
+// settings are the knobs the admin API can change at run time.
+type settings struct {
+	Replay        bool
+	PartnerRPS    float64 // 0 = unlimited
+	CustomerRPS   float64 // 0 = unlimited
+	TokenLifetime time.Duration
+}
+
+// Server is the Microsoft cloud simulator. It is safe for concurrent use.
+type Server struct {
+	log   *slog.Logger
+	clock *Clock
+
+	mu        sync.Mutex // guards everything below
+	settings  settings
+	partners  map[string]*partner // by tenant id
+	order     []*partner
+	customers map[string]*customer
+	domains   map[string]*customer // lower-case domain
+	tokens    map[string]*accessToken
+	refresh   map[string]*refreshToken
+	replay    map[replayKey]*response
+	faults    []*fault
+	faultSeq  int
+	buckets   map[string]*bucket
+
+	pcMux, graphMux, loginMux, adminMux *http.ServeMux
+}
+
+type replayKey struct{ partner, method, path, requestID string }
+
+// New builds a simulator.
+func New(opts Options) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	rate := func(v float64, def float64) float64 {
+		switch {
+		case v == 0:
+			return def
+		case v < 0:
+			return 0
+		}
+		return v
+	}
+	lifetime := opts.TokenLifetime
+	if lifetime <= 0 {
+		lifetime = DefaultTokenLifetime
+	}
+	s := &Server{
+		log:   log,
+		clock: NewClock(opts.ClockStart),
+		settings: settings{
+			Replay:        !opts.DisableRequestIdReplay,
+			PartnerRPS:    rate(opts.PartnerRPS, DefaultPartnerRPS),
+			CustomerRPS:   rate(opts.CustomerRPS, DefaultCustomerRPS),
+			TokenLifetime: lifetime,
+		},
+		partners:  map[string]*partner{},
+		customers: map[string]*customer{},
+		domains:   map[string]*customer{},
+		tokens:    map[string]*accessToken{},
+		refresh:   map[string]*refreshToken{},
+		replay:    map[replayKey]*response{},
+		buckets:   map[string]*bucket{},
+		pcMux:     http.NewServeMux(),
+		graphMux:  http.NewServeMux(),
+		loginMux:  http.NewServeMux(),
+		adminMux:  http.NewServeMux(),
+	}
+	s.registerLogin()
+	s.registerPartnerCenter()
+	s.registerGraph()
+	s.registerAdmin()
+	return s
+}
+
+// Handler returns the HTTP handler serving login, Partner Center, Graph and
+// the admin API on one listener.
+func (s *Server) Handler() http.Handler { return s }
+
+// Clock returns the simulated clock.
+func (s *Server) Clock() *Clock { return s.clock }
+
+// The four APIs behind the one listener, named as the fault API calls them.
+const (
+	apiLogin         = "login"
+	apiPartnerCenter = "partnercenter"
+	apiGraph         = "graph"
+	apiAdmin         = "admin"
+)
+
+func apiOf(path string) string {
+	switch {
+	case path == "/_sim" || strings.HasPrefix(path, "/_sim/"):
+		return apiAdmin
+	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
+		return apiPartnerCenter
+	case path == "/v1.0" || strings.HasPrefix(path, "/v1.0/"):
+		return apiGraph
+	}
+	return apiLogin
+}
+
+func (s *Server) registerPartnerCenter() {
+	s.registerPCValidation()
+	s.registerPCCustomers()
+	s.registerPCAgreements()
+	s.pcMux.HandleFunc("/v1/", func(_ http.ResponseWriter, r *http.Request) {
+		c := callFrom(r)
+		if methodAllowedElsewhere(s.pcMux, r, "/v1/") {
+			c.resp = pcError(http.StatusMethodNotAllowed, codeMethodNotAllowed, "The requested method is not supported on this resource.")
+			return
+		}
+		c.resp = pcError(http.StatusNotFound, codeRouteNotFound, "The requested resource was not found: "+r.URL.Path)
+	})
+}
+
+// ServeHTTP dispatches by path prefix and logs one line per request. Nothing
+// secret is logged: no bodies, no query strings, no authorization header.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	api := apiOf(r.URL.Path)
+	switch api {
+	case apiAdmin:
+		s.adminMux.ServeHTTP(rec, r)
+	case apiPartnerCenter:
+		s.servePartnerCenter(rec, r)
+	case apiGraph:
+		s.serveGraph(rec, r)
+	default:
+		s.serveLogin(rec, r)
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("api", api), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status), slog.Int64("duration_ms", time.Since(start).Milliseconds()),
+		slog.String("ms_request_id", r.Header.Get("MS-RequestId")),
+		slog.String("ms_correlation_id", r.Header.Get("MS-CorrelationId")))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// apiCall carries per-request context into handlers registered on the
+// Partner Center and Graph muxes, and their answer back out.
+type apiCall struct {
+	partner *partner
+	token   *accessToken
+	resp    *response
+	// Graph only: request-id and client-request-id of the answer.
+	requestID, clientRequestID string
+}
+
+type callKey struct{}
+
+func callFrom(r *http.Request) *apiCall { return r.Context().Value(callKey{}).(*apiCall) }
+
+// apiHandler is what Partner Center and Graph handlers look like: they run
+// with s.mu held and return the whole answer.
+type apiHandler func(r *http.Request, c *apiCall) *response
+
+func register(mux *http.ServeMux, pattern string, h apiHandler) {
+	mux.HandleFunc(pattern, func(_ http.ResponseWriter, r *http.Request) {
+		c := callFrom(r)
+		c.resp = h(r, c)
+	})
+}
+
+// route runs mux for r and returns the handler's answer (nil if the mux
+// answered by itself, e.g. with a redirect).
+func route(mux *http.ServeMux, r *http.Request, c *apiCall) *response {
+	mux.ServeHTTP(discardWriter{}, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+	return c.resp
+}
+
+type discardWriter struct{}
+
+func (discardWriter) Header() http.Header         { return http.Header{} }
+func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (discardWriter) WriteHeader(int)             {}
+
+// methodAllowedElsewhere reports whether the path of r has a route for
+// another method (405 rather than 404) on mux, whose catch-all is fallback.
+func methodAllowedElsewhere(mux *http.ServeMux, r *http.Request, fallback string) bool {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodHead} {
+		if m == r.Method {
+			continue
+		}
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, pattern := mux.Handler(r2); pattern != "" && pattern != fallback {
+			return true
+		}
+	}
+	return false
+}
+
+// servePartnerCenter: headers, faults, authentication, throttling, replay,
+// then the handler.
+func (s *Server) servePartnerCenter(w http.ResponseWriter, r *http.Request) {
+	requestID := r.Header.Get("MS-RequestId")
+	echoID := requestID
+	if echoID == "" {
+		echoID = newGUID()
+	}
+	correlationID := r.Header.Get("MS-CorrelationId")
+	if correlationID == "" {
+		correlationID = newGUID()
+	}
+	w.Header().Set("MS-RequestId", echoID)
+	w.Header().Set("MS-CorrelationId", correlationID)
+	w.Header().Set("MS-CV", newMSCV())
+
+	f := s.takeFault(apiPartnerCenter, r)
+	if f != nil {
+		switch f.Mode {
+		case faultDelay:
+			if !sleepCtx(r.Context(), time.Duration(f.DelayMS)*time.Millisecond) {
+				return
+			}
+		case faultError:
+			pcFault(f.Status).writeTo(w)
+			return
+		case faultThrottle:
+			pcThrottled(f.RetryAfterSeconds).writeTo(w)
+			return
+		}
+	}
+	body, err := readBody(r)
+	if err != nil {
+		pcError(http.StatusRequestEntityTooLarge, codeInvalidInput, "The request body is too large.").writeTo(w)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	resp := s.handlePartnerCenter(r, requestID)
+	if f != nil && f.Mode == faultErrorAfterCommit {
+		resp = pcFault(f.Status)
+	}
+	resp.writeTo(w)
+}
+
+func (s *Server) handlePartnerCenter(r *http.Request, requestID string) *response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tok, denied := s.authenticatePC(r)
+	if denied != nil {
+		return denied
+	}
+	p := tok.Partner
+	if wait := s.throttlePC(p, customerIDFromPath(r.URL.Path)); wait > 0 {
+		return pcThrottled(wait)
+	}
+	replayable := s.settings.Replay && requestID != "" && r.Method != http.MethodGet && r.Method != http.MethodHead
+	key := replayKey{p.TenantID, r.Method, r.URL.Path, requestID}
+	if replayable {
+		if stored, ok := s.replay[key]; ok {
+			return stored
+		}
+	}
+	resp := route(s.pcMux, r, &apiCall{partner: p, token: tok})
+	if resp == nil {
+		resp = pcError(http.StatusNotFound, codeRouteNotFound, "The requested resource was not found: "+r.URL.Path)
+	}
+	if replayable {
+		s.replay[key] = resp
+	}
+	return resp
+}
+
+// authenticatePC accepts only unexpired Partner Center tokens issued by the
+// partner's own tenant. Caller holds s.mu.
+func (s *Server) authenticatePC(r *http.Request) (*accessToken, *response) {
+	raw, ok := bearer(r)
+	if !ok {
+		return nil, pcUnauthorized("Authorization header with a bearer token is required.")
+	}
+	tok := s.tokens[raw]
+	switch {
+	case tok == nil:
+		return nil, pcUnauthorized("The access token is not valid.")
+	case !s.clock.Now().Before(tok.Expires):
+		return nil, pcUnauthorized("The access token has expired.")
+	case tok.Audience != tok.Partner.Cloud.PartnerCenterAudience:
+		return nil, pcUnauthorized("The access token audience is not valid for Partner Center.")
+	case tok.TenantID != tok.Partner.TenantID:
+		return nil, pcUnauthorized("The access token was not issued by a partner tenant.")
+	}
+	return tok, nil
+}
+
+// lookupToken returns the unexpired token the request carries, or nil.
+// Caller holds s.mu.
+func (s *Server) lookupToken(r *http.Request) *accessToken {
+	raw, ok := bearer(r)
+	if !ok {
+		return nil
+	}
+	tok := s.tokens[raw]
+	if tok == nil || !s.clock.Now().Before(tok.Expires) {
+		return nil
+	}
+	return tok
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) < 7 || !strings.EqualFold(h[:7], "Bearer ") {
+		return "", false
+	}
+	t := strings.TrimSpace(h[7:])
+	return t, t != ""
+}
+
+// customerIDFromPath returns {id} of /v1/customers/{id}[/...], else "".
+func customerIDFromPath(path string) string {
+	rest, ok := strings.CutPrefix(path, "/v1/customers/")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	return strings.ToLower(id)
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBodyBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxRequestBodyBytes {
+		return nil, errors.New("body too large")
+	}
+	return b, nil
+}
+
+// decodeJSON reads a JSON body into v. Field names match case-insensitively,
+// so PascalCase and camelCase bodies both work.
+func decodeJSON(r *http.Request, v any) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return errors.New("the request body is empty")
+	}
+	return json.Unmarshal(b, v)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// baseURL is the externally visible https://host[:port] of the request.
+func baseURL(r *http.Request) string { return "https://" + r.Host }
