@@ -22,6 +22,8 @@ type Job struct {
 	MaxAttempts int
 	RunAt       time.Time
 	LastError   string
+	// TraceContext is the W3C trace context of the request that enqueued it.
+	TraceContext map[string]string
 }
 
 // New describes a job to enqueue.

@@ -11,7 +11,10 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Handler carries out jobs of one kind.
@@ -148,36 +151,43 @@ func (r *Runner) runOne(job *Job) string {
 	r.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(job.TraceContext))
+	ctx, span := otel.Tracer("o365gateway/jobs").Start(ctx, "job "+job.Kind, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.Int64("job.id", job.ID), attribute.Int("job.attempt", job.Attempt)))
+	defer span.End()
 	log := r.Log.With("job_id", job.ID, "job_kind", job.Kind, "job_key", job.Key, "attempt", job.Attempt)
 	if !ok {
-		log.Error("no handler for job kind")
+		log.ErrorContext(ctx, "no handler for job kind")
 		_ = r.Store.Fail(ctx, job.ID, r.owner, "no handler for kind "+job.Kind)
 		return "failed"
 	}
 	stop := r.keepLease(ctx, cancel, job, log)
 	err := runSafely(ctx, h.Run, job)
 	stop()
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 	if ctx.Err() != nil && err != nil {
-		log.Warn("job lost its lease; another worker will run it", "error", err)
+		log.WarnContext(ctx, "job lost its lease; another worker will run it", "error", err)
 		return "lease_lost"
 	}
 	var snooze *snoozeError
 	switch {
 	case err == nil:
 		if cerr := r.Store.Complete(ctx, job.ID, r.owner); cerr != nil {
-			log.Error("complete job", "error", cerr)
+			log.ErrorContext(ctx, "complete job", "error", cerr)
 		}
-		log.Info("job done")
+		log.InfoContext(ctx, "job done")
 		return "done"
 	case errors.As(err, &snooze):
-		log.Info("job snoozed", "after", snooze.after.String(), "reason", err.Error())
+		log.InfoContext(ctx, "job snoozed", "after", snooze.after.String(), "reason", err.Error())
 		_ = r.Store.Reschedule(ctx, job.ID, r.owner, r.now().Add(snooze.after), err.Error(), false)
 		return "snoozed"
 	case IsPermanent(err) || job.Attempt >= job.MaxAttempts:
-		log.Error("job failed", "error", err.Error())
+		log.ErrorContext(ctx, "job failed", "error", err.Error())
 		if h.Failed != nil {
 			if ferr := h.Failed(ctx, job, err); ferr != nil {
-				log.Error("record job failure", "error", ferr)
+				log.ErrorContext(ctx, "record job failure", "error", ferr)
 				_ = r.Store.Reschedule(ctx, job.ID, r.owner, r.now().Add(r.backoff(1)), ferr.Error(), false)
 				return "retry"
 			}
@@ -186,7 +196,7 @@ func (r *Runner) runOne(job *Job) string {
 		return "failed"
 	default:
 		delay := r.backoff(job.Attempt)
-		log.Warn("job attempt failed; will retry", "error", err.Error(), "retry_in", delay.String())
+		log.WarnContext(ctx, "job attempt failed; will retry", "error", err.Error(), "retry_in", delay.String())
 		_ = r.Store.Reschedule(ctx, job.ID, r.owner, r.now().Add(delay), err.Error(), true)
 		return "retry"
 	}

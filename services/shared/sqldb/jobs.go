@@ -3,32 +3,15 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/o365gateway/gateway/services/shared/jobs"
 )
-
-// JobsTableSQLite is the DDL of the job table for SQLite; each service's
-// migrations include it (and its PostgreSQL twin) so jobs live beside the state
-// they change.
-const JobsTableSQLite = `CREATE TABLE jobs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  kind TEXT NOT NULL,
-  job_key TEXT NOT NULL,
-  payload BLOB NOT NULL,
-  state TEXT NOT NULL,
-  attempt INTEGER NOT NULL DEFAULT 0,
-  max_attempts INTEGER NOT NULL,
-  run_at INTEGER NOT NULL,
-  lease_owner TEXT NOT NULL DEFAULT '',
-  lease_until INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
-);
-CREATE INDEX jobs_due ON jobs (state, run_at);
-CREATE INDEX jobs_key ON jobs (kind, job_key);`
 
 // Job states.
 const (
@@ -55,10 +38,15 @@ func (db *DB) Enqueue(ctx context.Context, tx *sql.Tx, j jobs.New) (int64, error
 	if payload == nil {
 		payload = []byte("{}")
 	}
-	q := db.Rebind(`INSERT INTO jobs (kind, job_key, payload, state, max_attempts, run_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+	// The job carries the trace of the request that enqueued it, so that its
+	// Microsoft calls appear in the same trace.
+	carrier := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, carrier)
+	traceCtx, _ := json.Marshal(carrier)
+	q := db.Rebind(`INSERT INTO jobs (kind, job_key, payload, state, max_attempts, run_at, trace_context, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	var id int64
-	err := tx.QueryRowContext(ctx, q, j.Kind, j.Key, payload, jobPending, j.MaxAttempts, runAt, now, now).Scan(&id)
+	err := tx.QueryRowContext(ctx, q, j.Kind, j.Key, payload, jobPending, j.MaxAttempts, runAt, string(traceCtx), now, now).Scan(&id)
 	return id, err
 }
 
@@ -101,11 +89,13 @@ func (s JobStore) Claim(ctx context.Context, owner string, now, leaseUntil time.
 		}
 		j := &jobs.Job{ID: id}
 		var runAt int64
-		err = db.QueryRowContext(ctx, db.Rebind(`SELECT kind, job_key, payload, attempt, max_attempts, run_at, last_error FROM jobs WHERE id = ?`), id).
-			Scan(&j.Kind, &j.Key, &j.Payload, &j.Attempt, &j.MaxAttempts, &runAt, &j.LastError)
+		var traceCtx string
+		err = db.QueryRowContext(ctx, db.Rebind(`SELECT kind, job_key, payload, attempt, max_attempts, run_at, last_error, trace_context FROM jobs WHERE id = ?`), id).
+			Scan(&j.Kind, &j.Key, &j.Payload, &j.Attempt, &j.MaxAttempts, &runAt, &j.LastError, &traceCtx)
 		if err != nil {
 			return nil, err
 		}
+		_ = json.Unmarshal([]byte(traceCtx), &j.TraceContext)
 		j.RunAt = time.UnixMilli(runAt)
 		return j, nil
 	}
