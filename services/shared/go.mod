@@ -63,3 +63,7 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
+
+require github.com/o365gateway/gateway/sim v0.0.0
+
+replace github.com/o365gateway/gateway/sim => ../../sim

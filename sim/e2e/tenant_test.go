@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -85,6 +88,33 @@ func TestTenantLifecycle(t *testing.T) {
 	if err != nil || r.Status != 204 {
 		t.Fatalf("unprovision of an unknown id: %v %d", err, r.Status)
 	}
+
+	// The facade's own endpoints.
+	for path, want := range map[string]string{"/metrics": "http_server_request_duration_seconds", "/healthz": `"ok"`, "/openapi.json": `"/tenants/{id}"`} {
+		body := facadeGet(t, e, path)
+		if !strings.Contains(body, want) {
+			t.Errorf("%s lacks %s", path, want)
+		}
+	}
+}
+
+func facadeGet(t *testing.T, e *env, path string) string {
+	t.Helper()
+	pool, err := e.stack.FacadeCAPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Get(e.stack.FacadeBaseURL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %d", path, resp.StatusCode)
+	}
+	return string(b)
 }
 
 func mustMarshal(v any) []byte {

@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -455,4 +454,21 @@ func TestUnprovisionDeletesSandboxCustomer(t *testing.T) {
 	}
 }
 
-var _ = slog.Default
+func TestLongRetryAfterReschedulesTheJob(t *testing.T) {
+	e := newEnv(t)
+	inst := e.mustInstall()
+	e.admin("POST", "/_sim/faults", map[string]any{"api": "partnercenter", "method": "POST", "path": "/v1/customers",
+		"mode": "throttle", "retry_after_seconds": 6, "count": 1}, nil)
+	tn := newTenant(subdomain())
+	start := time.Now()
+	got, err := e.provision(inst, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetState() != "active" || len(e.customers()) != 1 {
+		t.Fatalf("%v, %d customers", got, len(e.customers()))
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"job snoozed"`) || time.Since(start) < 5*time.Second {
+		t.Fatal("the 429 was not handed to the job queue")
+	}
+}
