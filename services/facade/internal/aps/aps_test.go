@@ -99,12 +99,12 @@ type harness struct {
 	ctrl     tls.Certificate
 	ctrlPEM  string
 	other    tls.Certificate
-	retrySec string
+	otherPEM string
 }
 
 func newHarness(t *testing.T) *harness {
 	ctrl, ctrlPEM := newCert(t, "controller")
-	other, _ := newCert(t, "intruder")
+	other, otherPEM := newCert(t, "intruder")
 	fake := &fakeServices{controllerPEM: ctrlPEM}
 	gs := grpc.NewServer()
 	tenantv1.RegisterInstanceServiceServer(gs, fake)
@@ -127,7 +127,7 @@ func newHarness(t *testing.T) *harness {
 	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return &harness{url: srv.URL, fake: fake, ctrl: ctrl, ctrlPEM: ctrlPEM, other: other}
+	return &harness{url: srv.URL, fake: fake, ctrl: ctrl, ctrlPEM: ctrlPEM, other: other, otherPEM: otherPEM}
 }
 
 type answer struct {
@@ -200,6 +200,9 @@ func TestInstanceCreationNeedsTheControllerCertificate(t *testing.T) {
 	if got := h.fake.lastMD.Get("aps-instance-id"); len(got) != 1 || got[0] != "6f0c1a52-0000-4000-8000-0000000000cc" {
 		t.Fatalf("metadata %v", h.fake.lastMD)
 	}
+	// Another controller cannot re-create an existing instance with its own certificate.
+	hijack := `{"aps":{"id":"6f0c1a52-0000-4000-8000-0000000000bb","x509":{"self":"x","controller":` + jsonString(h.otherPEM) + `}}}`
+	wantAPSError(t, h.do(t, &h.other, "POST", "/aps/app", nil, hijack), 403, apierr.Forbidden)
 }
 
 func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }

@@ -90,6 +90,11 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options)
 			WriteError(w, http.StatusForbidden, apierr.Forbidden, "The controller certificate is not signed by the trusted controller CA.")
 			return
 		}
+		// A repeated creation must come from the controller that created the instance.
+		if stored, err := o.Certs.ControllerCert(r.Context(), instanceID); err == nil && !sameCert(presented, stored) {
+			WriteError(w, http.StatusForbidden, apierr.Forbidden, "The instance exists and belongs to another controller.")
+			return
+		}
 		next.ServeHTTP(w, r)
 		return
 	}

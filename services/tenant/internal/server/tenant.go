@@ -4,6 +4,7 @@ import (
 	"context"
 
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/tenants"
@@ -59,9 +60,13 @@ func (s *TenantServer) UnprovisionTenant(ctx context.Context, r *tenantv1.Unprov
 	return &tenantv1.UnprovisionTenantResponse{Tenant: tenantMessage(v)}, answer(ctx, v)
 }
 
-// NotifyTenantLink acknowledges link notifications.
+// NotifyTenantLink acknowledges link notifications; an unlink of a tenant
+// that is already gone is acknowledged too.
 func (s *TenantServer) NotifyTenantLink(ctx context.Context, r *tenantv1.NotifyTenantLinkRequest) (*tenantv1.NotifyTenantLinkResponse, error) {
 	if _, err := s.Tenants.Get(ctx, apsmd.FromContext(ctx), r.GetId()); err != nil {
+		if r.GetOtherId() != "" && apierr.From(err).Reason == apierr.NotFound {
+			return &tenantv1.NotifyTenantLinkResponse{}, nil
+		}
 		return nil, err
 	}
 	return &tenantv1.NotifyTenantLinkResponse{}, nil
