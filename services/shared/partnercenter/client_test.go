@@ -2,6 +2,7 @@ package partnercenter
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -171,5 +172,30 @@ func TestAttestationAlreadyExistsIsSuccess(t *testing.T) {
 	})
 	if err := c.AttestAgreement(context.Background(), "c", Agreement{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPatchEchoesUnknownFields(t *testing.T) {
+	var got map[string]any
+	c, _ := newClient(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.Method == http.MethodGet {
+			_, _ = w.Write([]byte(`{"id":"s1","offerId":"o","quantity":5,"status":"active","autoRenewEnabled":true,
+				"scheduledNextTermInstructions":{"product":{"productId":"P"}},"attributes":{"etag":"e1","objectType":"Subscription"}}`))
+			return
+		}
+		_ = json.NewDecoder(r.Body).Decode(&got)
+		_, _ = w.Write([]byte(`{"id":"s1","quantity":7,"status":"active"}`))
+	})
+	sub, err := c.GetSubscription(context.Background(), "c", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.Quantity = 7
+	out, err := c.PatchSubscription(context.Background(), "c", *sub, nil)
+	if err != nil || out.Quantity != 7 {
+		t.Fatalf("%+v %v", out, err)
+	}
+	if got["quantity"] != float64(7) || got["scheduledNextTermInstructions"] == nil || got["autoRenewEnabled"] != true {
+		t.Fatalf("PATCH body %v", got)
 	}
 }

@@ -47,15 +47,22 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		}
 	}
 	// The services are reached over the deployment's private network.
-	tenantConn, err := grpc.NewClient(cfg.TenantAddr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+	dial := func(addr string) (*grpc.ClientConn, error) {
+		return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+	}
+	tenantConn, err := dial(cfg.TenantAddr)
 	if err != nil {
 		return fmt.Errorf("tenant service: %w", err)
 	}
 	defer tenantConn.Close()
+	subscriptionConn, err := dial(cfg.SubscriptionAddr)
+	if err != nil {
+		return fmt.Errorf("subscription service: %w", err)
+	}
+	defer subscriptionConn.Close()
 
-	rest, err := gateway.New(ctx, gateway.Upstreams{Tenant: tenantConn}, aps.MuxOptions(cfg.RetryTimeout)...)
+	rest, err := gateway.New(ctx, gateway.Upstreams{Tenant: tenantConn, Subscription: subscriptionConn}, aps.MuxOptions(cfg.RetryTimeout)...)
 	if err != nil {
 		return err
 	}
@@ -65,17 +72,21 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		ControllerCA: controllerCA,
 		Log:          log,
 	})
-	health := healthpb.NewHealthClient(tenantConn)
+	upstreams := map[string]healthpb.HealthClient{"tenant": healthpb.NewHealthClient(tenantConn),
+		"subscription": healthpb.NewHealthClient(subscriptionConn)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		cctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		resp, err := health.Check(cctx, &healthpb.HealthCheckRequest{})
-		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			http.Error(w, `{"status":"unavailable","tenant":"not serving"}`, http.StatusServiceUnavailable)
-			return
-		}
 		w.Header().Set("Content-Type", "application/json")
+		for name, h := range upstreams {
+			resp, err := h.Check(cctx, &healthpb.HealthCheckRequest{})
+			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(`{"status":"unavailable","service":"` + name + `"}`))
+				return
+			}
+		}
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	mux.Handle("GET /metrics", metrics)

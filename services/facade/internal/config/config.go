@@ -17,14 +17,14 @@ type Config struct {
 	ListenAddr       string        `env:"LISTEN_ADDR" default:"127.0.0.1:8443" help:"HTTPS listen address of the APS endpoint"`
 	BasePath         string        `env:"BASE_PATH" default:"/aps/" help:"base path of the APS services (the endpoint URI is https://host:port/aps/)"`
 	TenantAddr       string        `env:"TENANT_ADDR" default:"127.0.0.1:9001" help:"gRPC address of the tenant service"`
+	SubscriptionAddr string        `env:"SUBSCRIPTION_ADDR" default:"127.0.0.1:9002" help:"gRPC address of the subscription service"`
 	RetryTimeout     time.Duration `env:"RETRY_TIMEOUT" default:"30s" help:"APS-Retry-Timeout sent with 202 answers (whole seconds)"`
 	TLSCertFile      string        `env:"TLS_CERT_FILE" help:"server certificate (PEM); with TLS_KEY_FILE"`
 	TLSKeyFile       string        `env:"TLS_KEY_FILE" help:"server private key (PEM)"`
 	TLSDir           string        `env:"TLS_DIR" default:"./data/facade-tls" help:"where a self-signed server certificate is generated and kept when no files are given"`
 	ControllerCAFile string        `env:"CONTROLLER_CA_FILE" help:"optional CA (PEM) the controller certificate of a new instance must chain to"`
 	AuthCacheTTL     time.Duration `env:"AUTH_CACHE_TTL" default:"60s" help:"how long an instance's controller certificate is cached"`
-	LogLevel         string        `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error"`
-	Traces           string        `env:"TRACES" default:"none" help:"trace exporter: none, otlp (OTEL_EXPORTER_OTLP_*), or file:/path"`
+	config.Observability
 }
 
 // Validate checks the configuration.
@@ -39,8 +39,8 @@ func (c *Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("TLS_CERT_FILE and TLS_KEY_FILE go together"))
 	}
-	if c.TenantAddr == "" {
-		errs = append(errs, errors.New("TENANT_ADDR is required"))
+	if c.TenantAddr == "" || c.SubscriptionAddr == "" {
+		errs = append(errs, errors.New("TENANT_ADDR and SUBSCRIPTION_ADDR are required"))
 	}
 	return errors.Join(errs...)
 }

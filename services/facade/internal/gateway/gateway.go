@@ -8,12 +8,14 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 
+	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 )
 
 // Upstreams are the connections to the services.
 type Upstreams struct {
-	Tenant *grpc.ClientConn
+	Tenant       *grpc.ClientConn
+	Subscription *grpc.ClientConn
 }
 
 type registration func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
@@ -27,8 +29,12 @@ func New(ctx context.Context, up Upstreams, opts ...runtime.ServeMuxOption) (*ru
 	}{
 		{up.Tenant, tenantv1.RegisterInstanceServiceHandler},
 		{up.Tenant, tenantv1.RegisterTenantServiceHandler},
+		{up.Subscription, subscriptionv1.RegisterSubscriptionServiceHandler},
 	}
 	for _, r := range regs {
+		if r.conn == nil {
+			continue
+		}
 		if err := r.reg(ctx, mux, r.conn); err != nil {
 			return nil, err
 		}

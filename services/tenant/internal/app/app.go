@@ -20,6 +20,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/msauth"
+	sharedclients "github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/accounts"
@@ -74,7 +75,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		return nil, err
 	}
 	endpoints := base.Override(cfg.MSLoginURL, cfg.MSPartnerCenterURL, cfg.MSGraphURL)
-	simulated := cfg.MSLoginURL != "" || cfg.MSPartnerCenterURL != ""
+	simulated := cfg.Simulated()
 	httpClient, err := msauth.HTTPClient(cfg.MSCAFile, cfg.MSTimeout)
 	if err != nil {
 		return nil, err
@@ -98,8 +99,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		return nil, err
 	}
 
-	factory := &msclients.Factory{Endpoints: endpoints, Simulated: simulated, HTTP: httpClient, Sealer: sealer, Log: log,
-		MaxRetryDelay: cfg.MSMaxRetryDelay}
+	factory := &msclients.Factory{Sealer: sealer, Factory: &sharedclients.Factory{Endpoints: endpoints, Simulated: simulated,
+		HTTP: httpClient, Log: log, MaxRetryDelay: cfg.MSMaxRetryDelay}}
 	factory.OnRotate = func(ctx context.Context, instanceID string, tok secret.String) error {
 		return rotate(ctx, store, sealer, instanceID, tok)
 	}

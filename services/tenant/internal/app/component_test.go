@@ -32,6 +32,7 @@ import (
 	apsv1 "github.com/o365gateway/gateway/gen/go/o365/aps/v1"
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	sharedconfig "github.com/o365gateway/gateway/services/shared/config"
 	"github.com/o365gateway/gateway/services/shared/logging"
 	"github.com/o365gateway/gateway/sim/mscloud"
 
@@ -86,10 +87,12 @@ func newEnv(t *testing.T, partnerCountries ...string) *env {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	cfg := &config.Config{
-		ListenAddr: "127.0.0.1:0", DatabaseURL: "sqlite://" + filepath.Join(dir, "tenant.db"), Cloud: "global",
-		EncryptionKey: base64.StdEncoding.EncodeToString(key), MSLoginURL: sim.URL + "/", MSPartnerCenterURL: sim.URL,
-		MSGraphURL: sim.URL + "/v1.0", MSCAFile: caFile, MSTimeout: 10 * time.Second, MSMaxRetryDelay: 5 * time.Second,
-		JobWorkers: 2, JobPoll: 50 * time.Millisecond, JobLease: 5 * time.Second, WorkerID: "test", LogLevel: "debug",
+		ListenAddr: "127.0.0.1:0", DatabaseURL: "sqlite://" + filepath.Join(dir, "tenant.db"),
+		EncryptionKey: base64.StdEncoding.EncodeToString(key),
+		Microsoft: sharedconfig.Microsoft{Cloud: "global", MSLoginURL: sim.URL + "/", MSPartnerCenterURL: sim.URL,
+			MSGraphURL: sim.URL + "/v1.0", MSCAFile: caFile, MSTimeout: 10 * time.Second, MSMaxRetryDelay: 5 * time.Second},
+		Jobs:          sharedconfig.Jobs{JobWorkers: 2, JobPoll: 50 * time.Millisecond, JobLease: 5 * time.Second, WorkerID: "test"},
+		Observability: sharedconfig.Observability{LogLevel: "debug"},
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

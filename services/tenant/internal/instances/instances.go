@@ -320,3 +320,13 @@ func (s *Service) Upgrade(ctx context.Context, req apsmd.Request, appID, version
 	}
 	return inst, nil
 }
+
+// Credentials opens an instance's sealed client secret and refresh token.
+func (s *Service) Credentials(in *storage.Instance) (secret.String, secret.String, error) {
+	cs, err := s.Sealer.Open(in.ClientSecretSealed)
+	if err != nil {
+		return secret.String{}, secret.String{}, err
+	}
+	rt, err := s.Sealer.Open(in.RefreshTokenSealed)
+	return cs, rt, err
+}

@@ -90,3 +90,21 @@ func (s *InstanceServer) GetInstanceAuth(ctx context.Context, r *tenantv1.GetIns
 	}
 	return &tenantv1.GetInstanceAuthResponse{ControllerCertificatePem: in.ControllerCertPEM, Cloud: in.Cloud}, nil
 }
+
+// GetInstanceCredentials implements the RPC (other services only).
+func (s *InstanceServer) GetInstanceCredentials(ctx context.Context, r *tenantv1.GetInstanceCredentialsRequest) (*tenantv1.GetInstanceCredentialsResponse, error) {
+	if r.GetInstanceId() == "" {
+		return nil, apierr.Invalid("instance_id is required.")
+	}
+	in, err := s.Instances.Load(ctx, r.GetInstanceId())
+	if err != nil {
+		return nil, err
+	}
+	clientSecret, refresh, err := s.Instances.Credentials(in)
+	if err != nil {
+		return nil, err
+	}
+	m := instanceMessage(in)
+	m.ClientSecret, m.RefreshToken = clientSecret.Reveal(), refresh.Reveal()
+	return &tenantv1.GetInstanceCredentialsResponse{Instance: m}, nil
+}

@@ -71,3 +71,13 @@ func (s *TenantServer) NotifyTenantLink(ctx context.Context, r *tenantv1.NotifyT
 	}
 	return &tenantv1.NotifyTenantLinkResponse{}, nil
 }
+
+// ResolveTenant implements the RPC (other services only).
+func (s *TenantServer) ResolveTenant(ctx context.Context, r *tenantv1.ResolveTenantRequest) (*tenantv1.ResolveTenantResponse, error) {
+	t, err := s.Tenants.Resolve(ctx, r.GetInstanceId(), r.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.ResolveTenantResponse{MsCustomerId: t.MSCustomerID, Country: t.Address.Country, McaAttested: t.MCAAttested,
+		State: t.State, DomainName: t.Domain}, nil
+}

@@ -246,3 +246,11 @@ func (s *Service) Handlers() map[string]jobs.Handler {
 		KindUnprovision: {Run: s.runUnprovision, Failed: s.failed},
 	}
 }
+
+// Resolve returns a tenant for another service of the deployment.
+func (s *Service) Resolve(ctx context.Context, instanceID, id string) (*storage.Tenant, error) {
+	if _, err := s.Instances.Load(ctx, instanceID); err != nil {
+		return nil, err
+	}
+	return s.load(ctx, instanceID, id)
+}

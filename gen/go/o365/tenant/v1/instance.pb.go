@@ -952,6 +952,98 @@ func (x *GetInstanceAuthResponse) GetCloud() string {
 	return ""
 }
 
+// GetInstanceCredentialsRequest names an instance by its APS-Instance-ID.
+type GetInstanceCredentialsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The APS-Instance-ID of the instance.
+	InstanceId    string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInstanceCredentialsRequest) Reset() {
+	*x = GetInstanceCredentialsRequest{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInstanceCredentialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInstanceCredentialsRequest) ProtoMessage() {}
+
+func (x *GetInstanceCredentialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInstanceCredentialsRequest.ProtoReflect.Descriptor instead.
+func (*GetInstanceCredentialsRequest) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetInstanceCredentialsRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+// GetInstanceCredentialsResponse carries the settings and credentials.
+type GetInstanceCredentialsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The instance, with client_secret and refresh_token filled in.
+	Instance      *Instance `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInstanceCredentialsResponse) Reset() {
+	*x = GetInstanceCredentialsResponse{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInstanceCredentialsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInstanceCredentialsResponse) ProtoMessage() {}
+
+func (x *GetInstanceCredentialsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInstanceCredentialsResponse.ProtoReflect.Descriptor instead.
+func (*GetInstanceCredentialsResponse) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetInstanceCredentialsResponse) GetInstance() *Instance {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
 var File_o365_tenant_v1_instance_proto protoreflect.FileDescriptor
 
 const file_o365_tenant_v1_instance_proto_rawDesc = "" +
@@ -1011,7 +1103,12 @@ const file_o365_tenant_v1_instance_proto_rawDesc = "" +
 	"instanceId\"m\n" +
 	"\x17GetInstanceAuthResponse\x12<\n" +
 	"\x1acontroller_certificate_pem\x18\x01 \x01(\tR\x18controllerCertificatePem\x12\x14\n" +
-	"\x05cloud\x18\x02 \x01(\tR\x05cloud2\xc6\x06\n" +
+	"\x05cloud\x18\x02 \x01(\tR\x05cloud\"@\n" +
+	"\x1dGetInstanceCredentialsRequest\x12\x1f\n" +
+	"\vinstance_id\x18\x01 \x01(\tR\n" +
+	"instanceId\"V\n" +
+	"\x1eGetInstanceCredentialsResponse\x124\n" +
+	"\binstance\x18\x01 \x01(\v2\x18.o365.tenant.v1.InstanceR\binstance2\xbf\a\n" +
 	"\x0fInstanceService\x12_\n" +
 	"\x0eCreateInstance\x12%.o365.tenant.v1.CreateInstanceRequest\x1a&.o365.tenant.v1.CreateInstanceResponse\x12V\n" +
 	"\vGetInstance\x12\".o365.tenant.v1.GetInstanceRequest\x1a#.o365.tenant.v1.GetInstanceResponse\x12h\n" +
@@ -1020,7 +1117,8 @@ const file_o365_tenant_v1_instance_proto_rawDesc = "" +
 	"\x0fUpgradeInstance\x12&.o365.tenant.v1.UpgradeInstanceRequest\x1a'.o365.tenant.v1.UpgradeInstanceResponse\x12z\n" +
 	"\x17CheckDomainAvailability\x12..o365.tenant.v1.CheckDomainAvailabilityRequest\x1a/.o365.tenant.v1.CheckDomainAvailabilityResponse\x12k\n" +
 	"\x12NotifyInstanceLink\x12).o365.tenant.v1.NotifyInstanceLinkRequest\x1a*.o365.tenant.v1.NotifyInstanceLinkResponse\x12b\n" +
-	"\x0fGetInstanceAuth\x12&.o365.tenant.v1.GetInstanceAuthRequest\x1a'.o365.tenant.v1.GetInstanceAuthResponseB?Z=github.com/o365gateway/gateway/gen/go/o365/tenant/v1;tenantv1b\x06proto3"
+	"\x0fGetInstanceAuth\x12&.o365.tenant.v1.GetInstanceAuthRequest\x1a'.o365.tenant.v1.GetInstanceAuthResponse\x12w\n" +
+	"\x16GetInstanceCredentials\x12-.o365.tenant.v1.GetInstanceCredentialsRequest\x1a..o365.tenant.v1.GetInstanceCredentialsResponseB?Z=github.com/o365gateway/gateway/gen/go/o365/tenant/v1;tenantv1b\x06proto3"
 
 var (
 	file_o365_tenant_v1_instance_proto_rawDescOnce sync.Once
@@ -1034,7 +1132,7 @@ func file_o365_tenant_v1_instance_proto_rawDescGZIP() []byte {
 	return file_o365_tenant_v1_instance_proto_rawDescData
 }
 
-var file_o365_tenant_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_o365_tenant_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_o365_tenant_v1_instance_proto_goTypes = []any{
 	(*Instance)(nil),                        // 0: o365.tenant.v1.Instance
 	(*CreateInstanceRequest)(nil),           // 1: o365.tenant.v1.CreateInstanceRequest
@@ -1053,39 +1151,44 @@ var file_o365_tenant_v1_instance_proto_goTypes = []any{
 	(*NotifyInstanceLinkResponse)(nil),      // 14: o365.tenant.v1.NotifyInstanceLinkResponse
 	(*GetInstanceAuthRequest)(nil),          // 15: o365.tenant.v1.GetInstanceAuthRequest
 	(*GetInstanceAuthResponse)(nil),         // 16: o365.tenant.v1.GetInstanceAuthResponse
-	(*v1.Meta)(nil),                         // 17: o365.aps.v1.Meta
-	(*structpb.Struct)(nil),                 // 18: google.protobuf.Struct
+	(*GetInstanceCredentialsRequest)(nil),   // 17: o365.tenant.v1.GetInstanceCredentialsRequest
+	(*GetInstanceCredentialsResponse)(nil),  // 18: o365.tenant.v1.GetInstanceCredentialsResponse
+	(*v1.Meta)(nil),                         // 19: o365.aps.v1.Meta
+	(*structpb.Struct)(nil),                 // 20: google.protobuf.Struct
 }
 var file_o365_tenant_v1_instance_proto_depIdxs = []int32{
-	17, // 0: o365.tenant.v1.Instance.aps:type_name -> o365.aps.v1.Meta
+	19, // 0: o365.tenant.v1.Instance.aps:type_name -> o365.aps.v1.Meta
 	0,  // 1: o365.tenant.v1.CreateInstanceRequest.instance:type_name -> o365.tenant.v1.Instance
 	0,  // 2: o365.tenant.v1.CreateInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
 	0,  // 3: o365.tenant.v1.GetInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
 	0,  // 4: o365.tenant.v1.ConfigureInstanceRequest.instance:type_name -> o365.tenant.v1.Instance
 	0,  // 5: o365.tenant.v1.ConfigureInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
 	0,  // 6: o365.tenant.v1.UpgradeInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
-	18, // 7: o365.tenant.v1.NotifyInstanceLinkRequest.body:type_name -> google.protobuf.Struct
-	1,  // 8: o365.tenant.v1.InstanceService.CreateInstance:input_type -> o365.tenant.v1.CreateInstanceRequest
-	3,  // 9: o365.tenant.v1.InstanceService.GetInstance:input_type -> o365.tenant.v1.GetInstanceRequest
-	5,  // 10: o365.tenant.v1.InstanceService.ConfigureInstance:input_type -> o365.tenant.v1.ConfigureInstanceRequest
-	7,  // 11: o365.tenant.v1.InstanceService.DeleteInstance:input_type -> o365.tenant.v1.DeleteInstanceRequest
-	9,  // 12: o365.tenant.v1.InstanceService.UpgradeInstance:input_type -> o365.tenant.v1.UpgradeInstanceRequest
-	11, // 13: o365.tenant.v1.InstanceService.CheckDomainAvailability:input_type -> o365.tenant.v1.CheckDomainAvailabilityRequest
-	13, // 14: o365.tenant.v1.InstanceService.NotifyInstanceLink:input_type -> o365.tenant.v1.NotifyInstanceLinkRequest
-	15, // 15: o365.tenant.v1.InstanceService.GetInstanceAuth:input_type -> o365.tenant.v1.GetInstanceAuthRequest
-	2,  // 16: o365.tenant.v1.InstanceService.CreateInstance:output_type -> o365.tenant.v1.CreateInstanceResponse
-	4,  // 17: o365.tenant.v1.InstanceService.GetInstance:output_type -> o365.tenant.v1.GetInstanceResponse
-	6,  // 18: o365.tenant.v1.InstanceService.ConfigureInstance:output_type -> o365.tenant.v1.ConfigureInstanceResponse
-	8,  // 19: o365.tenant.v1.InstanceService.DeleteInstance:output_type -> o365.tenant.v1.DeleteInstanceResponse
-	10, // 20: o365.tenant.v1.InstanceService.UpgradeInstance:output_type -> o365.tenant.v1.UpgradeInstanceResponse
-	12, // 21: o365.tenant.v1.InstanceService.CheckDomainAvailability:output_type -> o365.tenant.v1.CheckDomainAvailabilityResponse
-	14, // 22: o365.tenant.v1.InstanceService.NotifyInstanceLink:output_type -> o365.tenant.v1.NotifyInstanceLinkResponse
-	16, // 23: o365.tenant.v1.InstanceService.GetInstanceAuth:output_type -> o365.tenant.v1.GetInstanceAuthResponse
-	16, // [16:24] is the sub-list for method output_type
-	8,  // [8:16] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	20, // 7: o365.tenant.v1.NotifyInstanceLinkRequest.body:type_name -> google.protobuf.Struct
+	0,  // 8: o365.tenant.v1.GetInstanceCredentialsResponse.instance:type_name -> o365.tenant.v1.Instance
+	1,  // 9: o365.tenant.v1.InstanceService.CreateInstance:input_type -> o365.tenant.v1.CreateInstanceRequest
+	3,  // 10: o365.tenant.v1.InstanceService.GetInstance:input_type -> o365.tenant.v1.GetInstanceRequest
+	5,  // 11: o365.tenant.v1.InstanceService.ConfigureInstance:input_type -> o365.tenant.v1.ConfigureInstanceRequest
+	7,  // 12: o365.tenant.v1.InstanceService.DeleteInstance:input_type -> o365.tenant.v1.DeleteInstanceRequest
+	9,  // 13: o365.tenant.v1.InstanceService.UpgradeInstance:input_type -> o365.tenant.v1.UpgradeInstanceRequest
+	11, // 14: o365.tenant.v1.InstanceService.CheckDomainAvailability:input_type -> o365.tenant.v1.CheckDomainAvailabilityRequest
+	13, // 15: o365.tenant.v1.InstanceService.NotifyInstanceLink:input_type -> o365.tenant.v1.NotifyInstanceLinkRequest
+	15, // 16: o365.tenant.v1.InstanceService.GetInstanceAuth:input_type -> o365.tenant.v1.GetInstanceAuthRequest
+	17, // 17: o365.tenant.v1.InstanceService.GetInstanceCredentials:input_type -> o365.tenant.v1.GetInstanceCredentialsRequest
+	2,  // 18: o365.tenant.v1.InstanceService.CreateInstance:output_type -> o365.tenant.v1.CreateInstanceResponse
+	4,  // 19: o365.tenant.v1.InstanceService.GetInstance:output_type -> o365.tenant.v1.GetInstanceResponse
+	6,  // 20: o365.tenant.v1.InstanceService.ConfigureInstance:output_type -> o365.tenant.v1.ConfigureInstanceResponse
+	8,  // 21: o365.tenant.v1.InstanceService.DeleteInstance:output_type -> o365.tenant.v1.DeleteInstanceResponse
+	10, // 22: o365.tenant.v1.InstanceService.UpgradeInstance:output_type -> o365.tenant.v1.UpgradeInstanceResponse
+	12, // 23: o365.tenant.v1.InstanceService.CheckDomainAvailability:output_type -> o365.tenant.v1.CheckDomainAvailabilityResponse
+	14, // 24: o365.tenant.v1.InstanceService.NotifyInstanceLink:output_type -> o365.tenant.v1.NotifyInstanceLinkResponse
+	16, // 25: o365.tenant.v1.InstanceService.GetInstanceAuth:output_type -> o365.tenant.v1.GetInstanceAuthResponse
+	18, // 26: o365.tenant.v1.InstanceService.GetInstanceCredentials:output_type -> o365.tenant.v1.GetInstanceCredentialsResponse
+	18, // [18:27] is the sub-list for method output_type
+	9,  // [9:18] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_o365_tenant_v1_instance_proto_init() }
@@ -1101,7 +1204,7 @@ func file_o365_tenant_v1_instance_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_tenant_v1_instance_proto_rawDesc), len(file_o365_tenant_v1_instance_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,6 +30,7 @@ const (
 	InstanceService_CheckDomainAvailability_FullMethodName = "/o365.tenant.v1.InstanceService/CheckDomainAvailability"
 	InstanceService_NotifyInstanceLink_FullMethodName      = "/o365.tenant.v1.InstanceService/NotifyInstanceLink"
 	InstanceService_GetInstanceAuth_FullMethodName         = "/o365.tenant.v1.InstanceService/GetInstanceAuth"
+	InstanceService_GetInstanceCredentials_FullMethodName  = "/o365.tenant.v1.InstanceService/GetInstanceCredentials"
 )
 
 // InstanceServiceClient is the client API for InstanceService service.
@@ -57,6 +58,10 @@ type InstanceServiceClient interface {
 	// GetInstanceAuth returns what the facade needs to authenticate the
 	// controller for an instance. Internal: not exposed over REST.
 	GetInstanceAuth(ctx context.Context, in *GetInstanceAuthRequest, opts ...grpc.CallOption) (*GetInstanceAuthResponse, error)
+	// GetInstanceCredentials returns an instance's settings with its Microsoft
+	// credentials, for the other services of the deployment. Internal: not
+	// exposed over REST; the services reach it over the deployment's private network.
+	GetInstanceCredentials(ctx context.Context, in *GetInstanceCredentialsRequest, opts ...grpc.CallOption) (*GetInstanceCredentialsResponse, error)
 }
 
 type instanceServiceClient struct {
@@ -147,6 +152,16 @@ func (c *instanceServiceClient) GetInstanceAuth(ctx context.Context, in *GetInst
 	return out, nil
 }
 
+func (c *instanceServiceClient) GetInstanceCredentials(ctx context.Context, in *GetInstanceCredentialsRequest, opts ...grpc.CallOption) (*GetInstanceCredentialsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetInstanceCredentialsResponse)
+	err := c.cc.Invoke(ctx, InstanceService_GetInstanceCredentials_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InstanceServiceServer is the server API for InstanceService service.
 // All implementations must embed UnimplementedInstanceServiceServer
 // for forward compatibility.
@@ -172,6 +187,10 @@ type InstanceServiceServer interface {
 	// GetInstanceAuth returns what the facade needs to authenticate the
 	// controller for an instance. Internal: not exposed over REST.
 	GetInstanceAuth(context.Context, *GetInstanceAuthRequest) (*GetInstanceAuthResponse, error)
+	// GetInstanceCredentials returns an instance's settings with its Microsoft
+	// credentials, for the other services of the deployment. Internal: not
+	// exposed over REST; the services reach it over the deployment's private network.
+	GetInstanceCredentials(context.Context, *GetInstanceCredentialsRequest) (*GetInstanceCredentialsResponse, error)
 	mustEmbedUnimplementedInstanceServiceServer()
 }
 
@@ -205,6 +224,9 @@ func (UnimplementedInstanceServiceServer) NotifyInstanceLink(context.Context, *N
 }
 func (UnimplementedInstanceServiceServer) GetInstanceAuth(context.Context, *GetInstanceAuthRequest) (*GetInstanceAuthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetInstanceAuth not implemented")
+}
+func (UnimplementedInstanceServiceServer) GetInstanceCredentials(context.Context, *GetInstanceCredentialsRequest) (*GetInstanceCredentialsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetInstanceCredentials not implemented")
 }
 func (UnimplementedInstanceServiceServer) mustEmbedUnimplementedInstanceServiceServer() {}
 func (UnimplementedInstanceServiceServer) testEmbeddedByValue()                         {}
@@ -371,6 +393,24 @@ func _InstanceService_GetInstanceAuth_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InstanceService_GetInstanceCredentials_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetInstanceCredentialsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InstanceServiceServer).GetInstanceCredentials(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InstanceService_GetInstanceCredentials_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InstanceServiceServer).GetInstanceCredentials(ctx, req.(*GetInstanceCredentialsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // InstanceService_ServiceDesc is the grpc.ServiceDesc for InstanceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -409,6 +449,10 @@ var InstanceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetInstanceAuth",
 			Handler:    _InstanceService_GetInstanceAuth_Handler,
+		},
+		{
+			MethodName: "GetInstanceCredentials",
+			Handler:    _InstanceService_GetInstanceCredentials_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

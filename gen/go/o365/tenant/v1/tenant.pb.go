@@ -947,6 +947,143 @@ func (*NotifyTenantLinkResponse) Descriptor() ([]byte, []int) {
 	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{13}
 }
 
+// ResolveTenantRequest names a tenant of an instance.
+type ResolveTenantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The APS-Instance-ID of the instance.
+	InstanceId string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// APS id of the tenant.
+	TenantId      string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveTenantRequest) Reset() {
+	*x = ResolveTenantRequest{}
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveTenantRequest) ProtoMessage() {}
+
+func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveTenantRequest.ProtoReflect.Descriptor instead.
+func (*ResolveTenantRequest) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ResolveTenantRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *ResolveTenantRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+// ResolveTenantResponse describes the tenant's Microsoft customer.
+type ResolveTenantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Partner Center customer id (empty while the tenant is being created).
+	MsCustomerId string `protobuf:"bytes,1,opt,name=ms_customer_id,json=msCustomerId,proto3" json:"ms_customer_id,omitempty"`
+	// The customer's country (ISO 3166 alpha-2).
+	Country string `protobuf:"bytes,2,opt,name=country,proto3" json:"country,omitempty"`
+	// Whether the Microsoft Customer Agreement is attested.
+	McaAttested bool `protobuf:"varint,3,opt,name=mca_attested,json=mcaAttested,proto3" json:"mca_attested,omitempty"`
+	// The tenant state.
+	State string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	// The initial domain.
+	DomainName    string `protobuf:"bytes,5,opt,name=domain_name,json=domainName,proto3" json:"domain_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveTenantResponse) Reset() {
+	*x = ResolveTenantResponse{}
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveTenantResponse) ProtoMessage() {}
+
+func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveTenantResponse.ProtoReflect.Descriptor instead.
+func (*ResolveTenantResponse) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ResolveTenantResponse) GetMsCustomerId() string {
+	if x != nil {
+		return x.MsCustomerId
+	}
+	return ""
+}
+
+func (x *ResolveTenantResponse) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *ResolveTenantResponse) GetMcaAttested() bool {
+	if x != nil {
+		return x.McaAttested
+	}
+	return false
+}
+
+func (x *ResolveTenantResponse) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ResolveTenantResponse) GetDomainName() string {
+	if x != nil {
+		return x.DomainName
+	}
+	return ""
+}
+
 var File_o365_tenant_v1_tenant_proto protoreflect.FileDescriptor
 
 const file_o365_tenant_v1_tenant_proto_rawDesc = "" +
@@ -1017,13 +1154,25 @@ const file_o365_tenant_v1_tenant_proto_rawDesc = "" +
 	"\brelation\x18\x02 \x01(\tR\brelation\x12\x19\n" +
 	"\bother_id\x18\x03 \x01(\tR\aotherId\x12+\n" +
 	"\x04body\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x04body\"\x1a\n" +
-	"\x18NotifyTenantLinkResponse2\xfa\x03\n" +
+	"\x18NotifyTenantLinkResponse\"T\n" +
+	"\x14ResolveTenantRequest\x12\x1f\n" +
+	"\vinstance_id\x18\x01 \x01(\tR\n" +
+	"instanceId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"\xb1\x01\n" +
+	"\x15ResolveTenantResponse\x12$\n" +
+	"\x0ems_customer_id\x18\x01 \x01(\tR\fmsCustomerId\x12\x18\n" +
+	"\acountry\x18\x02 \x01(\tR\acountry\x12!\n" +
+	"\fmca_attested\x18\x03 \x01(\bR\vmcaAttested\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x1f\n" +
+	"\vdomain_name\x18\x05 \x01(\tR\n" +
+	"domainName2\xd8\x04\n" +
 	"\rTenantService\x12b\n" +
 	"\x0fProvisionTenant\x12&.o365.tenant.v1.ProvisionTenantRequest\x1a'.o365.tenant.v1.ProvisionTenantResponse\x12P\n" +
 	"\tGetTenant\x12 .o365.tenant.v1.GetTenantRequest\x1a!.o365.tenant.v1.GetTenantResponse\x12b\n" +
 	"\x0fConfigureTenant\x12&.o365.tenant.v1.ConfigureTenantRequest\x1a'.o365.tenant.v1.ConfigureTenantResponse\x12h\n" +
 	"\x11UnprovisionTenant\x12(.o365.tenant.v1.UnprovisionTenantRequest\x1a).o365.tenant.v1.UnprovisionTenantResponse\x12e\n" +
-	"\x10NotifyTenantLink\x12'.o365.tenant.v1.NotifyTenantLinkRequest\x1a(.o365.tenant.v1.NotifyTenantLinkResponseB?Z=github.com/o365gateway/gateway/gen/go/o365/tenant/v1;tenantv1b\x06proto3"
+	"\x10NotifyTenantLink\x12'.o365.tenant.v1.NotifyTenantLinkRequest\x1a(.o365.tenant.v1.NotifyTenantLinkResponse\x12\\\n" +
+	"\rResolveTenant\x12$.o365.tenant.v1.ResolveTenantRequest\x1a%.o365.tenant.v1.ResolveTenantResponseB?Z=github.com/o365gateway/gateway/gen/go/o365/tenant/v1;tenantv1b\x06proto3"
 
 var (
 	file_o365_tenant_v1_tenant_proto_rawDescOnce sync.Once
@@ -1037,7 +1186,7 @@ func file_o365_tenant_v1_tenant_proto_rawDescGZIP() []byte {
 	return file_o365_tenant_v1_tenant_proto_rawDescData
 }
 
-var file_o365_tenant_v1_tenant_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_o365_tenant_v1_tenant_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_o365_tenant_v1_tenant_proto_goTypes = []any{
 	(*Company)(nil),                   // 0: o365.tenant.v1.Company
 	(*Address)(nil),                   // 1: o365.tenant.v1.Address
@@ -1053,39 +1202,43 @@ var file_o365_tenant_v1_tenant_proto_goTypes = []any{
 	(*UnprovisionTenantResponse)(nil), // 11: o365.tenant.v1.UnprovisionTenantResponse
 	(*NotifyTenantLinkRequest)(nil),   // 12: o365.tenant.v1.NotifyTenantLinkRequest
 	(*NotifyTenantLinkResponse)(nil),  // 13: o365.tenant.v1.NotifyTenantLinkResponse
-	(*v1.Meta)(nil),                   // 14: o365.aps.v1.Meta
-	(*v1.Link)(nil),                   // 15: o365.aps.v1.Link
-	(*timestamppb.Timestamp)(nil),     // 16: google.protobuf.Timestamp
-	(*v1.Counter)(nil),                // 17: o365.aps.v1.Counter
-	(*structpb.Struct)(nil),           // 18: google.protobuf.Struct
+	(*ResolveTenantRequest)(nil),      // 14: o365.tenant.v1.ResolveTenantRequest
+	(*ResolveTenantResponse)(nil),     // 15: o365.tenant.v1.ResolveTenantResponse
+	(*v1.Meta)(nil),                   // 16: o365.aps.v1.Meta
+	(*v1.Link)(nil),                   // 17: o365.aps.v1.Link
+	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
+	(*v1.Counter)(nil),                // 19: o365.aps.v1.Counter
+	(*structpb.Struct)(nil),           // 20: google.protobuf.Struct
 }
 var file_o365_tenant_v1_tenant_proto_depIdxs = []int32{
-	14, // 0: o365.tenant.v1.Tenant.aps:type_name -> o365.aps.v1.Meta
+	16, // 0: o365.tenant.v1.Tenant.aps:type_name -> o365.aps.v1.Meta
 	0,  // 1: o365.tenant.v1.Tenant.company:type_name -> o365.tenant.v1.Company
 	1,  // 2: o365.tenant.v1.Tenant.address:type_name -> o365.tenant.v1.Address
 	2,  // 3: o365.tenant.v1.Tenant.mca:type_name -> o365.tenant.v1.Mca
-	15, // 4: o365.tenant.v1.Tenant.account:type_name -> o365.aps.v1.Link
-	16, // 5: o365.tenant.v1.Tenant.last_synchronization:type_name -> google.protobuf.Timestamp
-	17, // 6: o365.tenant.v1.Tenant.seats:type_name -> o365.aps.v1.Counter
+	17, // 4: o365.tenant.v1.Tenant.account:type_name -> o365.aps.v1.Link
+	18, // 5: o365.tenant.v1.Tenant.last_synchronization:type_name -> google.protobuf.Timestamp
+	19, // 6: o365.tenant.v1.Tenant.seats:type_name -> o365.aps.v1.Counter
 	3,  // 7: o365.tenant.v1.ProvisionTenantRequest.tenant:type_name -> o365.tenant.v1.Tenant
 	3,  // 8: o365.tenant.v1.ProvisionTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
 	3,  // 9: o365.tenant.v1.GetTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
 	3,  // 10: o365.tenant.v1.ConfigureTenantRequest.tenant:type_name -> o365.tenant.v1.Tenant
 	3,  // 11: o365.tenant.v1.ConfigureTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
 	3,  // 12: o365.tenant.v1.UnprovisionTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
-	18, // 13: o365.tenant.v1.NotifyTenantLinkRequest.body:type_name -> google.protobuf.Struct
+	20, // 13: o365.tenant.v1.NotifyTenantLinkRequest.body:type_name -> google.protobuf.Struct
 	4,  // 14: o365.tenant.v1.TenantService.ProvisionTenant:input_type -> o365.tenant.v1.ProvisionTenantRequest
 	6,  // 15: o365.tenant.v1.TenantService.GetTenant:input_type -> o365.tenant.v1.GetTenantRequest
 	8,  // 16: o365.tenant.v1.TenantService.ConfigureTenant:input_type -> o365.tenant.v1.ConfigureTenantRequest
 	10, // 17: o365.tenant.v1.TenantService.UnprovisionTenant:input_type -> o365.tenant.v1.UnprovisionTenantRequest
 	12, // 18: o365.tenant.v1.TenantService.NotifyTenantLink:input_type -> o365.tenant.v1.NotifyTenantLinkRequest
-	5,  // 19: o365.tenant.v1.TenantService.ProvisionTenant:output_type -> o365.tenant.v1.ProvisionTenantResponse
-	7,  // 20: o365.tenant.v1.TenantService.GetTenant:output_type -> o365.tenant.v1.GetTenantResponse
-	9,  // 21: o365.tenant.v1.TenantService.ConfigureTenant:output_type -> o365.tenant.v1.ConfigureTenantResponse
-	11, // 22: o365.tenant.v1.TenantService.UnprovisionTenant:output_type -> o365.tenant.v1.UnprovisionTenantResponse
-	13, // 23: o365.tenant.v1.TenantService.NotifyTenantLink:output_type -> o365.tenant.v1.NotifyTenantLinkResponse
-	19, // [19:24] is the sub-list for method output_type
-	14, // [14:19] is the sub-list for method input_type
+	14, // 19: o365.tenant.v1.TenantService.ResolveTenant:input_type -> o365.tenant.v1.ResolveTenantRequest
+	5,  // 20: o365.tenant.v1.TenantService.ProvisionTenant:output_type -> o365.tenant.v1.ProvisionTenantResponse
+	7,  // 21: o365.tenant.v1.TenantService.GetTenant:output_type -> o365.tenant.v1.GetTenantResponse
+	9,  // 22: o365.tenant.v1.TenantService.ConfigureTenant:output_type -> o365.tenant.v1.ConfigureTenantResponse
+	11, // 23: o365.tenant.v1.TenantService.UnprovisionTenant:output_type -> o365.tenant.v1.UnprovisionTenantResponse
+	13, // 24: o365.tenant.v1.TenantService.NotifyTenantLink:output_type -> o365.tenant.v1.NotifyTenantLinkResponse
+	15, // 25: o365.tenant.v1.TenantService.ResolveTenant:output_type -> o365.tenant.v1.ResolveTenantResponse
+	20, // [20:26] is the sub-list for method output_type
+	14, // [14:20] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1102,7 +1255,7 @@ func file_o365_tenant_v1_tenant_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_tenant_v1_tenant_proto_rawDesc), len(file_o365_tenant_v1_tenant_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

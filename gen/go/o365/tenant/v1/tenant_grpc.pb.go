@@ -24,6 +24,7 @@ const (
 	TenantService_ConfigureTenant_FullMethodName   = "/o365.tenant.v1.TenantService/ConfigureTenant"
 	TenantService_UnprovisionTenant_FullMethodName = "/o365.tenant.v1.TenantService/UnprovisionTenant"
 	TenantService_NotifyTenantLink_FullMethodName  = "/o365.tenant.v1.TenantService/NotifyTenantLink"
+	TenantService_ResolveTenant_FullMethodName     = "/o365.tenant.v1.TenantService/ResolveTenant"
 )
 
 // TenantServiceClient is the client API for TenantService service.
@@ -44,6 +45,9 @@ type TenantServiceClient interface {
 	UnprovisionTenant(ctx context.Context, in *UnprovisionTenantRequest, opts ...grpc.CallOption) (*UnprovisionTenantResponse, error)
 	// NotifyTenantLink acknowledges link and unlink notifications.
 	NotifyTenantLink(ctx context.Context, in *NotifyTenantLinkRequest, opts ...grpc.CallOption) (*NotifyTenantLinkResponse, error)
+	// ResolveTenant returns what other services need to act for a tenant at
+	// Microsoft. Internal: not exposed over REST.
+	ResolveTenant(ctx context.Context, in *ResolveTenantRequest, opts ...grpc.CallOption) (*ResolveTenantResponse, error)
 }
 
 type tenantServiceClient struct {
@@ -104,6 +108,16 @@ func (c *tenantServiceClient) NotifyTenantLink(ctx context.Context, in *NotifyTe
 	return out, nil
 }
 
+func (c *tenantServiceClient) ResolveTenant(ctx context.Context, in *ResolveTenantRequest, opts ...grpc.CallOption) (*ResolveTenantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveTenantResponse)
+	err := c.cc.Invoke(ctx, TenantService_ResolveTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TenantServiceServer is the server API for TenantService service.
 // All implementations must embed UnimplementedTenantServiceServer
 // for forward compatibility.
@@ -122,6 +136,9 @@ type TenantServiceServer interface {
 	UnprovisionTenant(context.Context, *UnprovisionTenantRequest) (*UnprovisionTenantResponse, error)
 	// NotifyTenantLink acknowledges link and unlink notifications.
 	NotifyTenantLink(context.Context, *NotifyTenantLinkRequest) (*NotifyTenantLinkResponse, error)
+	// ResolveTenant returns what other services need to act for a tenant at
+	// Microsoft. Internal: not exposed over REST.
+	ResolveTenant(context.Context, *ResolveTenantRequest) (*ResolveTenantResponse, error)
 	mustEmbedUnimplementedTenantServiceServer()
 }
 
@@ -146,6 +163,9 @@ func (UnimplementedTenantServiceServer) UnprovisionTenant(context.Context, *Unpr
 }
 func (UnimplementedTenantServiceServer) NotifyTenantLink(context.Context, *NotifyTenantLinkRequest) (*NotifyTenantLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NotifyTenantLink not implemented")
+}
+func (UnimplementedTenantServiceServer) ResolveTenant(context.Context, *ResolveTenantRequest) (*ResolveTenantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveTenant not implemented")
 }
 func (UnimplementedTenantServiceServer) mustEmbedUnimplementedTenantServiceServer() {}
 func (UnimplementedTenantServiceServer) testEmbeddedByValue()                       {}
@@ -258,6 +278,24 @@ func _TenantService_NotifyTenantLink_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TenantService_ResolveTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TenantServiceServer).ResolveTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TenantService_ResolveTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TenantServiceServer).ResolveTenant(ctx, req.(*ResolveTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TenantService_ServiceDesc is the grpc.ServiceDesc for TenantService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -284,6 +322,10 @@ var TenantService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NotifyTenantLink",
 			Handler:    _TenantService_NotifyTenantLink_Handler,
+		},
+		{
+			MethodName: "ResolveTenant",
+			Handler:    _TenantService_ResolveTenant_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,55 @@
+package config
+
+import (
+	"errors"
+	"time"
+)
+
+// Microsoft is the configuration of Microsoft calls every service shares.
+type Microsoft struct {
+	Cloud              string        `env:"CLOUD" default:"global" help:"the one Microsoft cloud this deployment serves: global, china or usgov"`
+	MSLoginURL         string        `env:"MS_LOGIN_URL" help:"override of the cloud's Entra authority host (the simulator)"`
+	MSPartnerCenterURL string        `env:"MS_PARTNER_CENTER_URL" help:"override of the cloud's Partner Center base URL"`
+	MSGraphURL         string        `env:"MS_GRAPH_URL" help:"override of the cloud's Graph base URL (with /v1.0)"`
+	MSCAFile           string        `env:"MS_CA_FILE" help:"extra CA certificate (PEM) trusted for Microsoft calls (the simulator's)"`
+	MSTimeout          time.Duration `env:"MS_TIMEOUT" default:"60s" help:"timeout of one Microsoft HTTP attempt"`
+	MSMaxRetryDelay    time.Duration `env:"MS_MAX_RETRY_DELAY" default:"30s" help:"longest Retry-After waited in process; longer ones reschedule the job"`
+}
+
+// Simulated tells whether the endpoints are overridden (a private authority).
+func (m Microsoft) Simulated() bool { return m.MSLoginURL != "" || m.MSPartnerCenterURL != "" }
+
+// Jobs is the configuration of a service's durable job runner.
+type Jobs struct {
+	JobWorkers int           `env:"JOB_WORKERS" default:"4" help:"concurrent job workers"`
+	JobPoll    time.Duration `env:"JOB_POLL" default:"500ms" help:"job queue poll interval"`
+	JobLease   time.Duration `env:"JOB_LEASE" default:"30s" help:"job lease; a job whose worker died runs again after it"`
+	WorkerID   string        `env:"WORKER_ID" help:"stable identity of this replica's workers (default: host name)"`
+}
+
+// Validate checks the job settings.
+func (j Jobs) Validate() error {
+	var errs []error
+	if j.JobWorkers < 1 {
+		errs = append(errs, errors.New("JOB_WORKERS must be at least 1"))
+	}
+	if j.JobLease < 3*time.Second {
+		errs = append(errs, errors.New("JOB_LEASE must be at least 3s"))
+	}
+	if j.JobPoll <= 0 {
+		errs = append(errs, errors.New("JOB_POLL must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Observability is the logging, tracing and metrics configuration.
+type Observability struct {
+	LogLevel string `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error"`
+	Traces   string `env:"TRACES" default:"none" help:"trace exporter: none, otlp (OTEL_EXPORTER_OTLP_*), or file:/path"`
+}
+
+// Observable is implemented by configurations that embed Observability.
+type Observable interface{ Obs() Observability }
+
+// Obs returns the observability settings.
+func (o Observability) Obs() Observability { return o }

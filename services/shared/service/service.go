@@ -1,0 +1,48 @@
+// Package service is the common main of the gateway's binaries: load the
+// typed configuration, set logging and OpenTelemetry up once, run until
+// SIGINT/SIGTERM, flush telemetry.
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/o365gateway/gateway/services/shared/config"
+	"github.com/o365gateway/gateway/services/shared/logging"
+	"github.com/o365gateway/gateway/services/shared/telemetry"
+)
+
+// Version is set at build time (-ldflags "-X ...service.Version=v1.2.3").
+var Version = "dev"
+
+// Main runs a binary and exits with its status.
+func Main[C config.Observable](name string, load func() (C, error), run func(ctx context.Context, cfg C, log *slog.Logger, metrics http.Handler) error) {
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(2)
+	}
+	obs := cfg.Obs()
+	log := logging.New(os.Stdout, obs.LogLevel, name)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	tel, err := telemetry.Setup(ctx, name, Version, obs.Traces)
+	if err != nil {
+		log.Error("telemetry", "error", err.Error())
+		os.Exit(1)
+	}
+	err = run(ctx, cfg, log, tel.Metrics)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = tel.Shutdown(sctx)
+	if err != nil {
+		log.Error(name+" stopped", "error", err.Error())
+		os.Exit(1)
+	}
+}
