@@ -41,6 +41,10 @@ const (
 	Throttled                   = "Throttled"
 	MicrosoftUnavailable        = "MicrosoftUnavailable"
 	MicrosoftRefused            = "MicrosoftRefused"
+	AddOnParentRequired         = "AddOnParentRequired"
+	CustomerAgreementRequired   = "CustomerAgreementRequired"
+	TenantNotReady              = "TenantNotReady"
+	SandboxLimitReached         = "SandboxLimitReached"
 	Conflict                    = "Conflict"
 	Internal                    = "InternalError"
 )

@@ -15,17 +15,45 @@ type Offer struct {
 	Name                   string   `json:"name"`
 	MinimumQuantity        int64    `json:"minimumQuantity"`
 	MaximumQuantity        int64    `json:"maximumQuantity"`
-	PrerequisiteOffers     []string `json:"prerequisiteOffers"`
+	PrerequisiteOffers     IDs      `json:"prerequisiteOffers"`
 	IsAddOn                bool     `json:"isAddOn"`
 	IsAvailableForPurchase bool     `json:"isAvailableForPurchase"`
 	SupportedBillingCycles []string `json:"supportedBillingCycles"`
 	IsAutoRenewable        bool     `json:"isAutoRenewable"`
-	UpgradeTargetOffers    []string `json:"upgradeTargetOffers"`
+	UpgradeTargetOffers    IDs      `json:"upgradeTargetOffers"`
 	IsTrial                bool     `json:"isTrial"`
 	Product                struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
 	} `json:"product"`
+}
+
+// IDs is a list of offer references, accepted as plain ids or as objects
+// with an "id" (Partner Center uses both).
+type IDs []string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (ids *IDs) UnmarshalJSON(b []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil // null or an unexpected shape: no references
+	}
+	out := IDs{}
+	for _, r := range raw {
+		var s string
+		if json.Unmarshal(r, &s) == nil {
+			out = append(out, s)
+			continue
+		}
+		var o struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(r, &o) == nil && o.ID != "" {
+			out = append(out, o.ID)
+		}
+	}
+	*ids = out
+	return nil
 }
 
 // Product is a new-commerce catalog product.
@@ -129,7 +157,10 @@ type Subscription struct {
 	OrderID                      string     `json:"orderId,omitempty"`
 	CancellationAllowedUntilDate *time.Time `json:"cancellationAllowedUntilDate,omitempty"`
 	CommitmentEndDate            *time.Time `json:"commitmentEndDate,omitempty"`
-	Attributes                   Attributes `json:"attributes,omitempty"`
+	RefundableQuantity           *struct {
+		TotalQuantity int64 `json:"totalQuantity"`
+	} `json:"refundableQuantity,omitempty"`
+	Attributes Attributes `json:"attributes,omitempty"`
 	// Raw holds every field as read, so that nothing is dropped on PATCH.
 	Raw map[string]json.RawMessage `json:"-"`
 }

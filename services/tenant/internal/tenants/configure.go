@@ -11,6 +11,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
+	"github.com/o365gateway/gateway/services/shared/pcerr"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 )
@@ -128,7 +129,7 @@ func (s *Service) runConfigure(ctx context.Context, job *jobs.Job) error {
 	if t.ProfileSynced < t.ProfileRevision {
 		p, err := pc.GetBillingProfile(ctx, t.MSCustomerID)
 		if err != nil {
-			return jobError(err)
+			return pcerr.Job(err)
 		}
 		p.Email, p.Culture, p.Language, p.CompanyName = t.Company.Email, t.Company.Culture, t.Company.Language, t.Company.Name
 		p.DefaultAddress = pcAddress(t.Address)
@@ -136,7 +137,7 @@ func (s *Service) runConfigure(ctx context.Context, job *jobs.Job) error {
 			if e, ok := partnercenter.AsError(err); ok && e.StatusCode == http.StatusPreconditionFailed {
 				return err // the etag moved: read again on the next attempt
 			}
-			return jobError(err)
+			return pcerr.Job(err)
 		}
 		rev := t.ProfileRevision
 		if err := s.mutate(ctx, t, func(t *storage.Tenant) error { t.ProfileSynced = rev; return nil }); err != nil {

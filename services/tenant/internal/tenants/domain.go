@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/pcerr"
 )
 
 // DomainAvailable answers GET /app/{id}/domainAvailability.
@@ -23,7 +24,7 @@ func (s *Service) DomainAvailable(ctx context.Context, req apsmd.Request, appID,
 	domain := s.Endpoints.InitialDomain(sub)
 	taken, err := pc.DomainExists(ctx, domain)
 	if err != nil {
-		return "", false, fromMicrosoft(err, "check the domain")
+		return "", false, pcerr.Sync(err, "check the domain")
 	}
 	return domain, !taken, nil
 }

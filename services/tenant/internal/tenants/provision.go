@@ -14,6 +14,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
+	"github.com/o365gateway/gateway/services/shared/pcerr"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
@@ -144,7 +145,7 @@ func (s *Service) prepare(ctx context.Context, req apsmd.Request, inst *storage.
 	}
 	taken, err := pc.DomainExists(ctx, t.Domain)
 	if err != nil {
-		return nil, fromMicrosoft(err, "check the domain")
+		return nil, pcerr.Sync(err, "check the domain")
 	}
 	if taken {
 		return nil, apierr.New(codes.AlreadyExists, apierr.DomainAlreadyTaken,
@@ -229,7 +230,7 @@ func (s *Service) prepareLink(ctx context.Context, pc PartnerCenter, t *storage.
 			return nil, apierr.New(codes.FailedPrecondition, apierr.CustomerNotFound,
 				"Microsoft customer %s is not a customer of this partner.", in.MSCustomerID)
 		}
-		return nil, fromMicrosoft(err, "read the customer")
+		return nil, pcerr.Sync(err, "read the customer")
 	}
 	t.Linked = true
 	t.MSCustomerID = c.ID
@@ -286,7 +287,7 @@ func (s *Service) createCustomer(ctx context.Context, pc PartnerCenter, inst *st
 		// the domain is the natural key, so look before creating again.
 		found, err := pc.FindCustomerByDomain(ctx, t.Domain)
 		if err != nil {
-			return jobError(err)
+			return pcerr.Job(err)
 		}
 		if found != nil {
 			s.Log.InfoContext(ctx, "customer found by domain after an interrupted create; adopting it", "tenant_id", t.ID, "ms_customer_id", found.ID)
@@ -312,7 +313,7 @@ func (s *Service) createCustomer(ctx context.Context, pc PartnerCenter, inst *st
 			return jobs.Permanent(apierr.New(codes.AlreadyExists, apierr.DomainAlreadyTaken,
 				"The domain %s was taken by another Microsoft tenant; choose another initial_subdomain.", t.Domain))
 		}
-		return jobError(err)
+		return pcerr.Job(err)
 	}
 	var sealed string
 	if c.UserCredentials != nil && c.UserCredentials.Password != "" {
@@ -350,7 +351,7 @@ func (s *Service) attest(ctx context.Context, pc PartnerCenter, t *storage.Tenan
 	}
 	tmpl, err := pc.MCATemplateID(ctx)
 	if err != nil {
-		return jobError(err)
+		return pcerr.Job(err)
 	}
 	m := t.MCA
 	err = pc.AttestAgreement(partnercenter.WithRequestID(ctx, t.MCARequestID), t.MSCustomerID, partnercenter.Agreement{
@@ -358,36 +359,11 @@ func (s *Service) attest(ctx context.Context, pc PartnerCenter, t *storage.Tenan
 		TemplateID:     tmpl, DateAgreed: m.DateAgreed, Type: "MicrosoftCustomerAgreement",
 	})
 	if err != nil {
-		return jobError(err)
+		return pcerr.Job(err)
 	}
 	return s.mutate(ctx, t, func(t *storage.Tenant) error {
 		t.MCAAttested = true
 		t.MCARequestID = uuid.NewString() // the next attestation is a new logical step
 		return nil
 	})
-}
-
-// jobError classifies a Microsoft error met by a job: wait (429), retry
-// (transient), or fail for good with the reason an operator can act on.
-func jobError(err error) error {
-	e, ok := partnercenter.AsError(err)
-	if !ok {
-		return err // e.g. token acquisition: retried with backoff
-	}
-	switch {
-	case e.Throttled():
-		d := e.RetryAfter
-		if d <= 0 {
-			d = 30 * time.Second
-		}
-		return jobs.Snooze(d, err)
-	case e.Transient():
-		return err
-	case e.StatusCode == http.StatusForbidden && e.Code == 2030:
-		return jobs.Permanent(apierr.Wrap(err, codes.FailedPrecondition, apierr.CustomerCountryNotSupported, apierr.CountryNotSupportedMessage))
-	case e.Code == 600049 || e.Code == 600050 || e.Code == 600051 || e.Code == 600002:
-		return jobs.Permanent(apierr.Wrap(err, codes.InvalidArgument, apierr.InvalidRequest, "Microsoft refused the customer data: %s", e.Description))
-	default:
-		return jobs.Permanent(apierr.Wrap(err, codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused the request: %s (code %d).", e.Description, e.Code))
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
+	"github.com/o365gateway/gateway/services/shared/pcerr"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 )
@@ -83,7 +84,7 @@ func (s *Service) runUnprovision(ctx context.Context, job *jobs.Job) error {
 	}
 	if err := pc.DeleteCustomer(ctx, t.MSCustomerID); err != nil {
 		if e, ok := partnercenter.AsError(err); !ok || e.StatusCode != http.StatusNotFound {
-			return jobError(err)
+			return pcerr.Job(err)
 		}
 	}
 	s.Log.InfoContext(ctx, "customer deleted at Microsoft", "tenant_id", t.ID, "ms_customer_id", t.MSCustomerID)

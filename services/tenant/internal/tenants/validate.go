@@ -13,6 +13,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
+	"github.com/o365gateway/gateway/services/shared/pcerr"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 )
@@ -104,7 +105,7 @@ func (s *Service) countryRules(ctx context.Context, pc PartnerCenter, country st
 		if e, ok := partnercenter.AsError(err); ok && (e.StatusCode == 400 || e.StatusCode == 404) {
 			return nil, invalidAddress("Microsoft has no rules for the country %q: %s", country, e.Description)
 		}
-		return nil, fromMicrosoft(err, "read the country rules")
+		return nil, pcerr.Sync(err, "read the country rules")
 	}
 	s.rulesMu.Lock()
 	if s.rules == nil {
@@ -185,7 +186,7 @@ func validateAddress(ctx context.Context, pc PartnerCenter, a storage.Address) e
 		if e, ok := partnercenter.AsError(err); ok && e.StatusCode == 400 {
 			return invalidAddress("Microsoft refused the address: %s", e.Description)
 		}
-		return fromMicrosoft(err, "validate the address")
+		return pcerr.Sync(err, "validate the address")
 	}
 	switch v.Status {
 	case "Verified", "VerifiedShippable", "NotValidated", "":
@@ -206,21 +207,4 @@ func pcAddress(a storage.Address) partnercenter.Address {
 	return partnercenter.Address{FirstName: a.FirstName, LastName: a.LastName, AddressLine1: a.AddressLine1,
 		AddressLine2: a.AddressLine2, City: a.City, State: a.State, PostalCode: a.PostalCode, Country: a.Country,
 		PhoneNumber: a.PhoneNumber}
-}
-
-// fromMicrosoft maps an error of a synchronous Microsoft call.
-func fromMicrosoft(err error, what string) error {
-	e, ok := partnercenter.AsError(err)
-	switch {
-	case ok && e.Throttled():
-		return apierr.Wrap(err, codes.ResourceExhausted, apierr.Throttled, "Microsoft is throttling this partner; try again in %s.", e.RetryAfter.Round(time.Second))
-	case ok && e.Transient():
-		return apierr.Wrap(err, codes.Unavailable, apierr.MicrosoftUnavailable, "Microsoft could not %s right now; try again later.", what)
-	case ok && (e.StatusCode == 401 || e.StatusCode == 403):
-		return apierr.Wrap(err, codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused to %s for this partner: %s", what, e.Description)
-	case ok:
-		return apierr.Wrap(err, codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused to %s: %s (code %d).", what, e.Description, e.Code)
-	default:
-		return apierr.Wrap(err, codes.Unavailable, apierr.MicrosoftUnavailable, "Microsoft could not %s right now; try again later.", what)
-	}
 }
