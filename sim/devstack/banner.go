@@ -25,6 +25,7 @@ func (s *Stack) Banner(p *apsc.Partner) string {
 	row("  APS-Retry-Timeout", s.opts.RetryTimeout.String())
 	row("tenant service (gRPC)", s.TenantGRPCAddr)
 	row("  try", "grpcurl -plaintext "+s.TenantGRPCAddr+" list")
+	row("subscription service (gRPC)", s.SubscriptionGRPCAddr)
 	row("Microsoft simulator", s.SimURL)
 	row("  admin API", s.SimAdminURL)
 	row("  CA certificate", displayPath(s.SimCAFile))

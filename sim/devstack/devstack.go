@@ -30,19 +30,21 @@ import (
 
 // Names of the processes, in start order.
 const (
-	MSCloud = "mscloud"
-	Tenant  = "tenant"
-	Facade  = "facade"
+	MSCloud      = "mscloud"
+	Tenant       = "tenant"
+	Subscription = "subscription"
+	Facade       = "facade"
 )
 
 // Processes lists the processes a stack runs, in start order.
-var Processes = []string{MSCloud, Tenant, Facade}
+var Processes = []string{MSCloud, Tenant, Subscription, Facade}
 
 // Ports are the loopback ports of the processes; 0 picks a free one.
 type Ports struct {
-	Sim    int // Microsoft simulator (HTTPS)
-	Tenant int // tenant service (gRPC, plaintext)
-	Facade int // REST facade (HTTPS)
+	Sim          int // Microsoft simulator (HTTPS)
+	Tenant       int // tenant service (gRPC, plaintext)
+	Subscription int // subscription service (gRPC, plaintext)
+	Facade       int // REST facade (HTTPS)
 }
 
 // Options configure Start.
@@ -95,6 +97,8 @@ type Stack struct {
 	TenantGRPCAddr string
 	// WorkDir is the absolute work directory.
 	WorkDir string
+	// SubscriptionGRPCAddr is the subscription service's gRPC address.
+	SubscriptionGRPCAddr string
 	// EncryptionKeyFile is the tenant service's key for secrets at rest.
 	EncryptionKeyFile string
 	// LogFiles are the processes' log files, by process name.
@@ -200,6 +204,7 @@ func newStack(opts Options) (*Stack, error) {
 	s.SimAdminURL = s.SimURL + "/_sim/"
 	s.SimCAFile = filepath.Join(work, "mscloud-ca.pem")
 	s.TenantGRPCAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Tenant))
+	s.SubscriptionGRPCAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Subscription))
 	s.FacadeAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Facade))
 	s.FacadeBaseURL = "https://" + s.FacadeAddr
 	s.FacadeURL = s.FacadeBaseURL + "/aps/"
@@ -259,6 +264,9 @@ func resolvePorts(p Ports) (Ports, error) {
 	if err := resolve(&p.Tenant, "tenant service"); err != nil {
 		return p, err
 	}
+	if err := resolve(&p.Subscription, "subscription service"); err != nil {
+		return p, err
+	}
 	if err := resolve(&p.Facade, "facade"); err != nil {
 		return p, err
 	}
@@ -299,7 +307,7 @@ func ensureKeyFile(path string) error {
 // ownPrefixes are the environment prefixes a process reads; inherited
 // variables with them are dropped so that the stack's configuration is the
 // whole configuration.
-var ownPrefixes = map[string]string{MSCloud: "MSCLOUD_", Tenant: "TENANT_", Facade: "FACADE_"}
+var ownPrefixes = map[string]string{MSCloud: "MSCLOUD_", Tenant: "TENANT_", Subscription: "SUBSCRIPTION_", Facade: "FACADE_"}
 
 // Args returns the command-line arguments of a process.
 func (s *Stack) Args(name string) []string {
@@ -326,10 +334,24 @@ func (s *Stack) OwnEnv(name string) []string {
 			"TENANT_LOG_LEVEL=debug",
 			"TENANT_TRACES=file:" + filepath.Join(s.WorkDir, "traces-tenant.jsonl"),
 		}
+	case Subscription:
+		return []string{
+			"SUBSCRIPTION_LISTEN_ADDR=" + s.SubscriptionGRPCAddr,
+			"SUBSCRIPTION_DATABASE_URL=sqlite://" + filepath.Join(s.WorkDir, "subscription.db"),
+			"SUBSCRIPTION_TENANT_ADDR=" + s.TenantGRPCAddr,
+			"SUBSCRIPTION_CLOUD=" + s.Cloud,
+			"SUBSCRIPTION_MS_LOGIN_URL=" + s.SimURL + "/",
+			"SUBSCRIPTION_MS_PARTNER_CENTER_URL=" + s.SimURL,
+			"SUBSCRIPTION_MS_GRAPH_URL=" + s.SimURL + "/v1.0",
+			"SUBSCRIPTION_MS_CA_FILE=" + s.SimCAFile,
+			"SUBSCRIPTION_LOG_LEVEL=debug",
+			"SUBSCRIPTION_TRACES=file:" + filepath.Join(s.WorkDir, "traces-subscription.jsonl"),
+		}
 	case Facade:
 		return []string{
 			"FACADE_LISTEN_ADDR=" + s.FacadeAddr,
 			"FACADE_TENANT_ADDR=" + s.TenantGRPCAddr,
+			"FACADE_SUBSCRIPTION_ADDR=" + s.SubscriptionGRPCAddr,
 			"FACADE_RETRY_TIMEOUT=" + s.opts.RetryTimeout.String(),
 			"FACADE_TLS_DIR=" + s.FacadeTLSDir,
 			"FACADE_LOG_LEVEL=debug",

@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 		fakeMSCloud()
 	case Tenant:
 		fakeTenant()
+	case Subscription:
+		fakeSubscription()
 	case Facade:
 		fakeFacade()
 	default:
@@ -140,6 +142,27 @@ func fakeMSCloud() {
 		})
 	})
 	serveTLSWith(*addr, mux, cert)
+}
+
+// fakeSubscription listens and reports ready like the subscription service.
+func fakeSubscription() {
+	printEnv("SUBSCRIPTION_")
+	if os.Getenv("SUBSCRIPTION_TENANT_ADDR") == "" {
+		fail("no SUBSCRIPTION_TENANT_ADDR")
+	}
+	ln, err := net.Listen("tcp", os.Getenv("SUBSCRIPTION_LISTEN_ADDR"))
+	if err != nil {
+		fail("listen: %v", err)
+	}
+	go exitOnTerm()
+	fmt.Fprintf(os.Stderr, `{"level":"INFO","msg":"serving","addr":%q}`+"\n", ln.Addr().String())
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
 }
 
 func fakeTenant() {

@@ -188,7 +188,7 @@ func (s *Stack) start(ctx context.Context, name string) error {
 	}
 	fmt.Fprintf(logFile, "--- devstack: starting %s at %s ---\n", name, time.Now().Format(time.RFC3339))
 	var pattern *regexp.Regexp
-	if name == Tenant {
+	if name == Tenant || name == Subscription {
 		pattern = servingLine
 	}
 	out := newOutput(logFile, pattern)
@@ -284,8 +284,12 @@ func (s *Stack) probe(ctx context.Context, p *process) error {
 			return fmt.Errorf("no CA file yet: %w", err)
 		}
 		return httpOK(ctx, s.SimAdminURL, &tls.Config{RootCAs: pool})
-	case Tenant:
-		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", s.TenantGRPCAddr)
+	case Tenant, Subscription:
+		addr := s.TenantGRPCAddr
+		if p.name == Subscription {
+			addr = s.SubscriptionGRPCAddr
+		}
+		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return err
 		}

@@ -200,23 +200,25 @@ type stateCustomer struct {
 }
 
 type statePartner struct {
-	TenantID      string          `json:"tenant_id"`
-	Name          string          `json:"name"`
-	Cloud         string          `json:"cloud"`
-	Sandbox       bool            `json:"sandbox"`
-	Countries     []string        `json:"countries"`
-	ClientID      string          `json:"client_id"`
-	CreatedAt     time.Time       `json:"created_at"`
-	Customers     []stateCustomer `json:"customers"`
-	Orders        []any           `json:"orders"`
-	Subscriptions []any           `json:"subscriptions"`
-	Users         []any           `json:"users"`
-	Domains       []any           `json:"domains"`
+	TenantID      string              `json:"tenant_id"`
+	Name          string              `json:"name"`
+	Cloud         string              `json:"cloud"`
+	Sandbox       bool                `json:"sandbox"`
+	Countries     []string            `json:"countries"`
+	ClientID      string              `json:"client_id"`
+	CreatedAt     time.Time           `json:"created_at"`
+	Customers     []stateCustomer     `json:"customers"`
+	Orders        []stateOrder        `json:"orders"`
+	Subscriptions []stateSubscription `json:"subscriptions"`
+	Carts         []stateCart         `json:"carts"`
+	Users         []any               `json:"users"`
+	Domains       []any               `json:"domains"`
 }
 
 // GET /_sim/state[?partner=<tenant_id>].
 func (s *Server) adminState(w http.ResponseWriter, r *http.Request) {
 	filter := lower(r.URL.Query().Get("partner"))
+	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if filter != "" && s.partners[filter] == nil {
@@ -231,13 +233,15 @@ func (s *Server) adminState(w http.ResponseWriter, r *http.Request) {
 		sp := statePartner{
 			TenantID: p.TenantID, Name: p.Name, Cloud: p.Cloud.Name, Sandbox: p.Sandbox, Countries: p.Countries,
 			ClientID: p.ClientID, CreatedAt: p.CreatedAt, Customers: []stateCustomer{},
-			Orders: []any{}, Subscriptions: []any{}, Users: []any{}, Domains: []any{},
+			Orders: []stateOrder{}, Subscriptions: []stateSubscription{}, Carts: []stateCart{}, Users: []any{}, Domains: []any{},
 		}
 		for _, c := range p.customers {
 			sp.Customers = append(sp.Customers, stateCustomer{
 				ID: c.ID, Domain: c.Domain, CompanyName: c.CompanyName, Country: c.Billing.DefaultAddress.Country,
 				MCAAttested: c.MCAAttested, CreatedAt: c.CreatedAt,
 			})
+			s.settle(c, now)
+			s.appendCommerceState(&sp, c, now)
 		}
 		out = append(out, sp)
 	}
@@ -269,10 +273,13 @@ func (s *Server) adminAdvanceClock(w http.ResponseWriter, r *http.Request) {
 }
 
 type settingsView struct {
-	RequestIDReplay      bool    `json:"request_id_replay"`
-	ThrottlePartnerRPS   float64 `json:"throttle_partner_rps"`
-	ThrottleCustomerRPS  float64 `json:"throttle_customer_rps"`
-	TokenLifetimeSeconds int     `json:"token_lifetime_seconds"`
+	RequestIDReplay        bool    `json:"request_id_replay"`
+	ThrottlePartnerRPS     float64 `json:"throttle_partner_rps"`
+	ThrottleCustomerRPS    float64 `json:"throttle_customer_rps"`
+	ThrottlePurchaseRPS    float64 `json:"throttle_purchase_rps"`
+	TokenLifetimeSeconds   int     `json:"token_lifetime_seconds"`
+	OrderCompletionSeconds int     `json:"order_completion_seconds"`
+	SlowPatchSeconds       int     `json:"slow_patch_seconds"`
 }
 
 func (s *Server) settingsView() settingsView {
@@ -280,7 +287,10 @@ func (s *Server) settingsView() settingsView {
 	defer s.mu.Unlock()
 	return settingsView{
 		RequestIDReplay: s.settings.Replay, ThrottlePartnerRPS: s.settings.PartnerRPS,
-		ThrottleCustomerRPS: s.settings.CustomerRPS, TokenLifetimeSeconds: int(s.settings.TokenLifetime / time.Second),
+		ThrottleCustomerRPS: s.settings.CustomerRPS, ThrottlePurchaseRPS: s.settings.PurchaseRPS,
+		TokenLifetimeSeconds:   int(s.settings.TokenLifetime / time.Second),
+		OrderCompletionSeconds: int(s.settings.OrderCompletion / time.Second),
+		SlowPatchSeconds:       int(s.settings.SlowPatch / time.Second),
 	}
 }
 
@@ -292,15 +302,25 @@ func (s *Server) adminGetSettings(w http.ResponseWriter, _ *http.Request) {
 // per second; 0 means unlimited.
 func (s *Server) adminSetSettings(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		RequestIDReplay      *bool    `json:"request_id_replay"`
-		ThrottlePartnerRPS   *float64 `json:"throttle_partner_rps"`
-		ThrottleCustomerRPS  *float64 `json:"throttle_customer_rps"`
-		TokenLifetimeSeconds *int     `json:"token_lifetime_seconds"`
+		RequestIDReplay        *bool    `json:"request_id_replay"`
+		ThrottlePartnerRPS     *float64 `json:"throttle_partner_rps"`
+		ThrottleCustomerRPS    *float64 `json:"throttle_customer_rps"`
+		ThrottlePurchaseRPS    *float64 `json:"throttle_purchase_rps"`
+		TokenLifetimeSeconds   *int     `json:"token_lifetime_seconds"`
+		OrderCompletionSeconds *int     `json:"order_completion_seconds"`
+		SlowPatchSeconds       *int     `json:"slow_patch_seconds"`
 	}
 	if !decodeAdmin(w, r, &in) {
 		return
 	}
-	if (in.ThrottlePartnerRPS != nil && *in.ThrottlePartnerRPS < 0) || (in.ThrottleCustomerRPS != nil && *in.ThrottleCustomerRPS < 0) {
+	const maxDelaySeconds = 30 * 24 * 3600
+	if (in.OrderCompletionSeconds != nil && (*in.OrderCompletionSeconds < 0 || *in.OrderCompletionSeconds > maxDelaySeconds)) ||
+		(in.SlowPatchSeconds != nil && (*in.SlowPatchSeconds < 0 || *in.SlowPatchSeconds > maxDelaySeconds)) {
+		adminError(w, http.StatusBadRequest, "order_completion_seconds and slow_patch_seconds must be between 0 and 2592000")
+		return
+	}
+	if (in.ThrottlePartnerRPS != nil && *in.ThrottlePartnerRPS < 0) || (in.ThrottleCustomerRPS != nil && *in.ThrottleCustomerRPS < 0) ||
+		(in.ThrottlePurchaseRPS != nil && *in.ThrottlePurchaseRPS < 0) {
 		adminError(w, http.StatusBadRequest, "throttle rates must be >= 0 (0 = unlimited)")
 		return
 	}
@@ -318,8 +338,17 @@ func (s *Server) adminSetSettings(w http.ResponseWriter, r *http.Request) {
 	if in.ThrottleCustomerRPS != nil {
 		s.settings.CustomerRPS = *in.ThrottleCustomerRPS
 	}
-	if in.ThrottlePartnerRPS != nil || in.ThrottleCustomerRPS != nil {
+	if in.ThrottlePurchaseRPS != nil {
+		s.settings.PurchaseRPS = *in.ThrottlePurchaseRPS
+	}
+	if in.ThrottlePartnerRPS != nil || in.ThrottleCustomerRPS != nil || in.ThrottlePurchaseRPS != nil {
 		s.buckets = map[string]*bucket{}
+	}
+	if in.OrderCompletionSeconds != nil {
+		s.settings.OrderCompletion = time.Duration(*in.OrderCompletionSeconds) * time.Second
+	}
+	if in.SlowPatchSeconds != nil {
+		s.settings.SlowPatch = time.Duration(*in.SlowPatchSeconds) * time.Second
 	}
 	if in.TokenLifetimeSeconds != nil {
 		s.settings.TokenLifetime = time.Duration(*in.TokenLifetimeSeconds) * time.Second

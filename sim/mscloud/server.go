@@ -33,16 +33,25 @@ type Options struct {
 	CustomerRPS float64
 	// TokenLifetime of access tokens; zero means 3599s.
 	TokenLifetime time.Duration
+	// OrderCompletion is how long (simulated time) new orders stay
+	// "pending"; zero completes them at once.
+	OrderCompletion time.Duration
+	// SlowPatch makes subscription quantity PATCHes answer 202 and land
+	// after this long (simulated time); zero applies them at once.
+	SlowPatch time.Duration
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
 }
 
 // settings are the knobs the admin API can change at run time.
 type settings struct {
-	Replay        bool
-	PartnerRPS    float64 // 0 = unlimited
-	CustomerRPS   float64 // 0 = unlimited
-	TokenLifetime time.Duration
+	Replay          bool
+	PartnerRPS      float64 // 0 = unlimited
+	CustomerRPS     float64 // 0 = unlimited
+	PurchaseRPS     float64 // 0 = off: extra per partner+customer bucket for orders and checkout
+	TokenLifetime   time.Duration
+	OrderCompletion time.Duration
+	SlowPatch       time.Duration
 }
 
 // Server is the Microsoft cloud simulator. It is safe for concurrent use.
@@ -91,10 +100,12 @@ func New(opts Options) *Server {
 		log:   log,
 		clock: NewClock(opts.ClockStart),
 		settings: settings{
-			Replay:        !opts.DisableRequestIdReplay,
-			PartnerRPS:    rate(opts.PartnerRPS, DefaultPartnerRPS),
-			CustomerRPS:   rate(opts.CustomerRPS, DefaultCustomerRPS),
-			TokenLifetime: lifetime,
+			Replay:          !opts.DisableRequestIdReplay,
+			PartnerRPS:      rate(opts.PartnerRPS, DefaultPartnerRPS),
+			CustomerRPS:     rate(opts.CustomerRPS, DefaultCustomerRPS),
+			TokenLifetime:   lifetime,
+			OrderCompletion: max(0, opts.OrderCompletion),
+			SlowPatch:       max(0, opts.SlowPatch),
 		},
 		partners:  map[string]*partner{},
 		customers: map[string]*customer{},
@@ -146,6 +157,11 @@ func (s *Server) registerPartnerCenter() {
 	s.registerPCValidation()
 	s.registerPCCustomers()
 	s.registerPCAgreements()
+	s.registerPCCatalog()
+	s.registerPCOrders()
+	s.registerPCCarts()
+	s.registerPCSubscriptions()
+	s.registerPCTransitions()
 	s.pcMux.HandleFunc("/v1/", func(_ http.ResponseWriter, r *http.Request) {
 		c := callFrom(r)
 		if methodAllowedElsewhere(s.pcMux, r, "/v1/") {
@@ -295,7 +311,7 @@ func (s *Server) handlePartnerCenter(r *http.Request, requestID string) *respons
 		return denied
 	}
 	p := tok.Partner
-	if wait := s.throttlePC(p, customerIDFromPath(r.URL.Path)); wait > 0 {
+	if wait := s.throttlePC(p, customerIDFromPath(r.URL.Path), isPurchase(r)); wait > 0 {
 		return pcThrottled(wait)
 	}
 	replayable := s.settings.Replay && requestID != "" && r.Method != http.MethodGet && r.Method != http.MethodHead

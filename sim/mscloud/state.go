@@ -146,6 +146,7 @@ type customer struct {
 	Agreements            []*agreement
 	MCAAttested           bool
 	CreatedAt             time.Time
+	commerce              customerCommerce // orders, carts, subscriptions (pc_commerce.go)
 }
 
 // accessToken is an opaque bearer token kept in memory.

@@ -2,6 +2,8 @@ package mscloud
 
 import (
 	"math"
+	"net/http"
+	"strings"
 	"time"
 )
 
@@ -39,10 +41,11 @@ func (s *Server) bucketFor(key string, rate float64, now time.Time) *bucket {
 }
 
 // throttlePC takes one token from the partner's bucket and, for calls about
-// one customer, from the partner+customer bucket. It returns 0 when the call
-// may proceed, else the Retry-After seconds; no token is taken then. Caller
-// holds s.mu.
-func (s *Server) throttlePC(p *partner, customerID string) int {
+// one customer, from the partner+customer bucket (and, for purchases, from
+// the partner+customer purchase bucket when that rate is set). It returns 0
+// when the call may proceed, else the Retry-After seconds; no token is taken
+// then. Caller holds s.mu.
+func (s *Server) throttlePC(p *partner, customerID string, purchase bool) int {
 	now := s.clock.Now()
 	var bs []*bucket
 	if r := s.settings.PartnerRPS; r > 0 {
@@ -50,6 +53,9 @@ func (s *Server) throttlePC(p *partner, customerID string) int {
 	}
 	if r := s.settings.CustomerRPS; r > 0 && customerID != "" {
 		bs = append(bs, s.bucketFor("c/"+p.TenantID+"/"+customerID, r, now))
+	}
+	if r := s.settings.PurchaseRPS; r > 0 && purchase && customerID != "" {
+		bs = append(bs, s.bucketFor("o/"+p.TenantID+"/"+customerID, r, now))
 	}
 	wait := 0
 	for _, b := range bs {
@@ -64,4 +70,17 @@ func (s *Server) throttlePC(p *partner, customerID string) int {
 		b.tokens--
 	}
 	return 0
+}
+
+// isPurchase: POST /v1/customers/{id}/orders or …/carts/{cartId}/checkout.
+func isPurchase(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/v1/customers/")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(strings.TrimSuffix(rest, "/"), "/")
+	return (len(parts) == 2 && parts[1] == "orders") || (len(parts) == 4 && parts[1] == "carts" && parts[3] == "checkout")
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -94,4 +95,26 @@ func Setup(ctx context.Context, service, version, traces string) (*Providers, er
 	p.shutdown = append(p.shutdown, mp.Shutdown)
 	p.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return p, nil
+}
+
+// ServeMetrics serves h as /metrics on addr until ctx ends; an empty addr
+// or nil h serves nothing.
+func ServeMetrics(ctx context.Context, addr string, h http.Handler) error {
+	if addr == "" || h == nil {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		return srv.Close()
+	}
 }

@@ -5,13 +5,11 @@ package app
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/msauth"
 	sharedclients "github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/secret"
+	"github.com/o365gateway/gateway/services/shared/telemetry"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/accounts"
 	"github.com/o365gateway/gateway/services/tenant/internal/config"
@@ -133,23 +132,8 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return runner.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, lis) })
-	if cfg.MetricsAddr != "" && metrics != nil {
-		ms := &http.Server{Addr: cfg.MetricsAddr, Handler: metricsMux(metrics), ReadHeaderTimeout: 5 * time.Second}
-		g.Go(func() error {
-			if err := ms.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		})
-		g.Go(func() error { <-gctx.Done(); return ms.Close() })
-	}
+	g.Go(func() error { return telemetry.ServeMetrics(gctx, cfg.MetricsAddr, metrics) })
 	return g.Wait()
-}
-
-func metricsMux(metrics http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", metrics)
-	return mux
 }
 
 func redactDB(url string) string {

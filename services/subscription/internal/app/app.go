@@ -1,0 +1,110 @@
+// Package app is the subscription service's composition root.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
+	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/grpcserver"
+	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/msauth"
+	"github.com/o365gateway/gateway/services/shared/msclients"
+	"github.com/o365gateway/gateway/services/shared/telemetry"
+
+	"github.com/o365gateway/gateway/services/subscription/internal/catalog"
+	"github.com/o365gateway/gateway/services/subscription/internal/config"
+	"github.com/o365gateway/gateway/services/subscription/internal/directory"
+	"github.com/o365gateway/gateway/services/subscription/internal/server"
+	"github.com/o365gateway/gateway/services/subscription/internal/storage/sqlite"
+	"github.com/o365gateway/gateway/services/subscription/internal/subscriptions"
+)
+
+// App is a wired subscription service.
+type App struct {
+	cfg     *config.Config
+	store   *sqlite.Store
+	conn    *grpc.ClientConn
+	runner  *jobs.Runner
+	server  *grpcserver.Server
+	metrics http.Handler
+}
+
+// Run serves on cfg.ListenAddr until ctx ends.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler) error {
+	a, err := New(ctx, cfg, log, metrics)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	lis, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return err
+	}
+	return a.Serve(ctx, lis)
+}
+
+// New wires the service.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler) (*App, error) {
+	base, err := clouds.Lookup(cfg.Cloud)
+	if err != nil {
+		return nil, err
+	}
+	endpoints := base.Override(cfg.MSLoginURL, cfg.MSPartnerCenterURL, cfg.MSGraphURL)
+	httpClient, err := msauth.HTTPClient(cfg.MSCAFile, cfg.MSTimeout)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlite.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(cfg.TenantAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	factory := &msclients.Factory{Endpoints: endpoints, Simulated: cfg.Simulated(), HTTP: httpClient, Log: log, MaxRetryDelay: cfg.MSMaxRetryDelay}
+	dir := directory.New(conn, 30*time.Second)
+	workerID := cfg.WorkerID
+	if workerID == "" {
+		workerID, _ = os.Hostname()
+	}
+	runner := &jobs.Runner{Store: store.Jobs(), Owner: "subscription:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll,
+		Lease: cfg.JobLease, Log: log}
+	subs := &subscriptions.Service{Store: store, Directory: dir, Catalog: &catalog.Catalog{TTL: cfg.CatalogTTL}, Notify: runner.Notify,
+		Log: log, UsageTTL: cfg.UsageTTL,
+		PC: func(inst *directory.Instance) (subscriptions.PartnerCenter, error) {
+			return factory.PartnerCenter(inst.Credentials)
+		}}
+	for kind, h := range subs.Handlers() {
+		runner.Register(kind, h)
+	}
+	srv := grpcserver.New(log)
+	subscriptionv1.RegisterSubscriptionServiceServer(srv.Server, &server.Server{Subs: subs})
+	log.Info("subscription service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL, "tenant", cfg.TenantAddr)
+	return &App{cfg: cfg, store: store, conn: conn, runner: runner, server: srv, metrics: metrics}, nil
+}
+
+// Close releases the database and the tenant connection.
+func (a *App) Close() error { a.conn.Close(); return a.store.Close() }
+
+// Serve runs the job runner and the gRPC server on lis until ctx ends.
+func (a *App) Serve(ctx context.Context, lis net.Listener) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.runner.Run(gctx) })
+	g.Go(func() error { return a.server.Serve(gctx, lis) })
+	g.Go(func() error { return telemetry.ServeMetrics(gctx, a.cfg.MetricsAddr, a.metrics) })
+	return g.Wait()
+}

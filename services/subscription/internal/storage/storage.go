@@ -1,0 +1,106 @@
+// Package storage is the subscription service's persistence contract;
+// drivers live in sub-packages and pass the conformance suite in storagetest.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/o365gateway/gateway/services/shared/jobs"
+)
+
+// Sentinel errors every driver returns.
+var (
+	ErrNotFound      = errors.New("storage: not found")
+	ErrAlreadyExists = errors.New("storage: already exists")
+	ErrConflict      = errors.New("storage: concurrent update")
+)
+
+// Offer kinds.
+const (
+	KindLegacy      = "legacy"
+	KindNewCommerce = "new_commerce"
+)
+
+// Subscription states.
+const (
+	StatePending   = "pending"
+	StateActive    = "active"
+	StateSuspended = "suspended"
+	StateDeleted   = "deleted"
+	StateFailed    = "failed"
+)
+
+// Operations and their states.
+const (
+	OpProvision   = "provision"
+	OpConfigure   = "configure"
+	OpUnprovision = "unprovision"
+	OpUpgrade     = "upgrade"
+
+	OpRunning = "running"
+	OpDone    = "done"
+	OpFailed  = "failed"
+)
+
+// Subscription is one Partner Center subscription and the recovery points of
+// the work on it.
+type Subscription struct {
+	ID           string // aps.id
+	InstanceID   string
+	TenantID     string
+	OfferID      string
+	OfferName    string
+	Kind         string
+	SKUID        string // license SKU GUID, for seat usage
+	Quantity     int64  // seats wanted
+	TermDuration string
+	BillingCycle string
+	AutoRenew    bool
+	Suspended    bool
+	ParentID     string // aps.id of the parent subscription (add-ons)
+
+	MSCustomerID     string
+	MSSubscriptionID string
+	MSOrderID        string
+	CartID           string
+
+	State          string
+	Operation      string
+	OperationState string
+	FailureReason  string
+	FailureMessage string
+
+	// RequestID is the MS-RequestId of the current purchase step, fixed
+	// before the first call; CartRequestID that of cart creation.
+	RequestID     string
+	CartRequestID string
+	// PurchaseSent is set before the order or checkout call: afterwards the
+	// job reads the customer's subscriptions back before buying again.
+	PurchaseSent  bool
+	TargetOfferID string // upgrade target
+
+	CancellationUntil *time.Time
+	Version           int64
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// Store keeps subscriptions. Writes may carry a job that commits with them.
+type Store interface {
+	// Create must return ErrAlreadyExists if the id is taken.
+	Create(ctx context.Context, s *Subscription, job *jobs.New) error
+	// Get must return ErrNotFound when the id is unknown in that instance.
+	Get(ctx context.Context, instanceID, id string) (*Subscription, error)
+	// Update writes s if its Version is current (else ErrConflict, or
+	// ErrNotFound), bumps s.Version and commits job with it.
+	Update(ctx context.Context, s *Subscription, job *jobs.New) error
+	// Delete must return ErrNotFound when the id is unknown.
+	Delete(ctx context.Context, instanceID, id string) error
+	// CountLive counts a tenant's subscriptions that are not deleted or failed.
+	CountLive(ctx context.Context, instanceID, tenantID string) (int, error)
+	// Jobs is the durable queue in the same database.
+	Jobs() jobs.Store
+	Close() error
+}

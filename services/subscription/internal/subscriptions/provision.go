@@ -1,0 +1,365 @@
+package subscriptions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+
+	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/partnercenter"
+	"github.com/o365gateway/gateway/services/shared/pcerr"
+
+	"github.com/o365gateway/gateway/services/subscription/internal/catalog"
+	"github.com/o365gateway/gateway/services/subscription/internal/directory"
+	"github.com/o365gateway/gateway/services/subscription/internal/storage"
+)
+
+// Input is a subscription representation as APSC sends it.
+type Input struct {
+	ID           string
+	TenantID     string
+	OfferID      string
+	Limit        *int64
+	TermDuration string
+	BillingCycle string
+	AutoRenew    *bool
+	ParentID     string
+	Suspended    *bool
+}
+
+// Provision answers POST /subscriptions.
+func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*View, error) {
+	inst, err := s.Directory.Instance(ctx, req.InstanceID)
+	if err != nil {
+		return nil, err
+	}
+	if !validID(in.ID) {
+		return nil, apierr.Invalid("aps.id %q is not a UUID.", in.ID)
+	}
+	existing, err := s.Store.Get(ctx, inst.InstanceID, in.ID)
+	switch {
+	case err == nil:
+		if existing.State == storage.StateFailed && !req.Async() {
+			return s.retry(ctx, existing)
+		}
+		return s.outcome(ctx, existing, storage.OpProvision)
+	case !errors.Is(err, storage.ErrNotFound):
+		return nil, err
+	}
+	sub, err := s.prepare(ctx, inst, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.Create(ctx, sub, newJob(KindProvision, sub)); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return nil, apierr.New(codes.AlreadyExists, apierr.Conflict, "The id %s is already used by another resource.", in.ID)
+		}
+		return nil, err
+	}
+	s.Log.InfoContext(ctx, "subscription accepted", "subscription_id", sub.ID, "offer_id", sub.OfferID, "quantity", sub.Quantity)
+	s.notify()
+	return &View{Sub: sub, Accepted: describe(storage.OpProvision, sub)}, nil
+}
+
+// retry restarts a failed purchase when the operator re-runs the task; the
+// job resumes from its recovery points with the same request ids.
+func (s *Service) retry(ctx context.Context, sub *storage.Subscription) (*View, error) {
+	sub.State, sub.OperationState, sub.FailureReason, sub.FailureMessage = storage.StatePending, storage.OpRunning, "", ""
+	if err := s.Store.Update(ctx, sub, newJob(KindProvision, sub)); err != nil {
+		return nil, err
+	}
+	s.notify()
+	return &View{Sub: sub, Accepted: describe(storage.OpProvision, sub)}, nil
+}
+
+// tenantFor resolves the tenant a subscription is for and checks it can buy.
+func (s *Service) tenantFor(ctx context.Context, inst *directory.Instance, tenantID string) (*directory.Tenant, error) {
+	if tenantID == "" {
+		return nil, apierr.Invalid("The tenant link is required.")
+	}
+	t, err := s.Directory.Tenant(ctx, inst.InstanceID, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if t.State != "active" || t.MSCustomerID == "" {
+		return nil, apierr.New(codes.FailedPrecondition, apierr.TenantNotReady, "Tenant %s is %s; seats can be bought once it is active.", tenantID, t.State)
+	}
+	return t, nil
+}
+
+// prepare validates a purchase completely before anything is bought.
+func (s *Service) prepare(ctx context.Context, inst *directory.Instance, in Input) (*storage.Subscription, error) {
+	t, err := s.tenantFor(ctx, inst, in.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := s.PC(inst)
+	if err != nil {
+		return nil, err
+	}
+	offerID := strings.TrimSpace(in.OfferID)
+	if offerID == "" {
+		return nil, apierr.Invalid("offer_id is required.")
+	}
+	offer, err := s.Catalog.Find(ctx, pc, inst.InstanceID, t.Country, offerID)
+	if err != nil {
+		return nil, pcerr.Sync(err, "read the catalog")
+	}
+	if offer == nil {
+		return nil, apierr.New(codes.InvalidArgument, apierr.OfferNotFound,
+			"Offer %s is not sold to customers in %s by this partner; see GET /app/{id}/offers?country=%s.", offerID, t.Country, t.Country)
+	}
+	if !t.MCAAttested {
+		return nil, apierr.New(codes.FailedPrecondition, apierr.CustomerAgreementRequired,
+			"The customer has not accepted the Microsoft Customer Agreement: configure the tenant's mca before buying.")
+	}
+	qty, err := checkQuantity(inst, offer, in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	sub := &storage.Subscription{ID: in.ID, InstanceID: inst.InstanceID, TenantID: t.ID, OfferID: offer.ID, OfferName: offer.Name,
+		Kind: offer.Kind, SKUID: offer.SKUID, Quantity: qty, AutoRenew: true, ParentID: in.ParentID, MSCustomerID: t.MSCustomerID,
+		State: storage.StatePending, Operation: storage.OpProvision, OperationState: storage.OpRunning,
+		RequestID: uuid.NewString(), CartRequestID: uuid.NewString()}
+	if in.AutoRenew != nil {
+		sub.AutoRenew = *in.AutoRenew
+	}
+	if err := chooseTerms(sub, offer, in); err != nil {
+		return nil, err
+	}
+	if offer.IsAddOn {
+		if err := s.checkParent(ctx, sub, offer, pc, t.Country); err != nil {
+			return nil, err
+		}
+	}
+	if inst.TestPartner {
+		n, err := s.Store.CountLive(ctx, inst.InstanceID, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		if n >= sandboxMaxSubscriptions {
+			return nil, apierr.New(codes.FailedPrecondition, apierr.SandboxLimitReached,
+				"Integration sandbox customers can have at most %d subscriptions.", sandboxMaxSubscriptions)
+		}
+	}
+	return sub, nil
+}
+
+func checkQuantity(inst *directory.Instance, offer *catalog.Offer, limit *int64) (int64, error) {
+	if limit == nil {
+		return 0, apierr.New(codes.InvalidArgument, apierr.QuantityOutOfRange,
+			"licenses.limit is required: Microsoft sells a fixed number of seats, unlimited is not possible.")
+	}
+	q := *limit
+	if q < offer.Min || (offer.Max > 0 && q > offer.Max) {
+		return 0, apierr.New(codes.InvalidArgument, apierr.QuantityOutOfRange, "%s is sold in %d to %d seats; %d were asked.", offer.Name, offer.Min, offer.Max, q)
+	}
+	if inst.TestPartner && q > sandboxMaxLicenses {
+		return 0, apierr.New(codes.InvalidArgument, apierr.QuantityOutOfRange,
+			"Integration sandbox subscriptions hold at most %d licenses; %d were asked.", sandboxMaxLicenses, q)
+	}
+	return q, nil
+}
+
+func chooseTerms(sub *storage.Subscription, offer *catalog.Offer, in Input) error {
+	cycle := strings.ToLower(strings.TrimSpace(in.BillingCycle))
+	if cycle == "" {
+		cycle = "monthly"
+	}
+	if !offer.SupportsCycle(cycle) {
+		return apierr.Invalid("billing_cycle %s is not offered for %s (offered: %s).", cycle, offer.Name, strings.Join(offer.BillingCycles, ", "))
+	}
+	sub.BillingCycle = cycle
+	if offer.Kind == storage.KindLegacy {
+		if in.TermDuration != "" {
+			return apierr.Invalid("term_duration applies to new-commerce offers only.")
+		}
+		return nil
+	}
+	term := strings.ToUpper(strings.TrimSpace(in.TermDuration))
+	if term == "" {
+		term = "P1M"
+		if !offer.SupportsTerm(term) && len(offer.Terms) > 0 {
+			term = offer.Terms[0]
+		}
+	}
+	if !offer.SupportsTerm(term) {
+		return apierr.Invalid("term_duration %s is not offered for %s (offered: %s).", term, offer.Name, strings.Join(offer.Terms, ", "))
+	}
+	if term == "P1M" && cycle == "annual" {
+		return apierr.Invalid("A monthly term (P1M) cannot be billed annually.")
+	}
+	sub.TermDuration = term
+	return nil
+}
+
+// checkParent requires an active parent subscription of an allowed offer.
+func (s *Service) checkParent(ctx context.Context, sub *storage.Subscription, offer *catalog.Offer, pc PartnerCenter, country string) error {
+	if sub.ParentID == "" {
+		return apierr.New(codes.InvalidArgument, apierr.AddOnParentRequired, "%s is an add-on: link the parent subscription it is bought for.", offer.Name)
+	}
+	parent, err := s.Store.Get(ctx, sub.InstanceID, sub.ParentID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return apierr.New(codes.InvalidArgument, apierr.AddOnParentRequired, "The parent subscription %s is not known.", sub.ParentID)
+	}
+	if err != nil {
+		return err
+	}
+	if parent.TenantID != sub.TenantID || parent.State != storage.StateActive || parent.MSSubscriptionID == "" {
+		return apierr.New(codes.InvalidArgument, apierr.AddOnParentRequired, "The parent subscription must be an active subscription of the same tenant.")
+	}
+	po, err := s.Catalog.Find(ctx, pc, sub.InstanceID, country, parent.OfferID)
+	if err != nil {
+		return pcerr.Sync(err, "read the catalog")
+	}
+	if po == nil || !offer.AllowsParent(po) {
+		return apierr.New(codes.InvalidArgument, apierr.AddOnParentRequired, "%s cannot be added to %s.", offer.Name, parent.OfferName)
+	}
+	return nil
+}
+
+// runProvision buys the seats. Recovery points: PurchaseSent (then read the
+// customer's subscriptions back by friendlyName before buying), CartID,
+// MSSubscriptionID.
+func (s *Service) runProvision(ctx context.Context, job *jobs.Job) error {
+	sub, pc, err := s.jobContext(ctx, job, storage.OpProvision)
+	if err != nil || sub == nil {
+		return err
+	}
+	if sub.MSSubscriptionID == "" {
+		if err := s.purchase(ctx, pc, sub); err != nil {
+			return err
+		}
+	}
+	ms, err := pc.GetSubscription(ctx, sub.MSCustomerID, sub.MSSubscriptionID)
+	if err != nil {
+		return pcerr.Job(err)
+	}
+	if ms.AutoRenewEnabled != sub.AutoRenew && ms.Status == "active" {
+		ms.AutoRenewEnabled = sub.AutoRenew
+		if ms, err = pc.PatchSubscription(ctx, sub.MSCustomerID, *ms, func(x *partnercenter.Subscription) bool {
+			return x.AutoRenewEnabled == sub.AutoRenew
+		}); err != nil {
+			return pcerr.Job(err)
+		}
+	}
+	return s.mutate(ctx, sub, func(sub *storage.Subscription) {
+		sub.CancellationUntil = ms.CancellationAllowedUntilDate
+		sub.State, sub.OperationState = storage.StateActive, storage.OpDone
+		if ms.Status == "pending" {
+			sub.State = storage.StatePending
+		}
+	})
+}
+
+func (s *Service) purchase(ctx context.Context, pc PartnerCenter, sub *storage.Subscription) error {
+	if sub.PurchaseSent {
+		found, err := s.readBack(ctx, pc, sub)
+		if err != nil || found {
+			return err
+		}
+	}
+	parentMS := ""
+	if sub.ParentID != "" {
+		if p, err := s.Store.Get(ctx, sub.InstanceID, sub.ParentID); err == nil {
+			parentMS = p.MSSubscriptionID
+		}
+	}
+	if sub.Kind == storage.KindNewCommerce && sub.CartID == "" {
+		line := partnercenter.CartLineItem{ID: 0, CatalogItemID: sub.OfferID, FriendlyName: marker(sub), Quantity: sub.Quantity,
+			TermDuration: sub.TermDuration, BillingCycle: sub.BillingCycle}
+		if parentMS != "" {
+			line.ProvisioningContext = map[string]string{"parentSubscriptionId": parentMS}
+		}
+		cart, err := pc.CreateCart(partnercenter.WithRequestID(ctx, sub.CartRequestID), sub.MSCustomerID,
+			partnercenter.Cart{LineItems: []partnercenter.CartLineItem{line}})
+		if err != nil {
+			return pcerr.Job(err)
+		}
+		for _, l := range cart.LineItems {
+			if l.Error != nil {
+				if r, ok := pcerr.Refusal(l.Error.ErrorCode, l.Error.ErrorDescription); ok {
+					return jobs.Permanent(r)
+				}
+				return jobs.Permanent(apierr.New(codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused the cart: %s (code %d).", l.Error.ErrorDescription, l.Error.ErrorCode))
+			}
+		}
+		if err := s.mutate(ctx, sub, func(x *storage.Subscription) { x.CartID = cart.ID }); err != nil {
+			return err
+		}
+	}
+	if !sub.PurchaseSent {
+		if err := s.mutate(ctx, sub, func(x *storage.Subscription) { x.PurchaseSent = true }); err != nil {
+			return err
+		}
+	}
+	reqCtx := partnercenter.WithRequestID(ctx, sub.RequestID)
+	var orders []partnercenter.Order
+	if sub.Kind == storage.KindNewCommerce {
+		res, err := pc.Checkout(reqCtx, sub.MSCustomerID, sub.CartID)
+		if err != nil {
+			return pcerr.Job(err)
+		}
+		if len(res.OrderErrors) > 0 && len(res.Orders) == 0 {
+			e := res.OrderErrors[0]
+			if r, ok := pcerr.Refusal(e.Code, e.Description); ok {
+				return jobs.Permanent(r)
+			}
+			return jobs.Permanent(apierr.New(codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused the checkout: %s (code %d).", e.Description, e.Code))
+		}
+		orders = res.Orders
+	} else {
+		o, err := pc.CreateOrder(reqCtx, sub.MSCustomerID, partnercenter.Order{BillingCycle: sub.BillingCycle,
+			LineItems: []partnercenter.OrderLineItem{{LineItemNumber: 0, OfferID: sub.OfferID, Quantity: sub.Quantity,
+				FriendlyName: marker(sub), ParentSubscriptionID: parentMS}}})
+		if err != nil {
+			return pcerr.Job(err)
+		}
+		orders = []partnercenter.Order{*o}
+	}
+	var orderID, subID string
+	for _, o := range orders {
+		for _, l := range o.LineItems {
+			if l.SubscriptionID != "" {
+				orderID, subID = o.ID, l.SubscriptionID
+			}
+		}
+		if orderID == "" {
+			orderID = o.ID
+		}
+	}
+	if subID == "" {
+		// The order is accepted but not yet provisioned: the next attempt reads it back.
+		_ = s.mutate(ctx, sub, func(x *storage.Subscription) { x.MSOrderID = orderID })
+		return fmt.Errorf("order %s accepted, subscription not provisioned yet", orderID)
+	}
+	s.Log.InfoContext(ctx, "subscription bought", "subscription_id", sub.ID, "ms_subscription_id", subID, "ms_order_id", orderID)
+	return s.mutate(ctx, sub, func(x *storage.Subscription) { x.MSSubscriptionID, x.MSOrderID = subID, orderID })
+}
+
+// readBack looks for the subscription a previous attempt may have bought.
+func (s *Service) readBack(ctx context.Context, pc PartnerCenter, sub *storage.Subscription) (bool, error) {
+	list, err := pc.Subscriptions(ctx, sub.MSCustomerID)
+	if err != nil {
+		return false, pcerr.Job(err)
+	}
+	for _, m := range list {
+		if m.FriendlyName == marker(sub) && m.Status != "deleted" {
+			s.Log.InfoContext(ctx, "subscription found by read-back after an interrupted purchase; adopting it",
+				"subscription_id", sub.ID, "ms_subscription_id", m.ID)
+			return true, s.mutate(ctx, sub, func(x *storage.Subscription) {
+				x.MSSubscriptionID = m.ID
+				if m.OrderID != "" {
+					x.MSOrderID = m.OrderID
+				}
+			})
+		}
+	}
+	return false, nil
+}
