@@ -20,4 +20,3 @@ func TestREADMEDocumentsEveryKey(t *testing.T) {
 		}
 	}
 }
-
