@@ -83,7 +83,7 @@ func (s *Server) appendCommerceState(sp *statePartner, cu *customer, now time.Ti
 		for _, l := range ct.Lines {
 			scl := stateCartLine{CatalogItemID: l.CatalogItemID, Quantity: l.Quantity, OrderGroup: l.OrderGroup}
 			if l.Err != nil {
-				scl.Error = l.Err.cart.Name
+				scl.Error = l.Err.cart.wire()
 			}
 			sc.LineItems = append(sc.LineItems, scl)
 		}

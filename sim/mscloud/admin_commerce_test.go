@@ -56,7 +56,7 @@ func TestCommerceStateFollowsClock(t *testing.T) {
 	id := sh.buyOne(ciE1, 3)
 	st := sh.state()
 	if len(st.Carts) != 1 || st.Carts[0].CustomerID != sh.cid || st.Carts[0].Status != "Active" || len(st.Carts[0].LineItems) != 2 ||
-		st.Carts[0].LineItems[0].Error != "" || st.Carts[0].LineItems[1].Error != "SandboxLimitExceeded" || st.Carts[0].LineItems[1].Quantity != 30 {
+		st.Carts[0].LineItems[0].Error != "" || st.Carts[0].LineItems[1].Error != "sandbox_limit_exceeded" || st.Carts[0].LineItems[1].Quantity != 30 {
 		t.Errorf("carts: %+v", st.Carts)
 	}
 	s.settings(map[string]any{"slow_patch_seconds": 30})

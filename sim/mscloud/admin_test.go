@@ -87,9 +87,14 @@ func TestAdminSettings(t *testing.T) {
 		t.Errorf("token lifetime not applied: %v", body)
 	}
 	tok := body["access_token"].(string)
+	// Access tokens live in real time; the simulated clock does not expire them.
 	if err := s.srv.Clock().Advance(61 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	if code, _, _ := s.do(http.MethodGet, "/v1/customers", tok, nil, nil); code != http.StatusOK {
+		t.Errorf("token after a clock advance: %d", code)
+	}
+	s.srv.tokens[tok].Expires = time.Now().Add(-time.Second)
 	if code, _, _ := s.do(http.MethodGet, "/v1/customers", tok, nil, nil); code != http.StatusUnauthorized {
 		t.Errorf("token past its lifetime: %d", code)
 	}

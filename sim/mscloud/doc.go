@@ -185,13 +185,16 @@
 //
 // Carts take catalog item ids (legacy offer ids work too), expire 7 days
 // after creation (simulated clock), and are created even when lines are
-// bad: each bad line carries error{errorCode (the CartErrorCode name),
-// errorDescription, additionalInformation}. Line codes: 10001
-// CatalogItemIdIsNotValid (unknown or not sold), 10015
-// MaxAllowedSeatsPerSubscriptionExceeded (above max), 10010 InvalidInput
-// (below min, missing billingCycle, unsupported term), 10007
-// SubscriptionIsNotValid (add-on parent), 10009 SandboxLimitExceeded,
-// 10012 AttestationNotAccepted. orderGroup: one group per distinct
+// bad: each bad line carries error{errorCode, errorDescription,
+// additionalInformation}. errorCode is the CartErrorCode name in snake case
+// (assumed wire form: Partner Center's enum converter writes snake case, and
+// Microsoft's Java SDK reads "catalog_item_id_is_not_valid"); the numeric
+// value is in orderErrors[].code. Line codes: 10001
+// catalog_item_id_is_not_valid (unknown or not sold), 10015
+// max_allowed_seats_per_subscription_exceeded (above max), 10010
+// invalid_input (below min, missing billingCycle, unsupported term), 10007
+// subscription_is_not_valid (add-on parent), 10009 sandbox_limit_exceeded,
+// 10012 attestation_not_accepted. orderGroup: one group per distinct
 // billingCycle, "0", "1", … in order of first appearance (a choice).
 // Checkout: unknown cart 404 800111, already ordered 400 800105, expired
 // 400 800106 (all simulated); MCA not attested 403 13605, nothing created.
@@ -296,6 +299,20 @@
 // {id, customer_id, status, expires_at, line_items[{catalog_item_id,
 // quantity, order_group, error?}]}. Faults, MS-RequestId replay and
 // throttling apply to these routes as to every Partner Center route.
+//
+// # Commerce: error codes
+//
+// Documented and used as documented: 2001, 2002, 2100, 13605 (403),
+// 400013/400018/400019 (404), 800018 (400 assumed), 800070, 800090 and the
+// cart codes 10001, 10007, 10009, 10010, 10012, 10015. Simulated codes: 2000
+// (invalid input), 800100 (term/billing cycle), 800101 (add-on parent),
+// 800102 (subscription status; 409 while a change is in progress), 800103
+// (cancellation window closed), 800104 (legacy delete), 800105 (cart
+// ordered), 800106 (cart expired), 800107 (upgrade not eligible), 800108
+// (transition not eligible), 800109/800110/800111/800112 (subscription /
+// order / cart / offer not found, 404). Also simulated: the upgradeErrors
+// codes, transition eligibility error codes (800108), subscription actions
+// and suspensionReasons values.
 //
 // # MS-RequestId replay and throttling
 //

@@ -217,7 +217,10 @@ func (s *Server) tokenResponse(r *http.Request) *response {
 	access := randomToken("simat.", 32)
 	s.tokens[access] = &accessToken{
 		Partner: p, TenantID: tenantID, Audience: audience, ClientID: p.ClientID,
-		AppOnly: grant == "client_credentials", Expires: now.Add(lifetime),
+		// Access tokens expire in real time, not on the simulated clock: moving
+		// the clock forward (commerce windows) must not invalidate the tokens
+		// clients hold, as it never happens with Microsoft.
+		AppOnly: grant == "client_credentials", Expires: time.Now().Add(lifetime),
 	}
 	secs := int(lifetime / time.Second)
 	body := map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": access}

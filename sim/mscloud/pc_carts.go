@@ -145,7 +145,7 @@ func cartView(ct *cart) map[string]any {
 		}
 		if l.Err != nil {
 			li["error"] = map[string]any{
-				"errorCode": l.Err.cart.Name, "errorDescription": l.Err.msg,
+				"errorCode": l.Err.cart.wire(), "errorDescription": l.Err.msg,
 				"additionalInformation": map[string]any{},
 			}
 		}
@@ -250,7 +250,7 @@ func (s *Server) pcCheckout(_ *http.Request, c *apiCall, cu *customer, now time.
 		if failed != nil {
 			orderErrors = append(orderErrors, map[string]any{
 				"orderGroupId": g, "code": failed.Err.cart.Num,
-				"description": failed.Err.cart.Name + ": " + failed.Err.msg,
+				"description": failed.Err.cart.wire() + ": " + failed.Err.msg,
 			})
 			continue
 		}

@@ -137,15 +137,15 @@ func TestCartLineErrors(t *testing.T) {
 		line map[string]any
 		want string
 	}{
-		{"unknown product", cline(0, "CFQ7TTC0ZZZZ:0001:CFQ7TTC0K971", 1, "P1M", "monthly"), "CatalogItemIdIsNotValid"},
-		{"unknown availability", cline(0, "CFQ7TTC0LH18:0001:CFQ7TTC0ZZZZ", 1, "P1M", "monthly"), "CatalogItemIdIsNotValid"},
-		{"unknown legacy", cline(0, newGUID(), 1, "P1M", "monthly"), "CatalogItemIdIsNotValid"},
-		{"over max", cline(0, ciBasic, 301, "P1M", "monthly"), "MaxAllowedSeatsPerSubscriptionExceeded"},
-		{"zero", cline(0, ciBasic, 0, "P1M", "monthly"), "InvalidInput"},
-		{"sandbox seats", cline(0, ciE3, 26, "P1M", "monthly"), "SandboxLimitExceeded"},
-		{"bad term", cline(0, ciE3, 1, "P3Y", "monthly"), "InvalidInput"},
-		{"missing cycle", cline(0, ciE3, 1, "P1M", ""), "InvalidInput"},
-		{"add-on without parent", cline(0, ciArchive, 1, "P1M", "monthly"), "SubscriptionIsNotValid"},
+		{"unknown product", cline(0, "CFQ7TTC0ZZZZ:0001:CFQ7TTC0K971", 1, "P1M", "monthly"), "catalog_item_id_is_not_valid"},
+		{"unknown availability", cline(0, "CFQ7TTC0LH18:0001:CFQ7TTC0ZZZZ", 1, "P1M", "monthly"), "catalog_item_id_is_not_valid"},
+		{"unknown legacy", cline(0, newGUID(), 1, "P1M", "monthly"), "catalog_item_id_is_not_valid"},
+		{"over max", cline(0, ciBasic, 301, "P1M", "monthly"), "max_allowed_seats_per_subscription_exceeded"},
+		{"zero", cline(0, ciBasic, 0, "P1M", "monthly"), "invalid_input"},
+		{"sandbox seats", cline(0, ciE3, 26, "P1M", "monthly"), "sandbox_limit_exceeded"},
+		{"bad term", cline(0, ciE3, 1, "P3Y", "monthly"), "invalid_input"},
+		{"missing cycle", cline(0, ciE3, 1, "P1M", ""), "invalid_input"},
+		{"add-on without parent", cline(0, ciArchive, 1, "P1M", "monthly"), "subscription_is_not_valid"},
 		{"add-on with parent", cline(0, ciArchive, 1, "P1M", "monthly", "provisioningContext", map[string]string{"parentSubscriptionId": base}), ""},
 	} {
 		ct := sh.newCart(tc.line)
@@ -163,7 +163,7 @@ func TestCartLineErrors(t *testing.T) {
 		cline(0, ciE3, 2, "P1M", "monthly"),
 		cline(1, "CFQ7TTC0LH18:0009:CFQ7TTC0K971", 1, "P1Y", "annual"),
 	)
-	if ct.LineItems[1].Error == nil || ct.LineItems[1].Error.ErrorCode != "CatalogItemIdIsNotValid" {
+	if ct.LineItems[1].Error == nil || ct.LineItems[1].Error.ErrorCode != "catalog_item_id_is_not_valid" {
 		t.Fatalf("bad line: %+v", ct.LineItems[1])
 	}
 	code, b := sh.checkout(ct.ID, nil)
@@ -172,7 +172,7 @@ func TestCartLineErrors(t *testing.T) {
 		res.OrderErrors[0].Code != 10001 || res.OrderErrors[0].Description == "" || res.Orders[0].LineItems[0].OfferID != ciE3 {
 		t.Errorf("partial checkout: %d %s", code, b)
 	}
-	if st := sh.state(); st.Carts[len(st.Carts)-1].Status != "Ordered" || st.Carts[len(st.Carts)-1].LineItems[1].Error != "CatalogItemIdIsNotValid" {
+	if st := sh.state(); st.Carts[len(st.Carts)-1].Status != "Ordered" || st.Carts[len(st.Carts)-1].LineItems[1].Error != "catalog_item_id_is_not_valid" {
 		t.Errorf("state cart: %+v", st.Carts)
 	}
 
@@ -198,7 +198,7 @@ func TestCartLineErrors(t *testing.T) {
 		t.Fatalf("setup: %d subscriptions", n)
 	}
 	ct = sh.newCart(cline(0, ciE1, 1, "P1M", "monthly"), cline(1, ciE3, 1, "P1M", "monthly"), cline(2, ciE5, 1, "P1M", "monthly"))
-	if ct.LineItems[0].Error != nil || ct.LineItems[1].Error != nil || ct.LineItems[2].Error == nil || ct.LineItems[2].Error.ErrorCode != "SandboxLimitExceeded" {
+	if ct.LineItems[0].Error != nil || ct.LineItems[1].Error != nil || ct.LineItems[2].Error == nil || ct.LineItems[2].Error.ErrorCode != "sandbox_limit_exceeded" {
 		t.Errorf("sandbox subscription count: %+v", ct.LineItems)
 	}
 }
@@ -207,7 +207,7 @@ func TestCartAttestationAndExpiry(t *testing.T) {
 	s := newCommerceSim(t)
 	sh := newShop(t, s, "global", true, "US", false)
 	ct := sh.newCart(cline(0, ciBasic, 1, "P1M", "monthly"))
-	if l := ct.LineItems[0]; l.Error == nil || l.Error.ErrorCode != "AttestationNotAccepted" {
+	if l := ct.LineItems[0]; l.Error == nil || l.Error.ErrorCode != "attestation_not_accepted" {
 		t.Fatalf("unattested line: %+v", l)
 	}
 	code, b := sh.checkout(ct.ID, nil)

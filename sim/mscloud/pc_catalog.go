@@ -81,7 +81,7 @@ func linkQ(uri, country string) map[string]any { return link(uri + "?country=" +
 var newCommerceProductRe = regexp.MustCompile(`^(?i)[A-Z0-9]{12}$`)
 
 func looksNewCommerce(id string) bool {
-	return strings.Contains(id, ":") || (newCommerceProductRe.MatchString(id) && !strings.Contains(id, "-"))
+	return strings.Contains(id, ":") || newCommerceProductRe.MatchString(id)
 }
 
 func offerView(o *legacyOffer, cat *catalog, country, locale string) map[string]any {

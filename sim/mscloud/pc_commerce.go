@@ -41,10 +41,28 @@ const (
 	codeOfferNotFound         = 800112 // simulated code: GET /v1/offers/{id} for an unknown offer (404)
 )
 
-// cartErrCode is a documented CartErrorCode: name and value.
+// cartErrCode is a documented CartErrorCode: name and value. On the wire
+// (lineItems[].error.errorCode) the name is written in snake case, as
+// Partner Center writes its other enums ("upgrade_only", "one_time") and as
+// Microsoft's Java SDK reads this one ("catalog_item_id_is_not_valid").
 type cartErrCode struct {
 	Num  int
 	Name string
+}
+
+// wire is the snake-case name, e.g. "sandbox_limit_exceeded".
+func (c cartErrCode) wire() string {
+	var b strings.Builder
+	for i, r := range c.Name {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 && !(c.Name[i-1] >= 'A' && c.Name[i-1] <= 'Z') {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 var (

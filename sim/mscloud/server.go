@@ -342,7 +342,7 @@ func (s *Server) authenticatePC(r *http.Request) (*accessToken, *response) {
 	switch {
 	case tok == nil:
 		return nil, pcUnauthorized("The access token is not valid.")
-	case !s.clock.Now().Before(tok.Expires):
+	case !time.Now().Before(tok.Expires):
 		return nil, pcUnauthorized("The access token has expired.")
 	case tok.Audience != tok.Partner.Cloud.PartnerCenterAudience:
 		return nil, pcUnauthorized("The access token audience is not valid for Partner Center.")
@@ -360,7 +360,7 @@ func (s *Server) lookupToken(r *http.Request) *accessToken {
 		return nil
 	}
 	tok := s.tokens[raw]
-	if tok == nil || !s.clock.Now().Before(tok.Expires) {
+	if tok == nil || !time.Now().Before(tok.Expires) {
 		return nil
 	}
 	return tok

@@ -131,12 +131,43 @@ func (p *correlationPolicy) Do(req *policy.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// do sends one logical call. body may be nil. out may be nil. It returns the
-// response status; non-2xx answers become *Error.
+// do sends one logical call. body may be nil. out may be nil. Non-2xx
+// answers become *Error. A 401 makes azcore's bearer policy drop its cached
+// token; the call is then sent once more with a fresh one (tokens can be
+// revoked or expire early), keeping its MS-RequestId.
 func (c *Client) do(ctx context.Context, method, path string, query map[string]string, headers map[string]string, body, out any) (*http.Response, error) {
+	var payload []byte
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		payload = b
+	}
+	for attempt := 0; ; attempt++ {
+		resp, data, err := c.send(ctx, method, path, query, headers, payload)
+		if err != nil {
+			return resp, err
+		}
+		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
+			continue
+		}
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return resp, parseError(resp, data)
+		}
+		if out != nil && len(bytes.TrimSpace(data)) > 0 {
+			if err := json.Unmarshal(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), out); err != nil {
+				return resp, fmt.Errorf("decode Partner Center answer to %s %s: %w", method, path, err)
+			}
+		}
+		return resp, nil
+	}
+}
+
+func (c *Client) send(ctx context.Context, method, path string, query, headers map[string]string, payload []byte) (*http.Response, []byte, error) {
 	req, err := runtime.NewRequest(ctx, method, c.base+path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(query) > 0 {
 		q := req.Raw().URL.Query()
@@ -148,33 +179,21 @@ func (c *Client) do(ctx context.Context, method, path string, query map[string]s
 	for k, v := range headers {
 		req.Raw().Header.Set(k, v)
 	}
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		if err := req.SetBody(streamingNopCloser(b), "application/json"); err != nil {
-			return nil, err
+	if payload != nil {
+		if err := req.SetBody(streamingNopCloser(payload), "application/json"); err != nil {
+			return nil, nil, err
 		}
 	}
 	resp, err := c.pipeline.Do(req)
 	if err != nil {
-		return nil, &Error{StatusCode: 0, Description: "Partner Center could not be reached", transport: err}
+		return nil, nil, &Error{StatusCode: 0, Description: "Partner Center could not be reached", transport: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return resp, &Error{StatusCode: resp.StatusCode, Description: "reading the Partner Center answer failed", transport: err}
+		return resp, nil, &Error{StatusCode: resp.StatusCode, Description: "reading the Partner Center answer failed", transport: err}
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp, parseError(resp, data)
-	}
-	if out != nil && len(bytes.TrimSpace(data)) > 0 {
-		if err := json.Unmarshal(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), out); err != nil {
-			return resp, fmt.Errorf("decode Partner Center answer to %s %s: %w", method, path, err)
-		}
-	}
-	return resp, nil
+	return resp, data, nil
 }
 
 type nopCloser struct{ *bytes.Reader }

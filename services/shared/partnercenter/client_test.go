@@ -199,3 +199,29 @@ func TestPatchEchoesUnknownFields(t *testing.T) {
 		t.Fatalf("PATCH body %v", got)
 	}
 }
+
+func TestUnauthorizedIsRetriedOnceWithTheSameRequestID(t *testing.T) {
+	c, s := newClient(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"code":900300,"description":"The access token has expired."}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"id":"c1"}`))
+	})
+	if _, err := c.CreateCustomer(WithRequestID(context.Background(), "r1"), Customer{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.requestIDs) != 2 || s.requestIDs[1] != "r1" {
+		t.Fatalf("%v", s.requestIDs)
+	}
+}
+
+func TestCartErrorCodeShapes(t *testing.T) {
+	for raw, want := range map[string]CartErrorCode{`10009`: 10009, `"sandbox_limit_exceeded"`: 10009, `"AttestationNotAccepted"`: 10012, `"unknown_thing"`: 0} {
+		var c CartErrorCode
+		if err := json.Unmarshal([]byte(raw), &c); err != nil || c != want {
+			t.Errorf("%s: got %d %v", raw, c, err)
+		}
+	}
+}

@@ -119,9 +119,54 @@ type CartLineItem struct {
 	BillingCycle        string            `json:"billingCycle,omitempty"`
 	ProvisioningContext map[string]string `json:"provisioningContext,omitempty"`
 	Error               *struct {
-		ErrorCode        int    `json:"errorCode"`
-		ErrorDescription string `json:"errorDescription"`
+		ErrorCode        CartErrorCode `json:"errorCode"`
+		ErrorDescription string        `json:"errorDescription"`
 	} `json:"error,omitempty"`
+}
+
+// CartErrorCode is a cart line error code. Partner Center's SDKs read it as
+// a snake_case enum name ("sandbox_limit_exceeded"); the docs list numbers
+// (10009). Both are accepted and kept as the number.
+type CartErrorCode int
+
+var cartErrorNames = map[string]int{
+	"currency_is_not_supported": 10000, "catalog_item_id_is_not_valid": 10001, "quota_not_available": 10002,
+	"inventory_not_available": 10003, "participants_is_not_supported_for_partner": 10004,
+	"unable_to_process_cart_line_item": 10006, "subscription_is_not_valid": 10007,
+	"subscription_is_not_enabled_for_r_i": 10008, "sandbox_limit_exceeded": 10009, "invalid_input": 10010,
+	"subscription_not_registered": 10011, "attestation_not_accepted": 10012,
+	"max_allowed_seats_per_subscription_exceeded": 10015,
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (c *CartErrorCode) UnmarshalJSON(b []byte) error {
+	var n int
+	if json.Unmarshal(b, &n) == nil {
+		*c = CartErrorCode(n)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil
+	}
+	key := strings.ToLower(strings.ReplaceAll(s, "-", "_"))
+	if v, ok := cartErrorNames[key]; ok {
+		*c = CartErrorCode(v)
+		return nil
+	}
+	// CamelCase names (SandboxLimitExceeded) as in the docs' table.
+	var snake strings.Builder
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				snake.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		snake.WriteRune(r)
+	}
+	*c = CartErrorCode(cartErrorNames[snake.String()])
+	return nil
 }
 
 // Cart is a new-commerce cart.

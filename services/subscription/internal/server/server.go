@@ -36,7 +36,7 @@ func input(id string, m *subscriptionv1.Subscription) subscriptions.Input {
 		TermDuration: m.GetTermDuration(), BillingCycle: m.GetBillingCycle(), ParentID: m.GetParent().GetAps().GetId(),
 		AutoRenew: m.AutoRenew, Suspended: m.Suspended}
 	if m.GetLicenses() != nil && m.GetLicenses().Limit != nil {
-		l := m.GetLicenses().GetLimit()
+		l := int64(m.GetLicenses().GetLimit())
 		in.Limit = &l
 	}
 	return in
@@ -58,12 +58,17 @@ func message(v *subscriptions.View) *subscriptionv1.Subscription {
 			status = "aps:configuring"
 		}
 	}
-	limit := s.Quantity
+	limit := int32(s.Quantity)
+	var usage *int32
+	if v.Usage != nil {
+		u := int32(*v.Usage)
+		usage = &u
+	}
 	autoRenew, suspended := s.AutoRenew, s.Suspended
 	m := &subscriptionv1.Subscription{
 		Aps:     &apsv1.Meta{Id: s.ID, Type: TypeSubscription, Status: status},
 		Tenant:  &apsv1.Link{Aps: &apsv1.Ref{Id: s.TenantID}},
-		OfferId: s.OfferID, Licenses: &apsv1.Counter{Limit: &limit, Usage: v.Usage},
+		OfferId: s.OfferID, Licenses: &apsv1.Counter{Limit: &limit, Usage: usage},
 		TermDuration: s.TermDuration, BillingCycle: s.BillingCycle, AutoRenew: &autoRenew, Suspended: &suspended,
 		MsSubscriptionId: s.MSSubscriptionID, MsOrderId: s.MSOrderID, State: s.State,
 	}
@@ -92,8 +97,8 @@ func (s *Server) ListOffers(ctx context.Context, r *subscriptionv1.ListOffersReq
 	out := &subscriptionv1.ListOffersResponse{Offers: []*subscriptionv1.Offer{}}
 	for _, o := range offers {
 		addOn := o.IsAddOn
-		out.Offers = append(out.Offers, &subscriptionv1.Offer{Id: o.ID, Name: o.Name, Kind: o.Kind, MinQuantity: o.Min,
-			MaxQuantity: o.Max, Terms: o.Terms, BillingCycles: o.BillingCycles, IsAddOn: &addOn, ParentOffers: o.Parents,
+		out.Offers = append(out.Offers, &subscriptionv1.Offer{Id: o.ID, Name: o.Name, Kind: o.Kind, MinQuantity: int32(o.Min),
+			MaxQuantity: int32(o.Max), Terms: o.Terms, BillingCycles: o.BillingCycles, IsAddOn: &addOn, ParentOffers: o.Parents,
 			UpgradeTargets: o.Upgrades, SkuId: o.SKUID})
 	}
 	return out, nil

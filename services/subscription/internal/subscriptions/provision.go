@@ -284,7 +284,7 @@ func (s *Service) purchase(ctx context.Context, pc PartnerCenter, sub *storage.S
 		}
 		for _, l := range cart.LineItems {
 			if l.Error != nil {
-				if r, ok := pcerr.Refusal(l.Error.ErrorCode, l.Error.ErrorDescription); ok {
+				if r, ok := pcerr.Refusal(int(l.Error.ErrorCode), l.Error.ErrorDescription); ok {
 					return jobs.Permanent(r)
 				}
 				return jobs.Permanent(apierr.New(codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused the cart: %s (code %d).", l.Error.ErrorDescription, l.Error.ErrorCode))

@@ -89,7 +89,7 @@ func tenantMessage(v *tenants.View) *tenantv1.Tenant {
 			status = "aps:deleted"
 		}
 	}
-	seats := t.Seats
+	seats := int32(t.Seats)
 	m := &tenantv1.Tenant{
 		Aps:              &apsv1.Meta{Id: t.ID, Type: TypeTenant, Status: status},
 		InitialSubdomain: t.InitialSubdomain, MsCustomerId: t.MSCustomerID,

@@ -257,9 +257,9 @@ func (x *Link) GetAps() *Ref {
 type Counter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Current usage reported by the application.
-	Usage *int64 `protobuf:"varint,1,opt,name=usage,proto3,oneof" json:"usage,omitempty"`
+	Usage *int32 `protobuf:"varint,1,opt,name=usage,proto3,oneof" json:"usage,omitempty"`
 	// Limit set by the platform; absent means unlimited.
-	Limit         *int64 `protobuf:"varint,2,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
+	Limit         *int32 `protobuf:"varint,2,opt,name=limit,proto3,oneof" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -294,14 +294,14 @@ func (*Counter) Descriptor() ([]byte, []int) {
 	return file_o365_aps_v1_aps_proto_rawDescGZIP(), []int{4}
 }
 
-func (x *Counter) GetUsage() int64 {
+func (x *Counter) GetUsage() int32 {
 	if x != nil && x.Usage != nil {
 		return *x.Usage
 	}
 	return 0
 }
 
-func (x *Counter) GetLimit() int64 {
+func (x *Counter) GetLimit() int32 {
 	if x != nil && x.Limit != nil {
 		return *x.Limit
 	}
@@ -329,8 +329,8 @@ const file_o365_aps_v1_aps_proto_rawDesc = "" +
 	"\x04Link\x12\"\n" +
 	"\x03aps\x18\x01 \x01(\v2\x10.o365.aps.v1.RefR\x03aps\"S\n" +
 	"\aCounter\x12\x19\n" +
-	"\x05usage\x18\x01 \x01(\x03H\x00R\x05usage\x88\x01\x01\x12\x19\n" +
-	"\x05limit\x18\x02 \x01(\x03H\x01R\x05limit\x88\x01\x01B\b\n" +
+	"\x05usage\x18\x01 \x01(\x05H\x00R\x05usage\x88\x01\x01\x12\x19\n" +
+	"\x05limit\x18\x02 \x01(\x05H\x01R\x05limit\x88\x01\x01B\b\n" +
 	"\x06_usageB\b\n" +
 	"\x06_limitB9Z7github.com/o365gateway/gateway/gen/go/o365/aps/v1;apsv1b\x06proto3"
 

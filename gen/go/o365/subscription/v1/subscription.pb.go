@@ -37,9 +37,9 @@ type Offer struct {
 	// legacy or new_commerce.
 	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
 	// Fewest seats one subscription can have.
-	MinQuantity int64 `protobuf:"varint,4,opt,name=min_quantity,json=minQuantity,proto3" json:"min_quantity,omitempty"`
+	MinQuantity int32 `protobuf:"varint,4,opt,name=min_quantity,json=minQuantity,proto3" json:"min_quantity,omitempty"`
 	// Most seats one subscription can have.
-	MaxQuantity int64 `protobuf:"varint,5,opt,name=max_quantity,json=maxQuantity,proto3" json:"max_quantity,omitempty"`
+	MaxQuantity int32 `protobuf:"varint,5,opt,name=max_quantity,json=maxQuantity,proto3" json:"max_quantity,omitempty"`
 	// Term durations, e.g. P1M, P1Y.
 	Terms []string `protobuf:"bytes,6,rep,name=terms,proto3" json:"terms,omitempty"`
 	// Billing cycles: monthly, annual.
@@ -107,14 +107,14 @@ func (x *Offer) GetKind() string {
 	return ""
 }
 
-func (x *Offer) GetMinQuantity() int64 {
+func (x *Offer) GetMinQuantity() int32 {
 	if x != nil {
 		return x.MinQuantity
 	}
 	return 0
 }
 
-func (x *Offer) GetMaxQuantity() int64 {
+func (x *Offer) GetMaxQuantity() int32 {
 	if x != nil {
 		return x.MaxQuantity
 	}
@@ -1024,8 +1024,8 @@ const file_o365_subscription_v1_subscription_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\x12!\n" +
-	"\fmin_quantity\x18\x04 \x01(\x03R\vminQuantity\x12!\n" +
-	"\fmax_quantity\x18\x05 \x01(\x03R\vmaxQuantity\x12\x14\n" +
+	"\fmin_quantity\x18\x04 \x01(\x05R\vminQuantity\x12!\n" +
+	"\fmax_quantity\x18\x05 \x01(\x05R\vmaxQuantity\x12\x14\n" +
 	"\x05terms\x18\x06 \x03(\tR\x05terms\x12%\n" +
 	"\x0ebilling_cycles\x18\a \x03(\tR\rbillingCycles\x12\x1f\n" +
 	"\tis_add_on\x18\b \x01(\bH\x00R\aisAddOn\x88\x01\x01\x12#\n" +
