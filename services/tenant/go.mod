@@ -3,7 +3,7 @@ module github.com/o365gateway/gateway/services/tenant
 go 1.26.0
 
 require (
-	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.24.0
+	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.24.0 // indirect
 	github.com/google/uuid v1.6.0
 	github.com/o365gateway/gateway/gen v0.0.0-00010101000000-000000000000
 	github.com/o365gateway/gateway/services/shared v0.0.0

@@ -40,7 +40,7 @@ type DemoOptions struct {
 }
 
 // demoSteps is the number of numbered steps RunDemo prints.
-const demoSteps = 9
+const demoSteps = 12
 
 type demo struct {
 	opts DemoOptions
@@ -90,6 +90,10 @@ func RandomSubdomain(prefix string) string {
 	}
 	return prefix + string(b)
 }
+
+// DemoOfferID is the new-commerce catalog item the demo buys (Microsoft 365
+// Business Basic, monthly).
+const DemoOfferID = "CFQ7TTC0LH18:0001:CFQ7TTC0K971"
 
 // DemoSettings are the instance's global settings for a partner.
 func DemoSettings(p *Partner) map[string]any {
@@ -289,7 +293,34 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 	tenant, _ = res.JSON()
 	d.info("state=%s domain_name=%s", show(tenant, "state"), show(tenant, "domain_name"))
 
-	// 8. Simulator state.
+	// 8-9. Seats.
+	d.title("Buy 10 seats of Microsoft 365 Business Basic (POST /subscriptions, new commerce)")
+	subBody := map[string]any{"tenant": map[string]any{"aps": map[string]any{"id": tenantID}},
+		"offer_id": DemoOfferID, "licenses": map[string]any{"limit": 10}, "term_duration": "P1M", "billing_cycle": "monthly"}
+	res, err = ctrl.Provision(ctx, inst, "subscriptions", subBody)
+	if err != nil {
+		return err
+	}
+	if err := expect("buy seats", res, http.StatusOK, http.StatusCreated); err != nil {
+		return err
+	}
+	subID := res.ResourceID
+	seats, _ := res.JSON()
+	d.info("%d async re-send(s); ms_subscription_id=%s state=%s", countAsync(res.Trace), show(seats, "ms_subscription_id"), show(seats, "state"))
+
+	d.title("Change the seats to 15 (PUT /subscriptions/%s)", subID)
+	subBody["licenses"] = map[string]any{"limit": 15}
+	res, err = ctrl.Configure(ctx, inst, "subscriptions", subID, subBody)
+	if err != nil {
+		return err
+	}
+	if err := expect("change seats", res, http.StatusOK); err != nil {
+		return err
+	}
+	seats, _ = res.JSON()
+	d.info("licenses=%s", show(seats, "licenses"))
+
+	// 10. Simulator state.
 	d.title("Look at the Microsoft simulator's state (GET /_sim/state)")
 	state, err := sim.State(ctx)
 	if err != nil {
@@ -303,7 +334,18 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 	}
 	d.info("customer %s exists at Microsoft", domain)
 
-	// 9. Unprovision.
+	// 11. End the seats (inside the 7-day window: cancelled).
+	d.title("Unprovision the subscription (DELETE /subscriptions/%s)", subID)
+	res, err = ctrl.Unprovision(ctx, inst, "subscriptions", subID)
+	if err != nil {
+		return err
+	}
+	if err := expect("unprovision subscription", res, http.StatusNoContent, http.StatusOK); err != nil {
+		return err
+	}
+	d.info("cancelled at Microsoft inside the cancellation window")
+
+	// 12. Unprovision.
 	d.title("Unprovision the tenant (DELETE /tenants/%s)", tenantID)
 	res, err = ctrl.Unprovision(ctx, inst, "tenants", tenantID)
 	if err != nil {

@@ -128,6 +128,15 @@ func (f *fakeFacade) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && path == "tenants":
 		f.provisionTenant(w, r, inst, body)
+	case r.Method == http.MethodPost && path == "subscriptions":
+		var req map[string]any
+		_ = json.Unmarshal(body, &req)
+		f.async(w, r, body, func() {
+			req["ms_subscription_id"], req["state"] = "ms-sub-1", "active"
+			writeJSON(w, 200, req)
+		})
+	case r.Method == http.MethodDelete && len(parts) == 2 && parts[0] == "subscriptions":
+		w.WriteHeader(204)
 	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "tenants":
 		f.mu.Lock()
 		tnt, ok := f.tenants[parts[1]]
