@@ -444,3 +444,75 @@ func TestOffersAndUsage(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+func TestLegacyOrderAndUpgrade(t *testing.T) {
+	const e1, e3 = "91FD106F-4B2C-4938-95AC-F54F74E9A239", "796B6B5F-613C-4E24-A17C-EBA730D49C02"
+	e := newEnv(t)
+	tenant := e.customer(true)
+	s := newSub(tenant, e1, 5)
+	got, err := e.provision(s)
+	if err != nil || got.GetState() != "active" || got.GetMsOrderId() == "" {
+		t.Fatalf("%v %v", got, err)
+	}
+	first := got.GetMsSubscriptionId()
+	r, err := run(t, func(c context.Context, o ...grpc.CallOption) (*subscriptionv1.UpgradeSubscriptionResponse, error) {
+		return e.subs.UpgradeSubscription(c, &subscriptionv1.UpgradeSubscriptionRequest{Id: s.GetAps().GetId(), OfferId: e3}, o...)
+	})
+	if err != nil || r.GetSubscription().GetOfferId() != e3 {
+		t.Fatalf("upgrade: %v %v", r, err)
+	}
+	var active, other int
+	for _, x := range e.simSubs() {
+		switch {
+		case x.ID == r.GetSubscription().GetMsSubscriptionId() && x.Status == "active" && x.Quantity == 5:
+			active++
+		case x.ID == first && x.Status != "active":
+			other++
+		}
+	}
+	if active != 1 || other != 1 {
+		t.Fatalf("simulator after upgrade: %+v", e.simSubs())
+	}
+	// A downgrade is not an upgrade target.
+	_, err = e.subs.UpgradeSubscription(ctx("sync"), &subscriptionv1.UpgradeSubscriptionRequest{Id: s.GetAps().GetId(), OfferId: e1})
+	if reason(t, err).Reason != apierr.InvalidRequest {
+		t.Fatalf("downgrade accepted: %v", err)
+	}
+}
+
+func TestSlowPatchIsFollowed(t *testing.T) {
+	e := newEnv(t)
+	tenant := e.customer(true)
+	s := newSub(tenant, businessBasic, 5)
+	if _, err := e.provision(s); err != nil {
+		t.Fatal(err)
+	}
+	e.admin("POST", "/_sim/settings", map[string]any{"slow_patch_seconds": 1}, nil)
+	s.Licenses = seats(9)
+	got, err := e.configure(s)
+	if err != nil || got.GetLicenses().GetLimit() != 9 {
+		t.Fatalf("%v %v", got, err)
+	}
+	if subs := e.simSubs(); len(subs) != 1 || subs[0].Quantity != 9 {
+		t.Fatalf("%+v", subs)
+	}
+}
+
+func TestAddOnOnItsParent(t *testing.T) {
+	const defender = "CFQ7TTC0LHRD:0001:CFQ7TTC0K7Q4"
+	e := newEnv(t)
+	tenant := e.customer(true)
+	parent := newSub(tenant, businessBasic, 5)
+	if _, err := e.provision(parent); err != nil {
+		t.Fatal(err)
+	}
+	addon := newSub(tenant, defender, 5)
+	addon.Parent = &apsv1.Link{Aps: &apsv1.Ref{Id: parent.GetAps().GetId()}}
+	got, err := e.provision(addon)
+	if err != nil || got.GetState() != "active" {
+		t.Fatalf("%v %v", got, err)
+	}
+	if n := len(e.simSubs()); n != 2 {
+		t.Fatalf("%d subscriptions", n)
+	}
+}
