@@ -139,3 +139,21 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+// OpenMigrated opens url and applies the migrations under the "migrations"
+// folder of fsys (one sub-folder per dialect).
+func OpenMigrated(ctx context.Context, url string, fsys fs.FS) (*DB, error) {
+	db, err := Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := fs.Sub(fsys, "migrations")
+	if err == nil {
+		err = db.Migrate(ctx, sub)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}

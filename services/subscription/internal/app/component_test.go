@@ -3,13 +3,9 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -34,6 +30,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/secret"
 	"github.com/o365gateway/gateway/sim/mscloud"
+	"github.com/o365gateway/gateway/sim/mscloud/mscloudtest"
 
 	"github.com/o365gateway/gateway/services/subscription/internal/app"
 	"github.com/o365gateway/gateway/services/subscription/internal/config"
@@ -44,17 +41,11 @@ const (
 	instanceID    = "11111111-2222-4333-8444-555555555555"
 )
 
-type partner struct {
-	TenantID     string `json:"tenant_id"`
-	ClientID     string `json:"client_id"`
-	ClientSecret string `json:"client_secret"`
-}
-
 // directory fakes the tenant service: one instance, tenants by id.
 type directory struct {
 	tenantv1.UnimplementedInstanceServiceServer
 	tenantv1.UnimplementedTenantServiceServer
-	p       partner
+	p       mscloudtest.Partner
 	mu      sync.Mutex
 	tenants map[string]*tenantv1.ResolveTenantResponse
 }
@@ -80,8 +71,7 @@ func (d *directory) ResolveTenant(_ context.Context, r *tenantv1.ResolveTenantRe
 
 type env struct {
 	t      *testing.T
-	sim    *httptest.Server
-	simC   *http.Client
+	sim    *mscloudtest.Sim
 	pc     *partnercenter.Client
 	dir    *directory
 	subs   subscriptionv1.SubscriptionServiceClient
@@ -91,20 +81,14 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	bundle, err := mscloud.NewTLS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := httptest.NewUnstartedServer(mscloud.New(mscloud.Options{}).Handler())
-	sim.TLS = bundle.ServerConfig()
-	sim.StartTLS()
-	t.Cleanup(sim.Close)
-	e := &env{t: t, sim: sim, simC: bundle.Client(), dir: &directory{tenants: map[string]*tenantv1.ResolveTenantResponse{}}}
-	e.admin("POST", "/_sim/partners", map[string]any{"name": "CSP", "cloud": "global", "countries": []string{"US"}, "sandbox": true}, &e.dir.p)
+	sim := mscloudtest.Start(t, mscloud.Options{})
+	e := &env{t: t, sim: sim, dir: &directory{tenants: map[string]*tenantv1.ResolveTenantResponse{}}}
+	e.dir.p = sim.RegisterPartner("global", "US")
+	var err error
 
 	global, _ := clouds.Lookup("global")
 	endpoints := global.Override(sim.URL, sim.URL, "")
-	f := &msclients.Factory{Endpoints: endpoints, Simulated: true, HTTP: bundle.Client()}
+	f := &msclients.Factory{Endpoints: endpoints, Simulated: true, HTTP: sim.Client}
 	e.pc, err = f.PartnerCenter(msclients.Credentials{InstanceID: "t", PartnerTenantID: e.dir.p.TenantID, ClientID: e.dir.p.ClientID,
 		ClientSecret: secret.New(e.dir.p.ClientSecret)})
 	if err != nil {
@@ -119,8 +103,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(gs.Stop)
 
 	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	_ = os.WriteFile(caFile, bundle.CAPEM, 0o600)
+	caFile := sim.CAFile
 	cfg := &config.Config{ListenAddr: "127.0.0.1:0", DatabaseURL: "sqlite://" + filepath.Join(dir, "s.db"), TenantAddr: dl.Addr().String(),
 		CatalogTTL: time.Hour, UsageTTL: time.Millisecond,
 		Microsoft: sharedconfig.Microsoft{Cloud: "global", MSLoginURL: sim.URL + "/", MSPartnerCenterURL: sim.URL, MSCAFile: caFile,
@@ -160,25 +143,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 func (e *env) admin(method, path string, body, out any) {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, e.sim.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.simC.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		e.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
-	}
-	if out != nil {
-		_ = json.Unmarshal(data, out)
-	}
+	e.sim.Admin(method, path, body, out)
 }
 
 // customer creates a customer at the simulator and registers its tenant.
@@ -217,12 +182,10 @@ type simSub struct {
 
 func (e *env) simSubs() []simSub {
 	var st struct {
-		Partners []struct {
-			Subscriptions []simSub `json:"subscriptions"`
-		} `json:"partners"`
+		Subscriptions []simSub `json:"subscriptions"`
 	}
-	e.admin("GET", "/_sim/state?partner="+e.dir.p.TenantID, nil, &st)
-	return st.Partners[0].Subscriptions
+	e.sim.State(e.dir.p.TenantID, &st)
+	return st.Subscriptions
 }
 
 func ctx(phase string) context.Context {

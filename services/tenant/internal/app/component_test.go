@@ -8,15 +8,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -35,6 +30,7 @@ import (
 	sharedconfig "github.com/o365gateway/gateway/services/shared/config"
 	"github.com/o365gateway/gateway/services/shared/logging"
 	"github.com/o365gateway/gateway/sim/mscloud"
+	"github.com/o365gateway/gateway/sim/mscloud/mscloudtest"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/app"
 	"github.com/o365gateway/gateway/services/tenant/internal/config"
@@ -43,18 +39,11 @@ import (
 // env is one tenant service wired to an in-process Microsoft simulator.
 type env struct {
 	t         *testing.T
-	sim       *httptest.Server
-	simClient *http.Client
+	sim       *mscloudtest.Sim
 	instances tenantv1.InstanceServiceClient
 	tenants   tenantv1.TenantServiceClient
 	logs      *syncBuffer
-	partner   partner
-}
-
-type partner struct {
-	TenantID     string `json:"tenant_id"`
-	ClientID     string `json:"client_id"`
-	ClientSecret string `json:"client_secret"`
+	partner   mscloudtest.Partner
 }
 
 type syncBuffer struct {
@@ -71,19 +60,9 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func newEnv(t *testing.T, partnerCountries ...string) *env {
 	t.Helper()
-	bundle, err := mscloud.NewTLS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := httptest.NewUnstartedServer(mscloud.New(mscloud.Options{}).Handler())
-	sim.TLS = bundle.ServerConfig()
-	sim.StartTLS()
-	t.Cleanup(sim.Close)
+	sim := mscloudtest.Start(t, mscloud.Options{})
 	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, bundle.CAPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	caFile := sim.CAFile
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	cfg := &config.Config{
@@ -115,53 +94,27 @@ func newEnv(t *testing.T, partnerCountries ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	e := &env{t: t, sim: sim, simClient: bundle.Client(), logs: logs,
+	e := &env{t: t, sim: sim, logs: logs,
 		instances: tenantv1.NewInstanceServiceClient(conn), tenants: tenantv1.NewTenantServiceClient(conn)}
 	if len(partnerCountries) == 0 {
 		partnerCountries = []string{"US", "CA", "GB", "DE"}
 	}
-	e.admin("POST", "/_sim/partners", map[string]any{"name": "Test CSP", "cloud": "global", "countries": partnerCountries, "sandbox": true}, &e.partner)
+	e.partner = sim.RegisterPartner("global", partnerCountries...)
 	return e
 }
 
 func (e *env) admin(method, path string, body, out any) {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, e.sim.URL+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.simClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		e.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			e.t.Fatalf("%s: %v", data, err)
-		}
-	}
+	e.sim.Admin(method, path, body, out)
 }
 
 // customers lists the simulator's customers of the test partner.
 func (e *env) customers() []map[string]any {
 	var st struct {
-		Partners []struct {
-			TenantID  string           `json:"tenant_id"`
-			Customers []map[string]any `json:"customers"`
-		} `json:"partners"`
+		Customers []map[string]any `json:"customers"`
 	}
-	e.admin("GET", "/_sim/state?partner="+e.partner.TenantID, nil, &st)
-	if len(st.Partners) != 1 {
-		e.t.Fatalf("state: %+v", st)
-	}
-	return st.Partners[0].Customers
+	e.sim.State(e.partner.TenantID, &st)
+	return st.Customers
 }
 
 func selfSigned(t *testing.T, cn string) (certPEM, keyPEM string) {

@@ -7,7 +7,6 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"strings"
 	"time"
 
@@ -29,16 +28,8 @@ var _ storage.Store = (*Store)(nil)
 
 // Open opens (creating if needed) and migrates the database at url (sqlite://…).
 func Open(ctx context.Context, url string) (*Store, error) {
-	db, err := sqldb.Open(ctx, url)
+	db, err := sqldb.OpenMigrated(ctx, url, migrations)
 	if err != nil {
-		return nil, err
-	}
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Migrate(ctx, sub); err != nil {
-		db.Close()
 		return nil, err
 	}
 	return &Store{db: db}, nil
