@@ -159,3 +159,15 @@ func Markdown(keys []Key) string {
 	}
 	return b.String()
 }
+
+// Undocumented returns the keys of cfg that have no row in a Markdown
+// document (tests keep the README's configuration tables true with it).
+func Undocumented(doc, prefix string, cfg any) []Key {
+	var missing []Key
+	for _, k := range Describe(prefix, cfg) {
+		if !strings.Contains(doc, "| `"+k.Env+"` |") {
+			missing = append(missing, k)
+		}
+	}
+	return missing
+}
