@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/google/uuid v1.6.0
-	github.com/o365gateway/gateway/gen v0.0.0-00010101000000-000000000000
+	github.com/o365gateway/gateway/gen v0.0.0
 	github.com/o365gateway/gateway/services/shared v0.0.0
 	github.com/o365gateway/gateway/sim v0.0.0
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.72.0

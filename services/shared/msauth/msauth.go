@@ -66,5 +66,7 @@ func ClientSecret(o Options, tenantID, clientID string, sec secret.String) (azco
 	return azidentity.NewClientSecretCredential(tenantID, clientID, sec.Reveal(), &azidentity.ClientSecretCredentialOptions{
 		ClientOptions:            o.clientOptions(),
 		DisableInstanceDiscovery: o.Simulated,
+		// Graph calls ask for tokens issued by each customer's tenant.
+		AdditionallyAllowedTenants: []string{"*"},
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/msauth"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/secret"
@@ -51,13 +52,18 @@ type Factory struct {
 	// OnRotate persists a rotated refresh token of an instance (optional).
 	OnRotate func(ctx context.Context, instanceID string, token secret.String) error
 
+	// GraphWritesPerSecond paces writes per customer tenant (0: the default).
+	GraphWritesPerSecond float64
+
 	mu    sync.Mutex
-	cache map[string]cached
+	cache map[string]*cached
 }
 
 type cached struct {
 	fingerprint string
 	pc          *partnercenter.Client
+	cred        azcore.TokenCredential
+	graph       map[string]*graph.Client
 }
 
 // Credential builds the Entra credential of an instance.
@@ -79,24 +85,53 @@ func (f *Factory) Credential(c Credentials) (azcore.TokenCredential, error) {
 		}), nil
 }
 
-// PartnerCenter returns the instance's Partner Center client.
-func (f *Factory) PartnerCenter(c Credentials) (*partnercenter.Client, error) {
+// entry returns the instance's cached clients, rebuilt when its credentials change.
+func (f *Factory) entry(c Credentials) (*cached, error) {
 	fp := c.fingerprint()
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if e, ok := f.cache[c.InstanceID]; ok && e.fingerprint == fp {
-		return e.pc, nil
+		return e, nil
 	}
 	cred, err := f.Credential(c)
 	if err != nil {
 		return nil, err
 	}
-	pc := partnercenter.New(f.Endpoints, cred, f.HTTP, partnercenter.Options{MaxRetryDelay: f.MaxRetryDelay, Log: f.Log})
+	e := &cached{fingerprint: fp, cred: cred, graph: map[string]*graph.Client{},
+		pc: partnercenter.New(f.Endpoints, cred, f.HTTP, partnercenter.Options{MaxRetryDelay: f.MaxRetryDelay, Log: f.Log})}
 	if f.cache == nil {
-		f.cache = map[string]cached{}
+		f.cache = map[string]*cached{}
 	}
-	f.cache[c.InstanceID] = cached{fingerprint: fp, pc: pc}
-	return pc, nil
+	f.cache[c.InstanceID] = e
+	return e, nil
+}
+
+// PartnerCenter returns the instance's Partner Center client.
+func (f *Factory) PartnerCenter(c Credentials) (*partnercenter.Client, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, err := f.entry(c)
+	if err != nil {
+		return nil, err
+	}
+	return e.pc, nil
+}
+
+// Graph returns the Graph client of one customer tenant of the instance: one
+// per tenant, so that its token (issued by that tenant) and its rate limiter
+// are shared by every request for the tenant.
+func (f *Factory) Graph(c Credentials, customerTenantID string) (*graph.Client, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, err := f.entry(c)
+	if err != nil {
+		return nil, err
+	}
+	if g, ok := e.graph[customerTenantID]; ok {
+		return g, nil
+	}
+	g := graph.New(f.Endpoints, e.cred, customerTenantID, f.HTTP, graph.Options{MaxRetryDelay: f.MaxRetryDelay, Log: f.Log,
+		WritesPerSecond: f.GraphWritesPerSecond})
+	e.graph[customerTenantID] = g
+	return g, nil
 }
 
 // CheckCredentials obtains a Partner Center token, proving that Microsoft

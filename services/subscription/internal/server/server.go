@@ -162,3 +162,12 @@ func (s *Server) NotifySubscriptionLink(ctx context.Context, r *subscriptionv1.N
 	}
 	return &subscriptionv1.NotifySubscriptionLinkResponse{}, nil
 }
+
+// ResolveSubscription implements the RPC (the user service only).
+func (s *Server) ResolveSubscription(ctx context.Context, r *subscriptionv1.ResolveSubscriptionRequest) (*subscriptionv1.ResolveSubscriptionResponse, error) {
+	sub, sku, err := s.Subs.Resolve(ctx, r.GetInstanceId(), r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return &subscriptionv1.ResolveSubscriptionResponse{SkuId: sku, TenantId: sub.TenantID, State: sub.State}, nil
+}

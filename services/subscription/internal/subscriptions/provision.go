@@ -16,7 +16,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/pcerr"
 
 	"github.com/o365gateway/gateway/services/subscription/internal/catalog"
-	"github.com/o365gateway/gateway/services/subscription/internal/directory"
+	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/subscription/internal/storage"
 )
 

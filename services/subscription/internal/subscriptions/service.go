@@ -21,7 +21,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 
 	"github.com/o365gateway/gateway/services/subscription/internal/catalog"
-	"github.com/o365gateway/gateway/services/subscription/internal/directory"
+	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/subscription/internal/storage"
 )
 
@@ -291,4 +291,29 @@ func (s *Service) Get(ctx context.Context, instanceID, id string) (*View, error)
 		return nil, err
 	}
 	return s.view(ctx, sub), nil
+}
+
+// Resolve tells which license SKU a subscription grants: the SKU the
+// catalog named, else the subscribed SKU whose product name is the offer's.
+func (s *Service) Resolve(ctx context.Context, instanceID, id string) (*storage.Subscription, string, error) {
+	if _, err := s.Directory.Instance(ctx, instanceID); err != nil {
+		return nil, "", err
+	}
+	sub, err := s.load(ctx, instanceID, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if sub.SKUID != "" || sub.MSSubscriptionID == "" {
+		return sub, sub.SKUID, nil
+	}
+	skus, err := s.subscribedSKUs(ctx, sub)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, k := range skus {
+		if strings.EqualFold(k.ProductSKU.Name, sub.OfferName) {
+			return sub, k.ProductSKU.ID, nil
+		}
+	}
+	return sub, "", apierr.New(codes.FailedPrecondition, apierr.NotFound, "Microsoft lists no license SKU for subscription %s yet.", id)
 }

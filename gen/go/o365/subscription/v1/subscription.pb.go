@@ -1015,6 +1015,125 @@ func (*NotifySubscriptionLinkResponse) Descriptor() ([]byte, []int) {
 	return file_o365_subscription_v1_subscription_proto_rawDescGZIP(), []int{15}
 }
 
+// ResolveSubscriptionRequest names a subscription of an instance.
+type ResolveSubscriptionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The APS-Instance-ID of the instance.
+	InstanceId string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// APS id of the subscription.
+	Id            string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveSubscriptionRequest) Reset() {
+	*x = ResolveSubscriptionRequest{}
+	mi := &file_o365_subscription_v1_subscription_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveSubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveSubscriptionRequest) ProtoMessage() {}
+
+func (x *ResolveSubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_subscription_v1_subscription_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveSubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*ResolveSubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_o365_subscription_v1_subscription_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ResolveSubscriptionRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *ResolveSubscriptionRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// ResolveSubscriptionResponse describes the license a subscription grants.
+type ResolveSubscriptionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// License SKU GUID in the customer's tenant.
+	SkuId string `protobuf:"bytes,1,opt,name=sku_id,json=skuId,proto3" json:"sku_id,omitempty"`
+	// APS id of the tenant.
+	TenantId string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Subscription state.
+	State         string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveSubscriptionResponse) Reset() {
+	*x = ResolveSubscriptionResponse{}
+	mi := &file_o365_subscription_v1_subscription_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveSubscriptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveSubscriptionResponse) ProtoMessage() {}
+
+func (x *ResolveSubscriptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_subscription_v1_subscription_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveSubscriptionResponse.ProtoReflect.Descriptor instead.
+func (*ResolveSubscriptionResponse) Descriptor() ([]byte, []int) {
+	return file_o365_subscription_v1_subscription_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ResolveSubscriptionResponse) GetSkuId() string {
+	if x != nil {
+		return x.SkuId
+	}
+	return ""
+}
+
+func (x *ResolveSubscriptionResponse) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ResolveSubscriptionResponse) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
 var File_o365_subscription_v1_subscription_proto protoreflect.FileDescriptor
 
 const file_o365_subscription_v1_subscription_proto_rawDesc = "" +
@@ -1089,7 +1208,15 @@ const file_o365_subscription_v1_subscription_proto_rawDesc = "" +
 	"\brelation\x18\x02 \x01(\tR\brelation\x12\x19\n" +
 	"\bother_id\x18\x03 \x01(\tR\aotherId\x12+\n" +
 	"\x04body\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x04body\" \n" +
-	"\x1eNotifySubscriptionLinkResponse2\xf7\x06\n" +
+	"\x1eNotifySubscriptionLinkResponse\"M\n" +
+	"\x1aResolveSubscriptionRequest\x12\x1f\n" +
+	"\vinstance_id\x18\x01 \x01(\tR\n" +
+	"instanceId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"g\n" +
+	"\x1bResolveSubscriptionResponse\x12\x15\n" +
+	"\x06sku_id\x18\x01 \x01(\tR\x05skuId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state2\xf3\a\n" +
 	"\x13SubscriptionService\x12_\n" +
 	"\n" +
 	"ListOffers\x12'.o365.subscription.v1.ListOffersRequest\x1a(.o365.subscription.v1.ListOffersResponse\x12\x80\x01\n" +
@@ -1098,7 +1225,8 @@ const file_o365_subscription_v1_subscription_proto_rawDesc = "" +
 	"\x15ConfigureSubscription\x122.o365.subscription.v1.ConfigureSubscriptionRequest\x1a3.o365.subscription.v1.ConfigureSubscriptionResponse\x12\x86\x01\n" +
 	"\x17UnprovisionSubscription\x124.o365.subscription.v1.UnprovisionSubscriptionRequest\x1a5.o365.subscription.v1.UnprovisionSubscriptionResponse\x12z\n" +
 	"\x13UpgradeSubscription\x120.o365.subscription.v1.UpgradeSubscriptionRequest\x1a1.o365.subscription.v1.UpgradeSubscriptionResponse\x12\x83\x01\n" +
-	"\x16NotifySubscriptionLink\x123.o365.subscription.v1.NotifySubscriptionLinkRequest\x1a4.o365.subscription.v1.NotifySubscriptionLinkResponseBKZIgithub.com/o365gateway/gateway/gen/go/o365/subscription/v1;subscriptionv1b\x06proto3"
+	"\x16NotifySubscriptionLink\x123.o365.subscription.v1.NotifySubscriptionLinkRequest\x1a4.o365.subscription.v1.NotifySubscriptionLinkResponse\x12z\n" +
+	"\x13ResolveSubscription\x120.o365.subscription.v1.ResolveSubscriptionRequest\x1a1.o365.subscription.v1.ResolveSubscriptionResponseBKZIgithub.com/o365gateway/gateway/gen/go/o365/subscription/v1;subscriptionv1b\x06proto3"
 
 var (
 	file_o365_subscription_v1_subscription_proto_rawDescOnce sync.Once
@@ -1112,7 +1240,7 @@ func file_o365_subscription_v1_subscription_proto_rawDescGZIP() []byte {
 	return file_o365_subscription_v1_subscription_proto_rawDescData
 }
 
-var file_o365_subscription_v1_subscription_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_o365_subscription_v1_subscription_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_o365_subscription_v1_subscription_proto_goTypes = []any{
 	(*Offer)(nil),                           // 0: o365.subscription.v1.Offer
 	(*Subscription)(nil),                    // 1: o365.subscription.v1.Subscription
@@ -1130,18 +1258,20 @@ var file_o365_subscription_v1_subscription_proto_goTypes = []any{
 	(*UpgradeSubscriptionResponse)(nil),     // 13: o365.subscription.v1.UpgradeSubscriptionResponse
 	(*NotifySubscriptionLinkRequest)(nil),   // 14: o365.subscription.v1.NotifySubscriptionLinkRequest
 	(*NotifySubscriptionLinkResponse)(nil),  // 15: o365.subscription.v1.NotifySubscriptionLinkResponse
-	(*v1.Meta)(nil),                         // 16: o365.aps.v1.Meta
-	(*v1.Link)(nil),                         // 17: o365.aps.v1.Link
-	(*v1.Counter)(nil),                      // 18: o365.aps.v1.Counter
-	(*timestamppb.Timestamp)(nil),           // 19: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),                 // 20: google.protobuf.Struct
+	(*ResolveSubscriptionRequest)(nil),      // 16: o365.subscription.v1.ResolveSubscriptionRequest
+	(*ResolveSubscriptionResponse)(nil),     // 17: o365.subscription.v1.ResolveSubscriptionResponse
+	(*v1.Meta)(nil),                         // 18: o365.aps.v1.Meta
+	(*v1.Link)(nil),                         // 19: o365.aps.v1.Link
+	(*v1.Counter)(nil),                      // 20: o365.aps.v1.Counter
+	(*timestamppb.Timestamp)(nil),           // 21: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),                 // 22: google.protobuf.Struct
 }
 var file_o365_subscription_v1_subscription_proto_depIdxs = []int32{
-	16, // 0: o365.subscription.v1.Subscription.aps:type_name -> o365.aps.v1.Meta
-	17, // 1: o365.subscription.v1.Subscription.tenant:type_name -> o365.aps.v1.Link
-	18, // 2: o365.subscription.v1.Subscription.licenses:type_name -> o365.aps.v1.Counter
-	17, // 3: o365.subscription.v1.Subscription.parent:type_name -> o365.aps.v1.Link
-	19, // 4: o365.subscription.v1.Subscription.cancellation_allowed_until:type_name -> google.protobuf.Timestamp
+	18, // 0: o365.subscription.v1.Subscription.aps:type_name -> o365.aps.v1.Meta
+	19, // 1: o365.subscription.v1.Subscription.tenant:type_name -> o365.aps.v1.Link
+	20, // 2: o365.subscription.v1.Subscription.licenses:type_name -> o365.aps.v1.Counter
+	19, // 3: o365.subscription.v1.Subscription.parent:type_name -> o365.aps.v1.Link
+	21, // 4: o365.subscription.v1.Subscription.cancellation_allowed_until:type_name -> google.protobuf.Timestamp
 	0,  // 5: o365.subscription.v1.ListOffersResponse.offers:type_name -> o365.subscription.v1.Offer
 	1,  // 6: o365.subscription.v1.ProvisionSubscriptionRequest.subscription:type_name -> o365.subscription.v1.Subscription
 	1,  // 7: o365.subscription.v1.ProvisionSubscriptionResponse.subscription:type_name -> o365.subscription.v1.Subscription
@@ -1150,7 +1280,7 @@ var file_o365_subscription_v1_subscription_proto_depIdxs = []int32{
 	1,  // 10: o365.subscription.v1.ConfigureSubscriptionResponse.subscription:type_name -> o365.subscription.v1.Subscription
 	1,  // 11: o365.subscription.v1.UnprovisionSubscriptionResponse.subscription:type_name -> o365.subscription.v1.Subscription
 	1,  // 12: o365.subscription.v1.UpgradeSubscriptionResponse.subscription:type_name -> o365.subscription.v1.Subscription
-	20, // 13: o365.subscription.v1.NotifySubscriptionLinkRequest.body:type_name -> google.protobuf.Struct
+	22, // 13: o365.subscription.v1.NotifySubscriptionLinkRequest.body:type_name -> google.protobuf.Struct
 	2,  // 14: o365.subscription.v1.SubscriptionService.ListOffers:input_type -> o365.subscription.v1.ListOffersRequest
 	4,  // 15: o365.subscription.v1.SubscriptionService.ProvisionSubscription:input_type -> o365.subscription.v1.ProvisionSubscriptionRequest
 	6,  // 16: o365.subscription.v1.SubscriptionService.GetSubscription:input_type -> o365.subscription.v1.GetSubscriptionRequest
@@ -1158,15 +1288,17 @@ var file_o365_subscription_v1_subscription_proto_depIdxs = []int32{
 	10, // 18: o365.subscription.v1.SubscriptionService.UnprovisionSubscription:input_type -> o365.subscription.v1.UnprovisionSubscriptionRequest
 	12, // 19: o365.subscription.v1.SubscriptionService.UpgradeSubscription:input_type -> o365.subscription.v1.UpgradeSubscriptionRequest
 	14, // 20: o365.subscription.v1.SubscriptionService.NotifySubscriptionLink:input_type -> o365.subscription.v1.NotifySubscriptionLinkRequest
-	3,  // 21: o365.subscription.v1.SubscriptionService.ListOffers:output_type -> o365.subscription.v1.ListOffersResponse
-	5,  // 22: o365.subscription.v1.SubscriptionService.ProvisionSubscription:output_type -> o365.subscription.v1.ProvisionSubscriptionResponse
-	7,  // 23: o365.subscription.v1.SubscriptionService.GetSubscription:output_type -> o365.subscription.v1.GetSubscriptionResponse
-	9,  // 24: o365.subscription.v1.SubscriptionService.ConfigureSubscription:output_type -> o365.subscription.v1.ConfigureSubscriptionResponse
-	11, // 25: o365.subscription.v1.SubscriptionService.UnprovisionSubscription:output_type -> o365.subscription.v1.UnprovisionSubscriptionResponse
-	13, // 26: o365.subscription.v1.SubscriptionService.UpgradeSubscription:output_type -> o365.subscription.v1.UpgradeSubscriptionResponse
-	15, // 27: o365.subscription.v1.SubscriptionService.NotifySubscriptionLink:output_type -> o365.subscription.v1.NotifySubscriptionLinkResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
+	16, // 21: o365.subscription.v1.SubscriptionService.ResolveSubscription:input_type -> o365.subscription.v1.ResolveSubscriptionRequest
+	3,  // 22: o365.subscription.v1.SubscriptionService.ListOffers:output_type -> o365.subscription.v1.ListOffersResponse
+	5,  // 23: o365.subscription.v1.SubscriptionService.ProvisionSubscription:output_type -> o365.subscription.v1.ProvisionSubscriptionResponse
+	7,  // 24: o365.subscription.v1.SubscriptionService.GetSubscription:output_type -> o365.subscription.v1.GetSubscriptionResponse
+	9,  // 25: o365.subscription.v1.SubscriptionService.ConfigureSubscription:output_type -> o365.subscription.v1.ConfigureSubscriptionResponse
+	11, // 26: o365.subscription.v1.SubscriptionService.UnprovisionSubscription:output_type -> o365.subscription.v1.UnprovisionSubscriptionResponse
+	13, // 27: o365.subscription.v1.SubscriptionService.UpgradeSubscription:output_type -> o365.subscription.v1.UpgradeSubscriptionResponse
+	15, // 28: o365.subscription.v1.SubscriptionService.NotifySubscriptionLink:output_type -> o365.subscription.v1.NotifySubscriptionLinkResponse
+	17, // 29: o365.subscription.v1.SubscriptionService.ResolveSubscription:output_type -> o365.subscription.v1.ResolveSubscriptionResponse
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1185,7 +1317,7 @@ func file_o365_subscription_v1_subscription_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_subscription_v1_subscription_proto_rawDesc), len(file_o365_subscription_v1_subscription_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	SubscriptionService_UnprovisionSubscription_FullMethodName = "/o365.subscription.v1.SubscriptionService/UnprovisionSubscription"
 	SubscriptionService_UpgradeSubscription_FullMethodName     = "/o365.subscription.v1.SubscriptionService/UpgradeSubscription"
 	SubscriptionService_NotifySubscriptionLink_FullMethodName  = "/o365.subscription.v1.SubscriptionService/NotifySubscriptionLink"
+	SubscriptionService_ResolveSubscription_FullMethodName     = "/o365.subscription.v1.SubscriptionService/ResolveSubscription"
 )
 
 // SubscriptionServiceClient is the client API for SubscriptionService service.
@@ -53,6 +54,9 @@ type SubscriptionServiceClient interface {
 	UpgradeSubscription(ctx context.Context, in *UpgradeSubscriptionRequest, opts ...grpc.CallOption) (*UpgradeSubscriptionResponse, error)
 	// NotifySubscriptionLink acknowledges link and unlink notifications.
 	NotifySubscriptionLink(ctx context.Context, in *NotifySubscriptionLinkRequest, opts ...grpc.CallOption) (*NotifySubscriptionLinkResponse, error)
+	// ResolveSubscription tells which license SKU a subscription grants, for
+	// the user service. Internal: not exposed over REST.
+	ResolveSubscription(ctx context.Context, in *ResolveSubscriptionRequest, opts ...grpc.CallOption) (*ResolveSubscriptionResponse, error)
 }
 
 type subscriptionServiceClient struct {
@@ -133,6 +137,16 @@ func (c *subscriptionServiceClient) NotifySubscriptionLink(ctx context.Context, 
 	return out, nil
 }
 
+func (c *subscriptionServiceClient) ResolveSubscription(ctx context.Context, in *ResolveSubscriptionRequest, opts ...grpc.CallOption) (*ResolveSubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveSubscriptionResponse)
+	err := c.cc.Invoke(ctx, SubscriptionService_ResolveSubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SubscriptionServiceServer is the server API for SubscriptionService service.
 // All implementations must embed UnimplementedSubscriptionServiceServer
 // for forward compatibility.
@@ -155,6 +169,9 @@ type SubscriptionServiceServer interface {
 	UpgradeSubscription(context.Context, *UpgradeSubscriptionRequest) (*UpgradeSubscriptionResponse, error)
 	// NotifySubscriptionLink acknowledges link and unlink notifications.
 	NotifySubscriptionLink(context.Context, *NotifySubscriptionLinkRequest) (*NotifySubscriptionLinkResponse, error)
+	// ResolveSubscription tells which license SKU a subscription grants, for
+	// the user service. Internal: not exposed over REST.
+	ResolveSubscription(context.Context, *ResolveSubscriptionRequest) (*ResolveSubscriptionResponse, error)
 	mustEmbedUnimplementedSubscriptionServiceServer()
 }
 
@@ -185,6 +202,9 @@ func (UnimplementedSubscriptionServiceServer) UpgradeSubscription(context.Contex
 }
 func (UnimplementedSubscriptionServiceServer) NotifySubscriptionLink(context.Context, *NotifySubscriptionLinkRequest) (*NotifySubscriptionLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NotifySubscriptionLink not implemented")
+}
+func (UnimplementedSubscriptionServiceServer) ResolveSubscription(context.Context, *ResolveSubscriptionRequest) (*ResolveSubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveSubscription not implemented")
 }
 func (UnimplementedSubscriptionServiceServer) mustEmbedUnimplementedSubscriptionServiceServer() {}
 func (UnimplementedSubscriptionServiceServer) testEmbeddedByValue()                             {}
@@ -333,6 +353,24 @@ func _SubscriptionService_NotifySubscriptionLink_Handler(srv interface{}, ctx co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SubscriptionService_ResolveSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscriptionServiceServer).ResolveSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SubscriptionService_ResolveSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscriptionServiceServer).ResolveSubscription(ctx, req.(*ResolveSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SubscriptionService_ServiceDesc is the grpc.ServiceDesc for SubscriptionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -367,6 +405,10 @@ var SubscriptionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NotifySubscriptionLink",
 			Handler:    _SubscriptionService_NotifySubscriptionLink_Handler,
+		},
+		{
+			MethodName: "ResolveSubscription",
+			Handler:    _SubscriptionService_ResolveSubscription_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -2,14 +2,14 @@
 CREATE TABLE subscriptions (
   id TEXT PRIMARY KEY,
   instance_id TEXT NOT NULL,
-  tenant_id TEXT NOT NULL,
+  parent_id TEXT NOT NULL,
   data TEXT NOT NULL,
   state TEXT NOT NULL,
   version INTEGER NOT NULL,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );
-CREATE INDEX subscriptions_tenant ON subscriptions (instance_id, tenant_id);
+CREATE INDEX subscriptions_parent ON subscriptions (instance_id, parent_id);
 
 CREATE TABLE jobs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,5 +1,5 @@
 // Package directory reads instances and tenants from the tenant service,
-// which owns them (a consumer-owned adapter over its gRPC API).
+// which owns them, for the other services of a deployment.
 package directory
 
 import (
@@ -16,14 +16,15 @@ import (
 	"github.com/o365gateway/gateway/services/shared/secret"
 )
 
-// Instance is what this service needs of an application instance.
+// Instance is what the other services need of an application instance.
 type Instance struct {
-	InstanceID     string
-	AppID          string
-	Cloud          string
-	SalesCountries []string
-	TestPartner    bool
-	Credentials    msclients.Credentials
+	InstanceID           string
+	AppID                string
+	Cloud                string
+	SalesCountries       []string
+	TestPartner          bool
+	DefaultUsageLocation string
+	Credentials          msclients.Credentials
 }
 
 // Tenant is what this service needs of a tenant.
@@ -78,7 +79,7 @@ func (c *Client) Instance(ctx context.Context, instanceID string) (*Instance, er
 	}
 	m := resp.GetInstance()
 	inst := &Instance{InstanceID: instanceID, AppID: m.GetAps().GetId(), Cloud: m.GetCloud(), SalesCountries: m.GetSalesCountries(),
-		TestPartner: m.GetTestPartner(), Credentials: msclients.Credentials{InstanceID: instanceID,
+		TestPartner: m.GetTestPartner(), DefaultUsageLocation: m.GetDefaultUsageLocation(), Credentials: msclients.Credentials{InstanceID: instanceID,
 			PartnerTenantID: m.GetPartnerTenantId(), ClientID: m.GetClientId(), ClientSecret: secret.New(m.GetClientSecret()),
 			RefreshToken: secret.New(m.GetRefreshToken())}}
 	c.mu.Lock()

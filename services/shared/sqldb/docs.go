@@ -1,0 +1,133 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/o365gateway/gateway/services/shared/jobs"
+)
+
+// Errors of Docs.
+var (
+	ErrDuplicate = errors.New("sqldb: duplicate id")
+	ErrMissing   = errors.New("sqldb: no such row")
+	ErrStale     = errors.New("sqldb: row changed since it was read")
+)
+
+// Record is one JSON document row of a Docs table: the document plus the
+// columns queries filter on.
+type Record struct {
+	ID         string
+	InstanceID string
+	ParentID   string
+	State      string
+	Version    int64
+	Data       []byte
+}
+
+// Docs keeps JSON documents in a table with the columns (id, instance_id,
+// parent_id, data, state, version, created_at, updated_at), writing jobs in
+// the same transaction. Services use it for resources whose fields they do
+// not query.
+type Docs struct {
+	DB    *DB
+	Table string
+}
+
+func isDuplicate(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint") || strings.Contains(err.Error(), "PRIMARY KEY") ||
+		strings.Contains(err.Error(), "duplicate key"))
+}
+
+// Create inserts r (version 1) and job atomically; ErrDuplicate if the id is taken.
+func (d Docs) Create(ctx context.Context, r Record, job *jobs.New) error {
+	now := time.Now().UnixMilli()
+	return d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, d.DB.Rebind(`INSERT INTO `+d.Table+` (id, instance_id, parent_id, data, state, version, created_at, updated_at)
+			VALUES (?,?,?,?,?,1,?,?)`), r.ID, r.InstanceID, r.ParentID, string(r.Data), r.State, now, now)
+		if isDuplicate(err) {
+			return ErrDuplicate
+		}
+		if err != nil {
+			return err
+		}
+		if job != nil {
+			_, err = d.DB.Enqueue(ctx, tx, *job)
+		}
+		return err
+	})
+}
+
+// Get reads one document of an instance; ErrMissing if absent.
+func (d Docs) Get(ctx context.Context, instanceID, id string) (Record, error) {
+	r := Record{ID: id, InstanceID: instanceID}
+	var data string
+	err := d.DB.QueryRowContext(ctx, d.DB.Rebind(`SELECT parent_id, data, state, version FROM `+d.Table+` WHERE id = ? AND instance_id = ?`),
+		id, instanceID).Scan(&r.ParentID, &data, &r.State, &r.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, ErrMissing
+	}
+	r.Data = []byte(data)
+	return r, err
+}
+
+// Update writes r if r.Version is current and returns the new version;
+// ErrStale if it changed meanwhile, ErrMissing if it is gone. job commits with it.
+func (d Docs) Update(ctx context.Context, r Record, job *jobs.New) (int64, error) {
+	next := r.Version + 1
+	err := d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, d.DB.Rebind(`UPDATE `+d.Table+` SET parent_id = ?, data = ?, state = ?, version = ?, updated_at = ?
+			WHERE id = ? AND instance_id = ? AND version = ?`), r.ParentID, string(r.Data), r.State, next, time.Now().UnixMilli(),
+			r.ID, r.InstanceID, r.Version)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var exists int
+			if err := tx.QueryRowContext(ctx, d.DB.Rebind(`SELECT COUNT(*) FROM `+d.Table+` WHERE id = ? AND instance_id = ?`), r.ID, r.InstanceID).Scan(&exists); err != nil {
+				return err
+			}
+			if exists == 0 {
+				return ErrMissing
+			}
+			return ErrStale
+		}
+		if job != nil {
+			_, err = d.DB.Enqueue(ctx, tx, *job)
+		}
+		return err
+	})
+	if err != nil {
+		return r.Version, err
+	}
+	return next, nil
+}
+
+// Delete removes a document; ErrMissing if absent.
+func (d Docs) Delete(ctx context.Context, instanceID, id string) error {
+	res, err := d.DB.ExecContext(ctx, d.DB.Rebind(`DELETE FROM `+d.Table+` WHERE id = ? AND instance_id = ?`), id, instanceID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrMissing
+	}
+	return nil
+}
+
+// Count counts an instance's documents under a parent whose state is not
+// one of excluded.
+func (d Docs) Count(ctx context.Context, instanceID, parentID string, excluded ...string) (int, error) {
+	q := `SELECT COUNT(*) FROM ` + d.Table + ` WHERE instance_id = ? AND parent_id = ?`
+	args := []any{instanceID, parentID}
+	for _, s := range excluded {
+		q += ` AND state <> ?`
+		args = append(args, s)
+	}
+	var n int
+	err := d.DB.QueryRowContext(ctx, d.DB.Rebind(q), args...).Scan(&n)
+	return n, err
+}
