@@ -22,9 +22,9 @@ import (
 	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
 
+	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/subscription/internal/catalog"
 	"github.com/o365gateway/gateway/services/subscription/internal/config"
-	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/subscription/internal/server"
 	"github.com/o365gateway/gateway/services/subscription/internal/storage/sqlite"
 	"github.com/o365gateway/gateway/services/subscription/internal/subscriptions"

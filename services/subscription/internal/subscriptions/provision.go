@@ -15,8 +15,8 @@ import (
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/pcerr"
 
-	"github.com/o365gateway/gateway/services/subscription/internal/catalog"
 	"github.com/o365gateway/gateway/services/shared/directory"
+	"github.com/o365gateway/gateway/services/subscription/internal/catalog"
 	"github.com/o365gateway/gateway/services/subscription/internal/storage"
 )
 
