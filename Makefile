@@ -1,6 +1,6 @@
 # Office 365 gateway: build, run and test. `make help` lists the targets.
 SHELL := /bin/bash
-MODULES := gen services/shared services/tenant services/subscription services/facade sim
+MODULES := gen services/shared services/tenant services/subscription services/user services/facade sim
 BIN := $(CURDIR)/bin
 GO_TEST_FLAGS ?= -race -count=1
 FILTER ?=
@@ -34,7 +34,7 @@ check-gen: $(BIN)/buf ## Fail when gen/ is stale (regenerates into a temp dir an
 .PHONY: build
 build: ## Build every binary into bin/
 	@mkdir -p $(BIN)
-	go build -o $(BIN)/ ./services/tenant/cmd/tenant ./services/subscription/cmd/subscription ./services/facade/cmd/facade ./sim/cmd/mscloud ./sim/cmd/apsc ./sim/cmd/devstack
+	go build -o $(BIN)/ ./services/tenant/cmd/tenant ./services/subscription/cmd/subscription ./services/user/cmd/user ./services/facade/cmd/facade ./sim/cmd/mscloud ./sim/cmd/apsc ./sim/cmd/devstack
 
 .PHONY: run
 run: build ## Run the gateway with embedded defaults (SQLite, simulated Microsoft cloud)

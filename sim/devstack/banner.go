@@ -26,6 +26,7 @@ func (s *Stack) Banner(p *apsc.Partner) string {
 	row("tenant service (gRPC)", s.TenantGRPCAddr)
 	row("  try", "grpcurl -plaintext "+s.TenantGRPCAddr+" list")
 	row("subscription service (gRPC)", s.SubscriptionGRPCAddr)
+	row("user service (gRPC)", s.UserGRPCAddr)
 	row("Microsoft simulator", s.SimURL)
 	row("  admin API", s.SimAdminURL)
 	row("  CA certificate", displayPath(s.SimCAFile))

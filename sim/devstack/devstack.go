@@ -33,17 +33,19 @@ const (
 	MSCloud      = "mscloud"
 	Tenant       = "tenant"
 	Subscription = "subscription"
+	User         = "user"
 	Facade       = "facade"
 )
 
 // Processes lists the processes a stack runs, in start order.
-var Processes = []string{MSCloud, Tenant, Subscription, Facade}
+var Processes = []string{MSCloud, Tenant, Subscription, User, Facade}
 
 // Ports are the loopback ports of the processes; 0 picks a free one.
 type Ports struct {
 	Sim          int // Microsoft simulator (HTTPS)
 	Tenant       int // tenant service (gRPC, plaintext)
 	Subscription int // subscription service (gRPC, plaintext)
+	User         int // user/license service (gRPC, plaintext)
 	Facade       int // REST facade (HTTPS)
 }
 
@@ -99,6 +101,8 @@ type Stack struct {
 	WorkDir string
 	// SubscriptionGRPCAddr is the subscription service's gRPC address.
 	SubscriptionGRPCAddr string
+	// UserGRPCAddr is the user/license service's gRPC address.
+	UserGRPCAddr string
 	// EncryptionKeyFile is the tenant service's key for secrets at rest.
 	EncryptionKeyFile string
 	// LogFiles are the processes' log files, by process name.
@@ -205,6 +209,7 @@ func newStack(opts Options) (*Stack, error) {
 	s.SimCAFile = filepath.Join(work, "mscloud-ca.pem")
 	s.TenantGRPCAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Tenant))
 	s.SubscriptionGRPCAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Subscription))
+	s.UserGRPCAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.User))
 	s.FacadeAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Facade))
 	s.FacadeBaseURL = "https://" + s.FacadeAddr
 	s.FacadeURL = s.FacadeBaseURL + "/aps/"
@@ -267,6 +272,9 @@ func resolvePorts(p Ports) (Ports, error) {
 	if err := resolve(&p.Subscription, "subscription service"); err != nil {
 		return p, err
 	}
+	if err := resolve(&p.User, "user service"); err != nil {
+		return p, err
+	}
 	if err := resolve(&p.Facade, "facade"); err != nil {
 		return p, err
 	}
@@ -307,7 +315,7 @@ func ensureKeyFile(path string) error {
 // ownPrefixes are the environment prefixes a process reads; inherited
 // variables with them are dropped so that the stack's configuration is the
 // whole configuration.
-var ownPrefixes = map[string]string{MSCloud: "MSCLOUD_", Tenant: "TENANT_", Subscription: "SUBSCRIPTION_", Facade: "FACADE_"}
+var ownPrefixes = map[string]string{MSCloud: "MSCLOUD_", Tenant: "TENANT_", Subscription: "SUBSCRIPTION_", User: "USER_", Facade: "FACADE_"}
 
 // Args returns the command-line arguments of a process.
 func (s *Stack) Args(name string) []string {
@@ -347,11 +355,27 @@ func (s *Stack) OwnEnv(name string) []string {
 			"SUBSCRIPTION_LOG_LEVEL=debug",
 			"SUBSCRIPTION_TRACES=file:" + filepath.Join(s.WorkDir, "traces-subscription.jsonl"),
 		}
+	case User:
+		return []string{
+			"USER_LISTEN_ADDR=" + s.UserGRPCAddr,
+			"USER_DATABASE_URL=sqlite://" + filepath.Join(s.WorkDir, "user.db"),
+			"USER_TENANT_ADDR=" + s.TenantGRPCAddr,
+			"USER_SUBSCRIPTION_ADDR=" + s.SubscriptionGRPCAddr,
+			"USER_ENCRYPTION_KEY_FILE=" + s.EncryptionKeyFile,
+			"USER_CLOUD=" + s.Cloud,
+			"USER_MS_LOGIN_URL=" + s.SimURL + "/",
+			"USER_MS_PARTNER_CENTER_URL=" + s.SimURL,
+			"USER_MS_GRAPH_URL=" + s.SimURL + "/v1.0",
+			"USER_MS_CA_FILE=" + s.SimCAFile,
+			"USER_LOG_LEVEL=debug",
+			"USER_TRACES=file:" + filepath.Join(s.WorkDir, "traces-user.jsonl"),
+		}
 	case Facade:
 		return []string{
 			"FACADE_LISTEN_ADDR=" + s.FacadeAddr,
 			"FACADE_TENANT_ADDR=" + s.TenantGRPCAddr,
 			"FACADE_SUBSCRIPTION_ADDR=" + s.SubscriptionGRPCAddr,
+			"FACADE_USER_ADDR=" + s.UserGRPCAddr,
 			"FACADE_RETRY_TIMEOUT=" + s.opts.RetryTimeout.String(),
 			"FACADE_TLS_DIR=" + s.FacadeTLSDir,
 			"FACADE_LOG_LEVEL=debug",

@@ -317,6 +317,7 @@ func TestEnvironment(t *testing.T) {
 		"FACADE_LISTEN_ADDR=" + s.FacadeAddr,
 		"FACADE_TENANT_ADDR=" + s.TenantGRPCAddr,
 		"FACADE_SUBSCRIPTION_ADDR=" + s.SubscriptionGRPCAddr,
+		"FACADE_USER_ADDR=" + s.UserGRPCAddr,
 		"FACADE_RETRY_TIMEOUT=1s",
 		"FACADE_TLS_DIR=" + filepath.Join(work, "facade-tls"),
 		"FACADE_LOG_LEVEL=debug",

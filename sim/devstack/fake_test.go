@@ -35,7 +35,9 @@ func TestMain(m *testing.M) {
 	case Tenant:
 		fakeTenant()
 	case Subscription:
-		fakeSubscription()
+		fakeGRPCService("SUBSCRIPTION_")
+	case User:
+		fakeGRPCService("USER_")
 	case Facade:
 		fakeFacade()
 	default:
@@ -144,13 +146,13 @@ func fakeMSCloud() {
 	serveTLSWith(*addr, mux, cert)
 }
 
-// fakeSubscription listens and reports ready like the subscription service.
-func fakeSubscription() {
-	printEnv("SUBSCRIPTION_")
-	if os.Getenv("SUBSCRIPTION_TENANT_ADDR") == "" {
-		fail("no SUBSCRIPTION_TENANT_ADDR")
+// fakeGRPCService listens and reports ready like the subscription and user services.
+func fakeGRPCService(prefix string) {
+	printEnv(prefix)
+	if os.Getenv(prefix+"TENANT_ADDR") == "" {
+		fail("no %sTENANT_ADDR", prefix)
 	}
-	ln, err := net.Listen("tcp", os.Getenv("SUBSCRIPTION_LISTEN_ADDR"))
+	ln, err := net.Listen("tcp", os.Getenv(prefix+"LISTEN_ADDR"))
 	if err != nil {
 		fail("listen: %v", err)
 	}

@@ -188,7 +188,7 @@ func (s *Stack) start(ctx context.Context, name string) error {
 	}
 	fmt.Fprintf(logFile, "--- devstack: starting %s at %s ---\n", name, time.Now().Format(time.RFC3339))
 	var pattern *regexp.Regexp
-	if name == Tenant || name == Subscription {
+	if name == Tenant || name == Subscription || name == User {
 		pattern = servingLine
 	}
 	out := newOutput(logFile, pattern)
@@ -284,11 +284,8 @@ func (s *Stack) probe(ctx context.Context, p *process) error {
 			return fmt.Errorf("no CA file yet: %w", err)
 		}
 		return httpOK(ctx, s.SimAdminURL, &tls.Config{RootCAs: pool})
-	case Tenant, Subscription:
-		addr := s.TenantGRPCAddr
-		if p.name == Subscription {
-			addr = s.SubscriptionGRPCAddr
-		}
+	case Tenant, Subscription, User:
+		addr := map[string]string{Tenant: s.TenantGRPCAddr, Subscription: s.SubscriptionGRPCAddr, User: s.UserGRPCAddr}[p.name]
 		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return err

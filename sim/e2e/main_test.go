@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		root, _ := filepath.Abs("../..")
-		cmd := exec.Command("go", "build", "-o", dir+"/", "./services/tenant/cmd/tenant", "./services/subscription/cmd/subscription", "./services/facade/cmd/facade", "./sim/cmd/mscloud")
+		cmd := exec.Command("go", "build", "-o", dir+"/", "./services/tenant/cmd/tenant", "./services/subscription/cmd/subscription", "./services/user/cmd/user", "./services/facade/cmd/facade", "./sim/cmd/mscloud")
 		cmd.Dir = root
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {

@@ -45,6 +45,7 @@ const (
 	CustomerAgreementRequired   = "CustomerAgreementRequired"
 	TenantNotReady              = "TenantNotReady"
 	SandboxLimitReached         = "SandboxLimitReached"
+	DomainNotVerified           = "DomainNotVerified"
 	Conflict                    = "Conflict"
 	Internal                    = "InternalError"
 )

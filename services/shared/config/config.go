@@ -4,8 +4,8 @@
 // without the service prefix), `default` and `help` tags; Load fills it from
 // PREFIX_NAME variables, falling back to the defaults, and Describe lists every
 // key for documentation (the README's configuration table is generated from it).
-// Supported field types: string, bool, int, time.Duration and []string (comma
-// separated). Validation is the struct's own Validate method.
+// Supported field types: string, bool, int, float64, time.Duration and
+// []string (comma separated). Validation is the struct's own Validate method.
 package config
 
 import (
@@ -112,6 +112,16 @@ func setValue(fv reflect.Value, raw string) error {
 			return fmt.Errorf("not an integer: %q", raw)
 		}
 		fv.SetInt(int64(n))
+	case float64:
+		if raw == "" {
+			fv.SetFloat(0)
+			return nil
+		}
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", raw)
+		}
+		fv.SetFloat(f)
 	case []string:
 		var out []string
 		for _, p := range strings.Split(raw, ",") {

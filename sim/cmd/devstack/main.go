@@ -34,6 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	simPort := fs.Int("sim-port", 9443, "Microsoft simulator HTTPS port (0 = any free port)")
 	tenantPort := fs.Int("tenant-port", 9001, "tenant service gRPC port (0 = any free port)")
 	subscriptionPort := fs.Int("subscription-port", 9002, "subscription service gRPC port (0 = any free port)")
+	userPort := fs.Int("user-port", 9003, "user service gRPC port (0 = any free port)")
 	cloud := fs.String("cloud", "global", "the deployment's Microsoft cloud: global, china or usgov")
 	runDemo := fs.Bool("demo", false, "run the APS controller demo, then stop and exit with its status")
 	verbose := fs.Bool("v", false, "also copy the processes' output to this terminal")
@@ -57,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		WorkDir:      *work,
 		Cloud:        *cloud,
 		RetryTimeout: *retry,
-		Ports:        devstack.Ports{Sim: *simPort, Tenant: *tenantPort, Subscription: *subscriptionPort, Facade: *facadePort},
+		Ports:        devstack.Ports{Sim: *simPort, Tenant: *tenantPort, Subscription: *subscriptionPort, User: *userPort, Facade: *facadePort},
 		ReadyTimeout: *readyTimeout,
 		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
@@ -109,8 +110,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		})
 		if err != nil {
 			fmt.Fprintln(stderr, "\nDEMO FAILED:", err)
-			fmt.Fprintf(stderr, "logs: %s, %s, %s, %s\n", s.LogFiles[devstack.MSCloud], s.LogFiles[devstack.Tenant],
-				s.LogFiles[devstack.Subscription], s.LogFiles[devstack.Facade])
+			fmt.Fprintf(stderr, "logs: %s, %s, %s, %s, %s\n", s.LogFiles[devstack.MSCloud], s.LogFiles[devstack.Tenant],
+				s.LogFiles[devstack.Subscription], s.LogFiles[devstack.User], s.LogFiles[devstack.Facade])
 			return 1
 		}
 		return 0

@@ -61,8 +61,13 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		return fmt.Errorf("subscription service: %w", err)
 	}
 	defer subscriptionConn.Close()
+	userConn, err := dial(cfg.UserAddr)
+	if err != nil {
+		return fmt.Errorf("user service: %w", err)
+	}
+	defer userConn.Close()
 
-	rest, err := gateway.New(ctx, gateway.Upstreams{Tenant: tenantConn, Subscription: subscriptionConn}, aps.MuxOptions(cfg.RetryTimeout)...)
+	rest, err := gateway.New(ctx, gateway.Upstreams{Tenant: tenantConn, Subscription: subscriptionConn, User: userConn}, aps.MuxOptions(cfg.RetryTimeout)...)
 	if err != nil {
 		return err
 	}
@@ -73,7 +78,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		Log:          log,
 	})
 	upstreams := map[string]healthpb.HealthClient{"tenant": healthpb.NewHealthClient(tenantConn),
-		"subscription": healthpb.NewHealthClient(subscriptionConn)}
+		"subscription": healthpb.NewHealthClient(subscriptionConn), "user": healthpb.NewHealthClient(userConn)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		cctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

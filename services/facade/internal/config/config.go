@@ -18,6 +18,7 @@ type Config struct {
 	BasePath         string        `env:"BASE_PATH" default:"/aps/" help:"base path of the APS services (the endpoint URI is https://host:port/aps/)"`
 	TenantAddr       string        `env:"TENANT_ADDR" default:"127.0.0.1:9001" help:"gRPC address of the tenant service"`
 	SubscriptionAddr string        `env:"SUBSCRIPTION_ADDR" default:"127.0.0.1:9002" help:"gRPC address of the subscription service"`
+	UserAddr         string        `env:"USER_ADDR" default:"127.0.0.1:9003" help:"gRPC address of the user/license service"`
 	RetryTimeout     time.Duration `env:"RETRY_TIMEOUT" default:"30s" help:"APS-Retry-Timeout sent with 202 answers (whole seconds)"`
 	TLSCertFile      string        `env:"TLS_CERT_FILE" help:"server certificate (PEM); with TLS_KEY_FILE"`
 	TLSKeyFile       string        `env:"TLS_KEY_FILE" help:"server private key (PEM)"`
@@ -39,8 +40,8 @@ func (c *Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("TLS_CERT_FILE and TLS_KEY_FILE go together"))
 	}
-	if c.TenantAddr == "" || c.SubscriptionAddr == "" {
-		errs = append(errs, errors.New("TENANT_ADDR and SUBSCRIPTION_ADDR are required"))
+	if c.TenantAddr == "" || c.SubscriptionAddr == "" || c.UserAddr == "" {
+		errs = append(errs, errors.New("TENANT_ADDR, SUBSCRIPTION_ADDR and USER_ADDR are required"))
 	}
 	return errors.Join(errs...)
 }

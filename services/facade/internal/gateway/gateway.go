@@ -10,12 +10,14 @@ import (
 
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
 )
 
 // Upstreams are the connections to the services.
 type Upstreams struct {
 	Tenant       *grpc.ClientConn
 	Subscription *grpc.ClientConn
+	User         *grpc.ClientConn
 }
 
 type registration func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
@@ -30,6 +32,7 @@ func New(ctx context.Context, up Upstreams, opts ...runtime.ServeMuxOption) (*ru
 		{up.Tenant, tenantv1.RegisterInstanceServiceHandler},
 		{up.Tenant, tenantv1.RegisterTenantServiceHandler},
 		{up.Subscription, subscriptionv1.RegisterSubscriptionServiceHandler},
+		{up.User, userv1.RegisterUserServiceHandler},
 	}
 	for _, r := range regs {
 		if r.conn == nil {

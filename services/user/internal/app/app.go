@@ -1,0 +1,148 @@
+// Package app is the user service's composition root.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
+	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
+	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/directory"
+	"github.com/o365gateway/gateway/services/shared/grpcserver"
+	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/msauth"
+	"github.com/o365gateway/gateway/services/shared/msclients"
+	"github.com/o365gateway/gateway/services/shared/secret"
+	"github.com/o365gateway/gateway/services/shared/telemetry"
+
+	"github.com/o365gateway/gateway/services/user/internal/config"
+	"github.com/o365gateway/gateway/services/user/internal/server"
+	"github.com/o365gateway/gateway/services/user/internal/storage/sqlite"
+	"github.com/o365gateway/gateway/services/user/internal/users"
+)
+
+// App is a wired user service.
+type App struct {
+	cfg     *config.Config
+	store   *sqlite.Store
+	conns   []*grpc.ClientConn
+	runner  *jobs.Runner
+	server  *grpcserver.Server
+	metrics http.Handler
+}
+
+// Run serves on cfg.ListenAddr until ctx ends.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler) error {
+	a, err := New(ctx, cfg, log, metrics)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	lis, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return err
+	}
+	return a.Serve(ctx, lis)
+}
+
+// subscriptionSKUs resolves subscriptions through the subscription service.
+type subscriptionSKUs struct{ c subscriptionv1.SubscriptionServiceClient }
+
+func (s subscriptionSKUs) SKU(ctx context.Context, instanceID, id string) (string, string, error) {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		ctx = metadata.NewOutgoingContext(ctx, md.Copy())
+	}
+	r, err := s.c.ResolveSubscription(ctx, &subscriptionv1.ResolveSubscriptionRequest{InstanceId: instanceID, Id: id})
+	if err != nil {
+		return "", "", apierr.From(err)
+	}
+	return r.GetSkuId(), r.GetTenantId(), nil
+}
+
+// New wires the service.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler) (*App, error) {
+	key, err := secret.LoadKey(cfg.EncryptionKey, cfg.EncryptionKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := secret.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	base, err := clouds.Lookup(cfg.Cloud)
+	if err != nil {
+		return nil, err
+	}
+	endpoints := base.Override(cfg.MSLoginURL, cfg.MSPartnerCenterURL, cfg.MSGraphURL)
+	httpClient, err := msauth.HTTPClient(cfg.MSCAFile, cfg.MSTimeout)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlite.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	dial := func(addr string) (*grpc.ClientConn, error) {
+		return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+	}
+	tenantConn, err := dial(cfg.TenantAddr)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	subConn, err := dial(cfg.SubscriptionAddr)
+	if err != nil {
+		store.Close()
+		tenantConn.Close()
+		return nil, err
+	}
+	factory := &msclients.Factory{Endpoints: endpoints, Simulated: cfg.Simulated(), HTTP: httpClient, Log: log,
+		MaxRetryDelay: cfg.MSMaxRetryDelay, GraphWritesPerSecond: cfg.GraphWritesPerSecond}
+	workerID := cfg.WorkerID
+	if workerID == "" {
+		workerID, _ = os.Hostname()
+	}
+	runner := &jobs.Runner{Store: store.Jobs(), Owner: "user:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll, Lease: cfg.JobLease, Log: log}
+	svc := &users.Service{Store: store, Directory: directory.New(tenantConn, 30*time.Second),
+		Subscriptions: subscriptionSKUs{c: subscriptionv1.NewSubscriptionServiceClient(subConn)}, Sealer: sealer, Endpoints: endpoints,
+		Notify: runner.Notify, Log: log,
+		Graph: func(inst *directory.Instance, tenantID string) (users.Graph, error) {
+			return factory.Graph(inst.Credentials, tenantID)
+		}}
+	for kind, h := range svc.Handlers() {
+		runner.Register(kind, h)
+	}
+	srv := grpcserver.New(log)
+	userv1.RegisterUserServiceServer(srv.Server, &server.Server{Users: svc})
+	log.Info("user service starting", "cloud", endpoints.Cloud, "graph", endpoints.GraphURL, "tenant", cfg.TenantAddr)
+	return &App{cfg: cfg, store: store, conns: []*grpc.ClientConn{tenantConn, subConn}, runner: runner, server: srv, metrics: metrics}, nil
+}
+
+// Close releases the database and the connections.
+func (a *App) Close() error {
+	for _, c := range a.conns {
+		c.Close()
+	}
+	return a.store.Close()
+}
+
+// Serve runs the job runner and the gRPC server on lis until ctx ends.
+func (a *App) Serve(ctx context.Context, lis net.Listener) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.runner.Run(gctx) })
+	g.Go(func() error { return a.server.Serve(gctx, lis) })
+	g.Go(func() error { return telemetry.ServeMetrics(gctx, a.cfg.MetricsAddr, a.metrics) })
+	return g.Wait()
+}

@@ -1,0 +1,53 @@
+// Package config is the user/license service's one typed configuration.
+package config
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/config"
+)
+
+// Prefix of the service's environment variables.
+const Prefix = "USER"
+
+// Config of the user/license service.
+type Config struct {
+	ListenAddr           string  `env:"LISTEN_ADDR" default:"127.0.0.1:9003" help:"gRPC listen address"`
+	DatabaseURL          string  `env:"DATABASE_URL" default:"sqlite://./data/user.db" help:"database URL (sqlite://path)"`
+	TenantAddr           string  `env:"TENANT_ADDR" default:"127.0.0.1:9001" help:"gRPC address of the tenant service (instances, customers)"`
+	SubscriptionAddr     string  `env:"SUBSCRIPTION_ADDR" default:"127.0.0.1:9002" help:"gRPC address of the subscription service (license SKUs of subscriptions)"`
+	EncryptionKey        string  `env:"ENCRYPTION_KEY" help:"base64 32-byte key that encrypts initial passwords until the user exists (or ENCRYPTION_KEY_FILE)"`
+	EncryptionKeyFile    string  `env:"ENCRYPTION_KEY_FILE" help:"file holding the encryption key"`
+	GraphWritesPerSecond float64 `env:"GRAPH_WRITES_PER_SECOND" default:"18" help:"Graph writes per second per customer tenant shared by all requests (Graph allows 3,000 per 150 s)"`
+	MetricsAddr          string  `env:"METRICS_ADDR" help:"optional HTTP address serving /metrics"`
+	config.Microsoft
+	config.Jobs
+	config.Observability
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, err := clouds.Lookup(c.Cloud); err != nil {
+		errs = append(errs, fmt.Errorf("CLOUD: %w", err))
+	}
+	if c.EncryptionKey == "" && c.EncryptionKeyFile == "" {
+		errs = append(errs, errors.New("ENCRYPTION_KEY or ENCRYPTION_KEY_FILE is required"))
+	}
+	if c.GraphWritesPerSecond <= 0 {
+		errs = append(errs, errors.New("GRAPH_WRITES_PER_SECOND must be positive"))
+	}
+	errs = append(errs, c.Jobs.Validate())
+	return errors.Join(errs...)
+}
+
+// Load reads the configuration from the environment.
+func Load() (*Config, error) {
+	var c Config
+	if err := config.Load(Prefix, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

@@ -1,0 +1,92 @@
+// Package storagetest is the conformance suite every user-store driver runs.
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/jobs/jobstest"
+
+	"github.com/o365gateway/gateway/services/user/internal/storage"
+)
+
+// Run runs every conformance test; newStore returns a fresh, empty store.
+func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
+	t.Run("Users", func(t *testing.T) { testUsers(t, newStore(t)) })
+	t.Run("JobCommitsAtomically", func(t *testing.T) { testAtomicJob(t, newStore(t)) })
+	jobstest.Run(t, func(t *testing.T) (jobs.Store, func(string)) {
+		s := newStore(t)
+		return s.Jobs(), func(key string) {
+			t.Helper()
+			if err := s.Create(context.Background(), user(key), &jobs.New{Kind: "k", Key: key, MaxAttempts: 3}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+func user(id string) *storage.User {
+	return &storage.User{ID: id, InstanceID: "i1", TenantID: "t1", Login: "ann@contoso.onmicrosoft.com", AccountEnabled: true,
+		Licenses: []storage.LicenseRef{{SubscriptionID: "s1", SKUID: "sku-1"}}, PasswordSealed: "v1:x", State: storage.StateCreating,
+		Operation: storage.OpProvision, OperationState: storage.OpRunning}
+}
+
+func testUsers(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	if _, err := s.Get(ctx, "i1", "u1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("unknown: %v", err)
+	}
+	if err := s.Create(ctx, user("u1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, user("u1"), nil); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if _, err := s.Get(ctx, "i2", "u1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("visible from another instance: %v", err)
+	}
+	a, _ := s.Get(ctx, "i1", "u1")
+	b, _ := s.Get(ctx, "i1", "u1")
+	a.MSUserID, a.CreateSent, a.Assigned, a.PasswordSealed = "ms-1", true, []string{"sku-1"}, ""
+	if err := s.Update(ctx, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.Login = "other@x"
+	if err := s.Update(ctx, b, nil); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("stale write: %v", err)
+	}
+	c, _ := s.Get(ctx, "i1", "u1")
+	if c.MSUserID != "ms-1" || !c.CreateSent || len(c.Assigned) != 1 || c.PasswordSealed != "" || len(c.Licenses) != 1 || c.Licenses[0].SKUID != "sku-1" || c.Version != a.Version {
+		t.Fatalf("got %+v", c)
+	}
+	if err := s.Delete(ctx, "i1", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "i1", "u1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("delete twice: %v", err)
+	}
+	if err := s.Update(ctx, c, nil); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("update deleted: %v", err)
+	}
+}
+
+func testAtomicJob(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	if err := s.Create(ctx, user("u1"), &jobs.New{Kind: "user.provision", Key: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, user("u1"), &jobs.New{Kind: "user.provision", Key: "dup"}); err == nil {
+		t.Fatal("duplicate accepted")
+	}
+	now := time.Now()
+	j, err := s.Jobs().Claim(ctx, "w/1", now, now.Add(time.Minute))
+	if err != nil || j.Key != "u1" {
+		t.Fatalf("%+v %v", j, err)
+	}
+	if _, err := s.Jobs().Claim(ctx, "w/1", now, now.Add(time.Minute)); !errors.Is(err, jobs.ErrNoJob) {
+		t.Fatalf("rolled-back job enqueued: %v", err)
+	}
+}

@@ -1,0 +1,302 @@
+// Package users carries out the user operations in a customer's tenant
+// through Microsoft Graph: validation (domain, seats, usage location) in the
+// synchronous phase, and durable jobs that create, change and delete users
+// exactly once (the user principal name is the natural key).
+package users
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+
+	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/directory"
+	"github.com/o365gateway/gateway/services/shared/graph"
+	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/secret"
+
+	"github.com/o365gateway/gateway/services/user/internal/storage"
+)
+
+// Graph is what the user flows need from Microsoft Graph in one tenant.
+type Graph interface {
+	CreateUser(ctx context.Context, u graph.User) (*graph.User, error)
+	GetUser(ctx context.Context, idOrUPN string) (*graph.User, error)
+	FindUser(ctx context.Context, upn string) (*graph.User, error)
+	UpdateUser(ctx context.Context, id string, patch map[string]any) error
+	DeleteUser(ctx context.Context, id string) error
+	AssignLicense(ctx context.Context, id string, add, remove []string) (*graph.User, error)
+	SubscribedSKUs(ctx context.Context) ([]graph.SubscribedSKU, error)
+	Domains(ctx context.Context) ([]graph.Domain, error)
+}
+
+// Directory reads instances and tenants (owned by the tenant service).
+type Directory interface {
+	Instance(ctx context.Context, instanceID string) (*directory.Instance, error)
+	Tenant(ctx context.Context, instanceID, tenantID string) (*directory.Tenant, error)
+}
+
+// Subscriptions tells which license SKU a subscription grants.
+type Subscriptions interface {
+	SKU(ctx context.Context, instanceID, subscriptionID string) (skuID, tenantID string, err error)
+}
+
+// Job kinds.
+const (
+	KindProvision   = "user.provision"
+	KindConfigure   = "user.configure"
+	KindUnprovision = "user.unprovision"
+)
+
+// Service implements the user operations.
+type Service struct {
+	Store         storage.Store
+	Directory     Directory
+	Subscriptions Subscriptions
+	Graph         func(inst *directory.Instance, customerTenantID string) (Graph, error)
+	Sealer        *secret.Sealer
+	Endpoints     clouds.Endpoints
+	Notify        func()
+	Log           *slog.Logger
+}
+
+// View is a user as an operation answers it.
+type View struct {
+	User     *storage.User
+	Accepted string
+}
+
+type payload struct {
+	InstanceID string `json:"instance_id"`
+	ID         string `json:"id"`
+}
+
+func newJob(kind string, u *storage.User) *jobs.New {
+	p, _ := json.Marshal(payload{InstanceID: u.InstanceID, ID: u.ID})
+	return &jobs.New{Kind: kind, Key: u.ID, Payload: p}
+}
+
+func validID(id string) bool { _, err := uuid.Parse(id); return err == nil && len(id) == 36 }
+
+func (s *Service) notify() {
+	if s.Notify != nil {
+		s.Notify()
+	}
+}
+
+func (s *Service) load(ctx context.Context, instanceID, id string) (*storage.User, error) {
+	if !validID(id) {
+		return nil, apierr.Invalid("The user id %q is not a UUID.", id)
+	}
+	u, err := s.Store.Get(ctx, instanceID, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, apierr.New(codes.NotFound, apierr.NotFound, "User %s is not known to this instance.", id)
+	}
+	return u, err
+}
+
+func (s *Service) mutate(ctx context.Context, u *storage.User, fn func(*storage.User)) error {
+	for range 10 {
+		fn(u)
+		err := s.Store.Update(ctx, u, nil)
+		if !errors.Is(err, storage.ErrConflict) {
+			return err
+		}
+		fresh, err := s.Store.Get(ctx, u.InstanceID, u.ID)
+		if err != nil {
+			return err
+		}
+		*u = *fresh
+	}
+	return fmt.Errorf("user %s: too many concurrent updates", u.ID)
+}
+
+func describe(op string, u *storage.User) string {
+	switch op {
+	case storage.OpProvision:
+		return "Creating Microsoft 365 user " + u.Login
+	case storage.OpConfigure:
+		return "Updating Microsoft 365 user " + u.Login
+	default:
+		return "Deleting Microsoft 365 user " + u.Login
+	}
+}
+
+func (s *Service) outcome(u *storage.User, op string) (*View, error) {
+	if u.Operation == op {
+		switch u.OperationState {
+		case storage.OpRunning:
+			return &View{User: u, Accepted: describe(op, u)}, nil
+		case storage.OpFailed:
+			return nil, apierr.AsJobFailure(apierr.New(codes.FailedPrecondition, u.FailureReason, "%s", u.FailureMessage))
+		}
+	}
+	return &View{User: u}, nil
+}
+
+// tenantGraph resolves the instance, the tenant and its Graph client.
+func (s *Service) tenantGraph(ctx context.Context, instanceID, tenantID string) (*directory.Instance, *directory.Tenant, Graph, error) {
+	inst, err := s.Directory.Instance(ctx, instanceID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if tenantID == "" {
+		return nil, nil, nil, apierr.Invalid("The tenant link is required.")
+	}
+	t, err := s.Directory.Tenant(ctx, instanceID, tenantID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if t.State != "active" || t.MSCustomerID == "" {
+		return nil, nil, nil, apierr.New(codes.FailedPrecondition, apierr.TenantNotReady, "Tenant %s is %s; users can be added once it is active.", tenantID, t.State)
+	}
+	g, err := s.Graph(inst, t.MSCustomerID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return inst, t, g, nil
+}
+
+func (s *Service) jobUser(ctx context.Context, job *jobs.Job, op string) (*storage.User, Graph, error) {
+	var p payload
+	if err := json.Unmarshal(job.Payload, &p); err != nil {
+		return nil, nil, jobs.Permanent(fmt.Errorf("bad job payload: %w", err))
+	}
+	u, err := s.Store.Get(ctx, p.InstanceID, p.ID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (u.Operation != op || u.OperationState != storage.OpRunning)) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	inst, err := s.Directory.Instance(ctx, u.InstanceID)
+	if err != nil {
+		if apierr.From(err).Code == codes.NotFound {
+			return nil, nil, jobs.Permanent(err)
+		}
+		return nil, nil, err
+	}
+	g, err := s.Graph(inst, u.CustomerID)
+	if err != nil {
+		return nil, nil, jobs.Permanent(err)
+	}
+	return u, g, nil
+}
+
+func (s *Service) failed(ctx context.Context, job *jobs.Job, cause error) error {
+	var p payload
+	_ = json.Unmarshal(job.Payload, &p)
+	u, err := s.Store.Get(ctx, p.InstanceID, p.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	e := apierr.From(cause)
+	if e.Reason == apierr.Internal && !jobs.IsPermanent(cause) {
+		e = apierr.New(codes.Unavailable, apierr.MicrosoftUnavailable,
+			"The operation did not complete after %d attempts: Microsoft or the gateway kept failing. Re-run the task; nothing was duplicated.", job.Attempt)
+	}
+	return s.mutate(ctx, u, func(u *storage.User) {
+		u.OperationState, u.FailureReason, u.FailureMessage = storage.OpFailed, e.Reason, e.Message
+		if u.Operation == storage.OpProvision {
+			u.State = storage.StateFailed
+		}
+	})
+}
+
+// Handlers returns the job handlers to register on the runner.
+func (s *Service) Handlers() map[string]jobs.Handler {
+	return map[string]jobs.Handler{
+		KindProvision:   {Run: s.runProvision, Failed: s.failed},
+		KindConfigure:   {Run: s.runConfigure, Failed: s.failed},
+		KindUnprovision: {Run: s.runUnprovision, Failed: s.failed},
+	}
+}
+
+// Get answers GET /users/{id}.
+func (s *Service) Get(ctx context.Context, instanceID, id string) (*View, error) {
+	if _, err := s.Directory.Instance(ctx, instanceID); err != nil {
+		return nil, err
+	}
+	u, err := s.load(ctx, instanceID, id)
+	if err != nil {
+		return nil, err
+	}
+	return &View{User: u}, nil
+}
+
+// NewPassword returns a random password Entra's complexity rules accept.
+func NewPassword() string {
+	const (
+		upper  = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+		lower  = "abcdefghijkmnopqrstuvwxyz"
+		digits = "23456789"
+		symbol = "!@#$%&*?"
+	)
+	sets := []string{upper, lower, digits, symbol}
+	all := upper + lower + digits + symbol
+	b := make([]byte, 16)
+	for i := range b {
+		set := all
+		if i < len(sets) {
+			set = sets[i]
+		}
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
+		b[i] = set[n.Int64()]
+	}
+	for i := len(b) - 1; i > 0; i-- {
+		j, _ := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
+		b[i], b[j.Int64()] = b[j.Int64()], b[i]
+	}
+	return string(b)
+}
+
+// fromGraph maps an error of a synchronous Graph call.
+func fromGraph(err error, what string) error {
+	e, ok := graph.AsError(err)
+	switch {
+	case ok && e.Throttled():
+		return apierr.Wrap(err, codes.ResourceExhausted, apierr.Throttled, "Microsoft Graph is throttling this tenant; try again in %s.", e.RetryAfter)
+	case ok && e.Transient(), !ok:
+		return apierr.Wrap(err, codes.Unavailable, apierr.MicrosoftUnavailable, "Microsoft could not %s right now; try again later.", what)
+	default:
+		return apierr.Wrap(err, codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused to %s: %s", what, e.Message)
+	}
+}
+
+// jobError classifies a Graph error met by a job.
+func jobError(err error) error {
+	e, ok := graph.AsError(err)
+	switch {
+	case !ok:
+		return err // token acquisition (e.g. the partner relationship still propagating): retried
+	case e.Throttled():
+		d := e.RetryAfter
+		if d <= 0 {
+			d = 10 * time.Second
+		}
+		return jobs.Snooze(d, err)
+	case e.Transient(), e.StatusCode == http.StatusUnauthorized:
+		return err
+	default:
+		return jobs.Permanent(apierr.Wrap(err, codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused the request: %s", e.Message))
+	}
+}
+
+func invalidUsageLocation(err error) bool {
+	e, ok := graph.AsError(err)
+	return ok && e.StatusCode == http.StatusBadRequest && strings.Contains(strings.ToLower(e.Message), "usage location")
+}
