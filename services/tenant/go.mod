@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.24.0 // indirect
 	github.com/google/uuid v1.6.0
-	github.com/o365gateway/gateway/gen v0.0.0-00010101000000-000000000000
+	github.com/o365gateway/gateway/gen v0.0.0
 	github.com/o365gateway/gateway/services/shared v0.0.0
 	golang.org/x/sync v0.24.0
 	google.golang.org/grpc v1.85.0
@@ -58,6 +58,7 @@ require (
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261026165753-2ffab32bce7e // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261110000943-09e21b237f2c // indirect
 	modernc.org/libc v1.80.1 // indirect

@@ -6,6 +6,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/o365gateway/gateway/gen v0.0.0
 	github.com/o365gateway/gateway/services/shared v0.0.0
+	github.com/o365gateway/gateway/sim v0.0.0
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.72.0
 	golang.org/x/sync v0.24.0
 	google.golang.org/grpc v1.85.0

@@ -26,6 +26,7 @@ func (s *Server) registerAdmin() {
 	m.HandleFunc("POST /_sim/clock", s.adminAdvanceClock)
 	m.HandleFunc("GET /_sim/settings", s.adminGetSettings)
 	m.HandleFunc("POST /_sim/settings", s.adminSetSettings)
+	s.registerAdminGraph()
 	m.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
 		if methodAllowedElsewhere(m, r, "/_sim/") {
 			adminError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not supported on "+r.URL.Path)
@@ -81,6 +82,7 @@ func (s *Server) adminDescribe(w http.ResponseWriter, r *http.Request) {
 		"admin_endpoints": []string{
 			"POST /_sim/partners", "POST /_sim/faults", "GET /_sim/faults", "DELETE /_sim/faults", "DELETE /_sim/faults/{id}",
 			"GET /_sim/state", "GET /_sim/clock", "POST /_sim/clock", "GET /_sim/settings", "POST /_sim/settings",
+			"POST /_sim/dns", "GET /_sim/dns", "POST /_sim/customers/{id}/users",
 		},
 	})
 }
@@ -211,8 +213,10 @@ type statePartner struct {
 	Orders        []stateOrder        `json:"orders"`
 	Subscriptions []stateSubscription `json:"subscriptions"`
 	Carts         []stateCart         `json:"carts"`
-	Users         []any               `json:"users"`
-	Domains       []any               `json:"domains"`
+	Users         []stateUser         `json:"users"`
+	Domains       []stateDomain       `json:"domains"`
+	// GraphThrottled counts the Graph 429 answers the partner's app got.
+	GraphThrottled int `json:"graph_throttled"`
 }
 
 // GET /_sim/state[?partner=<tenant_id>].
@@ -233,7 +237,8 @@ func (s *Server) adminState(w http.ResponseWriter, r *http.Request) {
 		sp := statePartner{
 			TenantID: p.TenantID, Name: p.Name, Cloud: p.Cloud.Name, Sandbox: p.Sandbox, Countries: p.Countries,
 			ClientID: p.ClientID, CreatedAt: p.CreatedAt, Customers: []stateCustomer{},
-			Orders: []stateOrder{}, Subscriptions: []stateSubscription{}, Carts: []stateCart{}, Users: []any{}, Domains: []any{},
+			Orders: []stateOrder{}, Subscriptions: []stateSubscription{}, Carts: []stateCart{}, Users: []stateUser{}, Domains: []stateDomain{},
+			GraphThrottled: p.graphThrottled,
 		}
 		for _, c := range p.customers {
 			sp.Customers = append(sp.Customers, stateCustomer{
@@ -242,6 +247,7 @@ func (s *Server) adminState(w http.ResponseWriter, r *http.Request) {
 			})
 			s.settle(c, now)
 			s.appendCommerceState(&sp, c, now)
+			s.appendDirectoryState(&sp, c)
 		}
 		out = append(out, sp)
 	}
@@ -280,6 +286,12 @@ type settingsView struct {
 	TokenLifetimeSeconds   int     `json:"token_lifetime_seconds"`
 	OrderCompletionSeconds int     `json:"order_completion_seconds"`
 	SlowPatchSeconds       int     `json:"slow_patch_seconds"`
+	// Graph.
+	CustomerPropagationSeconds int     `json:"customer_propagation_seconds"`
+	UsageLocationLagMS         int     `json:"usage_location_lag_ms"`
+	GraphWriteLimit            int     `json:"graph_write_limit"`
+	GraphWriteWindowSeconds    int     `json:"graph_write_window_seconds"`
+	GraphRUScale               float64 `json:"graph_ru_scale"`
 }
 
 func (s *Server) settingsView() settingsView {
@@ -288,9 +300,14 @@ func (s *Server) settingsView() settingsView {
 	return settingsView{
 		RequestIDReplay: s.settings.Replay, ThrottlePartnerRPS: s.settings.PartnerRPS,
 		ThrottleCustomerRPS: s.settings.CustomerRPS, ThrottlePurchaseRPS: s.settings.PurchaseRPS,
-		TokenLifetimeSeconds:   int(s.settings.TokenLifetime / time.Second),
-		OrderCompletionSeconds: int(s.settings.OrderCompletion / time.Second),
-		SlowPatchSeconds:       int(s.settings.SlowPatch / time.Second),
+		TokenLifetimeSeconds:       int(s.settings.TokenLifetime / time.Second),
+		OrderCompletionSeconds:     int(s.settings.OrderCompletion / time.Second),
+		SlowPatchSeconds:           int(s.settings.SlowPatch / time.Second),
+		CustomerPropagationSeconds: int(s.settings.CustomerPropagation / time.Second),
+		UsageLocationLagMS:         int(s.settings.UsageLocationLag / time.Millisecond),
+		GraphWriteLimit:            s.settings.GraphWriteLimit,
+		GraphWriteWindowSeconds:    int(s.settings.GraphWriteWindow / time.Second),
+		GraphRUScale:               s.settings.GraphRUScale,
 	}
 }
 
@@ -302,15 +319,37 @@ func (s *Server) adminGetSettings(w http.ResponseWriter, _ *http.Request) {
 // per second; 0 means unlimited.
 func (s *Server) adminSetSettings(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		RequestIDReplay        *bool    `json:"request_id_replay"`
-		ThrottlePartnerRPS     *float64 `json:"throttle_partner_rps"`
-		ThrottleCustomerRPS    *float64 `json:"throttle_customer_rps"`
-		ThrottlePurchaseRPS    *float64 `json:"throttle_purchase_rps"`
-		TokenLifetimeSeconds   *int     `json:"token_lifetime_seconds"`
-		OrderCompletionSeconds *int     `json:"order_completion_seconds"`
-		SlowPatchSeconds       *int     `json:"slow_patch_seconds"`
+		RequestIDReplay            *bool    `json:"request_id_replay"`
+		ThrottlePartnerRPS         *float64 `json:"throttle_partner_rps"`
+		ThrottleCustomerRPS        *float64 `json:"throttle_customer_rps"`
+		ThrottlePurchaseRPS        *float64 `json:"throttle_purchase_rps"`
+		TokenLifetimeSeconds       *int     `json:"token_lifetime_seconds"`
+		OrderCompletionSeconds     *int     `json:"order_completion_seconds"`
+		SlowPatchSeconds           *int     `json:"slow_patch_seconds"`
+		CustomerPropagationSeconds *int     `json:"customer_propagation_seconds"`
+		UsageLocationLagMS         *int     `json:"usage_location_lag_ms"`
+		GraphWriteLimit            *int     `json:"graph_write_limit"`
+		GraphWriteWindowSeconds    *int     `json:"graph_write_window_seconds"`
+		GraphRUScale               *float64 `json:"graph_ru_scale"`
 	}
 	if !decodeAdmin(w, r, &in) {
+		return
+	}
+	switch {
+	case in.CustomerPropagationSeconds != nil && (*in.CustomerPropagationSeconds < 0 || *in.CustomerPropagationSeconds > 86400):
+		adminError(w, http.StatusBadRequest, "customer_propagation_seconds must be between 0 and 86400")
+		return
+	case in.UsageLocationLagMS != nil && (*in.UsageLocationLagMS < 0 || *in.UsageLocationLagMS > 600000):
+		adminError(w, http.StatusBadRequest, "usage_location_lag_ms must be between 0 and 600000")
+		return
+	case in.GraphWriteLimit != nil && (*in.GraphWriteLimit < 1 || *in.GraphWriteLimit > 1000000):
+		adminError(w, http.StatusBadRequest, "graph_write_limit must be between 1 and 1000000")
+		return
+	case in.GraphWriteWindowSeconds != nil && (*in.GraphWriteWindowSeconds < 1 || *in.GraphWriteWindowSeconds > 86400):
+		adminError(w, http.StatusBadRequest, "graph_write_window_seconds must be between 1 and 86400")
+		return
+	case in.GraphRUScale != nil && (!(*in.GraphRUScale > 0) || *in.GraphRUScale > 1000):
+		adminError(w, http.StatusBadRequest, "graph_ru_scale must be > 0 and <= 1000")
 		return
 	}
 	const maxDelaySeconds = 30 * 24 * 3600
@@ -352,6 +391,24 @@ func (s *Server) adminSetSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.TokenLifetimeSeconds != nil {
 		s.settings.TokenLifetime = time.Duration(*in.TokenLifetimeSeconds) * time.Second
+	}
+	if in.CustomerPropagationSeconds != nil {
+		s.settings.CustomerPropagation = time.Duration(*in.CustomerPropagationSeconds) * time.Second
+	}
+	if in.UsageLocationLagMS != nil {
+		s.settings.UsageLocationLag = time.Duration(*in.UsageLocationLagMS) * time.Millisecond
+	}
+	if in.GraphWriteLimit != nil {
+		s.settings.GraphWriteLimit = *in.GraphWriteLimit
+	}
+	if in.GraphWriteWindowSeconds != nil {
+		s.settings.GraphWriteWindow = time.Duration(*in.GraphWriteWindowSeconds) * time.Second
+	}
+	if in.GraphRUScale != nil {
+		s.settings.GraphRUScale = *in.GraphRUScale
+	}
+	if in.GraphWriteLimit != nil || in.GraphWriteWindowSeconds != nil || in.GraphRUScale != nil {
+		s.graphBudgets = map[string]*graphBudget{} // new limits start with fresh windows
 	}
 	s.mu.Unlock()
 	adminJSON(w, http.StatusOK, s.settingsView())

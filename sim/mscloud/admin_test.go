@@ -73,7 +73,8 @@ func TestAdminSettings(t *testing.T) {
 	s := newSim(t, Options{})
 	_, b := s.admin(http.MethodGet, "/_sim/settings", nil)
 	got := decode[settingsView](t, b)
-	want := settingsView{RequestIDReplay: true, ThrottlePartnerRPS: 100, ThrottleCustomerRPS: 20, TokenLifetimeSeconds: 3599}
+	want := settingsView{RequestIDReplay: true, ThrottlePartnerRPS: 100, ThrottleCustomerRPS: 20, TokenLifetimeSeconds: 3599,
+		GraphWriteLimit: 3000, GraphWriteWindowSeconds: 150, GraphRUScale: 1}
 	if got != want {
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}

@@ -1,7 +1,7 @@
 // Package mscloud is an in-memory simulator of the Microsoft cloud the
 // gateway talks to: the Microsoft Entra token endpoint, Partner Center REST
-// and (prefix reserved, handlers to come) Microsoft Graph, plus an admin API
-// for tests and operators. Facts follow shared/reference/microsoft-apis.md;
+// and Microsoft Graph (users, licenses, subscribed SKUs and domains of the
+// customer tenants), plus an admin API for tests and operators. Facts follow shared/reference/microsoft-apis.md;
 // where the public documentation is silent the simulator picks a behaviour
 // and says so below and at the code ("simulated code", "assumed").
 //
@@ -10,7 +10,7 @@
 //	/{tenant}/v2.0/.well-known/openid-configuration   Entra discovery (MSAL/azidentity)
 //	/{tenant}/oauth2/v2.0/token                       Entra token endpoint
 //	/v1/...                                           Partner Center
-//	/v1.0/...                                         Microsoft Graph (404 for now)
+//	/v1.0/...                                         Microsoft Graph
 //	/_sim/...                                         admin API
 //
 // The login authority, the Partner Center base URL and the Graph base URL
@@ -28,7 +28,9 @@
 // own audience, issued by the partner tenant. Refresh tokens (issued by
 // POST /_sim/partners, valid 90 days) rotate: each redemption returns a new
 // one and spends the old one. The login path's tenant may be the partner
-// tenant id or one of its customers' tenant ids or initial domains.
+// tenant id or one of its customers' tenant ids, initial domains or verified
+// custom domains; the token is then issued by that customer's tenant (Graph,
+// below).
 //
 // # Address validation verdicts (deterministic)
 //
@@ -268,15 +270,18 @@
 // (assumed) and moves its add-ons; part of it leaves the rest on the source.
 // The target is toSubscriptionId or a new subscription (commitment end
 // aligned with the source's when the term is the same). "…with_license_transfer"
-// moves assigned license units (below) from the source SKU to the target's.
+// moves assigned licenses (below) from the source SKU to the target's: users
+// holding the source SKU get the target SKU instead (creation order, as many
+// as the quantity moved, disabled plans dropped).
 //
 // # Commerce: subscribed SKUs and license units
 //
 // GET /v1/customers/{id}/subscribedskus derives one entry per license SKU
 // from the subscriptions: activeUnits (active), suspendedUnits (suspended),
-// totalUnits = activeUnits, warningUnits 0, consumedUnits = the customer's
-// assigned units (customer.setAssignedUnits / addAssignedUnits, for the
-// Graph part), availableUnits = total − consumed; productSku{id (license
+// totalUnits = activeUnits, warningUnits 0, consumedUnits = the live users
+// of the customer's directory holding the SKU (Graph assignLicense) plus
+// units recorded without a user (customer.setAssignedUnits, for tests of
+// Partner Center alone), availableUnits = total − consumed; productSku{id (license
 // GUID), name, skuPartNumber, targetType "User", licenseGroupId "group1"},
 // servicePlans, capabilityStatus "Enabled" or "Suspended". The docs require
 // App+User here; the simulator also accepts app-only tokens.
@@ -329,6 +334,234 @@
 // # Faults
 //
 // POST /_sim/faults injects failures per API (partnercenter, graph, login),
-// optional method, path prefix and hit count; they apply before
-// authentication. The first matching fault (in creation order) applies.
+// optional method, path prefix (matched against the path without the query)
+// and hit count; they apply before authentication. The first matching fault
+// (in creation order) applies.
+//
+// # Microsoft Graph (graph_directory.go, graph_users.go, graph_licenses.go, graph_domains.go, graph_throttle.go)
+//
+//	POST   /v1.0/users                                  201 user
+//	GET    /v1.0/users                                  $top, $skiptoken, $select, $filter
+//	GET    /v1.0/users/{id|userPrincipalName}           $select
+//	PATCH  /v1.0/users/{id|userPrincipalName}           204 (passwordProfile = password reset)
+//	DELETE /v1.0/users/{id|userPrincipalName}           204 (soft delete)
+//	POST   /v1.0/users/{id|userPrincipalName}/assignLicense   200 user
+//	GET    /v1.0/subscribedSkus                         also /v1.0/subscribedSkus/{tenantId}_{skuId}
+//	POST   /v1.0/domains                                201 domain
+//	GET    /v1.0/domains                                also /v1.0/domains/{id}
+//	DELETE /v1.0/domains/{id}                           204
+//	GET    /v1.0/domains/{id}/verificationDnsRecords
+//	POST   /v1.0/domains/{id}/verify                    200 domain
+//
+// Tokens. A Graph call acts in the tenant that issued its token. The
+// gateway (and a test) asks the customer's tenant for an app-only token of
+// the partner's app:
+//
+//	POST /{customerTenantId | initial domain | verified custom domain}/oauth2/v2.0/token
+//	grant_type=client_credentials&client_id={partner app}&client_secret={secret}&scope=https://graph.microsoft.com/.default
+//
+// (the scope is the partner cloud's Graph audience: graph.microsoft.us for
+// usgov, microsoftgraph.chinacloudapi.cn for china). grant_type=refresh_token
+// with the partner's refresh token works at the customer tenant too
+// (app+user). A Graph token of the partner's own tenant gets 403
+// Authorization_RequestDenied "Insufficient privileges to complete the
+// operation." for customer data; a token whose (sandbox) customer was
+// deleted gets 401 InvalidAuthenticationToken (simulated message). Not
+// modelled: the real service, under GDAP, wants app+user tokens of a partner
+// agent whose GDAP security group holds the needed Entra roles, plus consent
+// for the app in each customer tenant (Partner Center applicationconsents);
+// app-only access of third-party apps to customer tenants is not supported
+// there. Permissions (User.ReadWrite.All, User-PasswordProfile.ReadWrite.All
+// plus an admin role for password resets, Domain.ReadWrite.All) and MFA
+// claims are not checked: MFA is not required.
+//
+// Propagation. For customer_propagation_seconds (setting, default 0,
+// simulated clock) after a customer is created its tenant refuses every
+// token request (app-only and refresh-token) with 400 invalid_grant,
+// error_codes [65001], "AADSTS65001: The user or administrator has not
+// consented to use the application with ID '…' named '…'. … (simulated: …
+// still propagating)" — the error is a simulated choice (the reference
+// says only that the relationship needs up to 3 minutes); the partner
+// tenant is not affected.
+//
+// Directory. A customer tenant's directory starts with its initial domain
+// (isInitial, isVerified, isDefault, supportedServices Email and
+// OfficeCommunicationsOnline) and its first global admin
+// admin@{initial domain}, named after the billing address's first and last
+// name, usage location = the company's country, no license (a choice).
+//
+// Users. POST requires accountEnabled, displayName, mailNickname,
+// userPrincipalName and passwordProfile.password (missing or wrongly typed →
+// 400 Request_BadRequest "Invalid value specified for property '{name}' of
+// resource 'User'."); optional givenName, surname, usageLocation (ISO
+// alpha-2, upper-cased), mail, and the other common user properties
+// (jobTitle, department, officeLocation, mobilePhone, businessPhones, city,
+// country, state, streetAddress, postalCode, companyName, preferredLanguage,
+// employeeId, employeeType, otherMails, passwordPolicies, faxNumber,
+// onPremisesImmutableId: stored and echoed). Unknown properties → 400
+// "Property '{name}' does not exist as a declared property or extension
+// property."; id, assignedLicenses, licenseAssignmentStates, assignedPlans,
+// createdDateTime, deletedDateTime → 400 "Property '{name}' is read-only and
+// cannot be set." (simulated message); not JSON → 400 BadRequest "Unable to
+// read JSON request payload. …". The UPN's domain must be a verified domain
+// of the tenant (else 400 "The domain portion of the userPrincipalName
+// property is invalid. You must use one of the verified domain names in your
+// organization."); a UPN of a live user → 400 "Another object with the same
+// value for property userPrincipalName already exists." (soft-deleted users
+// do not block it). Passwords: 8–256 characters, three of upper case, lower
+// case, digit, symbol, no spaces, not containing the UPN's local part → else
+// 400 "The specified password does not comply with password complexity
+// requirements. Please provide a different password." The answer is 201
+// with @odata.context and Location. The user resource always carries id,
+// userPrincipalName, displayName, givenName, surname, mail, mailNickname,
+// accountEnabled, usageLocation, assignedLicenses[{skuId, disabledPlans}],
+// licenseAssignmentStates[{skuId, disabledPlans, assignedByGroup, state,
+// error, lastUpdatedDateTime}], businessPhones, jobTitle, mobilePhone,
+// officeLocation, preferredLanguage, createdDateTime (the real service
+// returns several of them only on $select). mail becomes the UPN once the
+// user holds a license with an Exchange Online plan (simulated; the service
+// provisions mailboxes in minutes).
+//
+// GET /v1.0/users lists live users in creation order: $top default 100,
+// 1–999 (else 400 "Invalid page size specified: '{n}'. Must be between 1 and
+// 999 inclusive."), @odata.nextLink = absolute URL keeping $top, $select,
+// $filter and adding $skiptoken (opaque; a bad one → 400 simulated
+// message). $select takes user property names (unknown → 400 "Could not
+// find a property named '{p}' on type 'microsoft.graph.user'."). $filter
+// supports only userPrincipalName eq '…' (case-insensitive; a doubled single
+// quote escapes one); anything else → 400 Request_UnsupportedQuery "Unsupported or
+// invalid query filter clause specified for property '{p}' of resource
+// 'User'." (the service supports many more filters). Other query options
+// are ignored. GET/PATCH/DELETE take the object id or the UPN; unknown → 404
+// Request_ResourceNotFound "Resource '{id}' does not exist or one of its
+// queried reference-property objects are not present." PATCH applies all
+// or nothing and answers 204; it can rename the UPN (same domain and
+// uniqueness rules); clearing usageLocation of a licensed user → 400
+// (simulated message). DELETE soft-deletes: the user leaves lists and
+// lookups, its licenses stop counting, its UPN is free (no restore API).
+//
+// Password reset = PATCH with passwordProfile {password,
+// forceChangePasswordNextSignIn (default true)}: complexity as above;
+// partners of the china and usgov profiles get 403
+// Authorization_RequestDenied "Password reset of customer users is not
+// supported for partners in Microsoft 365 operated by 21Vianet." / "… in
+// Microsoft Cloud for US Government." (reference §4; simulated messages).
+//
+// usageLocation replication lag: a usageLocation changed by PATCH shows in
+// GET at once but reaches license assignment only usage_location_lag_ms
+// (setting, default 0, real milliseconds) later; until then assignLicense
+// still sees the old value. A location given at creation counts at once.
+//
+// Licenses. assignLicense takes {"addLicenses":[{"skuId","disabledPlans"}],
+// "removeLicenses":["skuId"]}, both required (missing or null → 400 "One or
+// more parameters of the function import 'assignLicense' are missing from
+// the request payload. The missing parameters are: {names}."). Checks in
+// order: china profile → 403 Authorization_RequestDenied "License management
+// of customer users is not available to partners in Microsoft 365 operated
+// by 21Vianet; …" (reference §4; simulated message); user (404); each added
+// SKU appears in the tenant's subscribedSkus (else 400 "License {skuId} does
+// not correspond to a valid company License.") and its disabledPlans are
+// plans of it (else 400 "Service plan {id} is not part of license {sku}.",
+// simulated); each removed SKU is held by the user (else 400 "User does not
+// have a corresponding license.", assumed wording) and not also added (400,
+// simulated); with additions, the usage location license assignment sees
+// is set (else 400 "License assignment cannot be done for user with invalid
+// usage location."); each SKU the user does not hold yet has a free seat
+// (consumedUnits < prepaidUnits.enabled, else 400 "Subscription with SKU
+// {skuId} does not have any available licenses." and the user shows
+// licenseAssignmentStates {state "Error", error "CountViolation"} for the SKU
+// until it is assigned or removed). Removals apply before additions; an
+// added SKU the user holds only gets its disabledPlans replaced. 200 with
+// the user. All Request_BadRequest.
+//
+// subscribedSkus derive from the Partner Center subscriptions, like
+// Partner Center's subscribedskus (same numbers): one entry per license SKU
+// with an active or suspended subscription or a holder: id
+// "{tenantId}_{skuId}", accountId, accountName, skuId, skuPartNumber,
+// appliesTo "User", capabilityStatus "Enabled" or "Suspended" (all seats
+// suspended), consumedUnits, prepaidUnits{enabled (active quantity),
+// suspended, warning 0, lockedOut 0}, servicePlans[{servicePlanId,
+// servicePlanName, provisioningStatus "Success", appliesTo "User"}],
+// subscriptionIds (the Partner Center subscription ids, simulated). Pending
+// orders add nothing until they complete.
+//
+// Domains. POST takes only id (another property → 400 simulated message; a
+// non-DNS name → 400 "Invalid value specified for property 'id' of resource
+// 'Domain'."; a name under .onmicrosoft.com, .onmicrosoft.us or
+// .partner.onmschina.cn → 400 simulated message; already in the tenant → 400
+// "Another object with the same value for property id already exists."
+// (assumed); held by another tenant, or under a domain another tenant
+// verified → 400 "Domain {id} is already in use by another tenant. …"
+// (simulated message)) and answers 201 {id, authenticationType "Managed",
+// availabilityStatus null, isAdminManaged true, isDefault false, isInitial
+// false, isRoot, isVerified false, supportedServices []}. A domain whose
+// parent domain is in the tenant is not a root; it is verified at once when
+// the parent is verified, else with it. verificationDnsRecords: a
+// domainDnsTxtRecord {id, isOptional false, label {domain}, recordType
+// "Txt", supportedService "Email", ttl 3600, text "MS=ms" + 8 digits} and a
+// domainDnsMxRecord {…, mailExchange "{domain with dashes}.mail.protection.outlook.com"
+// (china: ….mail.protection.partner.outlook.cn), preference 0}; record ids
+// are stable. verify: 200 with isVerified true (and the tenant's subdomains
+// verified) when the TXT text is published at the domain (POST /_sim/dns);
+// else 400 "Domain verification failed. The DNS TXT record … was not found
+// …" (simulated message); a subdomain of an unverified domain of the tenant
+// → 400 "Domain verification failed. … verify the root domain …"
+// (simulated); an already verified domain → 200 again (assumed). DELETE:
+// the initial domain, a domain in some live user's UPN, a domain with
+// subdomains in the tenant → 400 (simulated messages); else 204. A verified
+// custom domain can name the tenant in token requests.
+//
+// Errors and headers. Graph errors are {"error":{"code","message",
+// "innerError":{"date","request-id","client-request-id"}}}; every Graph
+// answer carries request-id (new per request) and client-request-id (echoed,
+// else = request-id). Graph has no MS-RequestId replay. A known path with
+// another method → 405 Request_BadRequest "Specified HTTP method is not
+// allowed for the request target."; unknown paths 404
+// Request_ResourceNotFound. Injected errors use the code for their status
+// (400 Request_BadRequest, 401 InvalidAuthenticationToken, 403
+// Authorization_RequestDenied, 404 Request_ResourceNotFound, 409
+// Request_MultipleObjectsWithSameKeyValue, 429 TooManyRequests, 503
+// serviceNotAvailable, 504 gatewayTimeout, else generalException) and the
+// message "Simulated failure: {status text}.". Faults (api "graph") match
+// these routes by path prefix; error_after_commit on POST /v1.0/users
+// creates the user and answers the error, so the retry gets the duplicate
+// UPN error, as with the real service.
+//
+// Throttling (reference §3.7). Every customer-tenant Graph request is
+// charged per app+tenant: resource units (base 1; GET /v1.0/users list 2;
+// GET subscribedSkus 3; $select −1; $expand +1; $top < 20 −1; at least 1)
+// against a budget per 10 s of 3,500 (tenant with fewer than 50 live users),
+// 5,000 (50–500) or 8,000 (more) × graph_ru_scale (setting, default 1), and
+// writes (any method but GET/HEAD) against graph_write_limit (default 3,000)
+// per graph_write_window_seconds (default 150). Windows are fixed (they
+// start with the first request after the previous window ended) and run on
+// the real clock, not the simulated one: throttling is about real request
+// rates. Refused requests are not charged (the service charges them). Over
+// budget → 429 TooManyRequests "Too many requests. Please try again after N
+// seconds." with Retry-After (seconds until the window ends, at least 1),
+// x-ms-throttle-scope Tenant_Application/WriteLimit/{appId}/{tenantId} or
+// Tenant_Application/ResourceUnitLimit/{appId}/{tenantId} and
+// x-ms-throttle-information WriteLimitExceeded or
+// ResourceUnitLimitExceeded. Answers carry x-ms-resource-unit (the cost) and,
+// once 80% of a budget is used, x-ms-throttle-limit-percentage (0.80–1.00).
+// Changing a Graph throttle setting starts fresh windows. Every Graph 429
+// (budget or injected throttle fault) counts in the partner's
+// graph_throttled in GET /_sim/state.
+//
+// Admin. GET /_sim/state lists per partner users {id, customer_id,
+// user_principal_name, display_name, account_enabled, usage_location,
+// licenses [skuId…]} (live users, initial admins included), domains
+// {customer_id, id, is_verified, is_initial} and graph_throttled.
+// POST /_sim/dns {"domain","txt"} publishes a TXT record ({"domain",
+// "txt", "remove": true} takes one away, without txt all of the domain's);
+// GET /_sim/dns lists them. POST /_sim/customers/{customerId}/users
+// {user_principal_name, display_name?, given_name?, surname?,
+// mail_nickname?, usage_location?, account_enabled? (default true),
+// password?, licenses? [skuId…]} creates a user "outside the platform" (as
+// the customer's own admin would) with the Graph rules (verified domain,
+// unique UPN; generated password and mailNickname when absent; licenses
+// need a usage location and free seats, no lag) → 201 Graph user, errors
+// {"error": …}. Settings: customer_propagation_seconds (0–86400),
+// usage_location_lag_ms (0–600000), graph_write_limit (1–1000000),
+// graph_write_window_seconds (1–86400), graph_ru_scale (> 0, ≤ 1000).
 package mscloud

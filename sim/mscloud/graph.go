@@ -2,17 +2,25 @@ package mscloud
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 )
 
-// Microsoft Graph lives under /v1.0. Only the prefix is reserved for now:
-// every path answers Graph's 404. Handlers are added in their own files with
-// graphRoute, which authenticates with a Graph-audience token of the
-// partner's cloud before calling them (with s.mu held).
+// Microsoft Graph lives under /v1.0. Handlers are added in their own files
+// with graphRoute, which authenticates with a Graph-audience token of the
+// partner's cloud before calling them (with s.mu held), or tenantRoute,
+// which also scopes them to the customer tenant that issued the token
+// (graph_directory.go). Other paths answer Graph's 404, other methods on a
+// known path 405.
 
 func (s *Server) registerGraph() {
+	s.registerGraphUsers()
+	s.registerGraphLicenses()
+	s.registerGraphDomains()
 	register(s.graphMux, "/v1.0/", func(r *http.Request, c *apiCall) *response {
+		if methodAllowedElsewhere(s.graphMux, r, "/v1.0/") {
+			return graphError(http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.",
+				c.requestID, c.clientRequestID, s.clock.Now())
+		}
 		return c.graphNotFound(r, s.clock.Now())
 	})
 }
@@ -61,7 +69,11 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.handleGraph(r, c).writeTo(w)
+	resp := s.handleGraph(r, c)
+	// Every Graph answer names the request (Graph has no MS-RequestId replay).
+	resp.header.Set("request-id", c.requestID)
+	resp.header.Set("client-request-id", c.clientRequestID)
+	resp.writeTo(w)
 }
 
 func (s *Server) handleGraph(r *http.Request, c *apiCall) *response {
@@ -73,19 +85,16 @@ func (s *Server) handleGraph(r *http.Request, c *apiCall) *response {
 	return c.graphNotFound(r, s.clock.Now())
 }
 
-// graphThrottled is Graph's 429 with its throttle headers. The scope names
-// the caller's app and tenant when the request carries a known token.
+// graphThrottled is Graph's 429 for an injected throttle fault. The scope
+// names the caller's app and tenant when the request carries a known token
+// (and the 429 then counts against its partner).
 func (s *Server) graphThrottled(r *http.Request, c *apiCall, retryAfter int) *response {
 	app, tenant := "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if tok := s.lookupToken(r); tok != nil {
 		app, tenant = tok.ClientID, tok.TenantID
+		c.partner = tok.Partner
 	}
-	s.mu.Unlock()
-	resp := graphError(http.StatusTooManyRequests, "TooManyRequests", "Too many requests. Please try again after "+strconv.Itoa(retryAfter)+" seconds.",
-		c.requestID, c.clientRequestID, s.clock.Now())
-	resp.header.Set("Retry-After", strconv.Itoa(retryAfter))
-	resp.header.Set("x-ms-throttle-scope", "Tenant_Application/ResourceUnitLimit/"+app+"/"+tenant)
-	resp.header.Set("x-ms-throttle-information", "ResourceUnitLimitExceeded")
-	return resp
+	return s.graphTooMany(c, retryAfter, "ResourceUnitLimit", "ResourceUnitLimitExceeded", app, tenant)
 }

@@ -15,7 +15,8 @@ type graphErr struct {
 
 func TestGraphReservedPrefix(t *testing.T) {
 	s := newSim(t, Options{})
-	for _, path := range []string{"/v1.0/users", "/v1.0", "/v1.0/subscribedSkus?$top=1"} {
+	// Paths without a Graph handler (users, domains and subscribedSkus have one now).
+	for _, path := range []string{"/v1.0/groups", "/v1.0", "/v1.0/groups/x/members?$top=1"} {
 		code, hdr, b := s.do(http.MethodGet, path, "", nil, map[string]string{"client-request-id": "c-1"})
 		e := decode[graphErr](t, b)
 		if code != 404 || e.Error.Code != "Request_ResourceNotFound" || e.Error.Message == "" ||

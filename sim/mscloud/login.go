@@ -60,9 +60,10 @@ func correlationOf(r *http.Request) string {
 	return newGUID()
 }
 
-// tenantInfo resolves the first path segment of a login URL: a partner
-// tenant id, or a customer tenant id or domain (issued by that customer's
-// tenant, for the partner's app). Caller holds s.mu.
+// resolveTenant resolves the first path segment of a login URL: a partner
+// tenant id, or a customer tenant id, initial domain or verified custom
+// domain (issued by that customer's tenant, for the partner's app). Caller
+// holds s.mu.
 func (s *Server) resolveTenant(t string) (p *partner, tenantID string, ok bool) {
 	t = lower(t)
 	if p := s.partners[t]; p != nil {
@@ -72,6 +73,9 @@ func (s *Server) resolveTenant(t string) (p *partner, tenantID string, ok bool) 
 		return c.Partner, c.ID, true
 	}
 	if c := s.domains[t]; c != nil {
+		return c.Partner, c.ID, true
+	}
+	if c := s.customerByVerifiedDomain(t); c != nil {
 		return c.Partner, c.ID, true
 	}
 	return nil, "", false
@@ -203,6 +207,15 @@ func (s *Server) tokenResponse(r *http.Request) *response {
 		case !now.Before(rt.Expires):
 			return fail(http.StatusBadRequest, "invalid_grant", 700082, "The refresh token has expired due to inactivity.")
 		}
+	}
+
+	// A new customer tenant does not know the partner's app for its first
+	// customer_propagation_seconds (simulated clock; reference §3.8: "up to
+	// 3 minutes"). Simulated choice of error: invalid_grant AADSTS65001.
+	if cu := s.customers[tenantID]; cu != nil && now.Before(cu.CreatedAt.Add(s.settings.CustomerPropagation)) {
+		return fail(http.StatusBadRequest, "invalid_grant", 65001, "The user or administrator has not consented to use the application with ID '"+p.ClientID+
+			"' named '"+p.Name+"'. Send an interactive authorization request for this user and resource. (simulated: the partner relationship of the new customer tenant "+
+			cu.Domain+" is still propagating)")
 	}
 
 	audience, scope, msg := parseScope(form.Get("scope"), p.Cloud, grant == "refresh_token")

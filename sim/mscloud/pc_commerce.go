@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -183,20 +185,30 @@ func (cu *customer) subscription(id string) *subscription {
 
 // --- license units (subscribedskus; Graph) ---
 
-// assignedUnits is how many units of license SKU skuID are assigned.
-func (cu *customer) assignedUnits(skuID string) int { return cu.commerce.assigned[lower(skuID)] }
+// assignedUnits is how many units of license SKU skuID are assigned: the
+// live directory users holding it (graph_licenses.go) plus units recorded
+// without a user (setAssignedUnits, for tests of Partner Center alone).
+func (cu *customer) assignedUnits(skuID string) int {
+	return cu.usersHolding(skuID) + cu.commerce.assigned[lower(skuID)]
+}
 
-// setAssignedUnits records n assigned units of skuID (n < 0 counts as 0).
+// setAssignedUnits makes assignedUnits(skuID) n by recording the units the
+// directory's users do not account for (never fewer than the users hold).
 func (cu *customer) setAssignedUnits(skuID string, n int) {
-	if cu.commerce.assigned == nil {
-		cu.commerce.assigned = map[string]int{}
-	}
-	cu.commerce.assigned[lower(skuID)] = max(0, n)
+	cu.setUnassignedUnits(skuID, n-cu.usersHolding(skuID))
 }
 
 // addAssignedUnits adds delta (may be negative) to the assigned units of skuID.
 func (cu *customer) addAssignedUnits(skuID string, delta int) {
 	cu.setAssignedUnits(skuID, cu.assignedUnits(skuID)+delta)
+}
+
+// setUnassignedUnits sets the units recorded without a user (n < 0 counts as 0).
+func (cu *customer) setUnassignedUnits(skuID string, n int) {
+	if cu.commerce.assigned == nil {
+		cu.commerce.assigned = map[string]int{}
+	}
+	cu.commerce.assigned[lower(skuID)] = max(0, n)
 }
 
 // skuUnits is one license SKU's totals derived from the subscriptions.
@@ -208,8 +220,9 @@ type skuUnits struct {
 }
 
 // licenseUnits derives per-SKU totals: active subscriptions count as active
-// units, suspended ones as suspended units; consumed units come from the
-// assigned map. Pending, deleted and expired subscriptions add nothing.
+// units, suspended ones as suspended units; consumed units are the
+// assigned units. SKUs assigned without a live subscription still appear.
+// Pending, deleted and expired subscriptions add nothing.
 // Caller holds s.mu and has settled cu.
 func (cu *customer) licenseUnits() []*skuUnits {
 	var out []*skuUnits
@@ -231,8 +244,14 @@ func (cu *customer) licenseUnits() []*skuUnits {
 			get(sub.Item.license()).Suspended += sub.Quantity
 		}
 	}
-	for id, n := range cu.commerce.assigned {
-		if n > 0 && byID[id] == nil && allLicenses[id] != nil {
+	extra := cu.heldLicenses()
+	for _, id := range slices.Sorted(maps.Keys(cu.commerce.assigned)) {
+		if cu.commerce.assigned[id] > 0 && !slices.Contains(extra, id) {
+			extra = append(extra, id)
+		}
+	}
+	for _, id := range extra {
+		if byID[id] == nil && allLicenses[id] != nil {
 			get(allLicenses[id])
 		}
 	}

@@ -301,10 +301,7 @@ func (s *Server) applyStatus(sub *subscription, status string) {
 func (s *Server) pcSubscribedSkus(_ *http.Request, _ *apiCall, cu *customer, _ time.Time) *response {
 	var items []any
 	for _, u := range cu.licenseUnits() {
-		status := "Enabled"
-		if u.Active == 0 && u.Suspended > 0 {
-			status = "Suspended"
-		}
+		status := skuCapability(u)
 		plans := []any{}
 		for _, p := range u.License.Plans {
 			plans = append(plans, map[string]any{

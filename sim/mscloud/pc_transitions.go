@@ -3,6 +3,7 @@ package mscloud
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -56,13 +57,32 @@ func blockers(sub *subscription, target item) (code, msg string) {
 
 // moveAssigned moves assigned license units (at most n) from one license
 // SKU to another, for transfers with licenses.
+// Users holding the source SKU (creation order) get the target SKU instead
+// (without disabled plans), then units recorded without a user move.
 func moveAssigned(cu *customer, from, to *licenseSku, n int) {
 	if from.ID == to.ID {
 		return
 	}
-	moved := min(cu.assignedUnits(from.ID), n)
-	cu.addAssignedUnits(from.ID, -moved)
-	cu.addAssignedUnits(to.ID, moved)
+	if cu.dir != nil {
+		for _, u := range cu.dir.users {
+			if n == 0 {
+				break
+			}
+			l := u.license(from.ID)
+			if l == nil {
+				continue
+			}
+			if u.license(to.ID) != nil {
+				u.Licenses = slices.DeleteFunc(u.Licenses, func(x *userLicense) bool { return x == l })
+			} else {
+				l.SkuID, l.DisabledPlans = to.ID, []string{}
+			}
+			n--
+		}
+	}
+	moved := min(cu.commerce.assigned[from.ID], n)
+	cu.setUnassignedUnits(from.ID, cu.commerce.assigned[from.ID]-moved)
+	cu.setUnassignedUnits(to.ID, cu.commerce.assigned[to.ID]+moved)
 }
 
 // recordOrder books a completed order for subscriptions created by an

@@ -52,6 +52,12 @@ type settings struct {
 	TokenLifetime   time.Duration
 	OrderCompletion time.Duration
 	SlowPatch       time.Duration
+	// Graph (graph_*.go).
+	CustomerPropagation time.Duration // simulated clock: customer tenants refuse tokens this long after creation
+	UsageLocationLag    time.Duration // real time: a new usageLocation reaches license assignment this late
+	GraphWriteLimit     int           // writes per app+tenant per GraphWriteWindow
+	GraphWriteWindow    time.Duration // real time
+	GraphRUScale        float64       // multiplier of the resource-unit limits per app+tenant and 10 s
 }
 
 // Server is the Microsoft cloud simulator. It is safe for concurrent use.
@@ -59,18 +65,20 @@ type Server struct {
 	log   *slog.Logger
 	clock *Clock
 
-	mu        sync.Mutex // guards everything below
-	settings  settings
-	partners  map[string]*partner // by tenant id
-	order     []*partner
-	customers map[string]*customer
-	domains   map[string]*customer // lower-case domain
-	tokens    map[string]*accessToken
-	refresh   map[string]*refreshToken
-	replay    map[replayKey]*response
-	faults    []*fault
-	faultSeq  int
-	buckets   map[string]*bucket
+	mu           sync.Mutex // guards everything below
+	settings     settings
+	partners     map[string]*partner // by tenant id
+	order        []*partner
+	customers    map[string]*customer
+	domains      map[string]*customer // lower-case domain
+	tokens       map[string]*accessToken
+	refresh      map[string]*refreshToken
+	replay       map[replayKey]*response
+	faults       []*fault
+	faultSeq     int
+	buckets      map[string]*bucket
+	graphBudgets map[string]*graphBudget // Graph throttling per app+tenant (graph_throttle.go)
+	dns          map[string][]string     // published DNS TXT records by lower-case domain (POST /_sim/dns)
 
 	pcMux, graphMux, loginMux, adminMux *http.ServeMux
 }
@@ -100,24 +108,29 @@ func New(opts Options) *Server {
 		log:   log,
 		clock: NewClock(opts.ClockStart),
 		settings: settings{
-			Replay:          !opts.DisableRequestIdReplay,
-			PartnerRPS:      rate(opts.PartnerRPS, DefaultPartnerRPS),
-			CustomerRPS:     rate(opts.CustomerRPS, DefaultCustomerRPS),
-			TokenLifetime:   lifetime,
-			OrderCompletion: max(0, opts.OrderCompletion),
-			SlowPatch:       max(0, opts.SlowPatch),
+			Replay:           !opts.DisableRequestIdReplay,
+			PartnerRPS:       rate(opts.PartnerRPS, DefaultPartnerRPS),
+			CustomerRPS:      rate(opts.CustomerRPS, DefaultCustomerRPS),
+			TokenLifetime:    lifetime,
+			OrderCompletion:  max(0, opts.OrderCompletion),
+			SlowPatch:        max(0, opts.SlowPatch),
+			GraphWriteLimit:  DefaultGraphWriteLimit,
+			GraphWriteWindow: DefaultGraphWriteWindow,
+			GraphRUScale:     1,
 		},
-		partners:  map[string]*partner{},
-		customers: map[string]*customer{},
-		domains:   map[string]*customer{},
-		tokens:    map[string]*accessToken{},
-		refresh:   map[string]*refreshToken{},
-		replay:    map[replayKey]*response{},
-		buckets:   map[string]*bucket{},
-		pcMux:     http.NewServeMux(),
-		graphMux:  http.NewServeMux(),
-		loginMux:  http.NewServeMux(),
-		adminMux:  http.NewServeMux(),
+		partners:     map[string]*partner{},
+		customers:    map[string]*customer{},
+		domains:      map[string]*customer{},
+		tokens:       map[string]*accessToken{},
+		refresh:      map[string]*refreshToken{},
+		replay:       map[replayKey]*response{},
+		buckets:      map[string]*bucket{},
+		graphBudgets: map[string]*graphBudget{},
+		dns:          map[string][]string{},
+		pcMux:        http.NewServeMux(),
+		graphMux:     http.NewServeMux(),
+		loginMux:     http.NewServeMux(),
+		adminMux:     http.NewServeMux(),
 	}
 	s.registerLogin()
 	s.registerPartnerCenter()

@@ -83,6 +83,9 @@ type partner struct {
 	ClientSecret string
 	CreatedAt    time.Time
 	customers    []*customer // creation order
+	// graphThrottled counts the Graph 429 answers given to the partner's
+	// app (budget exhaustion and injected throttle faults).
+	graphThrottled int
 }
 
 func (p *partner) sellsIn(country string) bool {
@@ -147,6 +150,7 @@ type customer struct {
 	MCAAttested           bool
 	CreatedAt             time.Time
 	commerce              customerCommerce // orders, carts, subscriptions (pc_commerce.go)
+	dir                   *tenantDirectory // Entra directory: users and domains (graph_directory.go); nil until first used
 }
 
 // accessToken is an opaque bearer token kept in memory.

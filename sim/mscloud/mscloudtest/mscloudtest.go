@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -99,4 +100,28 @@ func (s *Sim) State(partnerTenantID string, out any) {
 	if err := json.Unmarshal(st.Partners[0], out); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// GraphToken returns an app-only Microsoft Graph token of the partner's app
+// issued by a customer tenant (tenant id, initial domain or verified custom
+// domain): Graph calls with it act in that tenant. graphAudience is the
+// partner cloud's, e.g. "https://graph.microsoft.com".
+func (s *Sim) GraphToken(p Partner, tenant, graphAudience string) string {
+	s.t.Helper()
+	resp, err := s.Client.PostForm(s.URL+"/"+tenant+"/oauth2/v2.0/token", url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {p.ClientID}, "client_secret": {p.ClientSecret},
+		"scope": {graphAudience + "/.default"},
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(data, &out) != nil || out.AccessToken == "" {
+		s.t.Fatalf("Graph token for tenant %s: %d %s", tenant, resp.StatusCode, data)
+	}
+	return out.AccessToken
 }

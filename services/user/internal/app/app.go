@@ -58,7 +58,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 }
 
 // subscriptionSKUs resolves subscriptions through the subscription service.
-type subscriptionSKUs struct{ c subscriptionv1.SubscriptionServiceClient }
+type subscriptionSKUs struct {
+	c subscriptionv1.SubscriptionServiceClient
+}
 
 func (s subscriptionSKUs) SKU(ctx context.Context, instanceID, id string) (string, string, error) {
 	if md, ok := metadata.FromIncomingContext(ctx); ok {

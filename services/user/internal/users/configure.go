@@ -179,4 +179,3 @@ func (s *Service) ResetPassword(ctx context.Context, req apsmd.Request, id strin
 	s.Log.InfoContext(ctx, "password reset", "user_id", u.ID)
 	return pw, nil
 }
-

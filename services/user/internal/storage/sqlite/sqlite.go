@@ -100,4 +100,3 @@ func (s *Store) Update(ctx context.Context, u *storage.User, job *jobs.New) erro
 func (s *Store) Delete(ctx context.Context, instanceID, id string) error {
 	return mapErr(s.docs.Delete(ctx, instanceID, id))
 }
-
