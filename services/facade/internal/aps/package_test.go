@@ -50,7 +50,7 @@ func TestPackageAgreesWithRoutes(t *testing.T) {
 		_, ok := swagger.Paths[path][strings.ToLower(verb)]
 		return ok
 	}
-	message := map[string]string{"app": "v1Instance", "tenants": "v1Tenant", "subscriptions": "v1Subscription", "users": "v1User"}
+	message := map[string]string{"app": "v1Instance", "tenants": "v1Tenant", "subscriptions": "v1Subscription", "users": "v1User", "domains": "v1Domain"}
 	declared := map[string]bool{}
 	for _, svc := range meta.Services {
 		declared[svc.ID] = true

@@ -31,6 +31,7 @@ func New(ctx context.Context, up Upstreams, opts ...runtime.ServeMuxOption) (*ru
 	}{
 		{up.Tenant, tenantv1.RegisterInstanceServiceHandler},
 		{up.Tenant, tenantv1.RegisterTenantServiceHandler},
+		{up.Tenant, tenantv1.RegisterDomainServiceHandler},
 		{up.Subscription, subscriptionv1.RegisterSubscriptionServiceHandler},
 		{up.User, userv1.RegisterUserServiceHandler},
 	}

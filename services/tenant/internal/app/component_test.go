@@ -41,6 +41,7 @@ type env struct {
 	t         *testing.T
 	sim       *mscloudtest.Sim
 	instances tenantv1.InstanceServiceClient
+	domains   tenantv1.DomainServiceClient
 	tenants   tenantv1.TenantServiceClient
 	logs      *syncBuffer
 	partner   mscloudtest.Partner
@@ -95,7 +96,8 @@ func newEnv(t *testing.T, partnerCountries ...string) *env {
 	}
 	t.Cleanup(func() { conn.Close() })
 	e := &env{t: t, sim: sim, logs: logs,
-		instances: tenantv1.NewInstanceServiceClient(conn), tenants: tenantv1.NewTenantServiceClient(conn)}
+		instances: tenantv1.NewInstanceServiceClient(conn), tenants: tenantv1.NewTenantServiceClient(conn),
+		domains: tenantv1.NewDomainServiceClient(conn)}
 	if len(partnerCountries) == 0 {
 		partnerCountries = []string{"US", "CA", "GB", "DE"}
 	}
@@ -426,5 +428,54 @@ func TestLongRetryAfterReschedulesTheJob(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), `"msg":"job snoozed"`) || time.Since(start) < 5*time.Second {
 		t.Fatal("the 429 was not handed to the job queue")
+	}
+}
+
+func TestCustomDomainVerification(t *testing.T) {
+	e := newEnv(t)
+	inst := e.mustInstall()
+	tn := newTenant(subdomain())
+	if _, err := e.provision(inst, tn); err != nil {
+		t.Fatal(err)
+	}
+	d := &tenantv1.Domain{Aps: &apsv1.Meta{Id: uuid.NewString()}, Tenant: &apsv1.Link{Aps: &apsv1.Ref{Id: tn.Aps.Id}}, DomainName: "Fabrikam.example."}
+	got, err := e.domains.ProvisionDomain(e.ctx(inst, "sync"), &tenantv1.ProvisionDomainRequest{Domain: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm := got.GetDomain()
+	var txt string
+	for _, r := range dm.GetVerificationRecords() {
+		if r.GetRecordType() == "Txt" {
+			txt = r.GetText()
+		}
+	}
+	if dm.GetState() != "unverified" || dm.GetDomainName() != "fabrikam.example" || !strings.HasPrefix(txt, "MS=") {
+		t.Fatalf("%v", dm)
+	}
+	// Re-sent: the same domain, nothing new.
+	if again, err := e.domains.ProvisionDomain(e.ctx(inst, "sync"), &tenantv1.ProvisionDomainRequest{Domain: d}); err != nil || again.GetDomain().GetState() != "unverified" {
+		t.Fatalf("%v %v", again, err)
+	}
+	_, err = e.domains.VerifyDomain(e.ctx(inst, "sync"), &tenantv1.VerifyDomainRequest{Id: d.Aps.Id})
+	if r := reason(t, err); r.Reason != apierr.DomainNotVerified || r.HTTPStatus() != 400 || !strings.Contains(r.Message, txt) {
+		t.Fatalf("%+v", r)
+	}
+	e.admin("POST", "/_sim/dns", map[string]any{"domain": "fabrikam.example", "txt": txt}, nil)
+	v, err := e.domains.VerifyDomain(e.ctx(inst, "sync"), &tenantv1.VerifyDomainRequest{Id: d.Aps.Id})
+	if err != nil || v.GetDomain().GetState() != "verified" {
+		t.Fatalf("%v %v", v, err)
+	}
+	if _, err := e.domains.UnprovisionDomain(e.ctx(inst, "sync"), &tenantv1.UnprovisionDomainRequest{Id: d.Aps.Id}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.domains.GetDomain(e.ctx(inst, ""), &tenantv1.GetDomainRequest{Id: d.Aps.Id})
+	if r := reason(t, err); r.Reason != apierr.NotFound {
+		t.Fatalf("%+v", r)
+	}
+	bad := &tenantv1.Domain{Aps: &apsv1.Meta{Id: uuid.NewString()}, Tenant: &apsv1.Link{Aps: &apsv1.Ref{Id: tn.Aps.Id}}, DomainName: "not a domain"}
+	_, err = e.domains.ProvisionDomain(e.ctx(inst, "sync"), &tenantv1.ProvisionDomainRequest{Domain: bad})
+	if r := reason(t, err); r.Reason != apierr.InvalidRequest {
+		t.Fatalf("%+v", r)
 	}
 }

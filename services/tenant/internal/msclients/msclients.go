@@ -5,6 +5,7 @@ package msclients
 import (
 	"context"
 
+	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/secret"
@@ -47,4 +48,13 @@ func (f *Factory) CheckCredentials(ctx context.Context, in *storage.Instance) er
 		return err
 	}
 	return f.Factory.CheckCredentials(ctx, c)
+}
+
+// Graph returns the Graph client of one customer tenant of the instance.
+func (f *Factory) Graph(in *storage.Instance, customerTenantID string) (*graph.Client, error) {
+	c, err := f.credentials(in)
+	if err != nil {
+		return nil, err
+	}
+	return f.Factory.Graph(c, customerTenantID)
 }

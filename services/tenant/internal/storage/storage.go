@@ -141,10 +141,48 @@ type TenantStore interface {
 	CountTenants(ctx context.Context, instanceID string) (int, error)
 }
 
+// Domain states.
+const (
+	DomainUnverified = "unverified"
+	DomainVerified   = "verified"
+)
+
+// VerificationRecord is a DNS record proving a domain's ownership.
+type VerificationRecord struct {
+	Type  string `json:"type"`
+	Label string `json:"label"`
+	Text  string `json:"text"`
+	TTL   int    `json:"ttl"`
+}
+
+// Domain is a custom domain of a tenant.
+type Domain struct {
+	ID         string
+	InstanceID string
+	TenantID   string
+	Name       string
+	State      string
+	Records    []VerificationRecord
+	Version    int64
+}
+
+// DomainStore keeps custom domains.
+type DomainStore interface {
+	// CreateDomain must return ErrAlreadyExists if the id is taken.
+	CreateDomain(ctx context.Context, d *Domain) error
+	// GetDomain must return ErrNotFound when the id is unknown in that instance.
+	GetDomain(ctx context.Context, instanceID, id string) (*Domain, error)
+	// UpdateDomain writes d if its Version is current (else ErrConflict or ErrNotFound).
+	UpdateDomain(ctx context.Context, d *Domain) error
+	// DeleteDomain must return ErrNotFound when the id is unknown.
+	DeleteDomain(ctx context.Context, instanceID, id string) error
+}
+
 // Store is everything the tenant service persists.
 type Store interface {
 	InstanceStore
 	TenantStore
+	DomainStore
 	// Jobs is the durable queue in the same database.
 	Jobs() jobs.Store
 	Close() error

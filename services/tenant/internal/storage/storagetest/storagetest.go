@@ -18,6 +18,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Instances", func(t *testing.T) { testInstances(t, newStore(t)) })
 	t.Run("Tenants", func(t *testing.T) { testTenants(t, newStore(t)) })
 	t.Run("TenantJobCommitsAtomically", func(t *testing.T) { testAtomicJob(t, newStore(t)) })
+	t.Run("Domains", func(t *testing.T) { testDomains(t, newStore(t)) })
 	jobstest.Run(t, func(t *testing.T) (jobs.Store, func(key string)) {
 		s := newStore(t)
 		if err := s.CreateInstance(context.Background(), instance("i1")); err != nil {
@@ -158,5 +159,38 @@ func testAtomicJob(t *testing.T, s storage.Store) {
 	}
 	if _, err := s.Jobs().Claim(ctx, "w/1", now, now.Add(time.Minute)); !errors.Is(err, jobs.ErrNoJob) {
 		t.Fatalf("a rolled-back job was enqueued: %v", err)
+	}
+}
+
+func testDomains(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	d := &storage.Domain{ID: "d1", InstanceID: "i1", TenantID: "t1", Name: "contoso.com", State: storage.DomainUnverified}
+	if err := s.CreateDomain(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateDomain(ctx, &storage.Domain{ID: "d1", InstanceID: "i1"}); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	a, _ := s.GetDomain(ctx, "i1", "d1")
+	b, _ := s.GetDomain(ctx, "i1", "d1")
+	a.State, a.Records = storage.DomainVerified, []storage.VerificationRecord{{Type: "Txt", Label: "contoso.com", Text: "MS=ms1", TTL: 3600}}
+	if err := s.UpdateDomain(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateDomain(ctx, b); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("stale: %v", err)
+	}
+	c, err := s.GetDomain(ctx, "i1", "d1")
+	if err != nil || c.State != storage.DomainVerified || len(c.Records) != 1 || c.Records[0].Text != "MS=ms1" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	if _, err := s.GetDomain(ctx, "i2", "d1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("other instance: %v", err)
+	}
+	if err := s.DeleteDomain(ctx, "i1", "d1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteDomain(ctx, "i1", "d1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("delete twice: %v", err)
 	}
 }
