@@ -122,7 +122,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	tenantv1.RegisterInstanceServiceServer(srv.Server, &server.InstanceServer{Instances: inst, Tenants: ten})
 	tenantv1.RegisterTenantServiceServer(srv.Server, &server.TenantServer{Tenants: ten})
 	tenantv1.RegisterDomainServiceServer(srv.Server, &server.DomainServer{Domains: &domains.Service{Store: store, Instances: inst,
-		Graph: func(in *storage.Instance, customerID string) (domains.Graph, error) { return factory.Graph(in, customerID) }}})
+		Graph: func(in *storage.Instance, customerID string) (domains.Graph, error) {
+			return factory.Graph(in, customerID)
+		}}})
 
 	log.Info("tenant service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL,
 		"login", endpoints.LoginAuthority, "database", redactDB(cfg.DatabaseURL))
