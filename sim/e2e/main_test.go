@@ -62,7 +62,7 @@ func start(t *testing.T, countries ...string) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	stack, err := devstack.Start(ctx, devstack.Options{BinDir: binDir, WorkDir: t.TempDir(), RetryTimeout: time.Second,
-		ExtraEnv: map[string][]string{"tenant": {"TENANT_JOB_POLL=100ms"}}})
+		ExtraEnv: map[string][]string{"tenant": {"TENANT_JOB_POLL=100ms"}, "subscription": {"SUBSCRIPTION_USAGE_TTL=500ms"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
