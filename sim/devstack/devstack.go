@@ -335,6 +335,7 @@ func (s *Stack) OwnEnv(name string) []string {
 			"TENANT_DATABASE_URL=sqlite://" + filepath.Join(s.WorkDir, "tenant.db"),
 			"TENANT_CLOUD=" + s.Cloud,
 			"TENANT_ENCRYPTION_KEY_FILE=" + s.EncryptionKeyFile,
+			"TENANT_USER_ADDR=" + s.UserGRPCAddr,
 			"TENANT_MS_LOGIN_URL=" + s.SimURL + "/",
 			"TENANT_MS_PARTNER_CENTER_URL=" + s.SimURL,
 			"TENANT_MS_GRAPH_URL=" + s.SimURL + "/v1.0",

@@ -303,6 +303,7 @@ func TestEnvironment(t *testing.T) {
 		"TENANT_DATABASE_URL=sqlite://" + filepath.Join(work, "tenant.db"),
 		"TENANT_CLOUD=china",
 		"TENANT_ENCRYPTION_KEY_FILE=" + filepath.Join(work, "encryption.key"),
+		"TENANT_USER_ADDR=" + s.UserGRPCAddr,
 		"TENANT_MS_LOGIN_URL=" + s.SimURL + "/",
 		"TENANT_MS_PARTNER_CENTER_URL=" + s.SimURL,
 		"TENANT_MS_GRAPH_URL=" + s.SimURL + "/v1.0",

@@ -131,3 +131,24 @@ func (d Docs) Count(ctx context.Context, instanceID, parentID string, excluded .
 	err := d.DB.QueryRowContext(ctx, d.DB.Rebind(q), args...).Scan(&n)
 	return n, err
 }
+
+// List returns an instance's documents under a parent.
+func (d Docs) List(ctx context.Context, instanceID, parentID string) ([]Record, error) {
+	rows, err := d.DB.QueryContext(ctx, d.DB.Rebind(`SELECT id, parent_id, data, state, version FROM `+d.Table+
+		` WHERE instance_id = ? AND parent_id = ? ORDER BY created_at, id`), instanceID, parentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		r := Record{InstanceID: instanceID}
+		var data string
+		if err := rows.Scan(&r.ID, &r.ParentID, &data, &r.State, &r.Version); err != nil {
+			return nil, err
+		}
+		r.Data = []byte(data)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

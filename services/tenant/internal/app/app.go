@@ -4,8 +4,13 @@ package app
 
 import (
 	"context"
+
 	"crypto/x509"
 	"fmt"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +19,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
+	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
 	"github.com/o365gateway/gateway/services/shared/jobs"
@@ -30,6 +37,7 @@ import (
 	"github.com/o365gateway/gateway/services/tenant/internal/server"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage/sqlite"
+	"github.com/o365gateway/gateway/services/tenant/internal/syncer"
 	"github.com/o365gateway/gateway/services/tenant/internal/tenants"
 )
 
@@ -41,6 +49,25 @@ type App struct {
 	runner  *jobs.Runner
 	server  *grpcserver.Server
 	metrics http.Handler
+	conn    *grpc.ClientConn
+}
+
+// userSync asks the user service to synchronize a tenant's users.
+type userSync struct{ c userv1.UserServiceClient }
+
+func (u userSync) SyncUsers(ctx context.Context, instanceID, tenantID string) ([]syncer.Change, error) {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		ctx = metadata.NewOutgoingContext(ctx, md.Copy())
+	}
+	r, err := u.c.SyncUsers(ctx, &userv1.SyncUsersRequest{InstanceId: instanceID, TenantId: tenantID})
+	if err != nil {
+		return nil, apierr.From(err)
+	}
+	var out []syncer.Change
+	for _, d := range r.GetDifferences() {
+		out = append(out, syncer.Change{Kind: "users", Change: d.GetChange(), ID: d.GetId(), Name: d.GetName(), Detail: d.GetDetail()})
+	}
+	return out, nil
 }
 
 // Run serves on cfg.ListenAddr until ctx ends.
@@ -57,8 +84,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	return a.Serve(ctx, lis)
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.store.Close() }
+// Close releases the database and the user-service connection.
+func (a *App) Close() error { a.conn.Close(); return a.store.Close() }
 
 // New wires the service.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler) (*App, error) {
@@ -120,7 +147,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 
 	srv := grpcserver.New(log)
 	tenantv1.RegisterInstanceServiceServer(srv.Server, &server.InstanceServer{Instances: inst, Tenants: ten})
-	tenantv1.RegisterTenantServiceServer(srv.Server, &server.TenantServer{Tenants: ten})
+	userConn, err := grpc.NewClient(cfg.UserAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	sync := &syncer.Service{Store: store, Instances: inst, Users: userSync{c: userv1.NewUserServiceClient(userConn)},
+		Graph: func(in *storage.Instance, customerID string) (syncer.Domains, error) {
+			return factory.Graph(in, customerID)
+		},
+		PC: func(in *storage.Instance) (syncer.Subscriptions, error) { return factory.PartnerCenter(in) }}
+	tenantv1.RegisterTenantServiceServer(srv.Server, &server.TenantServer{Tenants: ten, Sync: sync})
 	tenantv1.RegisterDomainServiceServer(srv.Server, &server.DomainServer{Domains: &domains.Service{Store: store, Instances: inst,
 		Graph: func(in *storage.Instance, customerID string) (domains.Graph, error) {
 			return factory.Graph(in, customerID)
@@ -128,7 +166,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 
 	log.Info("tenant service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL,
 		"login", endpoints.LoginAuthority, "database", redactDB(cfg.DatabaseURL))
-	return &App{cfg: cfg, log: log, store: store, runner: runner, server: srv, metrics: metrics}, nil
+	return &App{cfg: cfg, log: log, store: store, runner: runner, server: srv, metrics: metrics, conn: userConn}, nil
 }
 
 // Serve runs the job runner and the gRPC server on lis until ctx ends.

@@ -3,10 +3,13 @@ package server
 import (
 	"context"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 
+	"github.com/o365gateway/gateway/services/tenant/internal/syncer"
 	"github.com/o365gateway/gateway/services/tenant/internal/tenants"
 )
 
@@ -14,6 +17,7 @@ import (
 type TenantServer struct {
 	tenantv1.UnimplementedTenantServiceServer
 	Tenants *tenants.Service
+	Sync    *syncer.Service
 }
 
 // answer sets the accepted header when a job still runs.
@@ -80,4 +84,17 @@ func (s *TenantServer) ResolveTenant(ctx context.Context, r *tenantv1.ResolveTen
 	}
 	return &tenantv1.ResolveTenantResponse{MsCustomerId: t.MSCustomerID, Country: t.Address.Country, McaAttested: t.MCAAttested,
 		State: t.State, DomainName: t.Domain}, nil
+}
+
+// SynchronizeTenant implements the RPC.
+func (s *TenantServer) SynchronizeTenant(ctx context.Context, r *tenantv1.SynchronizeTenantRequest) (*tenantv1.SynchronizeTenantResponse, error) {
+	rep, err := s.Sync.Synchronize(ctx, apsmd.FromContext(ctx), r.GetId())
+	if err != nil {
+		return nil, err
+	}
+	out := &tenantv1.SyncReport{SynchronizedAt: timestamppb.New(rep.At), Changes: []*tenantv1.SyncChange{}}
+	for _, c := range rep.Changes {
+		out.Changes = append(out.Changes, &tenantv1.SyncChange{Kind: c.Kind, Change: c.Change, Id: c.ID, Name: c.Name, Detail: c.Detail})
+	}
+	return &tenantv1.SynchronizeTenantResponse{Report: out}, nil
 }

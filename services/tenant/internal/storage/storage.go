@@ -176,6 +176,8 @@ type DomainStore interface {
 	UpdateDomain(ctx context.Context, d *Domain) error
 	// DeleteDomain must return ErrNotFound when the id is unknown.
 	DeleteDomain(ctx context.Context, instanceID, id string) error
+	// ListDomains returns a tenant's domains.
+	ListDomains(ctx context.Context, instanceID, tenantID string) ([]*Domain, error)
 }
 
 // Store is everything the tenant service persists.

@@ -132,3 +132,16 @@ func (s *Server) NotifyUserLink(ctx context.Context, r *userv1.NotifyUserLinkReq
 	}
 	return &userv1.NotifyUserLinkResponse{}, nil
 }
+
+// SyncUsers implements the RPC (the tenant service only).
+func (s *Server) SyncUsers(ctx context.Context, r *userv1.SyncUsersRequest) (*userv1.SyncUsersResponse, error) {
+	diffs, err := s.Users.Sync(ctx, r.GetInstanceId(), r.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	out := &userv1.SyncUsersResponse{}
+	for _, d := range diffs {
+		out.Differences = append(out.Differences, &userv1.Difference{Change: d.Change, Id: d.ID, Name: d.Name, Detail: d.Detail})
+	}
+	return out, nil
+}

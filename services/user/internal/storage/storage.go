@@ -69,7 +69,9 @@ type User struct {
 	// CreateSent is set before the create call: afterwards the job looks the
 	// user up by user principal name (the natural key) before creating.
 	CreateSent bool
-	Version    int64
+	// Imported users were created outside the platform and found by a synchronization.
+	Imported bool
+	Version  int64
 }
 
 // Store keeps users. Writes may carry a job that commits with them.
@@ -83,6 +85,8 @@ type Store interface {
 	Update(ctx context.Context, u *User, job *jobs.New) error
 	// Delete must return ErrNotFound when the id is unknown.
 	Delete(ctx context.Context, instanceID, id string) error
+	// ListByTenant returns a tenant's users.
+	ListByTenant(ctx context.Context, instanceID, tenantID string) ([]*User, error)
 	// Jobs is the durable queue in the same database.
 	Jobs() jobs.Store
 	Close() error

@@ -39,6 +39,7 @@ type Graph interface {
 	AssignLicense(ctx context.Context, id string, add, remove []string) (*graph.User, error)
 	SubscribedSKUs(ctx context.Context) ([]graph.SubscribedSKU, error)
 	Domains(ctx context.Context) ([]graph.Domain, error)
+	ListUsers(ctx context.Context) ([]graph.User, error)
 }
 
 // Directory reads instances and tenants (owned by the tenant service).

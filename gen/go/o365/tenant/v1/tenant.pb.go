@@ -1084,6 +1084,237 @@ func (x *ResolveTenantResponse) GetDomainName() string {
 	return ""
 }
 
+// SynchronizeTenantRequest names the tenant.
+type SynchronizeTenantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// APS id of the tenant.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SynchronizeTenantRequest) Reset() {
+	*x = SynchronizeTenantRequest{}
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SynchronizeTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SynchronizeTenantRequest) ProtoMessage() {}
+
+func (x *SynchronizeTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SynchronizeTenantRequest.ProtoReflect.Descriptor instead.
+func (*SynchronizeTenantRequest) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SynchronizeTenantRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// SyncChange is one difference found between Microsoft and the gateway.
+type SyncChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// users, domains or subscriptions.
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// imported (created outside the platform, now known to the gateway),
+	// updated, missing (known to the gateway, gone at Microsoft) or drift
+	// (a managed resource changed outside the platform; the platform stays master).
+	Change string `protobuf:"bytes,2,opt,name=change,proto3" json:"change,omitempty"`
+	// Gateway id of the resource.
+	Id string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	// Microsoft's name or id of the resource.
+	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// What differs.
+	Detail        string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncChange) Reset() {
+	*x = SyncChange{}
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncChange) ProtoMessage() {}
+
+func (x *SyncChange) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncChange.ProtoReflect.Descriptor instead.
+func (*SyncChange) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SyncChange) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SyncChange) GetChange() string {
+	if x != nil {
+		return x.Change
+	}
+	return ""
+}
+
+func (x *SyncChange) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SyncChange) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SyncChange) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// SyncReport lists what a synchronization found.
+type SyncReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When it ran.
+	SynchronizedAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=synchronized_at,json=synchronizedAt,proto3" json:"synchronized_at,omitempty"`
+	// The differences.
+	Changes       []*SyncChange `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncReport) Reset() {
+	*x = SyncReport{}
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncReport) ProtoMessage() {}
+
+func (x *SyncReport) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncReport.ProtoReflect.Descriptor instead.
+func (*SyncReport) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SyncReport) GetSynchronizedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SynchronizedAt
+	}
+	return nil
+}
+
+func (x *SyncReport) GetChanges() []*SyncChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// SynchronizeTenantResponse carries the report.
+type SynchronizeTenantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The report.
+	Report        *SyncReport `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SynchronizeTenantResponse) Reset() {
+	*x = SynchronizeTenantResponse{}
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SynchronizeTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SynchronizeTenantResponse) ProtoMessage() {}
+
+func (x *SynchronizeTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SynchronizeTenantResponse.ProtoReflect.Descriptor instead.
+func (*SynchronizeTenantResponse) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SynchronizeTenantResponse) GetReport() *SyncReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 var File_o365_tenant_v1_tenant_proto protoreflect.FileDescriptor
 
 const file_o365_tenant_v1_tenant_proto_rawDesc = "" +
@@ -1165,13 +1396,29 @@ const file_o365_tenant_v1_tenant_proto_rawDesc = "" +
 	"\fmca_attested\x18\x03 \x01(\bR\vmcaAttested\x12\x14\n" +
 	"\x05state\x18\x04 \x01(\tR\x05state\x12\x1f\n" +
 	"\vdomain_name\x18\x05 \x01(\tR\n" +
-	"domainName2\xd8\x04\n" +
+	"domainName\"*\n" +
+	"\x18SynchronizeTenantRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"t\n" +
+	"\n" +
+	"SyncChange\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06change\x18\x02 \x01(\tR\x06change\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x16\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\"\x87\x01\n" +
+	"\n" +
+	"SyncReport\x12C\n" +
+	"\x0fsynchronized_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x0esynchronizedAt\x124\n" +
+	"\achanges\x18\x02 \x03(\v2\x1a.o365.tenant.v1.SyncChangeR\achanges\"O\n" +
+	"\x19SynchronizeTenantResponse\x122\n" +
+	"\x06report\x18\x01 \x01(\v2\x1a.o365.tenant.v1.SyncReportR\x06report2\xc2\x05\n" +
 	"\rTenantService\x12b\n" +
 	"\x0fProvisionTenant\x12&.o365.tenant.v1.ProvisionTenantRequest\x1a'.o365.tenant.v1.ProvisionTenantResponse\x12P\n" +
 	"\tGetTenant\x12 .o365.tenant.v1.GetTenantRequest\x1a!.o365.tenant.v1.GetTenantResponse\x12b\n" +
 	"\x0fConfigureTenant\x12&.o365.tenant.v1.ConfigureTenantRequest\x1a'.o365.tenant.v1.ConfigureTenantResponse\x12h\n" +
 	"\x11UnprovisionTenant\x12(.o365.tenant.v1.UnprovisionTenantRequest\x1a).o365.tenant.v1.UnprovisionTenantResponse\x12e\n" +
-	"\x10NotifyTenantLink\x12'.o365.tenant.v1.NotifyTenantLinkRequest\x1a(.o365.tenant.v1.NotifyTenantLinkResponse\x12\\\n" +
+	"\x10NotifyTenantLink\x12'.o365.tenant.v1.NotifyTenantLinkRequest\x1a(.o365.tenant.v1.NotifyTenantLinkResponse\x12h\n" +
+	"\x11SynchronizeTenant\x12(.o365.tenant.v1.SynchronizeTenantRequest\x1a).o365.tenant.v1.SynchronizeTenantResponse\x12\\\n" +
 	"\rResolveTenant\x12$.o365.tenant.v1.ResolveTenantRequest\x1a%.o365.tenant.v1.ResolveTenantResponseB?Z=github.com/o365gateway/gateway/gen/go/o365/tenant/v1;tenantv1b\x06proto3"
 
 var (
@@ -1186,7 +1433,7 @@ func file_o365_tenant_v1_tenant_proto_rawDescGZIP() []byte {
 	return file_o365_tenant_v1_tenant_proto_rawDescData
 }
 
-var file_o365_tenant_v1_tenant_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_o365_tenant_v1_tenant_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_o365_tenant_v1_tenant_proto_goTypes = []any{
 	(*Company)(nil),                   // 0: o365.tenant.v1.Company
 	(*Address)(nil),                   // 1: o365.tenant.v1.Address
@@ -1204,44 +1451,53 @@ var file_o365_tenant_v1_tenant_proto_goTypes = []any{
 	(*NotifyTenantLinkResponse)(nil),  // 13: o365.tenant.v1.NotifyTenantLinkResponse
 	(*ResolveTenantRequest)(nil),      // 14: o365.tenant.v1.ResolveTenantRequest
 	(*ResolveTenantResponse)(nil),     // 15: o365.tenant.v1.ResolveTenantResponse
-	(*v1.Meta)(nil),                   // 16: o365.aps.v1.Meta
-	(*v1.Link)(nil),                   // 17: o365.aps.v1.Link
-	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
-	(*v1.Counter)(nil),                // 19: o365.aps.v1.Counter
-	(*structpb.Struct)(nil),           // 20: google.protobuf.Struct
+	(*SynchronizeTenantRequest)(nil),  // 16: o365.tenant.v1.SynchronizeTenantRequest
+	(*SyncChange)(nil),                // 17: o365.tenant.v1.SyncChange
+	(*SyncReport)(nil),                // 18: o365.tenant.v1.SyncReport
+	(*SynchronizeTenantResponse)(nil), // 19: o365.tenant.v1.SynchronizeTenantResponse
+	(*v1.Meta)(nil),                   // 20: o365.aps.v1.Meta
+	(*v1.Link)(nil),                   // 21: o365.aps.v1.Link
+	(*timestamppb.Timestamp)(nil),     // 22: google.protobuf.Timestamp
+	(*v1.Counter)(nil),                // 23: o365.aps.v1.Counter
+	(*structpb.Struct)(nil),           // 24: google.protobuf.Struct
 }
 var file_o365_tenant_v1_tenant_proto_depIdxs = []int32{
-	16, // 0: o365.tenant.v1.Tenant.aps:type_name -> o365.aps.v1.Meta
+	20, // 0: o365.tenant.v1.Tenant.aps:type_name -> o365.aps.v1.Meta
 	0,  // 1: o365.tenant.v1.Tenant.company:type_name -> o365.tenant.v1.Company
 	1,  // 2: o365.tenant.v1.Tenant.address:type_name -> o365.tenant.v1.Address
 	2,  // 3: o365.tenant.v1.Tenant.mca:type_name -> o365.tenant.v1.Mca
-	17, // 4: o365.tenant.v1.Tenant.account:type_name -> o365.aps.v1.Link
-	18, // 5: o365.tenant.v1.Tenant.last_synchronization:type_name -> google.protobuf.Timestamp
-	19, // 6: o365.tenant.v1.Tenant.seats:type_name -> o365.aps.v1.Counter
+	21, // 4: o365.tenant.v1.Tenant.account:type_name -> o365.aps.v1.Link
+	22, // 5: o365.tenant.v1.Tenant.last_synchronization:type_name -> google.protobuf.Timestamp
+	23, // 6: o365.tenant.v1.Tenant.seats:type_name -> o365.aps.v1.Counter
 	3,  // 7: o365.tenant.v1.ProvisionTenantRequest.tenant:type_name -> o365.tenant.v1.Tenant
 	3,  // 8: o365.tenant.v1.ProvisionTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
 	3,  // 9: o365.tenant.v1.GetTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
 	3,  // 10: o365.tenant.v1.ConfigureTenantRequest.tenant:type_name -> o365.tenant.v1.Tenant
 	3,  // 11: o365.tenant.v1.ConfigureTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
 	3,  // 12: o365.tenant.v1.UnprovisionTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
-	20, // 13: o365.tenant.v1.NotifyTenantLinkRequest.body:type_name -> google.protobuf.Struct
-	4,  // 14: o365.tenant.v1.TenantService.ProvisionTenant:input_type -> o365.tenant.v1.ProvisionTenantRequest
-	6,  // 15: o365.tenant.v1.TenantService.GetTenant:input_type -> o365.tenant.v1.GetTenantRequest
-	8,  // 16: o365.tenant.v1.TenantService.ConfigureTenant:input_type -> o365.tenant.v1.ConfigureTenantRequest
-	10, // 17: o365.tenant.v1.TenantService.UnprovisionTenant:input_type -> o365.tenant.v1.UnprovisionTenantRequest
-	12, // 18: o365.tenant.v1.TenantService.NotifyTenantLink:input_type -> o365.tenant.v1.NotifyTenantLinkRequest
-	14, // 19: o365.tenant.v1.TenantService.ResolveTenant:input_type -> o365.tenant.v1.ResolveTenantRequest
-	5,  // 20: o365.tenant.v1.TenantService.ProvisionTenant:output_type -> o365.tenant.v1.ProvisionTenantResponse
-	7,  // 21: o365.tenant.v1.TenantService.GetTenant:output_type -> o365.tenant.v1.GetTenantResponse
-	9,  // 22: o365.tenant.v1.TenantService.ConfigureTenant:output_type -> o365.tenant.v1.ConfigureTenantResponse
-	11, // 23: o365.tenant.v1.TenantService.UnprovisionTenant:output_type -> o365.tenant.v1.UnprovisionTenantResponse
-	13, // 24: o365.tenant.v1.TenantService.NotifyTenantLink:output_type -> o365.tenant.v1.NotifyTenantLinkResponse
-	15, // 25: o365.tenant.v1.TenantService.ResolveTenant:output_type -> o365.tenant.v1.ResolveTenantResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	24, // 13: o365.tenant.v1.NotifyTenantLinkRequest.body:type_name -> google.protobuf.Struct
+	22, // 14: o365.tenant.v1.SyncReport.synchronized_at:type_name -> google.protobuf.Timestamp
+	17, // 15: o365.tenant.v1.SyncReport.changes:type_name -> o365.tenant.v1.SyncChange
+	18, // 16: o365.tenant.v1.SynchronizeTenantResponse.report:type_name -> o365.tenant.v1.SyncReport
+	4,  // 17: o365.tenant.v1.TenantService.ProvisionTenant:input_type -> o365.tenant.v1.ProvisionTenantRequest
+	6,  // 18: o365.tenant.v1.TenantService.GetTenant:input_type -> o365.tenant.v1.GetTenantRequest
+	8,  // 19: o365.tenant.v1.TenantService.ConfigureTenant:input_type -> o365.tenant.v1.ConfigureTenantRequest
+	10, // 20: o365.tenant.v1.TenantService.UnprovisionTenant:input_type -> o365.tenant.v1.UnprovisionTenantRequest
+	12, // 21: o365.tenant.v1.TenantService.NotifyTenantLink:input_type -> o365.tenant.v1.NotifyTenantLinkRequest
+	16, // 22: o365.tenant.v1.TenantService.SynchronizeTenant:input_type -> o365.tenant.v1.SynchronizeTenantRequest
+	14, // 23: o365.tenant.v1.TenantService.ResolveTenant:input_type -> o365.tenant.v1.ResolveTenantRequest
+	5,  // 24: o365.tenant.v1.TenantService.ProvisionTenant:output_type -> o365.tenant.v1.ProvisionTenantResponse
+	7,  // 25: o365.tenant.v1.TenantService.GetTenant:output_type -> o365.tenant.v1.GetTenantResponse
+	9,  // 26: o365.tenant.v1.TenantService.ConfigureTenant:output_type -> o365.tenant.v1.ConfigureTenantResponse
+	11, // 27: o365.tenant.v1.TenantService.UnprovisionTenant:output_type -> o365.tenant.v1.UnprovisionTenantResponse
+	13, // 28: o365.tenant.v1.TenantService.NotifyTenantLink:output_type -> o365.tenant.v1.NotifyTenantLinkResponse
+	19, // 29: o365.tenant.v1.TenantService.SynchronizeTenant:output_type -> o365.tenant.v1.SynchronizeTenantResponse
+	15, // 30: o365.tenant.v1.TenantService.ResolveTenant:output_type -> o365.tenant.v1.ResolveTenantResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_o365_tenant_v1_tenant_proto_init() }
@@ -1255,7 +1511,7 @@ func file_o365_tenant_v1_tenant_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_tenant_v1_tenant_proto_rawDesc), len(file_o365_tenant_v1_tenant_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

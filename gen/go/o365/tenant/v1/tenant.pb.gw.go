@@ -665,6 +665,45 @@ func local_request_TenantService_NotifyTenantLink_5(ctx context.Context, marshal
 	return msg, metadata, err
 }
 
+func request_TenantService_SynchronizeTenant_0(ctx context.Context, marshaler runtime.Marshaler, client TenantServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SynchronizeTenantRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "id")
+	}
+	protoReq.Id, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SynchronizeTenant(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_TenantService_SynchronizeTenant_0(ctx context.Context, marshaler runtime.Marshaler, server TenantServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SynchronizeTenantRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "id")
+	}
+	protoReq.Id, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "id", err)
+	}
+	msg, err := server.SynchronizeTenant(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterTenantServiceHandlerServer registers the http handlers for service TenantService to "mux".
 // UnaryRPC     :call TenantServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -870,6 +909,26 @@ func RegisterTenantServiceHandlerServer(ctx context.Context, mux *runtime.ServeM
 			return
 		}
 		forward_TenantService_NotifyTenantLink_5(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_TenantService_SynchronizeTenant_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/o365.tenant.v1.TenantService/SynchronizeTenant", runtime.WithHTTPPathPattern("/tenants/{id}/synchronize"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_TenantService_SynchronizeTenant_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_TenantService_SynchronizeTenant_0(annotatedContext, mux, outboundMarshaler, w, req, response_TenantService_SynchronizeTenant_0{resp.(*SynchronizeTenantResponse)}, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -1081,6 +1140,23 @@ func RegisterTenantServiceHandlerClient(ctx context.Context, mux *runtime.ServeM
 		}
 		forward_TenantService_NotifyTenantLink_5(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_TenantService_SynchronizeTenant_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/o365.tenant.v1.TenantService/SynchronizeTenant", runtime.WithHTTPPathPattern("/tenants/{id}/synchronize"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_TenantService_SynchronizeTenant_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_TenantService_SynchronizeTenant_0(annotatedContext, mux, outboundMarshaler, w, req, response_TenantService_SynchronizeTenant_0{resp.(*SynchronizeTenantResponse)}, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -1120,6 +1196,15 @@ func (m response_TenantService_UnprovisionTenant_0) XXX_ResponseBody() interface
 	return response.Tenant
 }
 
+type response_TenantService_SynchronizeTenant_0 struct {
+	*SynchronizeTenantResponse
+}
+
+func (m response_TenantService_SynchronizeTenant_0) XXX_ResponseBody() interface{} {
+	response := m.SynchronizeTenantResponse
+	return response.Report
+}
+
 var (
 	pattern_TenantService_ProvisionTenant_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0}, []string{"tenants"}, ""))
 	pattern_TenantService_GetTenant_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 1, 0, 4, 1, 5, 1}, []string{"tenants", "id"}, ""))
@@ -1131,6 +1216,7 @@ var (
 	pattern_TenantService_NotifyTenantLink_3  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 1, 0, 4, 1, 5, 1, 2, 2, 4, 1, 5, 3, 1, 0, 4, 1, 5, 4}, []string{"tenants", "id", "domains", "relation", "other_id"}, ""))
 	pattern_TenantService_NotifyTenantLink_4  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 1, 0, 4, 1, 5, 1, 2, 2, 4, 1, 5, 3, 1, 0, 4, 1, 5, 4}, []string{"tenants", "id", "subscriptions", "relation", "other_id"}, ""))
 	pattern_TenantService_NotifyTenantLink_5  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 1, 0, 4, 1, 5, 1, 2, 2, 4, 1, 5, 3, 1, 0, 4, 1, 5, 4}, []string{"tenants", "id", "users", "relation", "other_id"}, ""))
+	pattern_TenantService_SynchronizeTenant_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 1, 0, 4, 1, 5, 1, 2, 2}, []string{"tenants", "id", "synchronize"}, ""))
 )
 
 var (
@@ -1144,4 +1230,5 @@ var (
 	forward_TenantService_NotifyTenantLink_3  = runtime.ForwardResponseMessage
 	forward_TenantService_NotifyTenantLink_4  = runtime.ForwardResponseMessage
 	forward_TenantService_NotifyTenantLink_5  = runtime.ForwardResponseMessage
+	forward_TenantService_SynchronizeTenant_0 = runtime.ForwardResponseMessage
 )

@@ -24,6 +24,7 @@ const (
 	TenantService_ConfigureTenant_FullMethodName   = "/o365.tenant.v1.TenantService/ConfigureTenant"
 	TenantService_UnprovisionTenant_FullMethodName = "/o365.tenant.v1.TenantService/UnprovisionTenant"
 	TenantService_NotifyTenantLink_FullMethodName  = "/o365.tenant.v1.TenantService/NotifyTenantLink"
+	TenantService_SynchronizeTenant_FullMethodName = "/o365.tenant.v1.TenantService/SynchronizeTenant"
 	TenantService_ResolveTenant_FullMethodName     = "/o365.tenant.v1.TenantService/ResolveTenant"
 )
 
@@ -45,6 +46,9 @@ type TenantServiceClient interface {
 	UnprovisionTenant(ctx context.Context, in *UnprovisionTenantRequest, opts ...grpc.CallOption) (*UnprovisionTenantResponse, error)
 	// NotifyTenantLink acknowledges link and unlink notifications.
 	NotifyTenantLink(ctx context.Context, in *NotifyTenantLinkRequest, opts ...grpc.CallOption) (*NotifyTenantLinkResponse, error)
+	// SynchronizeTenant pulls the users, domains and subscriptions created
+	// outside the platform into the gateway and reports what changed.
+	SynchronizeTenant(ctx context.Context, in *SynchronizeTenantRequest, opts ...grpc.CallOption) (*SynchronizeTenantResponse, error)
 	// ResolveTenant returns what other services need to act for a tenant at
 	// Microsoft. Internal: not exposed over REST.
 	ResolveTenant(ctx context.Context, in *ResolveTenantRequest, opts ...grpc.CallOption) (*ResolveTenantResponse, error)
@@ -108,6 +112,16 @@ func (c *tenantServiceClient) NotifyTenantLink(ctx context.Context, in *NotifyTe
 	return out, nil
 }
 
+func (c *tenantServiceClient) SynchronizeTenant(ctx context.Context, in *SynchronizeTenantRequest, opts ...grpc.CallOption) (*SynchronizeTenantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SynchronizeTenantResponse)
+	err := c.cc.Invoke(ctx, TenantService_SynchronizeTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *tenantServiceClient) ResolveTenant(ctx context.Context, in *ResolveTenantRequest, opts ...grpc.CallOption) (*ResolveTenantResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ResolveTenantResponse)
@@ -136,6 +150,9 @@ type TenantServiceServer interface {
 	UnprovisionTenant(context.Context, *UnprovisionTenantRequest) (*UnprovisionTenantResponse, error)
 	// NotifyTenantLink acknowledges link and unlink notifications.
 	NotifyTenantLink(context.Context, *NotifyTenantLinkRequest) (*NotifyTenantLinkResponse, error)
+	// SynchronizeTenant pulls the users, domains and subscriptions created
+	// outside the platform into the gateway and reports what changed.
+	SynchronizeTenant(context.Context, *SynchronizeTenantRequest) (*SynchronizeTenantResponse, error)
 	// ResolveTenant returns what other services need to act for a tenant at
 	// Microsoft. Internal: not exposed over REST.
 	ResolveTenant(context.Context, *ResolveTenantRequest) (*ResolveTenantResponse, error)
@@ -163,6 +180,9 @@ func (UnimplementedTenantServiceServer) UnprovisionTenant(context.Context, *Unpr
 }
 func (UnimplementedTenantServiceServer) NotifyTenantLink(context.Context, *NotifyTenantLinkRequest) (*NotifyTenantLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NotifyTenantLink not implemented")
+}
+func (UnimplementedTenantServiceServer) SynchronizeTenant(context.Context, *SynchronizeTenantRequest) (*SynchronizeTenantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SynchronizeTenant not implemented")
 }
 func (UnimplementedTenantServiceServer) ResolveTenant(context.Context, *ResolveTenantRequest) (*ResolveTenantResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResolveTenant not implemented")
@@ -278,6 +298,24 @@ func _TenantService_NotifyTenantLink_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TenantService_SynchronizeTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SynchronizeTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TenantServiceServer).SynchronizeTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TenantService_SynchronizeTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TenantServiceServer).SynchronizeTenant(ctx, req.(*SynchronizeTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _TenantService_ResolveTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ResolveTenantRequest)
 	if err := dec(in); err != nil {
@@ -322,6 +360,10 @@ var TenantService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NotifyTenantLink",
 			Handler:    _TenantService_NotifyTenantLink_Handler,
+		},
+		{
+			MethodName: "SynchronizeTenant",
+			Handler:    _TenantService_SynchronizeTenant_Handler,
 		},
 		{
 			MethodName: "ResolveTenant",

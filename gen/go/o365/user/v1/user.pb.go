@@ -26,6 +26,180 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SyncUsersRequest names a tenant of an instance.
+type SyncUsersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The APS-Instance-ID of the instance.
+	InstanceId string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// APS id of the tenant.
+	TenantId      string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncUsersRequest) Reset() {
+	*x = SyncUsersRequest{}
+	mi := &file_o365_user_v1_user_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncUsersRequest) ProtoMessage() {}
+
+func (x *SyncUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_user_v1_user_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncUsersRequest.ProtoReflect.Descriptor instead.
+func (*SyncUsersRequest) Descriptor() ([]byte, []int) {
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SyncUsersRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *SyncUsersRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+// SyncUsersResponse lists the differences.
+type SyncUsersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One entry per difference.
+	Differences   []*Difference `protobuf:"bytes,1,rep,name=differences,proto3" json:"differences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncUsersResponse) Reset() {
+	*x = SyncUsersResponse{}
+	mi := &file_o365_user_v1_user_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncUsersResponse) ProtoMessage() {}
+
+func (x *SyncUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_user_v1_user_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncUsersResponse.ProtoReflect.Descriptor instead.
+func (*SyncUsersResponse) Descriptor() ([]byte, []int) {
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SyncUsersResponse) GetDifferences() []*Difference {
+	if x != nil {
+		return x.Differences
+	}
+	return nil
+}
+
+// Difference is one user that differs between Microsoft and the gateway.
+type Difference struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// imported, missing or drift.
+	Change string `protobuf:"bytes,1,opt,name=change,proto3" json:"change,omitempty"`
+	// Gateway id of the user.
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// User principal name.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// What differs.
+	Detail        string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Difference) Reset() {
+	*x = Difference{}
+	mi := &file_o365_user_v1_user_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Difference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Difference) ProtoMessage() {}
+
+func (x *Difference) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_user_v1_user_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Difference.ProtoReflect.Descriptor instead.
+func (*Difference) Descriptor() ([]byte, []int) {
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Difference) GetChange() string {
+	if x != nil {
+		return x.Change
+	}
+	return ""
+}
+
+func (x *Difference) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Difference) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Difference) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 // UserLicense is a license a user should hold: by subscription or by SKU.
 type UserLicense struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -39,7 +213,7 @@ type UserLicense struct {
 
 func (x *UserLicense) Reset() {
 	*x = UserLicense{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[0]
+	mi := &file_o365_user_v1_user_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -51,7 +225,7 @@ func (x *UserLicense) String() string {
 func (*UserLicense) ProtoMessage() {}
 
 func (x *UserLicense) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[0]
+	mi := &file_o365_user_v1_user_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -64,7 +238,7 @@ func (x *UserLicense) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserLicense.ProtoReflect.Descriptor instead.
 func (*UserLicense) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{0}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *UserLicense) GetSubscription() *v1.Link {
@@ -114,7 +288,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[1]
+	mi := &file_o365_user_v1_user_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -126,7 +300,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[1]
+	mi := &file_o365_user_v1_user_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -139,7 +313,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{1}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *User) GetAps() *v1.Meta {
@@ -237,7 +411,7 @@ type ProvisionUserRequest struct {
 
 func (x *ProvisionUserRequest) Reset() {
 	*x = ProvisionUserRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[2]
+	mi := &file_o365_user_v1_user_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +423,7 @@ func (x *ProvisionUserRequest) String() string {
 func (*ProvisionUserRequest) ProtoMessage() {}
 
 func (x *ProvisionUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[2]
+	mi := &file_o365_user_v1_user_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +436,7 @@ func (x *ProvisionUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionUserRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionUserRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{2}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ProvisionUserRequest) GetUser() *User {
@@ -283,7 +457,7 @@ type ProvisionUserResponse struct {
 
 func (x *ProvisionUserResponse) Reset() {
 	*x = ProvisionUserResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[3]
+	mi := &file_o365_user_v1_user_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +469,7 @@ func (x *ProvisionUserResponse) String() string {
 func (*ProvisionUserResponse) ProtoMessage() {}
 
 func (x *ProvisionUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[3]
+	mi := &file_o365_user_v1_user_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +482,7 @@ func (x *ProvisionUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionUserResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionUserResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{3}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ProvisionUserResponse) GetUser() *User {
@@ -329,7 +503,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[4]
+	mi := &file_o365_user_v1_user_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +515,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[4]
+	mi := &file_o365_user_v1_user_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +528,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{4}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetUserRequest) GetId() string {
@@ -375,7 +549,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[5]
+	mi := &file_o365_user_v1_user_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +561,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[5]
+	mi := &file_o365_user_v1_user_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +574,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{5}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -423,7 +597,7 @@ type ConfigureUserRequest struct {
 
 func (x *ConfigureUserRequest) Reset() {
 	*x = ConfigureUserRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[6]
+	mi := &file_o365_user_v1_user_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +609,7 @@ func (x *ConfigureUserRequest) String() string {
 func (*ConfigureUserRequest) ProtoMessage() {}
 
 func (x *ConfigureUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[6]
+	mi := &file_o365_user_v1_user_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +622,7 @@ func (x *ConfigureUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureUserRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureUserRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{6}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfigureUserRequest) GetId() string {
@@ -476,7 +650,7 @@ type ConfigureUserResponse struct {
 
 func (x *ConfigureUserResponse) Reset() {
 	*x = ConfigureUserResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[7]
+	mi := &file_o365_user_v1_user_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +662,7 @@ func (x *ConfigureUserResponse) String() string {
 func (*ConfigureUserResponse) ProtoMessage() {}
 
 func (x *ConfigureUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[7]
+	mi := &file_o365_user_v1_user_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +675,7 @@ func (x *ConfigureUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureUserResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureUserResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{7}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConfigureUserResponse) GetUser() *User {
@@ -522,7 +696,7 @@ type UnprovisionUserRequest struct {
 
 func (x *UnprovisionUserRequest) Reset() {
 	*x = UnprovisionUserRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[8]
+	mi := &file_o365_user_v1_user_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -534,7 +708,7 @@ func (x *UnprovisionUserRequest) String() string {
 func (*UnprovisionUserRequest) ProtoMessage() {}
 
 func (x *UnprovisionUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[8]
+	mi := &file_o365_user_v1_user_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -547,7 +721,7 @@ func (x *UnprovisionUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnprovisionUserRequest.ProtoReflect.Descriptor instead.
 func (*UnprovisionUserRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{8}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UnprovisionUserRequest) GetId() string {
@@ -568,7 +742,7 @@ type UnprovisionUserResponse struct {
 
 func (x *UnprovisionUserResponse) Reset() {
 	*x = UnprovisionUserResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[9]
+	mi := &file_o365_user_v1_user_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +754,7 @@ func (x *UnprovisionUserResponse) String() string {
 func (*UnprovisionUserResponse) ProtoMessage() {}
 
 func (x *UnprovisionUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[9]
+	mi := &file_o365_user_v1_user_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +767,7 @@ func (x *UnprovisionUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnprovisionUserResponse.ProtoReflect.Descriptor instead.
 func (*UnprovisionUserResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{9}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UnprovisionUserResponse) GetUser() *User {
@@ -614,7 +788,7 @@ type ResetUserPasswordRequest struct {
 
 func (x *ResetUserPasswordRequest) Reset() {
 	*x = ResetUserPasswordRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[10]
+	mi := &file_o365_user_v1_user_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +800,7 @@ func (x *ResetUserPasswordRequest) String() string {
 func (*ResetUserPasswordRequest) ProtoMessage() {}
 
 func (x *ResetUserPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[10]
+	mi := &file_o365_user_v1_user_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +813,7 @@ func (x *ResetUserPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetUserPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetUserPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{10}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ResetUserPasswordRequest) GetId() string {
@@ -660,7 +834,7 @@ type ResetUserPasswordResponse struct {
 
 func (x *ResetUserPasswordResponse) Reset() {
 	*x = ResetUserPasswordResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[11]
+	mi := &file_o365_user_v1_user_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +846,7 @@ func (x *ResetUserPasswordResponse) String() string {
 func (*ResetUserPasswordResponse) ProtoMessage() {}
 
 func (x *ResetUserPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[11]
+	mi := &file_o365_user_v1_user_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +859,7 @@ func (x *ResetUserPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetUserPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetUserPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{11}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResetUserPasswordResponse) GetPassword() string {
@@ -712,7 +886,7 @@ type NotifyUserLinkRequest struct {
 
 func (x *NotifyUserLinkRequest) Reset() {
 	*x = NotifyUserLinkRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[12]
+	mi := &file_o365_user_v1_user_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +898,7 @@ func (x *NotifyUserLinkRequest) String() string {
 func (*NotifyUserLinkRequest) ProtoMessage() {}
 
 func (x *NotifyUserLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[12]
+	mi := &file_o365_user_v1_user_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +911,7 @@ func (x *NotifyUserLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyUserLinkRequest.ProtoReflect.Descriptor instead.
 func (*NotifyUserLinkRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{12}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NotifyUserLinkRequest) GetId() string {
@@ -777,7 +951,7 @@ type NotifyUserLinkResponse struct {
 
 func (x *NotifyUserLinkResponse) Reset() {
 	*x = NotifyUserLinkResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[13]
+	mi := &file_o365_user_v1_user_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +963,7 @@ func (x *NotifyUserLinkResponse) String() string {
 func (*NotifyUserLinkResponse) ProtoMessage() {}
 
 func (x *NotifyUserLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[13]
+	mi := &file_o365_user_v1_user_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,14 +976,26 @@ func (x *NotifyUserLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyUserLinkResponse.ProtoReflect.Descriptor instead.
 func (*NotifyUserLinkResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{13}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{16}
 }
 
 var File_o365_user_v1_user_proto protoreflect.FileDescriptor
 
 const file_o365_user_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x17o365/user/v1/user.proto\x12\fo365.user.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15o365/aps/v1/aps.proto\"[\n" +
+	"\x17o365/user/v1/user.proto\x12\fo365.user.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15o365/aps/v1/aps.proto\"P\n" +
+	"\x10SyncUsersRequest\x12\x1f\n" +
+	"\vinstance_id\x18\x01 \x01(\tR\n" +
+	"instanceId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"O\n" +
+	"\x11SyncUsersResponse\x12:\n" +
+	"\vdifferences\x18\x01 \x03(\v2\x18.o365.user.v1.DifferenceR\vdifferences\"`\n" +
+	"\n" +
+	"Difference\x12\x16\n" +
+	"\x06change\x18\x01 \x01(\tR\x06change\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\"[\n" +
 	"\vUserLicense\x125\n" +
 	"\fsubscription\x18\x01 \x01(\v2\x11.o365.aps.v1.LinkR\fsubscription\x12\x15\n" +
 	"\x06sku_id\x18\x02 \x01(\tR\x05skuId\"\xbb\x03\n" +
@@ -856,14 +1042,15 @@ const file_o365_user_v1_user_proto_rawDesc = "" +
 	"\brelation\x18\x02 \x01(\tR\brelation\x12\x19\n" +
 	"\bother_id\x18\x03 \x01(\tR\aotherId\x12+\n" +
 	"\x04body\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x04body\"\x18\n" +
-	"\x16NotifyUserLinkResponse2\xac\x04\n" +
+	"\x16NotifyUserLinkResponse2\xfa\x04\n" +
 	"\vUserService\x12X\n" +
 	"\rProvisionUser\x12\".o365.user.v1.ProvisionUserRequest\x1a#.o365.user.v1.ProvisionUserResponse\x12F\n" +
 	"\aGetUser\x12\x1c.o365.user.v1.GetUserRequest\x1a\x1d.o365.user.v1.GetUserResponse\x12X\n" +
 	"\rConfigureUser\x12\".o365.user.v1.ConfigureUserRequest\x1a#.o365.user.v1.ConfigureUserResponse\x12^\n" +
 	"\x0fUnprovisionUser\x12$.o365.user.v1.UnprovisionUserRequest\x1a%.o365.user.v1.UnprovisionUserResponse\x12d\n" +
 	"\x11ResetUserPassword\x12&.o365.user.v1.ResetUserPasswordRequest\x1a'.o365.user.v1.ResetUserPasswordResponse\x12[\n" +
-	"\x0eNotifyUserLink\x12#.o365.user.v1.NotifyUserLinkRequest\x1a$.o365.user.v1.NotifyUserLinkResponseB;Z9github.com/o365gateway/gateway/gen/go/o365/user/v1;userv1b\x06proto3"
+	"\x0eNotifyUserLink\x12#.o365.user.v1.NotifyUserLinkRequest\x1a$.o365.user.v1.NotifyUserLinkResponse\x12L\n" +
+	"\tSyncUsers\x12\x1e.o365.user.v1.SyncUsersRequest\x1a\x1f.o365.user.v1.SyncUsersResponseB;Z9github.com/o365gateway/gateway/gen/go/o365/user/v1;userv1b\x06proto3"
 
 var (
 	file_o365_user_v1_user_proto_rawDescOnce sync.Once
@@ -877,55 +1064,61 @@ func file_o365_user_v1_user_proto_rawDescGZIP() []byte {
 	return file_o365_user_v1_user_proto_rawDescData
 }
 
-var file_o365_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_o365_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_o365_user_v1_user_proto_goTypes = []any{
-	(*UserLicense)(nil),               // 0: o365.user.v1.UserLicense
-	(*User)(nil),                      // 1: o365.user.v1.User
-	(*ProvisionUserRequest)(nil),      // 2: o365.user.v1.ProvisionUserRequest
-	(*ProvisionUserResponse)(nil),     // 3: o365.user.v1.ProvisionUserResponse
-	(*GetUserRequest)(nil),            // 4: o365.user.v1.GetUserRequest
-	(*GetUserResponse)(nil),           // 5: o365.user.v1.GetUserResponse
-	(*ConfigureUserRequest)(nil),      // 6: o365.user.v1.ConfigureUserRequest
-	(*ConfigureUserResponse)(nil),     // 7: o365.user.v1.ConfigureUserResponse
-	(*UnprovisionUserRequest)(nil),    // 8: o365.user.v1.UnprovisionUserRequest
-	(*UnprovisionUserResponse)(nil),   // 9: o365.user.v1.UnprovisionUserResponse
-	(*ResetUserPasswordRequest)(nil),  // 10: o365.user.v1.ResetUserPasswordRequest
-	(*ResetUserPasswordResponse)(nil), // 11: o365.user.v1.ResetUserPasswordResponse
-	(*NotifyUserLinkRequest)(nil),     // 12: o365.user.v1.NotifyUserLinkRequest
-	(*NotifyUserLinkResponse)(nil),    // 13: o365.user.v1.NotifyUserLinkResponse
-	(*v1.Link)(nil),                   // 14: o365.aps.v1.Link
-	(*v1.Meta)(nil),                   // 15: o365.aps.v1.Meta
-	(*structpb.Struct)(nil),           // 16: google.protobuf.Struct
+	(*SyncUsersRequest)(nil),          // 0: o365.user.v1.SyncUsersRequest
+	(*SyncUsersResponse)(nil),         // 1: o365.user.v1.SyncUsersResponse
+	(*Difference)(nil),                // 2: o365.user.v1.Difference
+	(*UserLicense)(nil),               // 3: o365.user.v1.UserLicense
+	(*User)(nil),                      // 4: o365.user.v1.User
+	(*ProvisionUserRequest)(nil),      // 5: o365.user.v1.ProvisionUserRequest
+	(*ProvisionUserResponse)(nil),     // 6: o365.user.v1.ProvisionUserResponse
+	(*GetUserRequest)(nil),            // 7: o365.user.v1.GetUserRequest
+	(*GetUserResponse)(nil),           // 8: o365.user.v1.GetUserResponse
+	(*ConfigureUserRequest)(nil),      // 9: o365.user.v1.ConfigureUserRequest
+	(*ConfigureUserResponse)(nil),     // 10: o365.user.v1.ConfigureUserResponse
+	(*UnprovisionUserRequest)(nil),    // 11: o365.user.v1.UnprovisionUserRequest
+	(*UnprovisionUserResponse)(nil),   // 12: o365.user.v1.UnprovisionUserResponse
+	(*ResetUserPasswordRequest)(nil),  // 13: o365.user.v1.ResetUserPasswordRequest
+	(*ResetUserPasswordResponse)(nil), // 14: o365.user.v1.ResetUserPasswordResponse
+	(*NotifyUserLinkRequest)(nil),     // 15: o365.user.v1.NotifyUserLinkRequest
+	(*NotifyUserLinkResponse)(nil),    // 16: o365.user.v1.NotifyUserLinkResponse
+	(*v1.Link)(nil),                   // 17: o365.aps.v1.Link
+	(*v1.Meta)(nil),                   // 18: o365.aps.v1.Meta
+	(*structpb.Struct)(nil),           // 19: google.protobuf.Struct
 }
 var file_o365_user_v1_user_proto_depIdxs = []int32{
-	14, // 0: o365.user.v1.UserLicense.subscription:type_name -> o365.aps.v1.Link
-	15, // 1: o365.user.v1.User.aps:type_name -> o365.aps.v1.Meta
-	14, // 2: o365.user.v1.User.tenant:type_name -> o365.aps.v1.Link
-	0,  // 3: o365.user.v1.User.licenses:type_name -> o365.user.v1.UserLicense
-	1,  // 4: o365.user.v1.ProvisionUserRequest.user:type_name -> o365.user.v1.User
-	1,  // 5: o365.user.v1.ProvisionUserResponse.user:type_name -> o365.user.v1.User
-	1,  // 6: o365.user.v1.GetUserResponse.user:type_name -> o365.user.v1.User
-	1,  // 7: o365.user.v1.ConfigureUserRequest.user:type_name -> o365.user.v1.User
-	1,  // 8: o365.user.v1.ConfigureUserResponse.user:type_name -> o365.user.v1.User
-	1,  // 9: o365.user.v1.UnprovisionUserResponse.user:type_name -> o365.user.v1.User
-	16, // 10: o365.user.v1.NotifyUserLinkRequest.body:type_name -> google.protobuf.Struct
-	2,  // 11: o365.user.v1.UserService.ProvisionUser:input_type -> o365.user.v1.ProvisionUserRequest
-	4,  // 12: o365.user.v1.UserService.GetUser:input_type -> o365.user.v1.GetUserRequest
-	6,  // 13: o365.user.v1.UserService.ConfigureUser:input_type -> o365.user.v1.ConfigureUserRequest
-	8,  // 14: o365.user.v1.UserService.UnprovisionUser:input_type -> o365.user.v1.UnprovisionUserRequest
-	10, // 15: o365.user.v1.UserService.ResetUserPassword:input_type -> o365.user.v1.ResetUserPasswordRequest
-	12, // 16: o365.user.v1.UserService.NotifyUserLink:input_type -> o365.user.v1.NotifyUserLinkRequest
-	3,  // 17: o365.user.v1.UserService.ProvisionUser:output_type -> o365.user.v1.ProvisionUserResponse
-	5,  // 18: o365.user.v1.UserService.GetUser:output_type -> o365.user.v1.GetUserResponse
-	7,  // 19: o365.user.v1.UserService.ConfigureUser:output_type -> o365.user.v1.ConfigureUserResponse
-	9,  // 20: o365.user.v1.UserService.UnprovisionUser:output_type -> o365.user.v1.UnprovisionUserResponse
-	11, // 21: o365.user.v1.UserService.ResetUserPassword:output_type -> o365.user.v1.ResetUserPasswordResponse
-	13, // 22: o365.user.v1.UserService.NotifyUserLink:output_type -> o365.user.v1.NotifyUserLinkResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	2,  // 0: o365.user.v1.SyncUsersResponse.differences:type_name -> o365.user.v1.Difference
+	17, // 1: o365.user.v1.UserLicense.subscription:type_name -> o365.aps.v1.Link
+	18, // 2: o365.user.v1.User.aps:type_name -> o365.aps.v1.Meta
+	17, // 3: o365.user.v1.User.tenant:type_name -> o365.aps.v1.Link
+	3,  // 4: o365.user.v1.User.licenses:type_name -> o365.user.v1.UserLicense
+	4,  // 5: o365.user.v1.ProvisionUserRequest.user:type_name -> o365.user.v1.User
+	4,  // 6: o365.user.v1.ProvisionUserResponse.user:type_name -> o365.user.v1.User
+	4,  // 7: o365.user.v1.GetUserResponse.user:type_name -> o365.user.v1.User
+	4,  // 8: o365.user.v1.ConfigureUserRequest.user:type_name -> o365.user.v1.User
+	4,  // 9: o365.user.v1.ConfigureUserResponse.user:type_name -> o365.user.v1.User
+	4,  // 10: o365.user.v1.UnprovisionUserResponse.user:type_name -> o365.user.v1.User
+	19, // 11: o365.user.v1.NotifyUserLinkRequest.body:type_name -> google.protobuf.Struct
+	5,  // 12: o365.user.v1.UserService.ProvisionUser:input_type -> o365.user.v1.ProvisionUserRequest
+	7,  // 13: o365.user.v1.UserService.GetUser:input_type -> o365.user.v1.GetUserRequest
+	9,  // 14: o365.user.v1.UserService.ConfigureUser:input_type -> o365.user.v1.ConfigureUserRequest
+	11, // 15: o365.user.v1.UserService.UnprovisionUser:input_type -> o365.user.v1.UnprovisionUserRequest
+	13, // 16: o365.user.v1.UserService.ResetUserPassword:input_type -> o365.user.v1.ResetUserPasswordRequest
+	15, // 17: o365.user.v1.UserService.NotifyUserLink:input_type -> o365.user.v1.NotifyUserLinkRequest
+	0,  // 18: o365.user.v1.UserService.SyncUsers:input_type -> o365.user.v1.SyncUsersRequest
+	6,  // 19: o365.user.v1.UserService.ProvisionUser:output_type -> o365.user.v1.ProvisionUserResponse
+	8,  // 20: o365.user.v1.UserService.GetUser:output_type -> o365.user.v1.GetUserResponse
+	10, // 21: o365.user.v1.UserService.ConfigureUser:output_type -> o365.user.v1.ConfigureUserResponse
+	12, // 22: o365.user.v1.UserService.UnprovisionUser:output_type -> o365.user.v1.UnprovisionUserResponse
+	14, // 23: o365.user.v1.UserService.ResetUserPassword:output_type -> o365.user.v1.ResetUserPasswordResponse
+	16, // 24: o365.user.v1.UserService.NotifyUserLink:output_type -> o365.user.v1.NotifyUserLinkResponse
+	1,  // 25: o365.user.v1.UserService.SyncUsers:output_type -> o365.user.v1.SyncUsersResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_o365_user_v1_user_proto_init() }
@@ -933,14 +1126,14 @@ func file_o365_user_v1_user_proto_init() {
 	if File_o365_user_v1_user_proto != nil {
 		return
 	}
-	file_o365_user_v1_user_proto_msgTypes[1].OneofWrappers = []any{}
+	file_o365_user_v1_user_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_user_v1_user_proto_rawDesc), len(file_o365_user_v1_user_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const (
 	UserService_UnprovisionUser_FullMethodName   = "/o365.user.v1.UserService/UnprovisionUser"
 	UserService_ResetUserPassword_FullMethodName = "/o365.user.v1.UserService/ResetUserPassword"
 	UserService_NotifyUserLink_FullMethodName    = "/o365.user.v1.UserService/NotifyUserLink"
+	UserService_SyncUsers_FullMethodName         = "/o365.user.v1.UserService/SyncUsers"
 )
 
 // UserServiceClient is the client API for UserService service.
@@ -49,6 +50,9 @@ type UserServiceClient interface {
 	ResetUserPassword(ctx context.Context, in *ResetUserPasswordRequest, opts ...grpc.CallOption) (*ResetUserPasswordResponse, error)
 	// NotifyUserLink acknowledges link and unlink notifications.
 	NotifyUserLink(ctx context.Context, in *NotifyUserLinkRequest, opts ...grpc.CallOption) (*NotifyUserLinkResponse, error)
+	// SyncUsers imports the tenant's users created outside the platform and
+	// reports differences. Internal: called by the tenant service.
+	SyncUsers(ctx context.Context, in *SyncUsersRequest, opts ...grpc.CallOption) (*SyncUsersResponse, error)
 }
 
 type userServiceClient struct {
@@ -119,6 +123,16 @@ func (c *userServiceClient) NotifyUserLink(ctx context.Context, in *NotifyUserLi
 	return out, nil
 }
 
+func (c *userServiceClient) SyncUsers(ctx context.Context, in *SyncUsersRequest, opts ...grpc.CallOption) (*SyncUsersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncUsersResponse)
+	err := c.cc.Invoke(ctx, UserService_SyncUsers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UserServiceServer is the server API for UserService service.
 // All implementations must embed UnimplementedUserServiceServer
 // for forward compatibility.
@@ -138,6 +152,9 @@ type UserServiceServer interface {
 	ResetUserPassword(context.Context, *ResetUserPasswordRequest) (*ResetUserPasswordResponse, error)
 	// NotifyUserLink acknowledges link and unlink notifications.
 	NotifyUserLink(context.Context, *NotifyUserLinkRequest) (*NotifyUserLinkResponse, error)
+	// SyncUsers imports the tenant's users created outside the platform and
+	// reports differences. Internal: called by the tenant service.
+	SyncUsers(context.Context, *SyncUsersRequest) (*SyncUsersResponse, error)
 	mustEmbedUnimplementedUserServiceServer()
 }
 
@@ -165,6 +182,9 @@ func (UnimplementedUserServiceServer) ResetUserPassword(context.Context, *ResetU
 }
 func (UnimplementedUserServiceServer) NotifyUserLink(context.Context, *NotifyUserLinkRequest) (*NotifyUserLinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NotifyUserLink not implemented")
+}
+func (UnimplementedUserServiceServer) SyncUsers(context.Context, *SyncUsersRequest) (*SyncUsersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SyncUsers not implemented")
 }
 func (UnimplementedUserServiceServer) mustEmbedUnimplementedUserServiceServer() {}
 func (UnimplementedUserServiceServer) testEmbeddedByValue()                     {}
@@ -295,6 +315,24 @@ func _UserService_NotifyUserLink_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _UserService_SyncUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SyncUsersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).SyncUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_SyncUsers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).SyncUsers(ctx, req.(*SyncUsersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // UserService_ServiceDesc is the grpc.ServiceDesc for UserService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -325,6 +363,10 @@ var UserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NotifyUserLink",
 			Handler:    _UserService_NotifyUserLink_Handler,
+		},
+		{
+			MethodName: "SyncUsers",
+			Handler:    _UserService_SyncUsers_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

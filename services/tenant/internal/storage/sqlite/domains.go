@@ -71,3 +71,21 @@ func (s *Store) UpdateDomain(ctx context.Context, d *storage.Domain) error {
 func (s *Store) DeleteDomain(ctx context.Context, instanceID, id string) error {
 	return docErr(s.domains().Delete(ctx, instanceID, id))
 }
+
+// ListDomains implements storage.DomainStore.
+func (s *Store) ListDomains(ctx context.Context, instanceID, tenantID string) ([]*storage.Domain, error) {
+	recs, err := s.domains().List(ctx, instanceID, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*storage.Domain, 0, len(recs))
+	for _, r := range recs {
+		var d storage.Domain
+		if err := json.Unmarshal(r.Data, &d); err != nil {
+			return nil, err
+		}
+		d.Version = r.Version
+		out = append(out, &d)
+	}
+	return out, nil
+}

@@ -187,6 +187,9 @@ func testDomains(t *testing.T, s storage.Store) {
 	if _, err := s.GetDomain(ctx, "i2", "d1"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("other instance: %v", err)
 	}
+	if list, err := s.ListDomains(ctx, "i1", "t1"); err != nil || len(list) != 1 || list[0].Name != "contoso.com" {
+		t.Fatalf("list: %v %v", list, err)
+	}
 	if err := s.DeleteDomain(ctx, "i1", "d1"); err != nil {
 		t.Fatal(err)
 	}

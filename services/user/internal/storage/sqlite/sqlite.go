@@ -100,3 +100,21 @@ func (s *Store) Update(ctx context.Context, u *storage.User, job *jobs.New) erro
 func (s *Store) Delete(ctx context.Context, instanceID, id string) error {
 	return mapErr(s.docs.Delete(ctx, instanceID, id))
 }
+
+// ListByTenant implements storage.Store.
+func (s *Store) ListByTenant(ctx context.Context, instanceID, tenantID string) ([]*storage.User, error) {
+	recs, err := s.docs.List(ctx, instanceID, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*storage.User, 0, len(recs))
+	for _, r := range recs {
+		var u storage.User
+		if err := json.Unmarshal(r.Data, &u); err != nil {
+			return nil, err
+		}
+		u.Version = r.Version
+		out = append(out, &u)
+	}
+	return out, nil
+}

@@ -62,6 +62,15 @@ func testUsers(t *testing.T, s storage.Store) {
 	if c.MSUserID != "ms-1" || !c.CreateSent || len(c.Assigned) != 1 || c.PasswordSealed != "" || len(c.Licenses) != 1 || c.Licenses[0].SKUID != "sku-1" || c.Version != a.Version {
 		t.Fatalf("got %+v", c)
 	}
+	if err := s.Create(ctx, user("u2"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := s.ListByTenant(ctx, "i1", "t1"); err != nil || len(list) != 2 || list[0].ID != "u1" || list[1].Version != 1 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	if list, _ := s.ListByTenant(ctx, "i1", "other"); len(list) != 0 {
+		t.Fatalf("other tenant listed %d", len(list))
+	}
 	if err := s.Delete(ctx, "i1", "u1"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,181 @@
+// Package syncer carries out POST /tenants/{id}/synchronize: it pulls what
+// was created outside the platform (users, domains, subscriptions) and
+// reports every difference. The platform stays the master of what it manages:
+// managed resources that drifted are reported, not overwritten; resources
+// created elsewhere are adopted (users, domains) or listed (subscriptions,
+// which the subscription service only buys itself).
+package syncer
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+
+	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/graph"
+	"github.com/o365gateway/gateway/services/shared/partnercenter"
+	"github.com/o365gateway/gateway/services/shared/pcerr"
+
+	"github.com/o365gateway/gateway/services/tenant/internal/instances"
+	"github.com/o365gateway/gateway/services/tenant/internal/storage"
+)
+
+// Change is one difference found.
+type Change struct {
+	Kind, Change, ID, Name, Detail string
+}
+
+// Report is what a synchronization found.
+type Report struct {
+	At      time.Time
+	Changes []Change
+}
+
+// Domains lists a tenant's domains at Microsoft.
+type Domains interface {
+	Domains(ctx context.Context) ([]graph.Domain, error)
+}
+
+// Subscriptions lists a customer's subscriptions at Microsoft.
+type Subscriptions interface {
+	Subscriptions(ctx context.Context, customerID string) ([]partnercenter.Subscription, error)
+}
+
+// Users synchronizes a tenant's users (the user service).
+type Users interface {
+	SyncUsers(ctx context.Context, instanceID, tenantID string) ([]Change, error)
+}
+
+// Service synchronizes tenants.
+type Service struct {
+	Store     storage.Store
+	Instances *instances.Service
+	Graph     func(inst *storage.Instance, customerTenantID string) (Domains, error)
+	PC        func(inst *storage.Instance) (Subscriptions, error)
+	Users     Users
+}
+
+// Synchronize runs a synchronization of one tenant.
+func (s *Service) Synchronize(ctx context.Context, req apsmd.Request, tenantID string) (*Report, error) {
+	inst, err := s.Instances.Load(ctx, req.InstanceID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.Store.GetTenant(ctx, inst.InstanceID, tenantID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, apierr.New(codes.NotFound, apierr.NotFound, "Tenant %s is not known to this instance.", tenantID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.State != storage.StateActive || t.MSCustomerID == "" {
+		return nil, apierr.New(codes.FailedPrecondition, apierr.TenantNotReady, "Tenant %s is %s; only an active tenant can be synchronized.", tenantID, t.State)
+	}
+	rep := &Report{At: time.Now().UTC()}
+	if err := s.domains(ctx, inst, t, rep); err != nil {
+		return nil, err
+	}
+	if err := s.subscriptions(ctx, inst, t, rep); err != nil {
+		return nil, err
+	}
+	if s.Users != nil {
+		changes, err := s.Users.SyncUsers(ctx, inst.InstanceID, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		rep.Changes = append(rep.Changes, changes...)
+	}
+	at := rep.At
+	for range 5 {
+		t.LastSync = &at
+		if err = s.Store.UpdateTenant(ctx, t, nil); !errors.Is(err, storage.ErrConflict) {
+			break
+		}
+		if t, err = s.Store.GetTenant(ctx, inst.InstanceID, tenantID); err != nil {
+			break
+		}
+	}
+	return rep, err
+}
+
+func (s *Service) domains(ctx context.Context, inst *storage.Instance, t *storage.Tenant, rep *Report) error {
+	g, err := s.Graph(inst, t.MSCustomerID)
+	if err != nil {
+		return err
+	}
+	remote, err := g.Domains(ctx)
+	if err != nil {
+		if e, ok := graph.AsError(err); ok && !e.Transient() {
+			return apierr.Wrap(err, codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused to list the domains: %s", e.Message)
+		}
+		return apierr.Wrap(err, codes.Unavailable, apierr.MicrosoftUnavailable, "Microsoft could not list the domains right now; try again later.")
+	}
+	local, err := s.Store.ListDomains(ctx, inst.InstanceID, t.ID)
+	if err != nil {
+		return err
+	}
+	byName := map[string]*storage.Domain{}
+	for _, d := range local {
+		byName[d.Name] = d
+	}
+	seen := map[string]bool{}
+	for _, r := range remote {
+		name := strings.ToLower(r.ID)
+		seen[name] = true
+		if r.IsInitial {
+			continue
+		}
+		state := storage.DomainUnverified
+		if r.IsVerified {
+			state = storage.DomainVerified
+		}
+		d, ok := byName[name]
+		switch {
+		case !ok:
+			nd := &storage.Domain{ID: uuid.NewString(), InstanceID: inst.InstanceID, TenantID: t.ID, Name: name, State: state}
+			if err := s.Store.CreateDomain(ctx, nd); err != nil {
+				return err
+			}
+			rep.Changes = append(rep.Changes, Change{Kind: "domains", Change: "imported", ID: nd.ID, Name: name, Detail: state})
+		case d.State != state:
+			d.State = state
+			if err := s.Store.UpdateDomain(ctx, d); err != nil {
+				return err
+			}
+			rep.Changes = append(rep.Changes, Change{Kind: "domains", Change: "updated", ID: d.ID, Name: name, Detail: state})
+		}
+	}
+	for _, d := range local {
+		if !seen[d.Name] {
+			rep.Changes = append(rep.Changes, Change{Kind: "domains", Change: "missing", ID: d.ID, Name: d.Name, Detail: "removed at Microsoft"})
+		}
+	}
+	return nil
+}
+
+func (s *Service) subscriptions(ctx context.Context, inst *storage.Instance, t *storage.Tenant, rep *Report) error {
+	pc, err := s.PC(inst)
+	if err != nil {
+		return err
+	}
+	subs, err := pc.Subscriptions(ctx, t.MSCustomerID)
+	if err != nil {
+		return pcerr.Sync(err, "list the subscriptions")
+	}
+	for _, m := range subs {
+		if strings.HasPrefix(m.FriendlyName, "o365gw-") || m.Status == "deleted" || m.Status == "expired" {
+			continue
+		}
+		rep.Changes = append(rep.Changes, Change{Kind: "subscriptions", Change: "external", Name: m.ID,
+			Detail: m.OfferName + ": " + itoa(m.Quantity) + " seat(s), bought outside the platform"})
+	}
+	return nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

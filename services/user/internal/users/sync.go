@@ -1,0 +1,83 @@
+package users
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/o365gateway/gateway/services/user/internal/storage"
+)
+
+// Difference is one user that differs between Microsoft and the gateway.
+type Difference struct {
+	Change, ID, Name, Detail string
+}
+
+// Sync imports the tenant's users created outside the platform and reports
+// the differences. The platform stays the master of the users it manages:
+// their drift is reported, not copied; imported users are adopted as they are.
+func (s *Service) Sync(ctx context.Context, instanceID, tenantID string) ([]Difference, error) {
+	_, t, g, err := s.tenantGraph(ctx, instanceID, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	remote, err := g.ListUsers(ctx)
+	if err != nil {
+		return nil, fromGraph(err, "list the tenant's users")
+	}
+	local, err := s.Store.ListByTenant(ctx, instanceID, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	byUPN := map[string]*storage.User{}
+	for _, u := range local {
+		byUPN[strings.ToLower(u.Login)] = u
+	}
+	var diffs []Difference
+	seen := map[string]bool{}
+	for _, r := range remote {
+		upn := strings.ToLower(r.UserPrincipalName)
+		seen[upn] = true
+		var skus []string
+		for _, l := range r.AssignedLicenses {
+			skus = append(skus, strings.ToLower(l.SKUID))
+		}
+		u, ok := byUPN[upn]
+		if !ok {
+			enabled := r.AccountEnabled == nil || *r.AccountEnabled
+			nu := &storage.User{ID: uuid.NewString(), InstanceID: instanceID, TenantID: tenantID, CustomerID: t.MSCustomerID,
+				Login: upn, DisplayName: r.DisplayName, FirstName: r.GivenName, LastName: r.Surname, UsageLocation: r.UsageLocation,
+				AccountEnabled: enabled, MSUserID: r.ID, Assigned: skus, Imported: true, CreateSent: true,
+				Operation: storage.OpProvision, OperationState: storage.OpDone}
+			for _, sku := range skus {
+				nu.Licenses = append(nu.Licenses, storage.LicenseRef{SKUID: sku})
+			}
+			nu.State = stateOf(nu)
+			if err := s.Store.Create(ctx, nu, nil); err != nil {
+				return nil, err
+			}
+			diffs = append(diffs, Difference{Change: "imported", ID: nu.ID, Name: upn, Detail: fmt.Sprintf("%d license(s)", len(skus))})
+			continue
+		}
+		if u.MSUserID == "" || u.OperationState == "running" {
+			continue
+		}
+		slices.Sort(skus)
+		want := append([]string(nil), u.Assigned...)
+		slices.Sort(want)
+		if !slices.Equal(skus, want) {
+			diffs = append(diffs, Difference{Change: "drift", ID: u.ID, Name: upn,
+				Detail: fmt.Sprintf("licenses at Microsoft %v, managed %v; the next configure restores the managed ones", skus, want)})
+		}
+	}
+	for _, u := range local {
+		if u.MSUserID != "" && !seen[strings.ToLower(u.Login)] && u.State != storage.StateDeleting {
+			diffs = append(diffs, Difference{Change: "missing", ID: u.ID, Name: u.Login, Detail: "deleted at Microsoft"})
+		}
+	}
+	s.Log.InfoContext(ctx, "users synchronized", "tenant_id", tenantID, "differences", len(diffs))
+	return diffs, nil
+}
