@@ -656,13 +656,13 @@ func TestRunDemo(t *testing.T) {
 	}
 	o := out.String()
 	for _, want := range []string{
-		"[1/12] Register a demo CSP partner", "[12/12] Unprovision the tenant",
+		"[1/14] Register a demo CSP partner", "[14/14] Unprovision the tenant",
 		"      → POST /tenants (sync) … 202 Accepted: Creating Microsoft customer (retry in 30s, waiting 5ms)",
 		"      → POST /tenants (async) … 200 OK",
 		"the partner has 1 customer(s) at Microsoft",
 		"the partner now has 0 customer(s)",
 		"the facade called back: GET /aps/2/resources/",
-		"Demo passed: 12 steps.",
+		"Demo passed: 14 steps.",
 	} {
 		if !strings.Contains(o, want) {
 			t.Errorf("output lacks %q:\n%s", want, o)

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -40,7 +41,7 @@ type DemoOptions struct {
 }
 
 // demoSteps is the number of numbered steps RunDemo prints.
-const demoSteps = 12
+const demoSteps = 14
 
 type demo struct {
 	opts DemoOptions
@@ -308,8 +309,8 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 	seats, _ := res.JSON()
 	d.info("%d async re-send(s); ms_subscription_id=%s state=%s", countAsync(res.Trace), show(seats, "ms_subscription_id"), show(seats, "state"))
 
-	d.title("Change the seats to 15 (PUT /subscriptions/%s)", subID)
-	subBody["licenses"] = map[string]any{"limit": 15}
+	d.title("Change the seats to 25 (PUT /subscriptions/%s)", subID)
+	subBody["licenses"] = map[string]any{"limit": 25}
 	res, err = ctrl.Configure(ctx, inst, "subscriptions", subID, subBody)
 	if err != nil {
 		return err
@@ -320,7 +321,73 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 	seats, _ = res.JSON()
 	d.info("licenses=%s", show(seats, "licenses"))
 
-	// 10. Simulator state.
+	// 10. A custom domain.
+	custom := strings.TrimPrefix(sub, "demo") + ".example"
+	d.title("Add the custom domain %s and verify it (POST /domains, POST /domains/{id}/verify)", custom)
+	res, err = ctrl.Provision(ctx, inst, "domains", map[string]any{"tenant": map[string]any{"aps": map[string]any{"id": tenantID}}, "domain_name": custom})
+	if err != nil {
+		return err
+	}
+	if err := expect("add domain", res, http.StatusOK); err != nil {
+		return err
+	}
+	domainID := res.ResourceID
+	dom, _ := res.JSON()
+	txt := ""
+	if recs, ok := dom["verification_records"].([]any); ok {
+		for _, r := range recs {
+			if m, ok := r.(map[string]any); ok && m["record_type"] == "Txt" {
+				txt, _ = m["text"].(string)
+			}
+		}
+	}
+	d.info("publish TXT %q at %s (the simulator's DNS)", txt, custom)
+	if err := sim.PublishDNS(ctx, custom, txt); err != nil {
+		return err
+	}
+	res, err = ctrl.Operation(ctx, inst, http.MethodPost, "/domains/"+domainID+"/verify", nil, nil)
+	if err != nil {
+		return err
+	}
+	if err := expect("verify domain", res, http.StatusOK); err != nil {
+		return err
+	}
+	d.info("%s is verified", custom)
+
+	// 11. Users.
+	d.title("Create 25 users on %s, each with a Business Basic license (POST /users)", custom)
+	var wg sync.WaitGroup
+	errs := make(chan error, 25)
+	sem := make(chan struct{}, 8)
+	for i := range 25 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r, err := ctrl.Provision(ctx, inst, "users", map[string]any{"tenant": map[string]any{"aps": map[string]any{"id": tenantID}},
+				"login": fmt.Sprintf("user%02d@%s", i+1, custom), "first_name": "User", "last_name": fmt.Sprintf("%02d", i+1),
+				"usage_location": "US", "licenses": []any{map[string]any{"subscription": map[string]any{"aps": map[string]any{"id": subID}}}}})
+			if err == nil {
+				err = expect("create user", r, http.StatusOK)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return err
+	}
+	res, err = ctrl.Retrieve(ctx, inst, "subscriptions", subID)
+	if err == nil && res.Status == http.StatusOK {
+		seats, _ = res.JSON()
+		d.info("25 users created; the subscription's licenses are now %s", show(seats, "licenses"))
+	}
+
+	// 12. Simulator state.
 	d.title("Look at the Microsoft simulator's state (GET /_sim/state)")
 	state, err := sim.State(ctx)
 	if err != nil {
@@ -334,7 +401,7 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 	}
 	d.info("customer %s exists at Microsoft", domain)
 
-	// 11. End the seats (inside the 7-day window: cancelled).
+	// 13. End the seats (inside the 7-day window: cancelled).
 	d.title("Unprovision the subscription (DELETE /subscriptions/%s)", subID)
 	res, err = ctrl.Unprovision(ctx, inst, "subscriptions", subID)
 	if err != nil {
@@ -345,7 +412,7 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 	}
 	d.info("cancelled at Microsoft inside the cancellation window")
 
-	// 12. Unprovision.
+	// 14. Unprovision.
 	d.title("Unprovision the tenant (DELETE /tenants/%s)", tenantID)
 	res, err = ctrl.Unprovision(ctx, inst, "tenants", tenantID)
 	if err != nil {

@@ -137,6 +137,20 @@ func (f *fakeFacade) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 	case r.Method == http.MethodDelete && len(parts) == 2 && parts[0] == "subscriptions":
 		w.WriteHeader(204)
+	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "subscriptions":
+		writeJSON(w, 200, map[string]any{"licenses": map[string]any{"limit": 25, "usage": 25}})
+	case r.Method == http.MethodPost && path == "domains":
+		var req map[string]any
+		_ = json.Unmarshal(body, &req)
+		req["state"] = "unverified"
+		req["verification_records"] = []any{map[string]any{"record_type": "Txt", "label": req["domain_name"], "text": "MS=ms1", "ttl": 3600}}
+		writeJSON(w, 200, req)
+	case r.Method == http.MethodPost && len(parts) == 3 && parts[0] == "domains" && parts[2] == "verify":
+		writeJSON(w, 200, map[string]any{"state": "verified"})
+	case r.Method == http.MethodPost && path == "users":
+		var req map[string]any
+		_ = json.Unmarshal(body, &req)
+		f.async(w, r, body, func() { req["state"] = "active"; writeJSON(w, 200, req) })
 	case r.Method == http.MethodGet && len(parts) == 2 && parts[0] == "tenants":
 		f.mu.Lock()
 		tnt, ok := f.tenants[parts[1]]
@@ -323,6 +337,7 @@ func newFakeSim(t *testing.T, f *fakeFacade) *fakeSim {
 		writeJSON(w, 201, map[string]any{"tenant_id": "11111111-2222-3333-4444-555555555555",
 			"client_id": "cid", "client_secret": "s3cret-value", "refresh_token": "rt"})
 	})
+	mux.HandleFunc("POST /_sim/dns", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]any{}) })
 	mux.HandleFunc("GET /_sim/state", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		var cs []any

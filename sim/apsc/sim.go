@@ -178,3 +178,14 @@ func countIn(v any, key, tenantID string) (int, bool) {
 	}
 	return 0, false
 }
+
+// PublishDNS publishes a domain's TXT record at the simulator (POST /_sim/dns),
+// as the customer would at its DNS provider.
+func (s *SimClient) PublishDNS(ctx context.Context, domain, txt string) error {
+	body, err := json.Marshal(map[string]string{"domain": domain, "txt": txt})
+	if err != nil {
+		return err
+	}
+	_, err = s.do(ctx, http.MethodPost, "/_sim/dns", body)
+	return err
+}
