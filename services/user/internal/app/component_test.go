@@ -444,3 +444,23 @@ func TestBulkProvisioningRidesOutThrottling(t *testing.T) {
 	t.Logf("%d users (%d Graph writes) in %s: %.1f writes/s against a limit of %.1f/s; %d answers were 429",
 		users, writes, elapsed.Round(time.Millisecond), float64(writes)/elapsed.Seconds(), 40.0/5, st.GraphThrottled)
 }
+
+// TestFreshTenantWaitsForPropagation: right after a customer is created,
+// Microsoft refuses tokens for its tenant for a few minutes. The request is
+// refused with a retryable 503 (nothing created), and works once the
+// relationship has propagated.
+func TestFreshTenantWaitsForPropagation(t *testing.T) {
+	e := newEnv(t, "global", map[string]any{"customer_propagation_seconds": 180})
+	tenant, domain, _ := e.customer(0)
+	_, err := e.provision(newUser(tenant, "early@"+domain, ""))
+	if r := reason(t, err); r.Reason != apierr.MicrosoftUnavailable || r.HTTPStatus() != 503 {
+		t.Fatalf("%+v", r)
+	}
+	e.sim.Admin("POST", "/_sim/clock", map[string]any{"advance": "181s"}, nil)
+	if _, err := e.provision(newUser(tenant, "later@"+domain, "")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.simUsers()); n != 1 {
+		t.Fatalf("%d users", n)
+	}
+}
