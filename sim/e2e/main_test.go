@@ -95,7 +95,11 @@ func start(t *testing.T, countries ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, ctx: ctx, stack: stack, ctrl: ctrl, sim: sim, partner: p}
+	e := &env{t: t, ctx: ctx, stack: stack, ctrl: ctrl, sim: sim, partner: p}
+	// Graph tokens of customer tenants need the application consent the
+	// tenant service grants when it provisions a customer.
+	e.admin("POST", "/_sim/settings", map[string]any{"require_app_consent": true}, nil)
+	return e
 }
 
 func tail(s string, n int) string {

@@ -292,6 +292,7 @@ type settingsView struct {
 	GraphWriteLimit            int     `json:"graph_write_limit"`
 	GraphWriteWindowSeconds    int     `json:"graph_write_window_seconds"`
 	GraphRUScale               float64 `json:"graph_ru_scale"`
+	RequireAppConsent          bool    `json:"require_app_consent"`
 }
 
 func (s *Server) settingsView() settingsView {
@@ -308,6 +309,7 @@ func (s *Server) settingsView() settingsView {
 		GraphWriteLimit:            s.settings.GraphWriteLimit,
 		GraphWriteWindowSeconds:    int(s.settings.GraphWriteWindow / time.Second),
 		GraphRUScale:               s.settings.GraphRUScale,
+		RequireAppConsent:          s.settings.RequireAppConsent,
 	}
 }
 
@@ -331,6 +333,7 @@ func (s *Server) adminSetSettings(w http.ResponseWriter, r *http.Request) {
 		GraphWriteLimit            *int     `json:"graph_write_limit"`
 		GraphWriteWindowSeconds    *int     `json:"graph_write_window_seconds"`
 		GraphRUScale               *float64 `json:"graph_ru_scale"`
+		RequireAppConsent          *bool    `json:"require_app_consent"`
 	}
 	if !decodeAdmin(w, r, &in) {
 		return
@@ -406,6 +409,9 @@ func (s *Server) adminSetSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.GraphRUScale != nil {
 		s.settings.GraphRUScale = *in.GraphRUScale
+	}
+	if in.RequireAppConsent != nil {
+		s.settings.RequireAppConsent = *in.RequireAppConsent
 	}
 	if in.GraphWriteLimit != nil || in.GraphWriteWindowSeconds != nil || in.GraphRUScale != nil {
 		s.graphBudgets = map[string]*graphBudget{} // new limits start with fresh windows

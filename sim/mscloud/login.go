@@ -218,6 +218,11 @@ func (s *Server) tokenResponse(r *http.Request) *response {
 			cu.Domain+" is still propagating)")
 	}
 
+	if cu := s.customers[tenantID]; cu != nil && s.settings.RequireAppConsent && cu.Consents[lower(p.ClientID)] == nil {
+		return fail(http.StatusBadRequest, "invalid_grant", 65001, "The user or administrator has not consented to use the application with ID '"+p.ClientID+
+			"' named '"+p.Name+"'. Send an interactive authorization request for this user and resource.")
+	}
+
 	audience, scope, msg := parseScope(form.Get("scope"), p.Cloud, grant == "refresh_token")
 	if msg != "" {
 		if form.Get("scope") == "" {

@@ -58,6 +58,7 @@ type settings struct {
 	GraphWriteLimit     int           // writes per app+tenant per GraphWriteWindow
 	GraphWriteWindow    time.Duration // real time
 	GraphRUScale        float64       // multiplier of the resource-unit limits per app+tenant and 10 s
+	RequireAppConsent   bool          // customer-tenant tokens need an application consent (pc_consents.go)
 }
 
 // Server is the Microsoft cloud simulator. It is safe for concurrent use.
@@ -175,6 +176,7 @@ func (s *Server) registerPartnerCenter() {
 	s.registerPCCarts()
 	s.registerPCSubscriptions()
 	s.registerPCTransitions()
+	s.registerPCConsents()
 	s.pcMux.HandleFunc("/v1/", func(_ http.ResponseWriter, r *http.Request) {
 		c := callFrom(r)
 		if methodAllowedElsewhere(s.pcMux, r, "/v1/") {

@@ -148,6 +148,7 @@ type customer struct {
 	AllowDelegatedAccess  bool
 	Agreements            []*agreement
 	MCAAttested           bool
+	Consents              map[string]*appConsent // application consents by application id (pc_consents.go)
 	CreatedAt             time.Time
 	commerce              customerCommerce // orders, carts, subscriptions (pc_commerce.go)
 	dir                   *tenantDirectory // Entra directory: users and domains (graph_directory.go); nil until first used

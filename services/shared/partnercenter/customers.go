@@ -149,3 +149,20 @@ func (c *Client) AttestAgreement(ctx context.Context, customerID string, a Agree
 	}
 	return err
 }
+
+// GraphApplicationID is the enterprise application id of Microsoft Graph.
+const GraphApplicationID = "00000003-0000-0000-c000-000000000000"
+
+// GrantApplicationConsent consents the partner's application to Graph scopes
+// in a customer's tenant (POST /v1/customers/{id}/applicationconsents), so
+// that the application can get tokens issued by that tenant. A consent that
+// already exists (409) counts as success.
+func (c *Client) GrantApplicationConsent(ctx context.Context, customerID, applicationID string, scopes []string) error {
+	body := map[string]any{"applicationId": applicationID, "applicationGrants": []map[string]string{
+		{"enterpriseApplicationId": GraphApplicationID, "scope": strings.Join(scopes, ",")}}}
+	_, err := c.do(ctx, http.MethodPost, "/v1/customers/"+url.PathEscape(customerID)+"/applicationconsents", nil, nil, body, nil)
+	if e, ok := AsError(err); ok && e.StatusCode == http.StatusConflict {
+		return nil
+	}
+	return err
+}

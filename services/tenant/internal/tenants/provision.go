@@ -242,10 +242,7 @@ func (s *Service) prepareLink(ctx context.Context, pc PartnerCenter, t *storage.
 	t.Address = storage.Address{FirstName: da.FirstName, LastName: da.LastName, AddressLine1: da.AddressLine1,
 		AddressLine2: da.AddressLine2, City: da.City, State: da.State, PostalCode: da.PostalCode, Country: da.Country,
 		PhoneNumber: da.PhoneNumber}
-	if in.MCA == nil {
-		t.State, t.Operation, t.OperationState = storage.StateActive, storage.OpProvision, storage.OpDone
-	}
-	return t, nil
+	return t, nil // the job consents the application and attests the MCA
 }
 
 // runProvision is the provisioning job. Recovery points: CreateSent (then
@@ -270,6 +267,11 @@ func (s *Service) runProvision(ctx context.Context, job *jobs.Job) error {
 		if err := s.createCustomer(ctx, pc, inst, t); err != nil {
 			return err
 		}
+	}
+	// Consent the partner's application to Graph in the customer's tenant
+	// (idempotent: an existing consent answers 409, taken as success).
+	if err := pc.GrantApplicationConsent(ctx, t.MSCustomerID, inst.ClientID, GraphScopes); err != nil {
+		return pcerr.Job(err)
 	}
 	if err := s.attest(ctx, pc, t); err != nil {
 		return err

@@ -38,7 +38,12 @@ type PartnerCenter interface {
 	UpdateBillingProfile(ctx context.Context, customerID string, p partnercenter.BillingProfile) (*partnercenter.BillingProfile, error)
 	MCATemplateID(ctx context.Context) (string, error)
 	AttestAgreement(ctx context.Context, customerID string, a partnercenter.Agreement) error
+	GrantApplicationConsent(ctx context.Context, customerID, applicationID string, scopes []string) error
 }
+
+// GraphScopes are the Graph permissions the partner's application is
+// consented to in each customer tenant (users, licenses, domains).
+var GraphScopes = []string{"Directory.ReadWrite.All", "Domain.ReadWrite.All", "User.ReadWrite.All"}
 
 // Accounts reads a platform account through the APS controller.
 type Accounts interface {
