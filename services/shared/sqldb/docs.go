@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/storeerr"
 )
 
-// Errors of Docs.
+// Errors of Docs: the storage sentinels.
 var (
-	ErrDuplicate = errors.New("sqldb: duplicate id")
-	ErrMissing   = errors.New("sqldb: no such row")
-	ErrStale     = errors.New("sqldb: row changed since it was read")
+	ErrDuplicate = storeerr.ErrAlreadyExists
+	ErrMissing   = storeerr.ErrNotFound
+	ErrStale     = storeerr.ErrConflict
 )
 
 // Record is one JSON document row of a Docs table: the document plus the

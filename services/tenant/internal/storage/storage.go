@@ -5,18 +5,18 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/storeerr"
 )
 
-// Sentinel errors every driver returns.
+// Sentinel errors every driver returns (shared by every service's storage).
 var (
-	ErrNotFound      = errors.New("storage: not found")
-	ErrAlreadyExists = errors.New("storage: already exists")
+	ErrNotFound      = storeerr.ErrNotFound
+	ErrAlreadyExists = storeerr.ErrAlreadyExists
 	// ErrConflict: the row changed since it was read (optimistic concurrency).
-	ErrConflict = errors.New("storage: concurrent update")
+	ErrConflict = storeerr.ErrConflict
 )
 
 // Instance is an APS application instance. Secrets are stored sealed.

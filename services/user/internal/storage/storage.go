@@ -4,16 +4,17 @@ package storage
 
 import (
 	"context"
-	"errors"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/storeerr"
 )
 
-// Sentinel errors every driver returns.
+// Sentinel errors every driver returns (shared by every service's storage).
 var (
-	ErrNotFound      = errors.New("storage: not found")
-	ErrAlreadyExists = errors.New("storage: already exists")
-	ErrConflict      = errors.New("storage: concurrent update")
+	ErrNotFound      = storeerr.ErrNotFound
+	ErrAlreadyExists = storeerr.ErrAlreadyExists
+	// ErrConflict: the row changed since it was read (optimistic concurrency).
+	ErrConflict = storeerr.ErrConflict
 )
 
 // User states.

@@ -6,8 +6,6 @@ package sqlite
 import (
 	"context"
 	"embed"
-	"encoding/json"
-	"errors"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/sqldb"
@@ -21,7 +19,7 @@ var migrations embed.FS
 // Store implements storage.Store on SQLite.
 type Store struct {
 	db   *sqldb.DB
-	docs sqldb.Docs
+	subs sqldb.Typed[storage.Subscription]
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -32,7 +30,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, docs: sqldb.Docs{DB: db, Table: "subscriptions"}}, nil
+	return &Store{db: db, subs: sqldb.Typed[storage.Subscription]{Docs: sqldb.Docs{DB: db, Table: "subscriptions"},
+		Keys: func(s *storage.Subscription) (string, string, string, string, *int64) {
+			return s.ID, s.InstanceID, s.TenantID, s.State, &s.Version
+		}}}, nil
 }
 
 // Close closes the database.
@@ -41,67 +42,27 @@ func (s *Store) Close() error { return s.db.Close() }
 // Jobs implements storage.Store.
 func (s *Store) Jobs() jobs.Store { return sqldb.JobStore{DB: s.db} }
 
-func mapErr(err error) error {
-	switch {
-	case errors.Is(err, sqldb.ErrMissing):
-		return storage.ErrNotFound
-	case errors.Is(err, sqldb.ErrDuplicate):
-		return storage.ErrAlreadyExists
-	case errors.Is(err, sqldb.ErrStale):
-		return storage.ErrConflict
-	}
-	return err
-}
-
-func record(sub *storage.Subscription) (sqldb.Record, error) {
-	data, err := json.Marshal(sub)
-	return sqldb.Record{ID: sub.ID, InstanceID: sub.InstanceID, ParentID: sub.TenantID, State: sub.State, Version: sub.Version, Data: data}, err
-}
-
 // Create implements storage.Store.
 func (s *Store) Create(ctx context.Context, sub *storage.Subscription, job *jobs.New) error {
-	sub.Version = 1
-	r, err := record(sub)
-	if err != nil {
-		return err
-	}
-	return mapErr(s.docs.Create(ctx, r, job))
+	return s.subs.Create(ctx, sub, job)
 }
 
 // Get implements storage.Store.
 func (s *Store) Get(ctx context.Context, instanceID, id string) (*storage.Subscription, error) {
-	r, err := s.docs.Get(ctx, instanceID, id)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	var sub storage.Subscription
-	if err := json.Unmarshal(r.Data, &sub); err != nil {
-		return nil, err
-	}
-	sub.Version = r.Version
-	return &sub, nil
+	return s.subs.Get(ctx, instanceID, id)
 }
 
 // Update implements storage.Store.
 func (s *Store) Update(ctx context.Context, sub *storage.Subscription, job *jobs.New) error {
-	r, err := record(sub)
-	if err != nil {
-		return err
-	}
-	v, err := s.docs.Update(ctx, r, job)
-	if err != nil {
-		return mapErr(err)
-	}
-	sub.Version = v
-	return nil
+	return s.subs.Update(ctx, sub, job)
 }
 
 // Delete implements storage.Store.
 func (s *Store) Delete(ctx context.Context, instanceID, id string) error {
-	return mapErr(s.docs.Delete(ctx, instanceID, id))
+	return s.subs.Delete(ctx, instanceID, id)
 }
 
 // CountLive implements storage.Store.
 func (s *Store) CountLive(ctx context.Context, instanceID, tenantID string) (int, error) {
-	return s.docs.Count(ctx, instanceID, tenantID, storage.StateDeleted, storage.StateFailed)
+	return s.subs.Docs.Count(ctx, instanceID, tenantID, storage.StateDeleted, storage.StateFailed)
 }
