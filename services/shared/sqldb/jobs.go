@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -12,6 +13,39 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
 )
+
+// jobsDDL creates the job table every service keeps beside its own tables
+// (IF NOT EXISTS: applied at every start, before the service's migrations).
+var jobsDDL = map[Dialect][]string{
+	SQLite: {`CREATE TABLE IF NOT EXISTS jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  job_key TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  state TEXT NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  run_at INTEGER NOT NULL,
+  lease_owner TEXT NOT NULL DEFAULT '',
+  lease_until INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  trace_context TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+)`,
+		`CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, run_at)`,
+		`CREATE INDEX IF NOT EXISTS jobs_key ON jobs (kind, job_key)`},
+}
+
+// ensureJobs creates the job table if needed.
+func (db *DB) ensureJobs(ctx context.Context) error {
+	for _, q := range jobsDDL[db.Dialect] {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("create the job table: %w", err)
+		}
+	}
+	return nil
+}
 
 // Job states.
 const (

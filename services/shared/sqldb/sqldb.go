@@ -147,7 +147,11 @@ func OpenMigrated(ctx context.Context, url string, fsys fs.FS) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	sub, err := fs.Sub(fsys, "migrations")
+	err = db.ensureJobs(ctx)
+	sub, serr := fs.Sub(fsys, "migrations")
+	if err == nil {
+		err = serr
+	}
 	if err == nil {
 		err = db.Migrate(ctx, sub)
 	}
