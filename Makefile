@@ -1,6 +1,6 @@
 # Office 365 gateway: build, run and test. `make help` lists the targets.
 SHELL := /bin/bash
-MODULES := gen services/shared services/tenant services/subscription services/user services/facade sim
+MODULES := gen services/shared services/tenant services/subscription services/user services/facade sim bench
 BIN := $(CURDIR)/bin
 GO_TEST_FLAGS ?= -race -count=1
 FILTER ?=
@@ -61,6 +61,10 @@ test-unit: ## Unit, storage and component tests of every module (race detector o
 .PHONY: test-e2e
 test-e2e: build ## End-to-end tests: start the binaries and drive the facade as APSC does
 	cd sim && O365GW_BIN=$(BIN) go test -count=1 -timeout 15m $(if $(FILTER),-run '$(FILTER)') ./e2e/...
+
+.PHONY: bench
+bench: build ## Benchmarks (job queue on SQLite; facade through the real binaries); figures are reported, not asserted
+	cd bench && O365GW_BIN=$(BIN) go test -run '^$$' -bench . -benchmem -benchtime $${BENCHTIME:-1000x} .
 
 .PHONY: test
 test: check-gen lint test-unit test-e2e ## Everything CI runs
