@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
@@ -81,4 +83,10 @@ func (r Request) LogContext(ctx context.Context) context.Context {
 // SetAccepted marks the response as accepted-and-running with a description.
 func SetAccepted(ctx context.Context, info string) error {
 	return grpc.SetHeader(ctx, metadata.Pairs(AsyncInfo, info))
+}
+
+// IsID tells whether s is an APS resource id: a canonical UUID.
+func IsID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
 }

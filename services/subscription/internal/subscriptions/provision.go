@@ -39,7 +39,7 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 	if err != nil {
 		return nil, err
 	}
-	if !validID(in.ID) {
+	if !apsmd.IsID(in.ID) {
 		return nil, apierr.Invalid("aps.id %q is not a UUID.", in.ID)
 	}
 	existing, err := s.Store.Get(ctx, inst.InstanceID, in.ID)

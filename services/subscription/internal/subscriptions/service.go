@@ -13,10 +13,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 
@@ -108,10 +108,8 @@ func (s *Service) notify() {
 	}
 }
 
-func validID(id string) bool { _, err := uuid.Parse(id); return err == nil && len(id) == 36 }
-
 func (s *Service) load(ctx context.Context, instanceID, id string) (*storage.Subscription, error) {
-	if !validID(id) {
+	if !apsmd.IsID(id) {
 		return nil, apierr.Invalid("The subscription id %q is not a UUID.", id)
 	}
 	sub, err := s.Store.Get(ctx, instanceID, id)

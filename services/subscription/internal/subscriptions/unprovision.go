@@ -26,7 +26,7 @@ func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string)
 	if err != nil {
 		return nil, err
 	}
-	if !validID(id) {
+	if !apsmd.IsID(id) {
 		return nil, apierr.Invalid("The subscription id %q is not a UUID.", id)
 	}
 	sub, err := s.Store.Get(ctx, inst.InstanceID, id)

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
@@ -64,10 +63,7 @@ var (
 )
 
 // IsUUID tells whether s is a canonical UUID.
-func IsUUID(s string) bool {
-	_, err := uuid.Parse(s)
-	return err == nil && len(s) == 36
-}
+func IsUUID(s string) bool { return apsmd.IsID(s) }
 
 // Create registers an instance. A repeated creation of the same instance
 // answers the stored one.

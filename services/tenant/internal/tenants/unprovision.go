@@ -27,7 +27,7 @@ func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string)
 	if err != nil {
 		return nil, err
 	}
-	if !validID(id) {
+	if !apsmd.IsID(id) {
 		return nil, apierr.Invalid("The tenant id %q is not a UUID.", id)
 	}
 	t, err := s.Store.GetTenant(ctx, inst.InstanceID, id)
@@ -59,10 +59,6 @@ func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string)
 	}
 	s.notify()
 	return &View{Tenant: t, Accepted: describe(storage.OpUnprovision, t)}, nil
-}
-
-func validID(id string) bool {
-	return len(id) == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-'
 }
 
 // runUnprovision deletes the sandbox customer, then the tenant row.

@@ -91,7 +91,7 @@ func (s *Service) runConfigure(ctx context.Context, job *jobs.Job) error {
 
 // Unprovision answers DELETE /users/{id}; a nil View means done (204).
 func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string) (*View, error) {
-	if !validID(id) {
+	if !apsmd.IsID(id) {
 		return nil, apierr.Invalid("The user id %q is not a UUID.", id)
 	}
 	u, err := s.Store.Get(ctx, req.InstanceID, id)

@@ -42,7 +42,7 @@ var (
 
 // Provision answers POST /users.
 func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*View, error) {
-	if !validID(in.ID) {
+	if !apsmd.IsID(in.ID) {
 		return nil, apierr.Invalid("aps.id %q is not a UUID.", in.ID)
 	}
 	if existing, err := s.Store.Get(ctx, req.InstanceID, in.ID); err == nil {

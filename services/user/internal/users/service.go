@@ -16,10 +16,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/shared/graph"
@@ -88,8 +88,6 @@ func newJob(kind string, u *storage.User) *jobs.New {
 	return &jobs.New{Kind: kind, Key: u.ID, Payload: p}
 }
 
-func validID(id string) bool { _, err := uuid.Parse(id); return err == nil && len(id) == 36 }
-
 func (s *Service) notify() {
 	if s.Notify != nil {
 		s.Notify()
@@ -97,7 +95,7 @@ func (s *Service) notify() {
 }
 
 func (s *Service) load(ctx context.Context, instanceID, id string) (*storage.User, error) {
-	if !validID(id) {
+	if !apsmd.IsID(id) {
 		return nil, apierr.Invalid("The user id %q is not a UUID.", id)
 	}
 	u, err := s.Store.Get(ctx, instanceID, id)
