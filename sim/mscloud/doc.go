@@ -322,10 +322,22 @@
 // # MS-RequestId replay and throttling
 //
 // For Partner Center calls other than GET/HEAD carrying MS-RequestId, the
-// first answer produced by a handler (success or business error, never a
-// 401, 429 or injected error) is stored under (partner, method, path,
-// MS-RequestId) and returned verbatim for later requests with the same key
-// without doing the work again; MS-CorrelationId and MS-CV are per request.
+// first answer produced by a handler (success or business error) or by a
+// refuse fault is stored under (partner, method, path, MS-RequestId) and
+// returned verbatim for later requests with the same key without doing the
+// work again; MS-CorrelationId and MS-CV are per request. Never stored: a
+// 401, a 429 (throttling or throttle fault), an injected error fault's
+// answer (whatever its status) and a request dropped by a delay fault.
+// While a request is still being processed under a delay_commit fault, a
+// request with the same key waits for its outcome and then gets the stored
+// answer (if the first stored nothing, e.g. it was refused with a 401, the
+// waiting request is processed itself); a waiting request whose client
+// gives up is dropped without an answer. The reference does not say what
+// Partner Center does with a duplicate in flight; waiting is chosen because
+// it invents no error code and matches how concurrent duplicates are
+// answered here (one piece of work, one stored answer for all).
+// request_id_replay false (POST /_sim/settings) or
+// Options.DisableRequestIdReplay turns storing and replay off.
 // Throttling uses token buckets per partner and per partner+customer (paths
 // /v1/customers/{id}/…) on the simulated clock; refused calls get 429 with
 // Retry-After (seconds until a token is available, at least 1) and body
@@ -333,10 +345,61 @@
 //
 // # Faults
 //
-// POST /_sim/faults injects failures per API (partnercenter, graph, login),
-// optional method, path prefix (matched against the path without the query)
-// and hit count; they apply before authentication. The first matching fault
-// (in creation order) applies.
+// POST /_sim/faults {"api","method","path","mode","status",
+// "retry_after_seconds","delay_ms","count"} → 201 {"id"} injects a failure:
+// api partnercenter, graph or login; method optional (any if empty); path
+// a prefix of the request path (without the query); count the number of
+// matching requests it applies to (0 = until cleared). The first matching
+// fault (in creation order) that is not used up applies; faults apply
+// before authentication, except refuse on Partner Center. Modes, and what
+// they do to the work and to MS-RequestId replay:
+//
+//   - error: answers status (400–599, default 500) at once in the API's
+//     error shape, message "Simulated failure: {status text}." (Partner
+//     Center code = status). No work; not stored, whatever the status: a
+//     retry with the same MS-RequestId does the work.
+//   - error_after_commit: handles the request as usual (authentication,
+//     throttling, replay, the work; Partner Center stores the real answer
+//     for its MS-RequestId), then answers the error status (default 500)
+//     instead. A retry with the same MS-RequestId gets the stored real
+//     answer (e.g. the 201 of the create) and no second object. If that
+//     handling was a 401 or 429, nothing was done, yet the error is
+//     answered. Graph: the work is done (a retried create meets the
+//     duplicate); login: the token is issued.
+//   - refuse: a definite refusal, status 4xx other than 401, 408 and 429
+//     (default 400). Partner Center: applies after authentication,
+//     throttling and MS-RequestId replay, in place of the work: the normal
+//     error shape {"code": status, "description": "Simulated refusal:
+//     {status text}. The request was not processed.", "data": [],
+//     "source": "PartnerFD"}; no work; stored like a business error, so a
+//     later request with the same MS-RequestId gets the same refusal, even
+//     after the fault is cleared or used up, while a fresh MS-RequestId
+//     goes through. A request Partner Center answers before the work (401,
+//     429, a stored answer) is not refused and does not use up the fault
+//     (no hit). Graph: Graph's error shape with the code for the status,
+//     message "Simulated refusal: …", before authentication; no work,
+//     nothing stored (no MS-RequestId in Graph). Login: like error.
+//   - throttle: 429 with Retry-After (retry_after_seconds, default 1) and
+//     the API's throttling body; no work, nothing stored.
+//   - delay: waits delay_ms, then serves the request as usual. If the
+//     client disconnects or times out during the wait, the request is
+//     dropped: no answer, no work, nothing stored (as if it never reached
+//     Microsoft), so a retry with the same MS-RequestId does the work.
+//   - delay_commit: waits delay_ms, then serves the request as usual
+//     whether or not the client is still there: the work is done and
+//     Partner Center stores the answer for the MS-RequestId, as Microsoft
+//     finishes a request its client gave up on. A retry with the same
+//     MS-RequestId gets the stored answer; one arriving during the wait
+//     waits for it (see above). Either way there is one object. Graph and
+//     login: the work is done (user created, token issued).
+//
+// GET /_sim/faults → {"faults": [{"id", "api", "method", "path", "mode",
+// "status", "retry_after_seconds", "delay_ms", "count", "remaining",
+// "hits"}]}: remaining is null for count 0, else the hits left (0 = used
+// up: still listed, no longer applies); hits counts the requests the fault
+// applied to (a delay's hit counts even if the client gave up). Faults stay
+// listed until DELETE /_sim/faults (all) or DELETE /_sim/faults/{id} (one;
+// 404 if unknown).
 //
 // # Microsoft Graph (graph_directory.go, graph_users.go, graph_licenses.go, graph_domains.go, graph_throttle.go)
 //
@@ -522,7 +585,8 @@
 // Authorization_RequestDenied, 404 Request_ResourceNotFound, 409
 // Request_MultipleObjectsWithSameKeyValue, 429 TooManyRequests, 503
 // serviceNotAvailable, 504 gatewayTimeout, else generalException) and the
-// message "Simulated failure: {status text}.". Faults (api "graph") match
+// message "Simulated failure: {status text}." (refuse: "Simulated refusal:
+// {status text}. The request was not processed."). Faults (api "graph") match
 // these routes by path prefix; error_after_commit on POST /v1.0/users
 // creates the user and answers the error, so the retry gets the duplicate
 // UPN error, as with the real service.

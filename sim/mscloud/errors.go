@@ -130,6 +130,13 @@ func pcFault(status int) *response {
 	return pcError(status, status, "Simulated failure: "+http.StatusText(status)+".")
 }
 
+// pcRefusal is the body of an injected definite refusal (fault mode
+// refuse): Partner Center's normal error shape, code equal to the HTTP
+// status (simulated code).
+func pcRefusal(status int) *response {
+	return pcError(status, status, "Simulated refusal: "+http.StatusText(status)+". The request was not processed.")
+}
+
 // --- Microsoft Graph ---
 
 // graphError is Graph's error shape.

@@ -65,8 +65,13 @@ func TestFaultErrorPrefixMethodAndCount(t *testing.T) {
 	if code, _, _ := s.do(http.MethodGet, "/v1/customers/"+id, tok, nil, nil); code != 200 {
 		t.Errorf("after count is used up: %d", code)
 	}
-	if _, b := s.admin(http.MethodGet, "/_sim/faults", nil); len(decode[faultList](t, b).Faults) != 0 {
-		t.Errorf("used-up fault still listed: %s", b)
+	// A used-up fault stays listed (remaining 0) with its hits until cleared.
+	_, b = s.admin(http.MethodGet, "/_sim/faults", nil)
+	if fl := decode[faultList](t, b); len(fl.Faults) != 1 || fl.Faults[0].Remaining == nil || *fl.Faults[0].Remaining != 0 || fl.Faults[0].Hits != 2 {
+		t.Errorf("used-up fault: %s", b)
+	}
+	if st, _ := s.admin(http.MethodDelete, "/_sim/faults", nil); st != http.StatusNoContent {
+		t.Errorf("clear: %d", st)
 	}
 
 	// count 0 = until cleared; DELETE one and DELETE all.
@@ -225,15 +230,19 @@ func TestFaultDelay(t *testing.T) {
 func TestFaultValidation(t *testing.T) {
 	s := newSim(t, Options{})
 	for name, body := range map[string]string{
-		"unknown api":       `{"api":"arm","mode":"error"}`,
-		"unknown mode":      `{"api":"graph","mode":"explode"}`,
-		"bad status":        `{"api":"graph","mode":"error","status":200}`,
-		"delay without ms":  `{"api":"graph","mode":"delay"}`,
-		"negative count":    `{"api":"graph","mode":"error","count":-1}`,
-		"relative path":     `{"api":"graph","mode":"error","path":"v1.0/users"}`,
-		"unknown field":     `{"api":"graph","mode":"error","colour":"red"}`,
-		"not JSON":          `{`,
-		"negative throttle": `{"api":"graph","mode":"throttle","retry_after_seconds":-2}`,
+		"unknown api":        `{"api":"arm","mode":"error"}`,
+		"unknown mode":       `{"api":"graph","mode":"explode"}`,
+		"bad status":         `{"api":"graph","mode":"error","status":200}`,
+		"delay without ms":   `{"api":"graph","mode":"delay"}`,
+		"negative count":     `{"api":"graph","mode":"error","count":-1}`,
+		"relative path":      `{"api":"graph","mode":"error","path":"v1.0/users"}`,
+		"unknown field":      `{"api":"graph","mode":"error","colour":"red"}`,
+		"not JSON":           `{`,
+		"negative throttle":  `{"api":"graph","mode":"throttle","retry_after_seconds":-2}`,
+		"refuse with 5xx":    `{"api":"partnercenter","mode":"refuse","status":500}`,
+		"refuse with 429":    `{"api":"partnercenter","mode":"refuse","status":429}`,
+		"refuse with 401":    `{"api":"partnercenter","mode":"refuse","status":401}`,
+		"delay_commit no ms": `{"api":"partnercenter","mode":"delay_commit"}`,
 	} {
 		if st, b := s.admin(http.MethodPost, "/_sim/faults", body); st != http.StatusBadRequest || decode[map[string]string](t, b)["error"] == "" {
 			t.Errorf("%s: %d %s", name, st, b)

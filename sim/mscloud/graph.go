@@ -53,12 +53,21 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	}
 	if f := s.takeFault(apiGraph, r); f != nil {
 		switch f.Mode {
-		case faultDelay:
-			if !sleepCtx(r.Context(), time.Duration(f.DelayMS)*time.Millisecond) {
+		case faultDelay, faultDelayCommit:
+			// The body is read first: net/http notices that a client gave
+			// up only once the body is consumed.
+			if bufferBody(r) != nil {
+				graphError(http.StatusRequestEntityTooLarge, "Request_BadRequest", "The request body is too large.", c.requestID, c.clientRequestID, s.clock.Now()).writeTo(w)
 				return
+			}
+			if !s.faultWait(f, &r) {
+				abandon()
 			}
 		case faultError:
 			graphError(f.Status, graphCodeFor(f.Status), "Simulated failure: "+http.StatusText(f.Status)+".", c.requestID, c.clientRequestID, s.clock.Now()).writeTo(w)
+			return
+		case faultRefuse:
+			graphError(f.Status, graphCodeFor(f.Status), "Simulated refusal: "+http.StatusText(f.Status)+". The request was not processed.", c.requestID, c.clientRequestID, s.clock.Now()).writeTo(w)
 			return
 		case faultThrottle:
 			s.graphThrottled(r, c, f.RetryAfterSeconds).writeTo(w)

@@ -31,11 +31,18 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if f != nil {
 		corr := correlationOf(r)
 		switch f.Mode {
-		case faultDelay:
-			if !sleepCtx(r.Context(), time.Duration(f.DelayMS)*time.Millisecond) {
+		case faultDelay, faultDelayCommit:
+			// The body is read first: net/http notices that a client gave
+			// up only once the body is consumed.
+			if bufferBody(r) != nil {
+				entraError(http.StatusRequestEntityTooLarge, "invalid_request", 50000, "The request body is too large. (simulated)", r.Host, corr, s.clock.Now()).writeTo(w)
 				return
 			}
-		case faultError:
+			if !s.faultWait(f, &r) {
+				abandon()
+			}
+		case faultError, faultRefuse:
+			// For login a refusal is simply a definite 4xx (no token).
 			entraFaultError(f.Status, r.Host, corr, s.clock.Now()).writeTo(w)
 			return
 		case faultThrottle:

@@ -75,6 +75,7 @@ type Server struct {
 	tokens       map[string]*accessToken
 	refresh      map[string]*refreshToken
 	replay       map[replayKey]*response
+	inflight     map[replayKey]chan struct{} // delay_commit requests still being processed; closed when done
 	faults       []*fault
 	faultSeq     int
 	buckets      map[string]*bucket
@@ -125,6 +126,7 @@ func New(opts Options) *Server {
 		tokens:       map[string]*accessToken{},
 		refresh:      map[string]*refreshToken{},
 		replay:       map[replayKey]*response{},
+		inflight:     map[replayKey]chan struct{}{},
 		buckets:      map[string]*bucket{},
 		graphBudgets: map[string]*graphBudget{},
 		dns:          map[string][]string{},
@@ -193,6 +195,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	api := apiOf(r.URL.Path)
+	answered := false
+	defer func() {
+		status := rec.status
+		if !answered {
+			status = 0 // abandoned: no answer sent
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("api", api), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", status), slog.Int64("duration_ms", time.Since(start).Milliseconds()),
+			slog.String("ms_request_id", r.Header.Get("MS-RequestId")),
+			slog.String("ms_correlation_id", r.Header.Get("MS-CorrelationId")))
+	}()
 	switch api {
 	case apiAdmin:
 		s.adminMux.ServeHTTP(rec, r)
@@ -203,12 +217,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.serveLogin(rec, r)
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-		slog.String("api", api), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-		slog.Int("status", rec.status), slog.Int64("duration_ms", time.Since(start).Milliseconds()),
-		slog.String("ms_request_id", r.Header.Get("MS-RequestId")),
-		slog.String("ms_correlation_id", r.Header.Get("MS-CorrelationId")))
+	answered = true
 }
+
+// abandon ends a request whose client has gone away without any answer:
+// net/http closes the connection (a handler that merely returned would
+// send an empty 200).
+func abandon() { panic(http.ErrAbortHandler) }
 
 type statusRecorder struct {
 	http.ResponseWriter
@@ -291,11 +306,18 @@ func (s *Server) servePartnerCenter(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("MS-CV", newMSCV())
 
 	f := s.takeFault(apiPartnerCenter, r)
+	var refuse *fault
 	if f != nil {
 		switch f.Mode {
 		case faultDelay:
-			if !sleepCtx(r.Context(), time.Duration(f.DelayMS)*time.Millisecond) {
+			// A client that gives up during the wait never reached the
+			// service: nothing is done and nothing is stored.
+			if bufferBody(r) != nil {
+				pcError(http.StatusRequestEntityTooLarge, codeInvalidInput, "The request body is too large.").writeTo(w)
 				return
+			}
+			if !s.faultWait(f, &r) {
+				abandon()
 			}
 		case faultError:
 			pcFault(f.Status).writeTo(w)
@@ -303,40 +325,121 @@ func (s *Server) servePartnerCenter(w http.ResponseWriter, r *http.Request) {
 		case faultThrottle:
 			pcThrottled(f.RetryAfterSeconds).writeTo(w)
 			return
+		case faultRefuse:
+			refuse = f // answered in place of the work, after authentication, throttling and replay
 		}
 	}
-	body, err := readBody(r)
-	if err != nil {
+	if err := bufferBody(r); err != nil {
 		pcError(http.StatusRequestEntityTooLarge, codeInvalidInput, "The request body is too large.").writeTo(w)
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	resp := s.handlePartnerCenter(r, requestID)
+	var own chan struct{}
+	release := func() {}
+	if f != nil && f.Mode == faultDelayCommit {
+		// The service has accepted the request: it finishes the work and
+		// stores the outcome even if the client disconnects meanwhile.
+		// Until then a request with the same MS-RequestId waits for it.
+		own, release = s.beginInFlight(r, requestID)
+		s.faultWait(f, &r)
+	}
+	resp := s.handlePartnerCenter(r, requestID, refuse, own)
+	release()
+	if resp == nil {
+		abandon() // the client gave up while waiting for an in-flight duplicate
+	}
 	if f != nil && f.Mode == faultErrorAfterCommit {
 		resp = pcFault(f.Status)
 	}
 	resp.writeTo(w)
 }
 
-func (s *Server) handlePartnerCenter(r *http.Request, requestID string) *response {
+// replayKeyOf returns the MS-RequestId replay key of r for partner p, and
+// whether r is replayable at all (replay on, MS-RequestId set, not GET or
+// HEAD). Caller holds s.mu.
+func (s *Server) replayKeyOf(r *http.Request, p *partner, requestID string) (replayKey, bool) {
+	ok := s.settings.Replay && requestID != "" && r.Method != http.MethodGet && r.Method != http.MethodHead
+	return replayKey{p.TenantID, r.Method, r.URL.Path, requestID}, ok
+}
+
+// beginInFlight marks r's MS-RequestId as being processed (delay_commit),
+// unless it is not replayable, not authenticated, already answered or
+// already in flight. release ends the mark and wakes the waiters.
+func (s *Server) beginInFlight(r *http.Request, requestID string) (own chan struct{}, release func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tok, denied := s.authenticatePC(r)
 	if denied != nil {
+		return nil, func() {}
+	}
+	key, replayable := s.replayKeyOf(r, tok.Partner, requestID)
+	if !replayable || s.replay[key] != nil || s.inflight[key] != nil {
+		return nil, func() {}
+	}
+	own = make(chan struct{})
+	s.inflight[key] = own
+	return own, func() {
+		s.mu.Lock()
+		if s.inflight[key] == own {
+			delete(s.inflight, key)
+		}
+		s.mu.Unlock()
+		close(own)
+	}
+}
+
+// handlePartnerCenter authenticates, throttles, replays a stored answer for
+// the MS-RequestId (waiting first for an in-flight request with the same
+// one, unless that is own), and otherwise runs the handler, or answers the
+// refuse fault instead, and stores the answer for replay. It returns nil if
+// r's client gave up while waiting.
+func (s *Server) handlePartnerCenter(r *http.Request, requestID string, refuse *fault, own chan struct{}) *response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// A refusal is an answer to a processed request: when Partner Center
+	// answers before that (401, 429, a stored answer), the refuse fault has
+	// not acted and its hit is given back.
+	unused := func() {
+		if refuse != nil {
+			s.returnFault(refuse.ID)
+		}
+	}
+	tok, denied := s.authenticatePC(r)
+	if denied != nil {
+		unused()
 		return denied
 	}
 	p := tok.Partner
 	if wait := s.throttlePC(p, customerIDFromPath(r.URL.Path), isPurchase(r)); wait > 0 {
+		unused()
 		return pcThrottled(wait)
 	}
-	replayable := s.settings.Replay && requestID != "" && r.Method != http.MethodGet && r.Method != http.MethodHead
-	key := replayKey{p.TenantID, r.Method, r.URL.Path, requestID}
-	if replayable {
+	key, replayable := s.replayKeyOf(r, p, requestID)
+	for replayable {
 		if stored, ok := s.replay[key]; ok {
+			unused()
 			return stored
 		}
+		done := s.inflight[key]
+		if done == nil || done == own {
+			break
+		}
+		s.mu.Unlock()
+		select {
+		case <-done:
+		case <-r.Context().Done():
+		}
+		s.mu.Lock()
+		if r.Context().Err() != nil {
+			unused()
+			return nil
+		}
 	}
-	resp := route(s.pcMux, r, &apiCall{partner: p, token: tok})
+	var resp *response
+	if refuse != nil {
+		resp = pcRefusal(refuse.Status)
+	} else {
+		resp = route(s.pcMux, r, &apiCall{partner: p, token: tok})
+	}
 	if resp == nil {
 		resp = pcError(http.StatusNotFound, codeRouteNotFound, "The requested resource was not found: "+r.URL.Path)
 	}
@@ -412,6 +515,17 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, errors.New("body too large")
 	}
 	return b, nil
+}
+
+// bufferBody reads r's body into memory (so that it survives the client
+// going away, for delay_commit) and puts it back as r.Body.
+func bufferBody(r *http.Request) error {
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return nil
 }
 
 // decodeJSON reads a JSON body into v. Field names match case-insensitively,
