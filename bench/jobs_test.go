@@ -38,16 +38,16 @@ func BenchmarkJobQueueSQLite(b *testing.B) {
 			b.Fatal(err)
 		}
 		now := time.Now()
-		j, err := q.Claim(ctx, "bench/1", now, now.Add(time.Minute))
+		j, err := q.Claim(ctx, "bench/1", []string{"bench"}, now, now.Add(time.Minute))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := q.Complete(ctx, j.ID, "bench/1"); err != nil {
+		if err := q.Complete(ctx, j.ID, j.Fence); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
-	if _, err := q.Claim(ctx, "bench/1", time.Now(), time.Now().Add(time.Minute)); !errors.Is(err, jobs.ErrNoJob) {
+	if _, err := q.Claim(ctx, "bench/1", []string{"bench"}, time.Now(), time.Now().Add(time.Minute)); !errors.Is(err, jobs.ErrNoJob) {
 		b.Fatalf("queue not drained: %v", err)
 	}
 }

@@ -21,10 +21,12 @@ func (m Microsoft) Simulated() bool { return m.MSLoginURL != "" || m.MSPartnerCe
 
 // Jobs is the configuration of a service's durable job runner.
 type Jobs struct {
-	JobWorkers int           `env:"JOB_WORKERS" default:"4" help:"concurrent job workers"`
-	JobPoll    time.Duration `env:"JOB_POLL" default:"500ms" help:"job queue poll interval"`
-	JobLease   time.Duration `env:"JOB_LEASE" default:"30s" help:"job lease; a job whose worker died runs again after it"`
-	WorkerID   string        `env:"WORKER_ID" help:"stable identity of this replica's workers (default: host name)"`
+	JobWorkers   int           `env:"JOB_WORKERS" default:"4" help:"concurrent job workers"`
+	JobPoll      time.Duration `env:"JOB_POLL" default:"500ms" help:"job queue poll interval"`
+	JobLease     time.Duration `env:"JOB_LEASE" default:"30s" help:"job lease; a job whose worker died runs again after it"`
+	JobDrain     time.Duration `env:"JOB_DRAIN" default:"20s" help:"at shutdown, how long running jobs may finish before they are cancelled and handed back"`
+	JobRetention time.Duration `env:"JOB_RETENTION" default:"168h" help:"how long finished (done or failed) jobs are kept before they are deleted"`
+	WorkerID     string        `env:"WORKER_ID" help:"prefix of this replica's worker identity (default: host name); the process id and a random suffix are appended at each start"`
 }
 
 // Validate checks the job settings.
@@ -38,6 +40,13 @@ func (j Jobs) Validate() error {
 	}
 	if j.JobPoll <= 0 {
 		errs = append(errs, errors.New("JOB_POLL must be positive"))
+	}
+	// A zero JOB_DRAIN or JOB_RETENTION means the runner's default.
+	if j.JobDrain < 0 {
+		errs = append(errs, errors.New("JOB_DRAIN must not be negative"))
+	}
+	if j.JobRetention != 0 && j.JobRetention < time.Hour {
+		errs = append(errs, errors.New("JOB_RETENTION must be at least 1h"))
 	}
 	return errors.Join(errs...)
 }

@@ -32,7 +32,8 @@ type Record struct {
 // Docs keeps JSON documents in a table with the columns (id, instance_id,
 // parent_id, data, state, version, created_at, updated_at), writing jobs in
 // the same transaction. Services use it for resources whose fields they do
-// not query.
+// not query. Writes made with a job's context (jobs.WithFence) are refused
+// with jobs.ErrLeaseLost once the job's claim is lost (DB.CheckFence).
 type Docs struct {
 	DB    *DB
 	Table string
@@ -47,6 +48,9 @@ func isDuplicate(err error) bool {
 func (d Docs) Create(ctx context.Context, r Record, job *jobs.New) error {
 	now := time.Now().UnixMilli()
 	return d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		if err := d.DB.CheckFence(ctx, tx); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, d.DB.Rebind(`INSERT INTO `+d.Table+` (id, instance_id, parent_id, data, state, version, created_at, updated_at)
 			VALUES (?,?,?,?,?,1,?,?)`), r.ID, r.InstanceID, r.ParentID, string(r.Data), r.State, now, now)
 		if isDuplicate(err) {
@@ -80,6 +84,9 @@ func (d Docs) Get(ctx context.Context, instanceID, id string) (Record, error) {
 func (d Docs) Update(ctx context.Context, r Record, job *jobs.New) (int64, error) {
 	next := r.Version + 1
 	err := d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		if err := d.DB.CheckFence(ctx, tx); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, d.DB.Rebind(`UPDATE `+d.Table+` SET parent_id = ?, data = ?, state = ?, version = ?, updated_at = ?
 			WHERE id = ? AND instance_id = ? AND version = ?`), r.ParentID, string(r.Data), r.State, next, time.Now().UnixMilli(),
 			r.ID, r.InstanceID, r.Version)
@@ -109,14 +116,19 @@ func (d Docs) Update(ctx context.Context, r Record, job *jobs.New) (int64, error
 
 // Delete removes a document; ErrMissing if absent.
 func (d Docs) Delete(ctx context.Context, instanceID, id string) error {
-	res, err := d.DB.ExecContext(ctx, d.DB.Rebind(`DELETE FROM `+d.Table+` WHERE id = ? AND instance_id = ?`), id, instanceID)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrMissing
-	}
-	return nil
+	return d.DB.InTx(ctx, func(tx *sql.Tx) error {
+		if err := d.DB.CheckFence(ctx, tx); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, d.DB.Rebind(`DELETE FROM `+d.Table+` WHERE id = ? AND instance_id = ?`), id, instanceID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrMissing
+		}
+		return nil
+	})
 }
 
 // Count counts an instance's documents under a parent whose state is not

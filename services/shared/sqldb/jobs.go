@@ -3,46 +3,39 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"strings"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
 )
 
-// jobsDDL creates the job table every service keeps beside its own tables
-// (IF NOT EXISTS: applied at every start, before the service's migrations).
-var jobsDDL = map[Dialect][]string{
-	SQLite: {`CREATE TABLE IF NOT EXISTS jobs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  kind TEXT NOT NULL,
-  job_key TEXT NOT NULL,
-  payload BLOB NOT NULL,
-  state TEXT NOT NULL,
-  attempt INTEGER NOT NULL DEFAULT 0,
-  max_attempts INTEGER NOT NULL,
-  run_at INTEGER NOT NULL,
-  lease_owner TEXT NOT NULL DEFAULT '',
-  lease_until INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT NOT NULL DEFAULT '',
-  trace_context TEXT NOT NULL DEFAULT '',
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
-)`,
-		`CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, run_at)`,
-		`CREATE INDEX IF NOT EXISTS jobs_key ON jobs (kind, job_key)`},
-}
+// jobMigrations create and evolve the job table every service keeps beside
+// its own tables (one folder per dialect). They are versioned in their own
+// goose table, jobsVersionTable, so that they never collide with the
+// service's migrations.
+//
+//go:embed jobsmigrations
+var jobMigrations embed.FS
 
-// ensureJobs creates the job table if needed.
-func (db *DB) ensureJobs(ctx context.Context) error {
-	for _, q := range jobsDDL[db.Dialect] {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("create the job table: %w", err)
-		}
+const jobsVersionTable = "jobs_goose_version"
+
+// migrateJobs applies the job table's migrations.
+func (db *DB) migrateJobs(ctx context.Context) error {
+	sub, err := fs.Sub(jobMigrations, "jobsmigrations")
+	if err != nil {
+		return err
+	}
+	if err := db.migrate(ctx, sub, goose.WithTableName(jobsVersionTable), goose.WithDisableGlobalRegistry(true)); err != nil {
+		return fmt.Errorf("job table: %w", err)
 	}
 	return nil
 }
@@ -57,6 +50,10 @@ const (
 
 // DefaultMaxAttempts applies when a job names none.
 const DefaultMaxAttempts = 25
+
+// pruneBatch is how many finished jobs one DELETE of Prune removes, so that
+// a large backlog does not hold the write lock for long.
+const pruneBatch = 1000
 
 // Enqueue inserts a job inside tx, so that it commits with the state change.
 func (db *DB) Enqueue(ctx context.Context, tx *sql.Tx, j jobs.New) (int64, error) {
@@ -92,100 +89,158 @@ func (db *DB) ActiveJob(ctx context.Context, kind, key string) (bool, error) {
 	return n > 0, err
 }
 
+// CheckFence verifies, inside tx, that the job claim ctx carries
+// (jobs.WithFence) is still current: the job is running and nobody claimed it
+// since. It returns an error wrapping jobs.ErrLeaseLost otherwise, and nil
+// when ctx carries no claim. Stores call it first in every transaction a job
+// could write through.
+//
+// The check is an UPDATE of the job row that changes nothing: it takes the
+// row's write lock (on SQLite the transaction holds the database's anyway),
+// so a concurrent Claim waits for the transaction to end and cannot slip in
+// between the check and the write.
+func (db *DB) CheckFence(ctx context.Context, tx *sql.Tx) error {
+	id, fence, ok := jobs.FenceFrom(ctx)
+	if !ok {
+		return nil
+	}
+	res, err := tx.ExecContext(ctx, db.Rebind(`UPDATE jobs SET fence = fence WHERE id = ? AND state = ? AND fence = ?`), id, jobRunning, fence)
+	if err != nil {
+		return fmt.Errorf("check the job's claim: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("check the job's claim: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("job %d no longer holds claim %d: %w", id, fence, jobs.ErrLeaseLost)
+	}
+	return nil
+}
+
 // JobStore is the jobs.Store of a DB.
 type JobStore struct{ DB *DB }
 
 var _ jobs.Store = JobStore{}
 
-// Claim implements jobs.Store.
-func (s JobStore) Claim(ctx context.Context, owner string, now, leaseUntil time.Time) (*jobs.Job, error) {
-	db := s.DB
-	for range 5 {
-		var id int64
-		err := db.QueryRowContext(ctx, db.Rebind(`SELECT id FROM jobs
-			WHERE (state = ? AND run_at <= ?) OR (state = ? AND lease_until < ?)
-			ORDER BY run_at, id LIMIT 1`), jobPending, now.UnixMilli(), jobRunning, now.UnixMilli()).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, jobs.ErrNoJob
-		}
-		if err != nil {
-			return nil, err
-		}
-		res, err := db.ExecContext(ctx, db.Rebind(`UPDATE jobs SET state = ?, lease_owner = ?, lease_until = ?, attempt = attempt + 1, updated_at = ?
-			WHERE id = ? AND ((state = ? AND run_at <= ?) OR (state = ? AND lease_until < ?))`),
-			jobRunning, owner, leaseUntil.UnixMilli(), now.UnixMilli(), id,
-			jobPending, now.UnixMilli(), jobRunning, now.UnixMilli())
-		if err != nil {
-			return nil, err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			continue // another worker took it
-		}
-		j := &jobs.Job{ID: id}
-		var runAt int64
-		var traceCtx string
-		err = db.QueryRowContext(ctx, db.Rebind(`SELECT kind, job_key, payload, attempt, max_attempts, run_at, last_error, trace_context FROM jobs WHERE id = ?`), id).
-			Scan(&j.Kind, &j.Key, &j.Payload, &j.Attempt, &j.MaxAttempts, &runAt, &j.LastError, &traceCtx)
-		if err != nil {
-			return nil, err
-		}
-		_ = json.Unmarshal([]byte(traceCtx), &j.TraceContext)
-		j.RunAt = time.UnixMilli(runAt)
-		return j, nil
+// Claim implements jobs.Store. One statement picks and leases the job, so
+// that two workers cannot both take it: SQLite runs writing statements one at
+// a time (across processes too), and PostgreSQL re-checks the outer
+// conditions on the row it locks. The per-key exclusion relies on claims
+// running one at a time; the PostgreSQL driver will have to serialise claims
+// of one key (e.g. with a transaction-scoped advisory lock) to keep it.
+func (s JobStore) Claim(ctx context.Context, owner string, kinds []string, now, leaseUntil time.Time) (*jobs.Job, error) {
+	if len(kinds) == 0 {
+		return nil, jobs.ErrNoJob
 	}
-	return nil, jobs.ErrNoJob
+	db := s.DB
+	nowMs := now.UnixMilli()
+	in := "?" + strings.Repeat(", ?", len(kinds)-1)
+	args := []any{jobRunning, owner, leaseUntil.UnixMilli(), nowMs}
+	for _, k := range kinds {
+		args = append(args, k)
+	}
+	args = append(args, jobPending, nowMs, jobRunning, nowMs, jobRunning, nowMs, jobPending, nowMs, jobRunning, nowMs)
+	q := db.Rebind(`UPDATE jobs SET state = ?, lease_owner = ?, lease_until = ?, attempt = attempt + 1, fence = fence + 1, updated_at = ?
+		WHERE id = (
+			SELECT j.id FROM jobs j
+			WHERE j.kind IN (` + in + `)
+			  AND ((j.state = ? AND j.run_at <= ?) OR (j.state = ? AND j.lease_until < ?))
+			  AND (j.job_key = '' OR NOT EXISTS (
+				SELECT 1 FROM jobs o WHERE o.job_key = j.job_key AND o.id <> j.id AND o.state = ? AND o.lease_until >= ?))
+			ORDER BY j.run_at, j.id LIMIT 1)
+		  AND ((state = ? AND run_at <= ?) OR (state = ? AND lease_until < ?))
+		RETURNING id, kind, job_key, payload, attempt, max_attempts, run_at, last_error, trace_context, fence`)
+	j := &jobs.Job{}
+	var runAt int64
+	var traceCtx string
+	err := db.QueryRowContext(ctx, q, args...).
+		Scan(&j.ID, &j.Kind, &j.Key, &j.Payload, &j.Attempt, &j.MaxAttempts, &runAt, &j.LastError, &traceCtx, &j.Fence)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, jobs.ErrNoJob
+	}
+	if err != nil {
+		return nil, err
+	}
+	_ = json.Unmarshal([]byte(traceCtx), &j.TraceContext)
+	j.RunAt = time.UnixMilli(runAt)
+	return j, nil
 }
 
+// update runs a bookkeeping statement on a claim; no row means the claim is gone.
 func (s JobStore) update(ctx context.Context, q string, args ...any) error {
 	res, err := s.DB.ExecContext(ctx, s.DB.Rebind(q), args...)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
 		return jobs.ErrLeaseLost
 	}
 	return nil
 }
 
 // ExtendLease implements jobs.Store.
-func (s JobStore) ExtendLease(ctx context.Context, id int64, owner string, until time.Time) error {
-	return s.update(ctx, `UPDATE jobs SET lease_until = ? WHERE id = ? AND state = ? AND lease_owner = ?`,
-		until.UnixMilli(), id, jobRunning, owner)
+func (s JobStore) ExtendLease(ctx context.Context, id, fence int64, until time.Time) error {
+	return s.update(ctx, `UPDATE jobs SET lease_until = ? WHERE id = ? AND state = ? AND fence = ?`,
+		until.UnixMilli(), id, jobRunning, fence)
 }
 
 // Complete implements jobs.Store.
-func (s JobStore) Complete(ctx context.Context, id int64, owner string) error {
-	return s.update(ctx, `UPDATE jobs SET state = ?, lease_owner = '', lease_until = 0, updated_at = ? WHERE id = ? AND state = ? AND lease_owner = ?`,
-		jobDone, time.Now().UnixMilli(), id, jobRunning, owner)
+func (s JobStore) Complete(ctx context.Context, id, fence int64) error {
+	now := time.Now().UnixMilli()
+	return s.update(ctx, `UPDATE jobs SET state = ?, lease_owner = '', lease_until = 0, updated_at = ?, finished_at = ?
+		WHERE id = ? AND state = ? AND fence = ?`,
+		jobDone, now, now, id, jobRunning, fence)
 }
 
 // Reschedule implements jobs.Store.
-func (s JobStore) Reschedule(ctx context.Context, id int64, owner string, runAt time.Time, lastErr string, countAttempt bool) error {
+func (s JobStore) Reschedule(ctx context.Context, id, fence int64, runAt time.Time, lastErr string, countAttempt bool) error {
 	give := 1
 	if countAttempt {
 		give = 0
 	}
 	return s.update(ctx, `UPDATE jobs SET state = ?, run_at = ?, last_error = ?, attempt = attempt - ?, lease_owner = '', lease_until = 0, updated_at = ?
-		WHERE id = ? AND state = ? AND lease_owner = ?`,
-		jobPending, runAt.UnixMilli(), truncate(lastErr), give, time.Now().UnixMilli(), id, jobRunning, owner)
+		WHERE id = ? AND state = ? AND fence = ?`,
+		jobPending, runAt.UnixMilli(), truncate(lastErr), give, time.Now().UnixMilli(), id, jobRunning, fence)
 }
 
 // Fail implements jobs.Store.
-func (s JobStore) Fail(ctx context.Context, id int64, owner, lastErr string) error {
-	return s.update(ctx, `UPDATE jobs SET state = ?, last_error = ?, lease_owner = '', lease_until = 0, updated_at = ? WHERE id = ? AND state = ? AND lease_owner = ?`,
-		jobFailed, truncate(lastErr), time.Now().UnixMilli(), id, jobRunning, owner)
+func (s JobStore) Fail(ctx context.Context, id, fence int64, lastErr string) error {
+	now := time.Now().UnixMilli()
+	return s.update(ctx, `UPDATE jobs SET state = ?, last_error = ?, lease_owner = '', lease_until = 0, updated_at = ?, finished_at = ?
+		WHERE id = ? AND state = ? AND fence = ?`,
+		jobFailed, truncate(lastErr), now, now, id, jobRunning, fence)
 }
 
-// ReleaseOwnedBy implements jobs.Store.
-func (s JobStore) ReleaseOwnedBy(ctx context.Context, prefix string) (int, error) {
-	res, err := s.DB.ExecContext(ctx, s.DB.Rebind(`UPDATE jobs SET state = ?, lease_owner = '', lease_until = 0, updated_at = ?
-		WHERE state = ? AND substr(lease_owner, 1, ?) = ?`),
-		jobPending, time.Now().UnixMilli(), jobRunning, len(prefix), prefix)
-	if err != nil {
-		return 0, err
+// Release implements jobs.Store: the job is due again at once (its run_at
+// has passed) and its attempt is given back.
+func (s JobStore) Release(ctx context.Context, id, fence int64) error {
+	return s.update(ctx, `UPDATE jobs SET state = ?, attempt = attempt - 1, lease_owner = '', lease_until = 0, updated_at = ?
+		WHERE id = ? AND state = ? AND fence = ?`,
+		jobPending, time.Now().UnixMilli(), id, jobRunning, fence)
+}
+
+// Prune implements jobs.Store, deleting in batches.
+func (s JobStore) Prune(ctx context.Context, finishedBefore time.Time) (int, error) {
+	q := s.DB.Rebind(`DELETE FROM jobs WHERE id IN (
+		SELECT id FROM jobs WHERE state IN (?, ?) AND finished_at < ? ORDER BY id LIMIT ?)`)
+	total := 0
+	for {
+		res, err := s.DB.ExecContext(ctx, q, jobDone, jobFailed, finishedBefore.UnixMilli(), pruneBatch)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+		if n < pruneBatch {
+			return total, nil
+		}
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
 }
 
 func truncate(s string) string {

@@ -1,6 +1,7 @@
 // Package sqldb opens a service's database from a URL, applies its embedded
 // migrations, and hosts the SQL that every service's store shares (the job
-// queue). Only store packages import it; nothing else knows which engine runs.
+// queue, its migrations and the fencing of job writes). Only store packages
+// import it; nothing else knows which engine runs.
 package sqldb
 
 import (
@@ -91,6 +92,13 @@ func redactURL(u string) string {
 // Migrate applies the embedded migrations of fsys (goose SQL files) for the
 // DB's dialect, from the folder named after the dialect.
 func (db *DB) Migrate(ctx context.Context, fsys fs.FS) error {
+	if err := db.migrate(ctx, fsys); err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) migrate(ctx context.Context, fsys fs.FS, opts ...goose.ProviderOption) error {
 	sub, err := fs.Sub(fsys, string(db.Dialect))
 	if err != nil {
 		return err
@@ -99,14 +107,12 @@ func (db *DB) Migrate(ctx context.Context, fsys fs.FS) error {
 	if db.Dialect == Postgres {
 		dialect = goose.DialectPostgres
 	}
-	p, err := goose.NewProvider(dialect, db.DB, sub)
+	p, err := goose.NewProvider(dialect, db.DB, sub, opts...)
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+		return err
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	return nil
+	_, err = p.Up(ctx)
+	return err
 }
 
 // Rebind rewrites ? placeholders for the DB's dialect.
@@ -140,14 +146,15 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// OpenMigrated opens url and applies the migrations under the "migrations"
-// folder of fsys (one sub-folder per dialect).
+// OpenMigrated opens url, applies the job table's migrations (versioned in
+// their own table) and then the service's, under the "migrations" folder of
+// fsys (one sub-folder per dialect).
 func OpenMigrated(ctx context.Context, url string, fsys fs.FS) (*DB, error) {
 	db, err := Open(ctx, url)
 	if err != nil {
 		return nil, err
 	}
-	err = db.ensureJobs(ctx)
+	err = db.migrateJobs(ctx)
 	sub, serr := fs.Sub(fsys, "migrations")
 	if err == nil {
 		err = serr

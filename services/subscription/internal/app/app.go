@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		workerID, _ = os.Hostname()
 	}
 	runner := &jobs.Runner{Store: store.Jobs(), Owner: "subscription:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll,
-		Lease: cfg.JobLease, Log: log}
+		Lease: cfg.JobLease, Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
 	subs := &subscriptions.Service{Store: store, Directory: dir, Catalog: &catalog.Catalog{TTL: cfg.CatalogTTL}, Notify: runner.Notify,
 		Log: log, UsageTTL: cfg.UsageTTL,
 		PC: func(inst *directory.Instance) (subscriptions.PartnerCenter, error) {

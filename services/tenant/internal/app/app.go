@@ -137,7 +137,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		workerID, _ = os.Hostname()
 	}
 	runner := &jobs.Runner{Store: store.Jobs(), Owner: "tenant:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll,
-		Lease: cfg.JobLease, Log: log}
+		Lease: cfg.JobLease, Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
 	ten := &tenants.Service{Store: store, Instances: inst, Sealer: sealer, Endpoints: endpoints, Log: log,
 		Accounts: &accounts.Reader{Sealer: sealer, Roots: apscRoots}, Notify: runner.Notify,
 		PC: func(in *storage.Instance) (tenants.PartnerCenter, error) { return factory.PartnerCenter(in) }}
@@ -196,5 +196,5 @@ func rotate(ctx context.Context, store storage.InstanceStore, sealer *secret.Sea
 		return err
 	}
 	in.RefreshTokenSealed = sealed
-	return store.UpdateInstance(ctx, in)
+	return store.UpdateInstance(jobs.Unfenced(ctx), in)
 }

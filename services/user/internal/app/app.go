@@ -116,7 +116,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	if workerID == "" {
 		workerID, _ = os.Hostname()
 	}
-	runner := &jobs.Runner{Store: store.Jobs(), Owner: "user:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll, Lease: cfg.JobLease, Log: log}
+	runner := &jobs.Runner{Store: store.Jobs(), Owner: "user:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll, Lease: cfg.JobLease,
+		Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
 	svc := &users.Service{Store: store, Directory: directory.New(tenantConn, 30*time.Second),
 		Subscriptions: subscriptionSKUs{c: subscriptionv1.NewSubscriptionServiceClient(subConn)}, Sealer: sealer, Endpoints: endpoints,
 		Notify: runner.Notify, Log: log,

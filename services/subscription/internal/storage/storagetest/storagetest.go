@@ -9,6 +9,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/jobs/jobstest"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 
 	"github.com/o365gateway/gateway/services/subscription/internal/storage"
 )
@@ -17,21 +18,38 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Subscriptions", func(t *testing.T) { testSubscriptions(t, newStore(t)) })
 	t.Run("JobCommitsAtomically", func(t *testing.T) { testAtomicJob(t, newStore(t)) })
-	jobstest.Run(t, func(t *testing.T) (jobs.Store, func(string)) {
+	jobstest.Run(t, func(t *testing.T) jobstest.Queue {
 		s := newStore(t)
-		return s.Jobs(), func(key string) {
-			t.Helper()
-			if err := s.Create(context.Background(), sub(key), &jobs.New{Kind: "k", Key: key, MaxAttempts: 3}); err != nil {
-				t.Fatal(err)
-			}
+		return jobstest.Queue{
+			Store: s.Jobs(),
+			Enqueue: func(j jobs.New) {
+				t.Helper()
+				ctx := context.Background()
+				v, err := s.Get(ctx, "i1", j.Key)
+				switch {
+				case errors.Is(err, storage.ErrNotFound):
+					err = s.Create(ctx, sub(j.Key), &j)
+				case err == nil:
+					err = s.Update(ctx, v, &j)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			},
+			Write: func(ctx context.Context, key string) error {
+				v, err := s.Get(ctx, "i1", key)
+				if err != nil {
+					return err
+				}
+				return s.Update(ctx, v, nil)
+			},
 		}
 	})
 }
 
 func sub(id string) *storage.Subscription {
 	return &storage.Subscription{ID: id, InstanceID: "i1", TenantID: "t1", OfferID: "CFQ7TTC0LH18:0001:CFQ7TTC0K971",
-		Kind: storage.KindNewCommerce, Quantity: 10, State: storage.StatePending, Operation: storage.OpProvision,
-		OperationState: storage.OpRunning, RequestID: "req-1"}
+		Kind: storage.KindNewCommerce, Quantity: 10, State: storage.StatePending, Op: lifecycle.Op{Name: lifecycle.Provision, State: lifecycle.Running, Attempt: 1}}
 }
 
 func testSubscriptions(t *testing.T, s storage.Store) {
@@ -51,7 +69,8 @@ func testSubscriptions(t *testing.T, s storage.Store) {
 	a, _ := s.Get(ctx, "i1", "s1")
 	b, _ := s.Get(ctx, "i1", "s1")
 	until := time.UnixMilli(time.Now().UnixMilli()).UTC()
-	a.MSSubscriptionID, a.PurchaseSent, a.CancellationUntil, a.State = "ms-1", true, &until, storage.StateActive
+	a.MSSubscriptionID, a.CancellationUntil, a.State = "ms-1", &until, storage.StateActive
+	a.Op.MarkDone("purchase")
 	if err := s.Update(ctx, a, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +79,7 @@ func testSubscriptions(t *testing.T, s storage.Store) {
 		t.Fatalf("stale write: %v", err)
 	}
 	c, _ := s.Get(ctx, "i1", "s1")
-	if c.MSSubscriptionID != "ms-1" || !c.PurchaseSent || c.Quantity != 10 || c.CancellationUntil == nil || !c.CancellationUntil.Equal(until) || c.Version != a.Version {
+	if c.MSSubscriptionID != "ms-1" || c.Op.StepState("purchase") != lifecycle.StepDone || c.Quantity != 10 || c.CancellationUntil == nil || !c.CancellationUntil.Equal(until) || c.Version != a.Version {
 		t.Fatalf("got %+v", c)
 	}
 	if err := s.Create(ctx, sub("s2"), nil); err != nil {
@@ -104,11 +123,11 @@ func testAtomicJob(t *testing.T, s storage.Store) {
 		t.Fatalf("stale: %v", err)
 	}
 	now := time.Now()
-	j, err := s.Jobs().Claim(ctx, "w/1", now, now.Add(time.Minute))
+	j, err := s.Jobs().Claim(ctx, "w/1", []string{"subscription.provision", "subscription.configure"}, now, now.Add(time.Minute))
 	if err != nil || j.Key != "s1" {
 		t.Fatalf("%+v %v", j, err)
 	}
-	if _, err := s.Jobs().Claim(ctx, "w/1", now, now.Add(time.Minute)); !errors.Is(err, jobs.ErrNoJob) {
+	if _, err := s.Jobs().Claim(ctx, "w/1", []string{"subscription.provision", "subscription.configure"}, now, now.Add(time.Minute)); !errors.Is(err, jobs.ErrNoJob) {
 		t.Fatalf("rolled-back job enqueued: %v", err)
 	}
 }

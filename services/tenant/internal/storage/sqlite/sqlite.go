@@ -1,4 +1,6 @@
-// Package sqlite is the tenant service's embedded SQLite store.
+// Package sqlite is the tenant service's embedded SQLite store. Every write
+// made with a job's context is fenced (sqldb.DB.CheckFence): it fails with
+// jobs.ErrLeaseLost once the job's claim is lost.
 package sqlite
 
 import (
@@ -65,14 +67,19 @@ func (s *Store) CreateInstance(ctx context.Context, in *storage.Instance) error 
 	now := time.Now()
 	in.CreatedAt, in.UpdatedAt = now, now
 	countries, _ := json.Marshal(nonNil(in.SalesCountries))
-	_, err := s.db.ExecContext(ctx, `INSERT INTO instances (instance_id, app_id, controller_uri, controller_cert_pem, instance_cert_pem,
-		instance_key_sealed, cloud, partner_tenant_id, client_id, client_secret_sealed, refresh_token_sealed, reseller_mode,
-		indirect_reseller_mpn, sales_countries, test_partner, default_usage_location, package_version, created_at, updated_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		in.InstanceID, in.AppID, in.ControllerURI, in.ControllerCertPEM, in.InstanceCertPEM, in.InstanceKeySealed, in.Cloud,
-		in.PartnerTenantID, in.ClientID, in.ClientSecretSealed, in.RefreshTokenSealed, in.ResellerMode, in.IndirectResellerMPN,
-		string(countries), b2i(in.TestPartner), in.DefaultUsageLocation, in.PackageVersion, ms(now), ms(now))
-	return mapErr(err)
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.db.CheckFence(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO instances (instance_id, app_id, controller_uri, controller_cert_pem, instance_cert_pem,
+			instance_key_sealed, cloud, partner_tenant_id, client_id, client_secret_sealed, refresh_token_sealed, reseller_mode,
+			indirect_reseller_mpn, sales_countries, test_partner, default_usage_location, package_version, created_at, updated_at)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			in.InstanceID, in.AppID, in.ControllerURI, in.ControllerCertPEM, in.InstanceCertPEM, in.InstanceKeySealed, in.Cloud,
+			in.PartnerTenantID, in.ClientID, in.ClientSecretSealed, in.RefreshTokenSealed, in.ResellerMode, in.IndirectResellerMPN,
+			string(countries), b2i(in.TestPartner), in.DefaultUsageLocation, in.PackageVersion, ms(now), ms(now))
+		return mapErr(err)
+	})
 }
 
 const instanceCols = `instance_id, app_id, controller_uri, controller_cert_pem, instance_cert_pem, instance_key_sealed, cloud,
@@ -102,19 +109,27 @@ func (s *Store) GetInstance(ctx context.Context, instanceID string) (*storage.In
 func (s *Store) UpdateInstance(ctx context.Context, in *storage.Instance) error {
 	in.UpdatedAt = time.Now()
 	countries, _ := json.Marshal(nonNil(in.SalesCountries))
-	res, err := s.db.ExecContext(ctx, `UPDATE instances SET app_id=?, controller_uri=?, controller_cert_pem=?, instance_cert_pem=?,
-		instance_key_sealed=?, cloud=?, partner_tenant_id=?, client_id=?, client_secret_sealed=?, refresh_token_sealed=?, reseller_mode=?,
-		indirect_reseller_mpn=?, sales_countries=?, test_partner=?, default_usage_location=?, package_version=?, updated_at=?
-		WHERE instance_id=?`,
-		in.AppID, in.ControllerURI, in.ControllerCertPEM, in.InstanceCertPEM, in.InstanceKeySealed, in.Cloud, in.PartnerTenantID,
-		in.ClientID, in.ClientSecretSealed, in.RefreshTokenSealed, in.ResellerMode, in.IndirectResellerMPN, string(countries),
-		b2i(in.TestPartner), in.DefaultUsageLocation, in.PackageVersion, ms(in.UpdatedAt), in.InstanceID)
-	return affected(res, err)
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.db.CheckFence(ctx, tx); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE instances SET app_id=?, controller_uri=?, controller_cert_pem=?, instance_cert_pem=?,
+			instance_key_sealed=?, cloud=?, partner_tenant_id=?, client_id=?, client_secret_sealed=?, refresh_token_sealed=?, reseller_mode=?,
+			indirect_reseller_mpn=?, sales_countries=?, test_partner=?, default_usage_location=?, package_version=?, updated_at=?
+			WHERE instance_id=?`,
+			in.AppID, in.ControllerURI, in.ControllerCertPEM, in.InstanceCertPEM, in.InstanceKeySealed, in.Cloud, in.PartnerTenantID,
+			in.ClientID, in.ClientSecretSealed, in.RefreshTokenSealed, in.ResellerMode, in.IndirectResellerMPN, string(countries),
+			b2i(in.TestPartner), in.DefaultUsageLocation, in.PackageVersion, ms(in.UpdatedAt), in.InstanceID)
+		return affected(res, err)
+	})
 }
 
 // DeleteInstance implements storage.InstanceStore.
 func (s *Store) DeleteInstance(ctx context.Context, instanceID string) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.db.CheckFence(ctx, tx); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE instance_id = ?`, instanceID); err != nil {
 			return err
 		}

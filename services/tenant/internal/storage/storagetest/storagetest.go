@@ -9,6 +9,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/jobs/jobstest"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 )
@@ -19,18 +20,102 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Tenants", func(t *testing.T) { testTenants(t, newStore(t)) })
 	t.Run("TenantJobCommitsAtomically", func(t *testing.T) { testAtomicJob(t, newStore(t)) })
 	t.Run("Domains", func(t *testing.T) { testDomains(t, newStore(t)) })
-	jobstest.Run(t, func(t *testing.T) (jobs.Store, func(key string)) {
+	t.Run("WritesOfALostJobClaimAreRefused", func(t *testing.T) { testFencedWrites(t, newStore(t)) })
+	jobstest.Run(t, func(t *testing.T) jobstest.Queue {
 		s := newStore(t)
 		if err := s.CreateInstance(context.Background(), instance("i1")); err != nil {
 			t.Fatal(err)
 		}
-		return s.Jobs(), func(key string) {
-			t.Helper()
-			if err := s.CreateTenant(context.Background(), tenant(key), &jobs.New{Kind: "k", Key: key, MaxAttempts: 3}); err != nil {
-				t.Fatal(err)
-			}
+		return jobstest.Queue{
+			Store: s.Jobs(),
+			Enqueue: func(j jobs.New) {
+				t.Helper()
+				ctx := context.Background()
+				tn, err := s.GetTenant(ctx, "i1", j.Key)
+				switch {
+				case errors.Is(err, storage.ErrNotFound):
+					err = s.CreateTenant(ctx, tenant(j.Key), &j)
+				case err == nil:
+					err = s.UpdateTenant(ctx, tn, &j)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			},
+			Write: func(ctx context.Context, key string) error {
+				tn, err := s.GetTenant(ctx, "i1", key)
+				if err != nil {
+					return err
+				}
+				return s.UpdateTenant(ctx, tn, nil)
+			},
 		}
 	})
+}
+
+// testFencedWrites: every write made with the context of a job whose claim
+// was lost is refused with jobs.ErrLeaseLost and changes nothing.
+func testFencedWrites(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	if err := s.CreateInstance(ctx, instance("i1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTenant(ctx, tenant("t1"), &jobs.New{Kind: "tenant.provision.v1", Key: "t1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateDomain(ctx, &storage.Domain{ID: "d1", InstanceID: "i1", TenantID: "t1", Name: "contoso.com"}); err != nil {
+		t.Fatal(err)
+	}
+	kinds := []string{"tenant.provision.v1"}
+	t0 := time.Now()
+	first, err := s.Jobs().Claim(ctx, "w/1", kinds, t0, t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Jobs().Claim(ctx, "w/2", kinds, t0.Add(2*time.Second), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	stale := jobs.WithFence(ctx, first)
+	in, _ := s.GetInstance(ctx, "i1")
+	tn, _ := s.GetTenant(ctx, "i1", "t1")
+	d, _ := s.GetDomain(ctx, "i1", "d1")
+	version := tn.Version
+	for _, w := range []struct {
+		name string
+		err  error
+	}{
+		{"create instance", s.CreateInstance(stale, instance("i2"))},
+		{"update instance", s.UpdateInstance(stale, in)},
+		{"delete instance", s.DeleteInstance(stale, "i1")},
+		{"create tenant", s.CreateTenant(stale, tenant("t2"), nil)},
+		{"update tenant", s.UpdateTenant(stale, tn, &jobs.New{Kind: "tenant.provision.v1", Key: "x"})},
+		{"delete tenant", s.DeleteTenant(stale, "i1", "t1")},
+		{"create domain", s.CreateDomain(stale, &storage.Domain{ID: "d2", InstanceID: "i1", TenantID: "t1", Name: "fabrikam.com"})},
+		{"update domain", s.UpdateDomain(stale, d)},
+		{"delete domain", s.DeleteDomain(stale, "i1", "d1")},
+	} {
+		if !errors.Is(w.err, jobs.ErrLeaseLost) {
+			t.Errorf("%s with a lost claim: %v", w.name, w.err)
+		}
+	}
+	if _, err := s.GetInstance(ctx, "i2"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("refused instance stored: %v", err)
+	}
+	if _, err := s.GetTenant(ctx, "i1", "t2"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("refused tenant stored: %v", err)
+	}
+	if _, err := s.GetDomain(ctx, "i1", "d2"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("refused domain stored: %v", err)
+	}
+	if got, err := s.GetTenant(ctx, "i1", "t1"); err != nil || got.Version != version || tn.Version != version {
+		t.Errorf("refused update changed the tenant: %+v %v", got, err)
+	}
+	if _, err := s.GetDomain(ctx, "i1", "d1"); err != nil {
+		t.Errorf("refused delete removed the domain: %v", err)
+	}
+	if _, err := s.Jobs().Claim(ctx, "w/3", kinds, t0.Add(2*time.Hour), t0.Add(3*time.Hour)); err != nil {
+		t.Errorf("the claimed job is gone: %v", err)
+	}
 }
 
 func instance(id string) *storage.Instance {
@@ -77,8 +162,8 @@ func testInstances(t *testing.T, s storage.Store) {
 func tenant(id string) *storage.Tenant {
 	return &storage.Tenant{ID: id, InstanceID: "i1", InitialSubdomain: "contoso", Domain: "contoso.onmicrosoft.com",
 		Company: storage.Company{Name: "Contoso"}, Address: storage.Address{Country: "US", City: "Redmond"},
-		MCA: &storage.MCA{FirstName: "Ann"}, State: storage.StateCreating, Operation: storage.OpProvision,
-		OperationState: storage.OpRunning, CreateRequestID: "req-1"}
+		MCA: &storage.MCA{FirstName: "Ann"}, State: storage.StateCreating,
+		Op: lifecycle.Op{Name: lifecycle.Provision, State: lifecycle.Running, Attempt: 1, Secret: "sealed"}}
 }
 
 func testTenants(t *testing.T, s storage.Store) {
@@ -100,12 +185,13 @@ func testTenants(t *testing.T, s storage.Store) {
 		t.Fatalf("tenant visible from another instance: %v", err)
 	}
 	a, err := s.GetTenant(ctx, "i1", "t1")
-	if err != nil || a.Company.Name != "Contoso" || a.MCA == nil || a.MCA.FirstName != "Ann" || a.CreateRequestID != "req-1" {
+	if err != nil || a.Company.Name != "Contoso" || a.MCA == nil || a.MCA.FirstName != "Ann" || a.Op.Secret != "sealed" || !a.Op.Is(lifecycle.Provision, lifecycle.Running) {
 		t.Fatalf("got %+v %v", a, err)
 	}
 	b, _ := s.GetTenant(ctx, "i1", "t1")
 	now := time.UnixMilli(time.Now().UnixMilli())
-	a.MSCustomerID, a.CreateSent, a.LastSync, a.Seats = "cust-1", true, &now, 7
+	a.MSCustomerID, a.LastSync, a.Seats = "cust-1", &now, 7
+	a.Op.MarkDone("create")
 	if err := s.UpdateTenant(ctx, a, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +200,7 @@ func testTenants(t *testing.T, s storage.Store) {
 		t.Fatalf("stale write not refused: %v", err)
 	}
 	c, _ := s.GetTenant(ctx, "i1", "t1")
-	if c.MSCustomerID != "cust-1" || !c.CreateSent || c.State != storage.StateCreating || c.LastSync == nil || !c.LastSync.Equal(now) || c.Seats != 7 || c.Version != a.Version {
+	if c.MSCustomerID != "cust-1" || c.Op.StepState("create") != lifecycle.StepDone || c.State != storage.StateCreating || c.LastSync == nil || !c.LastSync.Equal(now) || c.Seats != 7 || c.Version != a.Version {
 		t.Fatalf("got %+v", c)
 	}
 	if n, _ := s.CountTenants(ctx, "i1"); n != 1 {
@@ -153,11 +239,11 @@ func testAtomicJob(t *testing.T, s storage.Store) {
 		t.Fatalf("stale: %v", err)
 	}
 	now := time.Now()
-	j, err := s.Jobs().Claim(ctx, "w/1", now, now.Add(time.Minute))
+	j, err := s.Jobs().Claim(ctx, "w/1", []string{"tenant.provision", "tenant.configure"}, now, now.Add(time.Minute))
 	if err != nil || j.Kind != "tenant.provision" || j.Key != "t1" || string(j.Payload) != `{"x":1}` || j.Attempt != 1 {
 		t.Fatalf("claim: %+v %v", j, err)
 	}
-	if _, err := s.Jobs().Claim(ctx, "w/1", now, now.Add(time.Minute)); !errors.Is(err, jobs.ErrNoJob) {
+	if _, err := s.Jobs().Claim(ctx, "w/1", []string{"tenant.provision", "tenant.configure"}, now, now.Add(time.Minute)); !errors.Is(err, jobs.ErrNoJob) {
 		t.Fatalf("a rolled-back job was enqueued: %v", err)
 	}
 }

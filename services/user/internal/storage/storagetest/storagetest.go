@@ -9,6 +9,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/jobs/jobstest"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 
 	"github.com/o365gateway/gateway/services/user/internal/storage"
 )
@@ -17,13 +18,31 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Users", func(t *testing.T) { testUsers(t, newStore(t)) })
 	t.Run("JobCommitsAtomically", func(t *testing.T) { testAtomicJob(t, newStore(t)) })
-	jobstest.Run(t, func(t *testing.T) (jobs.Store, func(string)) {
+	jobstest.Run(t, func(t *testing.T) jobstest.Queue {
 		s := newStore(t)
-		return s.Jobs(), func(key string) {
-			t.Helper()
-			if err := s.Create(context.Background(), user(key), &jobs.New{Kind: "k", Key: key, MaxAttempts: 3}); err != nil {
-				t.Fatal(err)
-			}
+		return jobstest.Queue{
+			Store: s.Jobs(),
+			Enqueue: func(j jobs.New) {
+				t.Helper()
+				ctx := context.Background()
+				v, err := s.Get(ctx, "i1", j.Key)
+				switch {
+				case errors.Is(err, storage.ErrNotFound):
+					err = s.Create(ctx, user(j.Key), &j)
+				case err == nil:
+					err = s.Update(ctx, v, &j)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			},
+			Write: func(ctx context.Context, key string) error {
+				v, err := s.Get(ctx, "i1", key)
+				if err != nil {
+					return err
+				}
+				return s.Update(ctx, v, nil)
+			},
 		}
 	})
 }
@@ -31,7 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 func user(id string) *storage.User {
 	return &storage.User{ID: id, InstanceID: "i1", TenantID: "t1", Login: "ann@contoso.onmicrosoft.com", AccountEnabled: true,
 		Licenses: []storage.LicenseRef{{SubscriptionID: "s1", SKUID: "sku-1"}}, PasswordSealed: "v1:x", State: storage.StateCreating,
-		Operation: storage.OpProvision, OperationState: storage.OpRunning}
+		Op: lifecycle.Op{Name: lifecycle.Provision, State: lifecycle.Running, Attempt: 1}}
 }
 
 func testUsers(t *testing.T, s storage.Store) {
@@ -50,7 +69,8 @@ func testUsers(t *testing.T, s storage.Store) {
 	}
 	a, _ := s.Get(ctx, "i1", "u1")
 	b, _ := s.Get(ctx, "i1", "u1")
-	a.MSUserID, a.CreateSent, a.Assigned, a.PasswordSealed = "ms-1", true, []string{"sku-1"}, ""
+	a.MSUserID, a.Assigned, a.PasswordSealed = "ms-1", []string{"sku-1"}, ""
+	a.Op.MarkDone("create")
 	if err := s.Update(ctx, a, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +79,7 @@ func testUsers(t *testing.T, s storage.Store) {
 		t.Fatalf("stale write: %v", err)
 	}
 	c, _ := s.Get(ctx, "i1", "u1")
-	if c.MSUserID != "ms-1" || !c.CreateSent || len(c.Assigned) != 1 || c.PasswordSealed != "" || len(c.Licenses) != 1 || c.Licenses[0].SKUID != "sku-1" || c.Version != a.Version {
+	if c.MSUserID != "ms-1" || c.Op.StepState("create") != lifecycle.StepDone || c.Op.Attempt != 1 || len(c.Assigned) != 1 || c.PasswordSealed != "" || len(c.Licenses) != 1 || c.Licenses[0].SKUID != "sku-1" || c.Version != a.Version {
 		t.Fatalf("got %+v", c)
 	}
 	if err := s.Create(ctx, user("u2"), nil); err != nil {
@@ -91,11 +111,11 @@ func testAtomicJob(t *testing.T, s storage.Store) {
 		t.Fatal("duplicate accepted")
 	}
 	now := time.Now()
-	j, err := s.Jobs().Claim(ctx, "w/1", now, now.Add(time.Minute))
+	j, err := s.Jobs().Claim(ctx, "w/1", []string{"user.provision"}, now, now.Add(time.Minute))
 	if err != nil || j.Key != "u1" {
 		t.Fatalf("%+v %v", j, err)
 	}
-	if _, err := s.Jobs().Claim(ctx, "w/1", now, now.Add(time.Minute)); !errors.Is(err, jobs.ErrNoJob) {
+	if _, err := s.Jobs().Claim(ctx, "w/1", []string{"user.provision"}, now, now.Add(time.Minute)); !errors.Is(err, jobs.ErrNoJob) {
 		t.Fatalf("rolled-back job enqueued: %v", err)
 	}
 }
