@@ -62,7 +62,10 @@ func start(t *testing.T, countries ...string) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	stack, err := devstack.Start(ctx, devstack.Options{BinDir: binDir, WorkDir: t.TempDir(), RetryTimeout: time.Second,
-		ExtraEnv: map[string][]string{"tenant": {"TENANT_JOB_POLL=100ms"}, "subscription": {"SUBSCRIPTION_USAGE_TTL=500ms"}}})
+		// A short job lease: a job whose process was killed is taken over by
+		// the restarted process once the lease runs out.
+		ExtraEnv: map[string][]string{"tenant": {"TENANT_JOB_POLL=100ms", "TENANT_JOB_LEASE=3s"},
+			"subscription": {"SUBSCRIPTION_USAGE_TTL=500ms", "SUBSCRIPTION_JOB_LEASE=3s"}, "user": {"USER_JOB_LEASE=3s"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,7 @@ const (
 	TenantNotReady              = "TenantNotReady"
 	SandboxLimitReached         = "SandboxLimitReached"
 	DomainNotVerified           = "DomainNotVerified"
+	UserAlreadyExists           = "UserAlreadyExists"
 	Conflict                    = "Conflict"
 	Internal                    = "InternalError"
 )

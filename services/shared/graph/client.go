@@ -158,6 +158,22 @@ func AsError(err error) (*Error, bool) {
 	return e, ok
 }
 
+// resolve turns a path, or an absolute link Graph returned (@odata.nextLink),
+// into a URL. An absolute link must stay on the Graph endpoint of this
+// client: the bearer token is never sent to another host.
+func (c *Client) resolve(path string) (string, error) {
+	if !strings.HasPrefix(path, "https://") && !strings.HasPrefix(path, "http://") {
+		return c.base + path, nil
+	}
+	link, err := url.Parse(path)
+	base, berr := url.Parse(c.base)
+	if err != nil || berr != nil || !strings.EqualFold(link.Scheme, base.Scheme) || !strings.EqualFold(link.Host, base.Host) ||
+		!strings.HasPrefix(link.Path, strings.TrimSuffix(base.Path, "/")+"/") {
+		return "", &Error{Message: "Microsoft Graph returned a link outside its endpoint; it was not followed"}
+	}
+	return path, nil
+}
+
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
 	lim := c.reads
 	if method != http.MethodGet {
@@ -166,9 +182,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err := lim.Wait(ctx); err != nil {
 		return err
 	}
-	target := path
-	if !strings.HasPrefix(path, "https://") && !strings.HasPrefix(path, "http://") {
-		target = c.base + path
+	target, err := c.resolve(path)
+	if err != nil {
+		return err
 	}
 	req, err := runtime.NewRequest(ctx, method, target)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // PasswordProfile of a user.
@@ -31,6 +32,8 @@ type User struct {
 	AccountEnabled    *bool             `json:"accountEnabled,omitempty"`
 	PasswordProfile   *PasswordProfile  `json:"passwordProfile,omitempty"`
 	AssignedLicenses  []AssignedLicense `json:"assignedLicenses,omitempty"`
+	// CreatedDateTime is read-only (never sent).
+	CreatedDateTime *time.Time `json:"createdDateTime,omitempty"`
 }
 
 // CreateUser creates a user.
@@ -53,7 +56,7 @@ func (c *Client) FindUser(ctx context.Context, upn string) (*User, error) {
 		Value []User `json:"value"`
 	}
 	filter := url.QueryEscape("userPrincipalName eq '" + strings.ReplaceAll(upn, "'", "''") + "'")
-	if err := c.do(ctx, http.MethodGet, "/users?$filter="+filter, nil, &page); err != nil {
+	if err := c.do(ctx, http.MethodGet, "/users?$filter="+filter+"&$select=id,userPrincipalName,accountEnabled,assignedLicenses,createdDateTime", nil, &page); err != nil {
 		return nil, err
 	}
 	for i := range page.Value {

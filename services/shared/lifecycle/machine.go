@@ -164,9 +164,10 @@ const (
 func (m *Machine[T]) Resend(v *T, op string, async bool) (*Answer[T], Decision, error) {
 	o := m.Op(v)
 	if o.Name != op {
-		if async || op == Provision {
-			// A re-send of an operation the resource no longer runs, or a
-			// provision of an existing id: the current state is its answer.
+		// A provision of an existing id, or a re-send of an operation the
+		// resource no longer runs: the current state is its answer. An
+		// unprovision always proceeds (it may supersede a running attempt).
+		if op == Provision || async && op != Unprovision {
 			return m.final(v, op), Answered, nil
 		}
 		return nil, Proceed, nil

@@ -88,7 +88,9 @@ func (o *Op) Busy() bool { return o.State == Running }
 
 // Settled tells whether everything the platform asked for has been carried
 // out at Microsoft: nothing runs, nothing failed, nothing is pending.
-func (o *Op) Settled() bool { return o.State != Running && o.State != Failed && o.Applied >= o.Generation }
+func (o *Op) Settled() bool {
+	return o.State != Running && o.State != Failed && o.Applied >= o.Generation
+}
 
 // Touched tells whether any side effect may exist at Microsoft.
 func (o *Op) Touched() bool {
@@ -107,6 +109,10 @@ func (o *Op) StepState(name string) string {
 	}
 	return ""
 }
+
+// MarkDone records a step as done without a call (the object already
+// exists and is bound to the resource).
+func (o *Op) MarkDone(step string) { o.step(step).State = StepDone }
 
 // begin prepares a new attempt of op. A re-run of the same operation keeps
 // the steps that are done (it resumes from the failed step) and those whose

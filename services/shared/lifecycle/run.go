@@ -195,6 +195,9 @@ type Effect[T any] struct {
 	// Call does it with the step's MS-RequestId and returns the change that
 	// records its result. A jobs.Permanent error is a definite refusal.
 	Call func(ctx context.Context, v *T, requestID string) (func(*T), error)
+	// Forget names earlier steps that a refusal of this one invalidates
+	// (e.g. the cart of a refused checkout): a re-run does them again.
+	Forget []string
 }
 
 // Do carries out e exactly once across attempts, crashes and re-runs: the
@@ -224,7 +227,12 @@ func (m *Machine[T]) Do(ctx context.Context, v *T, e Effect[T]) error {
 	rec, err := e.Call(ctx, v, m.Op(v).Steps[e.Step].RequestID)
 	if err != nil {
 		if jobs.IsPermanent(err) {
-			if rerr := m.record(ctx, v, attempt, e.Step, StepRefused, nil); rerr != nil {
+			forget := func(v *T) {
+				for _, f := range e.Forget {
+					delete(m.Op(v).Steps, f)
+				}
+			}
+			if rerr := m.record(ctx, v, attempt, e.Step, StepRefused, forget); rerr != nil {
 				return rerr
 			}
 		}

@@ -33,6 +33,7 @@ import (
 type Client struct {
 	base     string
 	pipeline runtime.Pipeline
+	pollFor  time.Duration
 }
 
 // Options tune the client.
@@ -46,7 +47,10 @@ type Options struct {
 	RetryDelay time.Duration
 	// TryTimeout bounds one HTTP attempt (default 60s).
 	TryTimeout time.Duration
-	Log        *slog.Logger
+	// PollFor bounds how long a call follows a 202 + Location answer before
+	// it returns ErrStillRunning (default 2m), so that no worker is held.
+	PollFor time.Duration
+	Log     *slog.Logger
 }
 
 // New builds a client for the endpoints of one cloud.
@@ -82,7 +86,10 @@ func New(e clouds.Endpoints, cred azcore.TokenCredential, httpClient *http.Clien
 			},
 			Telemetry: policy.TelemetryOptions{ApplicationID: "o365gateway"},
 		})
-	return &Client{base: strings.TrimRight(e.PartnerCenterURL, "/"), pipeline: pl}
+	if o.PollFor == 0 {
+		o.PollFor = 2 * time.Minute
+	}
+	return &Client{base: strings.TrimRight(e.PartnerCenterURL, "/"), pipeline: pl, pollFor: o.PollFor}
 }
 
 type requestIDKey struct{}

@@ -3,6 +3,8 @@ package partnercenter
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -223,5 +225,28 @@ func TestCartErrorCodeShapes(t *testing.T) {
 		if err := json.Unmarshal([]byte(raw), &c); err != nil || c != want {
 			t.Errorf("%s: got %d %v", raw, c, err)
 		}
+	}
+}
+
+// A 202 whose change never finishes is followed only for PollFor; then the
+// call hands back ErrStillRunning instead of holding its worker.
+func TestAcceptedPatchPollingIsBounded(t *testing.T) {
+	c, _ := newClient(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if r.Method == http.MethodPatch {
+			w.Header().Set("Location", "/v1/customers/c1/subscriptions/s1")
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		fmt.Fprint(w, `{"id":"s1","offerId":"o","quantity":10,"status":"active"}`)
+	})
+	c.pollFor = 1500 * time.Millisecond
+	start := time.Now()
+	_, err := c.PatchSubscription(context.Background(), "c1", Subscription{ID: "s1", Quantity: 15},
+		func(s *Subscription) bool { return s.Quantity == 15 })
+	if !errors.Is(err, ErrStillRunning) {
+		t.Fatalf("want ErrStillRunning, got %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("polled for %s", d)
 	}
 }

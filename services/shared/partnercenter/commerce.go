@@ -3,6 +3,8 @@ package partnercenter
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -362,7 +364,7 @@ func (c *Client) PatchSubscription(ctx context.Context, customerID string, s Sub
 	if u, err := url.Parse(loc); err == nil && strings.Contains(u.Path, "/subscriptions/") {
 		path = "/v1/" + strings.TrimPrefix(strings.TrimPrefix(u.Path, "/"), "v1/")
 	}
-	delay := time.Second
+	delay, deadline := time.Second, time.Now().Add(c.pollFor)
 	for {
 		var cur Subscription
 		if _, err := c.do(ctx, http.MethodGet, path, nil, nil, nil, &cur); err != nil {
@@ -370,6 +372,9 @@ func (c *Client) PatchSubscription(ctx context.Context, customerID string, s Sub
 		}
 		if done == nil || done(&cur) {
 			return &cur, nil
+		}
+		if time.Now().Add(delay).After(deadline) {
+			return nil, fmt.Errorf("subscription %s: %w", s.ID, ErrStillRunning)
 		}
 		select {
 		case <-ctx.Done():
@@ -379,6 +384,10 @@ func (c *Client) PatchSubscription(ctx context.Context, customerID string, s Sub
 		delay = min(delay*2, 30*time.Second)
 	}
 }
+
+// ErrStillRunning: Microsoft accepted a change (202) and has not finished it
+// within the client's poll bound; a job looks again later.
+var ErrStillRunning = errors.New("partner center: the change is still being applied")
 
 // UpgradeTarget is one legacy upgrade possibility.
 type UpgradeTarget struct {
@@ -433,6 +442,14 @@ func (c *Client) Transition(ctx context.Context, customerID, subID string, t Tra
 	var out Transition
 	_, err := c.do(ctx, http.MethodPost, customerPath(customerID, "subscriptions", subID, "transitions"), nil, nil, t, &out)
 	return &out, err
+}
+
+// Transitions lists the transitions from or to a new-commerce subscription
+// (the read-back of a transition whose outcome is unknown).
+func (c *Client) Transitions(ctx context.Context, customerID, subID string) ([]Transition, error) {
+	var col collection[Transition]
+	_, err := c.do(ctx, http.MethodGet, customerPath(customerID, "subscriptions", subID, "transitions"), nil, nil, nil, &col)
+	return col.Items, err
 }
 
 // SubscribedSKUs lists a customer's license SKUs with their usage.

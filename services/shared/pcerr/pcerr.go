@@ -6,6 +6,7 @@
 package pcerr
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -56,6 +57,16 @@ func Refusal(code int, description string) (*apierr.Error, bool) {
 	return apierr.New(m.code, m.reason, "%s", msg), true
 }
 
+// Business is the refusal of a business error that Partner Center reports
+// inside a successful answer (a cart line, a checkout, an upgrade), where
+// what names it ("the cart").
+func Business(code int, description, what string) *apierr.Error {
+	if r, ok := Refusal(code, description); ok {
+		return r
+	}
+	return apierr.New(codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused %s: %s (code %d).", what, description, code)
+}
+
 // Sync maps an error of a synchronous Microsoft call (what = "check the domain").
 func Sync(err error, what string) error {
 	e, ok := partnercenter.AsError(err)
@@ -81,6 +92,9 @@ func Sync(err error, what string) error {
 // 30s), the error itself (retry with backoff) when transient or not from
 // Partner Center (e.g. token acquisition), Permanent with a reason otherwise.
 func Job(err error) error {
+	if errors.Is(err, partnercenter.ErrStillRunning) {
+		return jobs.Snooze(30*time.Second, err)
+	}
 	e, ok := partnercenter.AsError(err)
 	if !ok {
 		return err

@@ -11,8 +11,8 @@ import (
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 
-	"github.com/o365gateway/gateway/services/subscription/internal/storage"
 	"github.com/o365gateway/gateway/services/subscription/internal/subscriptions"
 )
 
@@ -43,21 +43,10 @@ func input(id string, m *subscriptionv1.Subscription) subscriptions.Input {
 }
 
 func message(v *subscriptions.View) *subscriptionv1.Subscription {
-	if v == nil || v.Sub == nil {
+	if v == nil || v.V == nil {
 		return nil
 	}
-	s := v.Sub
-	status := "aps:ready"
-	if v.Accepted != "" {
-		switch s.Operation {
-		case storage.OpProvision:
-			status = "aps:provisioning"
-		case storage.OpUnprovision:
-			status = "aps:deleted"
-		default:
-			status = "aps:configuring"
-		}
-	}
+	s, status := v.V, v.Status()
 	limit := int32(s.Quantity)
 	var usage *int32
 	if v.Usage != nil {
@@ -82,10 +71,10 @@ func message(v *subscriptions.View) *subscriptionv1.Subscription {
 }
 
 func answer(ctx context.Context, v *subscriptions.View) error {
-	if v != nil && v.Accepted != "" {
-		return apsmd.SetAccepted(ctx, v.Accepted)
+	if v == nil {
+		return nil
 	}
-	return nil
+	return lifecycle.Header(ctx, v.Answer)
 }
 
 // ListOffers implements the RPC.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/storeerr"
 )
 
@@ -33,17 +34,9 @@ const (
 	StateFailed    = "failed"
 )
 
-// Operations and their states.
-const (
-	OpProvision   = "provision"
-	OpConfigure   = "configure"
-	OpUnprovision = "unprovision"
-	OpUpgrade     = "upgrade"
-
-	OpRunning = "running"
-	OpDone    = "done"
-	OpFailed  = "failed"
-)
+// OpUpgrade is the custom operation that moves a subscription to another
+// offer (the other operations are lifecycle's).
+const OpUpgrade = "upgrade"
 
 // Subscription is one Partner Center subscription and the recovery points of
 // the work on it.
@@ -67,20 +60,16 @@ type Subscription struct {
 	MSOrderID        string
 	CartID           string
 
-	State          string
-	Operation      string
-	OperationState string
-	FailureReason  string
-	FailureMessage string
+	State string
+	// Op is the lifecycle state. Its keyed steps are the purchase ("cart",
+	// then "purchase": the order or checkout, read back by friendlyName
+	// after an unknown outcome) and the "upgrade".
+	Op lifecycle.Op
 
-	// RequestID is the MS-RequestId of the current purchase step, fixed
-	// before the first call; CartRequestID that of cart creation.
-	RequestID     string
-	CartRequestID string
-	// PurchaseSent is set before the order or checkout call: afterwards the
-	// job reads the customer's subscriptions back before buying again.
-	PurchaseSent  bool
-	TargetOfferID string // upgrade target
+	// The upgrade target, resolved from the catalog before the upgrade runs.
+	TargetOfferID   string
+	TargetOfferName string
+	TargetSKUID     string
 
 	CancellationUntil *time.Time
 	Version           int64

@@ -2,13 +2,12 @@ package subscriptions
 
 import (
 	"context"
-	"errors"
 
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
-	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/pcerr"
 
@@ -25,11 +24,13 @@ func (s *Service) Configure(ctx context.Context, req apsmd.Request, id string, i
 	if err != nil {
 		return nil, err
 	}
-	if req.Async() || sub.Operation == storage.OpConfigure && sub.OperationState == storage.OpRunning {
-		return s.outcome(ctx, sub, storage.OpConfigure)
+	m := s.machine()
+	a, d, err := m.Resend(sub, lifecycle.Configure, req.Async())
+	if d == lifecycle.Answered {
+		return s.answer(ctx, a, err)
 	}
-	if sub.OperationState == storage.OpRunning {
-		return nil, apierr.New(codes.Aborted, apierr.Conflict, "The subscription is busy (%s in progress); try again when it has finished.", sub.Operation)
+	if err := m.Busy(sub); err != nil {
+		return nil, err
 	}
 	if sub.State != storage.StateActive && sub.State != storage.StateSuspended {
 		return nil, apierr.New(codes.FailedPrecondition, apierr.Conflict, "The subscription is %s and cannot be configured.", sub.State)
@@ -49,27 +50,25 @@ func (s *Service) Configure(ctx context.Context, req apsmd.Request, id string, i
 	if in.Suspended != nil {
 		suspended = *in.Suspended
 	}
-	if qty == sub.Quantity && autoRenew == sub.AutoRenew && suspended == sub.Suspended {
-		return s.view(ctx, sub), nil
+	changed := qty != sub.Quantity || autoRenew != sub.AutoRenew || suspended != sub.Suspended
+	if !changed && d != lifecycle.Rerun && sub.Op.Settled() {
+		return s.answer(ctx, m.View(sub), nil)
 	}
 	if qty != sub.Quantity {
 		if suspended || (suspended != sub.Suspended) {
 			return nil, apierr.Invalid("Change the quantity and the suspension in separate steps (Microsoft refuses both at once).")
 		}
+	}
+	if !sub.Suspended && !suspended && (qty != sub.Quantity || d == lifecycle.Rerun || !sub.Op.Settled()) {
+		// Checked against Microsoft's current quantity, so that a re-run of a
+		// failed decrease is checked as well.
 		if err := s.checkNewQuantity(ctx, inst.InstanceID, sub, qty); err != nil {
 			return nil, err
 		}
 	}
 	sub.Quantity, sub.AutoRenew, sub.Suspended = qty, autoRenew, suspended
-	sub.Operation, sub.OperationState, sub.FailureReason, sub.FailureMessage = storage.OpConfigure, storage.OpRunning, "", ""
-	if err := s.Store.Update(ctx, sub, newJob(KindConfigure, sub)); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return nil, apierr.New(codes.Aborted, apierr.Conflict, "The subscription changed meanwhile; try again.")
-		}
-		return nil, err
-	}
-	s.notify()
-	return &View{Sub: sub, Accepted: describe(storage.OpConfigure, sub)}, nil
+	a, err = m.Start(ctx, sub, lifecycle.Configure, changed)
+	return s.answer(ctx, a, err)
 }
 
 // checkNewQuantity validates a seat change against the offer and, for a
@@ -97,12 +96,15 @@ func (s *Service) checkNewQuantity(ctx context.Context, instanceID string, sub *
 			return err
 		}
 	}
-	if qty >= sub.Quantity || sub.Kind != storage.KindNewCommerce {
+	if sub.Kind != storage.KindNewCommerce {
 		return nil
 	}
 	ms, err := pc.GetSubscription(ctx, sub.MSCustomerID, sub.MSSubscriptionID)
 	if err != nil {
 		return pcerr.Sync(err, "read the subscription")
+	}
+	if qty >= ms.Quantity {
+		return nil
 	}
 	refundable := int64(0)
 	if ms.RefundableQuantity != nil {
@@ -117,15 +119,16 @@ func (s *Service) checkNewQuantity(ctx context.Context, instanceID string, sub *
 }
 
 // runConfigure applies the wanted state at Microsoft: suspension first,
-// then quantity, then auto-renew; each PATCH sends the full subscription.
-func (s *Service) runConfigure(ctx context.Context, job *jobs.Job) error {
-	sub, pc, err := s.jobContext(ctx, job, storage.OpConfigure)
-	if err != nil || sub == nil {
-		return err
+// then quantity, then auto-renew; each PATCH sends the full subscription and
+// only what differs from Microsoft's current state is sent.
+func (s *Service) runConfigure(ctx context.Context, sub *storage.Subscription) (func(*storage.Subscription), error) {
+	pc, err := s.partnerCenter(ctx, sub)
+	if err != nil {
+		return nil, err
 	}
 	ms, err := pc.GetSubscription(ctx, sub.MSCustomerID, sub.MSSubscriptionID)
 	if err != nil {
-		return pcerr.Job(err)
+		return nil, pcerr.Job(err)
 	}
 	wantStatus := "active"
 	if sub.Suspended {
@@ -146,24 +149,23 @@ func (s *Service) runConfigure(ctx context.Context, job *jobs.Job) error {
 	}
 	if err := patch(func(x *partnercenter.Subscription) { x.Status = wantStatus },
 		func(x *partnercenter.Subscription) bool { return x.Status == wantStatus }); err != nil {
-		return err
+		return nil, err
 	}
 	if !sub.Suspended {
 		if err := patch(func(x *partnercenter.Subscription) { x.Quantity = sub.Quantity },
 			func(x *partnercenter.Subscription) bool { return x.Quantity == sub.Quantity }); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := patch(func(x *partnercenter.Subscription) { x.AutoRenewEnabled = sub.AutoRenew },
 		func(x *partnercenter.Subscription) bool { return x.AutoRenewEnabled == sub.AutoRenew }); err != nil {
-		return err
+		return nil, err
 	}
-	return s.mutate(ctx, sub, func(x *storage.Subscription) {
-		x.OperationState = storage.OpDone
+	return func(x *storage.Subscription) {
 		x.State = storage.StateActive
 		if x.Suspended {
 			x.State = storage.StateSuspended
 		}
 		x.CancellationUntil = ms.CancellationAllowedUntilDate
-	})
+	}, nil
 }

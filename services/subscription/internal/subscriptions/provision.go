@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/pcerr"
 
@@ -33,7 +34,8 @@ type Input struct {
 	Suspended    *bool
 }
 
-// Provision answers POST /subscriptions.
+// Provision answers POST /subscriptions. A re-send answers from the stored
+// state; a sync re-send of a failed purchase re-runs it from the failed step.
 func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*View, error) {
 	inst, err := s.Directory.Instance(ctx, req.InstanceID)
 	if err != nil {
@@ -42,13 +44,15 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 	if !apsmd.IsID(in.ID) {
 		return nil, apierr.Invalid("aps.id %q is not a UUID.", in.ID)
 	}
+	m := s.machine()
 	existing, err := s.Store.Get(ctx, inst.InstanceID, in.ID)
 	switch {
 	case err == nil:
-		if existing.State == storage.StateFailed && !req.Async() {
-			return s.retry(ctx, existing)
+		a, d, err := m.Resend(existing, lifecycle.Provision, req.Async())
+		if d != lifecycle.Rerun {
+			return s.answer(ctx, a, err)
 		}
-		return s.outcome(ctx, existing, storage.OpProvision)
+		return s.rerunProvision(ctx, inst, existing, in)
 	case !errors.Is(err, storage.ErrNotFound):
 		return nil, err
 	}
@@ -56,7 +60,8 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Store.Create(ctx, sub, newJob(KindProvision, sub)); err != nil {
+	m.Prepare(sub, lifecycle.Provision)
+	if err := s.Store.Create(ctx, sub, m.Job(sub)); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			return nil, apierr.New(codes.AlreadyExists, apierr.Conflict, "The id %s is already used by another resource.", in.ID)
 		}
@@ -64,18 +69,24 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 	}
 	s.Log.InfoContext(ctx, "subscription accepted", "subscription_id", sub.ID, "offer_id", sub.OfferID, "quantity", sub.Quantity)
 	s.notify()
-	return &View{Sub: sub, Accepted: describe(storage.OpProvision, sub)}, nil
+	return s.answer(ctx, m.Accepted(sub), nil)
 }
 
-// retry restarts a failed purchase when the operator re-runs the task; the
-// job resumes from its recovery points with the same request ids.
-func (s *Service) retry(ctx context.Context, sub *storage.Subscription) (*View, error) {
-	sub.State, sub.OperationState, sub.FailureReason, sub.FailureMessage = storage.StatePending, storage.OpRunning, "", ""
-	if err := s.Store.Update(ctx, sub, newJob(KindProvision, sub)); err != nil {
+// rerunProvision starts a new attempt of a failed purchase with the re-sent
+// data, validated again; what an earlier attempt did at Microsoft is kept
+// (its steps resume: done ones are skipped, unknown ones read back).
+func (s *Service) rerunProvision(ctx context.Context, inst *directory.Instance, sub *storage.Subscription, in Input) (*View, error) {
+	fresh, err := s.prepare(ctx, inst, in)
+	if err != nil {
 		return nil, err
 	}
-	s.notify()
-	return &View{Sub: sub, Accepted: describe(storage.OpProvision, sub)}, nil
+	if sub.MSSubscriptionID == "" && !sub.Op.Touched() {
+		sub.OfferID, sub.OfferName, sub.Kind, sub.SKUID = fresh.OfferID, fresh.OfferName, fresh.Kind, fresh.SKUID
+		sub.TermDuration, sub.BillingCycle, sub.ParentID = fresh.TermDuration, fresh.BillingCycle, fresh.ParentID
+	}
+	sub.Quantity, sub.AutoRenew, sub.State = fresh.Quantity, fresh.AutoRenew, storage.StatePending
+	a, err := s.machine().Start(ctx, sub, lifecycle.Provision, true)
+	return s.answer(ctx, a, err)
 }
 
 // tenantFor resolves the tenant a subscription is for and checks it can buy.
@@ -125,8 +136,7 @@ func (s *Service) prepare(ctx context.Context, inst *directory.Instance, in Inpu
 	}
 	sub := &storage.Subscription{ID: in.ID, InstanceID: inst.InstanceID, TenantID: t.ID, OfferID: offer.ID, OfferName: offer.Name,
 		Kind: offer.Kind, SKUID: offer.SKUID, Quantity: qty, AutoRenew: true, ParentID: in.ParentID, MSCustomerID: t.MSCustomerID,
-		State: storage.StatePending, Operation: storage.OpProvision, OperationState: storage.OpRunning,
-		RequestID: uuid.NewString(), CartRequestID: uuid.NewString()}
+		State: storage.StatePending}
 	if in.AutoRenew != nil {
 		sub.AutoRenew = *in.AutoRenew
 	}
@@ -224,142 +234,161 @@ func (s *Service) checkParent(ctx context.Context, sub *storage.Subscription, of
 	return nil
 }
 
-// runProvision buys the seats. Recovery points: PurchaseSent (then read the
-// customer's subscriptions back by friendlyName before buying), CartID,
-// MSSubscriptionID.
-func (s *Service) runProvision(ctx context.Context, job *jobs.Job) error {
-	sub, pc, err := s.jobContext(ctx, job, storage.OpProvision)
-	if err != nil || sub == nil {
-		return err
+// Keyed steps of a purchase.
+const (
+	stepCart     = "cart"
+	stepPurchase = "purchase"
+)
+
+// runProvision buys the seats: a cart then its checkout (new commerce) or an
+// order (legacy), each with its own MS-RequestId; after an unknown outcome
+// the customer's subscriptions are read back by friendlyName first.
+func (s *Service) runProvision(ctx context.Context, sub *storage.Subscription) (func(*storage.Subscription), error) {
+	pc, err := s.partnerCenter(ctx, sub)
+	if err != nil {
+		return nil, err
+	}
+	m := s.machine()
+	if sub.MSSubscriptionID == "" {
+		if sub.Kind == storage.KindNewCommerce {
+			if err := m.Do(ctx, sub, s.cartEffect(pc)); err != nil {
+				return nil, err
+			}
+		}
+		if err := m.Do(ctx, sub, s.purchaseEffect(pc)); err != nil {
+			return nil, err
+		}
 	}
 	if sub.MSSubscriptionID == "" {
-		if err := s.purchase(ctx, pc, sub); err != nil {
-			return err
+		// The order is accepted but not provisioned yet: look again later.
+		rec, err := s.readBack(ctx, pc, sub)
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil {
+			return nil, jobs.Snooze(5*time.Second, fmt.Errorf("order %s accepted, subscription not provisioned yet", sub.MSOrderID))
+		}
+		if err := m.Save(ctx, sub, rec); err != nil {
+			return nil, err
 		}
 	}
 	ms, err := pc.GetSubscription(ctx, sub.MSCustomerID, sub.MSSubscriptionID)
 	if err != nil {
-		return pcerr.Job(err)
+		return nil, pcerr.Job(err)
 	}
 	if ms.AutoRenewEnabled != sub.AutoRenew && ms.Status == "active" {
 		ms.AutoRenewEnabled = sub.AutoRenew
 		if ms, err = pc.PatchSubscription(ctx, sub.MSCustomerID, *ms, func(x *partnercenter.Subscription) bool {
 			return x.AutoRenewEnabled == sub.AutoRenew
 		}); err != nil {
-			return pcerr.Job(err)
+			return nil, pcerr.Job(err)
 		}
 	}
-	return s.mutate(ctx, sub, func(sub *storage.Subscription) {
-		sub.CancellationUntil = ms.CancellationAllowedUntilDate
-		sub.State, sub.OperationState = storage.StateActive, storage.OpDone
+	return func(x *storage.Subscription) {
+		x.CancellationUntil = ms.CancellationAllowedUntilDate
+		x.State = storage.StateActive
 		if ms.Status == "pending" {
-			sub.State = storage.StatePending
+			x.State = storage.StatePending
 		}
-	})
+	}, nil
 }
 
-func (s *Service) purchase(ctx context.Context, pc PartnerCenter, sub *storage.Subscription) error {
-	if sub.PurchaseSent {
-		found, err := s.readBack(ctx, pc, sub)
-		if err != nil || found {
-			return err
-		}
+// parentMS is the Microsoft id of an add-on's parent subscription.
+func (s *Service) parentMS(ctx context.Context, sub *storage.Subscription) string {
+	if sub.ParentID == "" {
+		return ""
 	}
-	parentMS := ""
-	if sub.ParentID != "" {
-		if p, err := s.Store.Get(ctx, sub.InstanceID, sub.ParentID); err == nil {
-			parentMS = p.MSSubscriptionID
-		}
+	if p, err := s.Store.Get(ctx, sub.InstanceID, sub.ParentID); err == nil {
+		return p.MSSubscriptionID
 	}
-	if sub.Kind == storage.KindNewCommerce && sub.CartID == "" {
-		line := partnercenter.CartLineItem{ID: 0, CatalogItemID: sub.OfferID, FriendlyName: marker(sub), Quantity: sub.Quantity,
-			TermDuration: sub.TermDuration, BillingCycle: sub.BillingCycle}
-		if parentMS != "" {
-			line.ProvisioningContext = map[string]string{"parentSubscriptionId": parentMS}
-		}
-		cart, err := pc.CreateCart(partnercenter.WithRequestID(ctx, sub.CartRequestID), sub.MSCustomerID,
-			partnercenter.Cart{LineItems: []partnercenter.CartLineItem{line}})
-		if err != nil {
-			return pcerr.Job(err)
-		}
-		for _, l := range cart.LineItems {
-			if l.Error != nil {
-				if r, ok := pcerr.Refusal(int(l.Error.ErrorCode), l.Error.ErrorDescription); ok {
-					return jobs.Permanent(r)
+	return ""
+}
+
+func (s *Service) cartEffect(pc PartnerCenter) lifecycle.Effect[storage.Subscription] {
+	return lifecycle.Effect[storage.Subscription]{Step: stepCart,
+		Call: func(ctx context.Context, sub *storage.Subscription, requestID string) (func(*storage.Subscription), error) {
+			line := partnercenter.CartLineItem{ID: 0, CatalogItemID: sub.OfferID, FriendlyName: marker(sub), Quantity: sub.Quantity,
+				TermDuration: sub.TermDuration, BillingCycle: sub.BillingCycle}
+			if p := s.parentMS(ctx, sub); p != "" {
+				line.ProvisioningContext = map[string]string{"parentSubscriptionId": p}
+			}
+			cart, err := pc.CreateCart(partnercenter.WithRequestID(ctx, requestID), sub.MSCustomerID,
+				partnercenter.Cart{LineItems: []partnercenter.CartLineItem{line}})
+			if err != nil {
+				return nil, pcerr.Job(err)
+			}
+			for _, l := range cart.LineItems {
+				if l.Error != nil {
+					return nil, jobs.Permanent(pcerr.Business(int(l.Error.ErrorCode), l.Error.ErrorDescription, "the cart"))
 				}
-				return jobs.Permanent(apierr.New(codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused the cart: %s (code %d).", l.Error.ErrorDescription, l.Error.ErrorCode))
 			}
-		}
-		if err := s.mutate(ctx, sub, func(x *storage.Subscription) { x.CartID = cart.ID }); err != nil {
-			return err
-		}
-	}
-	if !sub.PurchaseSent {
-		if err := s.mutate(ctx, sub, func(x *storage.Subscription) { x.PurchaseSent = true }); err != nil {
-			return err
-		}
-	}
-	reqCtx := partnercenter.WithRequestID(ctx, sub.RequestID)
-	var orders []partnercenter.Order
-	if sub.Kind == storage.KindNewCommerce {
-		res, err := pc.Checkout(reqCtx, sub.MSCustomerID, sub.CartID)
-		if err != nil {
-			return pcerr.Job(err)
-		}
-		if len(res.OrderErrors) > 0 && len(res.Orders) == 0 {
-			e := res.OrderErrors[0]
-			if r, ok := pcerr.Refusal(e.Code, e.Description); ok {
-				return jobs.Permanent(r)
-			}
-			return jobs.Permanent(apierr.New(codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused the checkout: %s (code %d).", e.Description, e.Code))
-		}
-		orders = res.Orders
-	} else {
-		o, err := pc.CreateOrder(reqCtx, sub.MSCustomerID, partnercenter.Order{BillingCycle: sub.BillingCycle,
-			LineItems: []partnercenter.OrderLineItem{{LineItemNumber: 0, OfferID: sub.OfferID, Quantity: sub.Quantity,
-				FriendlyName: marker(sub), ParentSubscriptionID: parentMS}}})
-		if err != nil {
-			return pcerr.Job(err)
-		}
-		orders = []partnercenter.Order{*o}
-	}
-	var orderID, subID string
-	for _, o := range orders {
-		for _, l := range o.LineItems {
-			if l.SubscriptionID != "" {
-				orderID, subID = o.ID, l.SubscriptionID
-			}
-		}
-		if orderID == "" {
-			orderID = o.ID
-		}
-	}
-	if subID == "" {
-		// The order is accepted but not yet provisioned: the next attempt reads it back.
-		_ = s.mutate(ctx, sub, func(x *storage.Subscription) { x.MSOrderID = orderID })
-		return fmt.Errorf("order %s accepted, subscription not provisioned yet", orderID)
-	}
-	s.Log.InfoContext(ctx, "subscription bought", "subscription_id", sub.ID, "ms_subscription_id", subID, "ms_order_id", orderID)
-	return s.mutate(ctx, sub, func(x *storage.Subscription) { x.MSSubscriptionID, x.MSOrderID = subID, orderID })
+			return func(x *storage.Subscription) { x.CartID = cart.ID }, nil
+		}}
 }
 
-// readBack looks for the subscription a previous attempt may have bought.
-func (s *Service) readBack(ctx context.Context, pc PartnerCenter, sub *storage.Subscription) (bool, error) {
+func (s *Service) purchaseEffect(pc PartnerCenter) lifecycle.Effect[storage.Subscription] {
+	return lifecycle.Effect[storage.Subscription]{Step: stepPurchase,
+		// A refused checkout leaves its cart behind: the re-run builds a new one.
+		Forget: []string{stepCart},
+		ReadBack: func(ctx context.Context, sub *storage.Subscription) (func(*storage.Subscription), error) {
+			return s.readBack(ctx, pc, sub)
+		},
+		Call: func(ctx context.Context, sub *storage.Subscription, requestID string) (func(*storage.Subscription), error) {
+			reqCtx := partnercenter.WithRequestID(ctx, requestID)
+			var orders []partnercenter.Order
+			if sub.Kind == storage.KindNewCommerce {
+				res, err := pc.Checkout(reqCtx, sub.MSCustomerID, sub.CartID)
+				if err != nil {
+					return nil, pcerr.Job(err)
+				}
+				if len(res.OrderErrors) > 0 && len(res.Orders) == 0 {
+					e := res.OrderErrors[0]
+					return nil, jobs.Permanent(pcerr.Business(e.Code, e.Description, "the checkout"))
+				}
+				orders = res.Orders
+			} else {
+				o, err := pc.CreateOrder(reqCtx, sub.MSCustomerID, partnercenter.Order{BillingCycle: sub.BillingCycle,
+					LineItems: []partnercenter.OrderLineItem{{LineItemNumber: 0, OfferID: sub.OfferID, Quantity: sub.Quantity,
+						FriendlyName: marker(sub), ParentSubscriptionID: s.parentMS(ctx, sub)}}})
+				if err != nil {
+					return nil, pcerr.Job(err)
+				}
+				orders = []partnercenter.Order{*o}
+			}
+			var orderID, subID string
+			for _, o := range orders {
+				for _, l := range o.LineItems {
+					if l.SubscriptionID != "" {
+						orderID, subID = o.ID, l.SubscriptionID
+					}
+				}
+				if orderID == "" {
+					orderID = o.ID
+				}
+			}
+			s.Log.InfoContext(ctx, "subscription bought", "subscription_id", sub.ID, "ms_subscription_id", subID, "ms_order_id", orderID)
+			return func(x *storage.Subscription) { x.MSSubscriptionID, x.MSOrderID = subID, orderID }, nil
+		}}
+}
+
+// readBack looks for the subscription a previous attempt may have bought
+// (by its friendlyName) and returns the change recording it, or nil.
+func (s *Service) readBack(ctx context.Context, pc PartnerCenter, sub *storage.Subscription) (func(*storage.Subscription), error) {
 	list, err := pc.Subscriptions(ctx, sub.MSCustomerID)
 	if err != nil {
-		return false, pcerr.Job(err)
+		return nil, pcerr.Job(err)
 	}
-	for _, m := range list {
-		if m.FriendlyName == marker(sub) && m.Status != "deleted" {
+	for _, ms := range list {
+		if ms.FriendlyName == marker(sub) && ms.Status != "deleted" {
 			s.Log.InfoContext(ctx, "subscription found by read-back after an interrupted purchase; adopting it",
-				"subscription_id", sub.ID, "ms_subscription_id", m.ID)
-			return true, s.mutate(ctx, sub, func(x *storage.Subscription) {
-				x.MSSubscriptionID = m.ID
-				if m.OrderID != "" {
-					x.MSOrderID = m.OrderID
+				"subscription_id", sub.ID, "ms_subscription_id", ms.ID)
+			return func(x *storage.Subscription) {
+				x.MSSubscriptionID = ms.ID
+				if ms.OrderID != "" {
+					x.MSOrderID = ms.OrderID
 				}
-			})
+			}, nil
 		}
 	}
-	return false, nil
+	return nil, nil
 }

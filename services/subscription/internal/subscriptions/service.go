@@ -5,7 +5,6 @@ package subscriptions
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 
 	"github.com/o365gateway/gateway/services/shared/directory"
@@ -37,6 +37,7 @@ type PartnerCenter interface {
 	Upgrades(ctx context.Context, customerID, subID string) ([]partnercenter.UpgradeTarget, error)
 	Upgrade(ctx context.Context, customerID, subID string, t partnercenter.UpgradeTarget) (*partnercenter.UpgradeResult, error)
 	Transition(ctx context.Context, customerID, subID string, t partnercenter.Transition) (*partnercenter.Transition, error)
+	Transitions(ctx context.Context, customerID, subID string) ([]partnercenter.Transition, error)
 	SubscribedSKUs(ctx context.Context, customerID string) ([]partnercenter.SubscribedSKU, error)
 }
 
@@ -45,14 +46,6 @@ type Directory interface {
 	Instance(ctx context.Context, instanceID string) (*directory.Instance, error)
 	Tenant(ctx context.Context, instanceID, tenantID string) (*directory.Tenant, error)
 }
-
-// Job kinds.
-const (
-	KindProvision   = "subscription.provision"
-	KindConfigure   = "subscription.configure"
-	KindUnprovision = "subscription.unprovision"
-	KindUpgrade     = "subscription.upgrade"
-)
 
 // Sandbox limits of Partner Center's integration sandbox.
 const (
@@ -69,6 +62,11 @@ type Service struct {
 	Notify    func()
 	Log       *slog.Logger
 	UsageTTL  time.Duration
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+
+	once sync.Once
+	lc   *lifecycle.Machine[storage.Subscription]
 
 	usageMu sync.Mutex
 	usage   map[string]usageEntry
@@ -81,32 +79,30 @@ type usageEntry struct {
 
 // View is a subscription as an operation answers it.
 type View struct {
-	Sub *storage.Subscription
+	*lifecycle.Answer[storage.Subscription]
 	// Usage is the number of seats assigned, when known.
 	Usage *int64
-	// Accepted is non-empty while a job runs (APS-Info).
-	Accepted string
 }
 
-type payload struct {
-	InstanceID string `json:"instance_id"`
-	ID         string `json:"id"`
-}
-
-func newJob(kind string, s *storage.Subscription) *jobs.New {
-	p, _ := json.Marshal(payload{InstanceID: s.InstanceID, ID: s.ID})
-	return &jobs.New{Kind: kind, Key: s.ID, Payload: p}
+// machine is the subscription's lifecycle.
+func (s *Service) machine() *lifecycle.Machine[storage.Subscription] {
+	s.once.Do(func() {
+		s.lc = &lifecycle.Machine[storage.Subscription]{Name: "subscription", Store: s.Store, Notify: s.Notify, Log: s.Log, Now: s.Now,
+			Op:       func(x *storage.Subscription) *lifecycle.Op { return &x.Op },
+			Ref:      func(x *storage.Subscription) (string, string) { return x.InstanceID, x.ID },
+			Describe: describe,
+			OnFail: func(op string, x *storage.Subscription) {
+				if op == lifecycle.Provision {
+					x.State = storage.StateFailed
+				}
+			}}
+	})
+	return s.lc
 }
 
 // marker is the friendlyName the gateway gives a subscription at Microsoft:
 // the natural key by which a purchase is read back after an ambiguous failure.
 func marker(s *storage.Subscription) string { return "o365gw-" + s.ID }
-
-func (s *Service) notify() {
-	if s.Notify != nil {
-		s.Notify()
-	}
-}
 
 func (s *Service) load(ctx context.Context, instanceID, id string) (*storage.Subscription, error) {
 	if !apsmd.IsID(id) {
@@ -119,27 +115,11 @@ func (s *Service) load(ctx context.Context, instanceID, id string) (*storage.Sub
 	return sub, err
 }
 
-func (s *Service) mutate(ctx context.Context, sub *storage.Subscription, fn func(*storage.Subscription)) error {
-	for range 10 {
-		fn(sub)
-		err := s.Store.Update(ctx, sub, nil)
-		if !errors.Is(err, storage.ErrConflict) {
-			return err
-		}
-		fresh, err := s.Store.Get(ctx, sub.InstanceID, sub.ID)
-		if err != nil {
-			return err
-		}
-		*sub = *fresh
-	}
-	return fmt.Errorf("subscription %s: too many concurrent updates", sub.ID)
-}
-
 func describe(op string, sub *storage.Subscription) string {
 	switch op {
-	case storage.OpProvision:
+	case lifecycle.Provision:
 		return fmt.Sprintf("Buying %d seats of %s at Microsoft", sub.Quantity, sub.OfferID)
-	case storage.OpConfigure:
+	case lifecycle.Configure:
 		return "Changing subscription " + sub.MSSubscriptionID + " at Microsoft"
 	case storage.OpUpgrade:
 		return "Moving subscription " + sub.MSSubscriptionID + " to " + sub.TargetOfferID
@@ -148,104 +128,70 @@ func describe(op string, sub *storage.Subscription) string {
 	}
 }
 
-// outcome answers a re-sent operation from the stored state.
-func (s *Service) outcome(ctx context.Context, sub *storage.Subscription, op string) (*View, error) {
-	if sub.Operation == op {
-		switch sub.OperationState {
-		case storage.OpRunning:
-			return &View{Sub: sub, Accepted: describe(op, sub)}, nil
-		case storage.OpFailed:
-			return nil, apierr.AsJobFailure(apierr.New(codes.FailedPrecondition, sub.FailureReason, "%s", sub.FailureMessage))
-		}
+// answer completes a lifecycle answer with the seat usage of a finished one.
+func (s *Service) answer(ctx context.Context, a *lifecycle.Answer[storage.Subscription], err error) (*View, error) {
+	if err != nil || a == nil {
+		return nil, err
 	}
-	return s.view(ctx, sub), nil
+	v := &View{Answer: a}
+	if !a.Running() {
+		v.Usage = s.usageOf(ctx, a.V)
+	}
+	return v, nil
 }
 
-func (s *Service) jobSub(ctx context.Context, job *jobs.Job) (*storage.Subscription, error) {
-	var p payload
-	if err := json.Unmarshal(job.Payload, &p); err != nil {
-		return nil, jobs.Permanent(fmt.Errorf("bad job payload: %w", err))
-	}
-	sub, err := s.Store.Get(ctx, p.InstanceID, p.ID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
-	}
-	return sub, err
-}
-
-// jobContext loads what a job needs and whether it is still current.
-func (s *Service) jobContext(ctx context.Context, job *jobs.Job, op string) (*storage.Subscription, PartnerCenter, error) {
-	sub, err := s.jobSub(ctx, job)
-	if err != nil || sub == nil || sub.Operation != op || sub.OperationState != storage.OpRunning {
-		return nil, nil, err
-	}
+// partnerCenter returns the Partner Center client of a job's subscription.
+func (s *Service) partnerCenter(ctx context.Context, sub *storage.Subscription) (PartnerCenter, error) {
 	inst, err := s.Directory.Instance(ctx, sub.InstanceID)
 	if err != nil {
 		if apierr.From(err).Code == codes.NotFound {
-			return nil, nil, jobs.Permanent(err)
+			return nil, jobs.Permanent(err)
 		}
-		return nil, nil, err
+		return nil, err // the tenant service is unreachable for a moment: retried
 	}
 	pc, err := s.PC(inst)
 	if err != nil {
-		return nil, nil, jobs.Permanent(err)
+		return nil, jobs.Permanent(err)
 	}
-	return sub, pc, nil
-}
-
-func (s *Service) failed(ctx context.Context, job *jobs.Job, cause error) error {
-	sub, err := s.jobSub(ctx, job)
-	if err != nil || sub == nil {
-		return err
-	}
-	e := apierr.From(cause)
-	if e.Reason == apierr.Internal && !jobs.IsPermanent(cause) {
-		e = apierr.New(codes.Unavailable, apierr.MicrosoftUnavailable,
-			"The operation did not complete after %d attempts: Microsoft or the gateway kept failing. Re-run the task; nothing was duplicated.", job.Attempt)
-	}
-	return s.mutate(ctx, sub, func(sub *storage.Subscription) {
-		sub.OperationState, sub.FailureReason, sub.FailureMessage = storage.OpFailed, e.Reason, e.Message
-		if sub.Operation == storage.OpProvision {
-			sub.State = storage.StateFailed
-		}
-	})
+	return pc, nil
 }
 
 // Handlers returns the job handlers to register on the runner.
 func (s *Service) Handlers() map[string]jobs.Handler {
-	return map[string]jobs.Handler{
-		KindProvision:   {Run: s.runProvision, Failed: s.failed},
-		KindConfigure:   {Run: s.runConfigure, Failed: s.failed},
-		KindUnprovision: {Run: s.runUnprovision, Failed: s.failed},
-		KindUpgrade:     {Run: s.runUpgrade, Failed: s.failed},
+	return s.machine().Handlers(map[string]lifecycle.Work[storage.Subscription]{
+		lifecycle.Provision:   s.runProvision,
+		lifecycle.Configure:   s.runConfigure,
+		lifecycle.Unprovision: s.runUnprovision,
+		storage.OpUpgrade:     s.runUpgrade,
+	})
+}
+
+func (s *Service) notify() {
+	if s.Notify != nil {
+		s.Notify()
 	}
 }
 
-// view adds the seat usage (licenses assigned) from the customer's
+// usageOf is the seat usage (licenses assigned) from the customer's
 // subscribed SKUs; a failure to read it leaves usage out.
-func (s *Service) view(ctx context.Context, sub *storage.Subscription) *View {
-	v := &View{Sub: sub}
+func (s *Service) usageOf(ctx context.Context, sub *storage.Subscription) *int64 {
 	if sub.MSCustomerID == "" || sub.MSSubscriptionID == "" || sub.State == storage.StateDeleted {
-		return v
+		return nil
 	}
 	skus, err := s.subscribedSKUs(ctx, sub)
 	if err != nil {
 		s.Log.WarnContext(ctx, "seat usage unavailable", "error", err.Error())
-		return v
+		return nil
 	}
+	n := int64(0)
 	for _, k := range skus {
 		if (sub.SKUID != "" && strings.EqualFold(k.ProductSKU.ID, sub.SKUID)) ||
 			(sub.SKUID == "" && strings.EqualFold(k.ProductSKU.Name, offerName(sub))) {
-			n := k.ConsumedUnits
-			v.Usage = &n
+			n = k.ConsumedUnits
 			break
 		}
 	}
-	if v.Usage == nil {
-		zero := int64(0)
-		v.Usage = &zero
-	}
-	return v
+	return &n
 }
 
 // offerName is recorded at purchase in SKUID's absence (new commerce).
@@ -288,7 +234,7 @@ func (s *Service) Get(ctx context.Context, instanceID, id string) (*View, error)
 	if err != nil {
 		return nil, err
 	}
-	return s.view(ctx, sub), nil
+	return s.answer(ctx, s.machine().View(sub), nil)
 }
 
 // Resolve tells which license SKU a subscription grants: the SKU the

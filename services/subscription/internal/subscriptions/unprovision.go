@@ -5,11 +5,9 @@ import (
 	"errors"
 	"net/http"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
-	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/pcerr"
 
@@ -36,49 +34,45 @@ func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string)
 	if err != nil {
 		return nil, err
 	}
-	if sub.Operation == storage.OpUnprovision && (sub.OperationState == storage.OpRunning || req.Async()) {
-		if v, err := s.outcome(ctx, sub, storage.OpUnprovision); err != nil || v.Accepted != "" {
-			return v, err
-		}
+	m := s.machine()
+	if a, d, err := m.Resend(sub, lifecycle.Unprovision, req.Async()); d == lifecycle.Answered {
+		return s.answer(ctx, a, err)
 	}
-	if sub.OperationState == storage.OpRunning && sub.Operation != storage.OpUnprovision {
-		if sub.Operation != storage.OpProvision || sub.PurchaseSent {
-			return nil, apierr.New(codes.Aborted, apierr.Conflict, "The subscription is busy (%s in progress); unprovision it when that has finished.", sub.Operation)
-		}
-	}
-	if sub.MSSubscriptionID == "" && !sub.PurchaseSent {
+	if sub.MSSubscriptionID == "" && !sub.Op.Touched() && !sub.Op.Busy() {
+		// Nothing was bought: nothing to end at Microsoft.
 		if err := s.Store.Delete(ctx, inst.InstanceID, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
 		return nil, nil
 	}
-	sub.Operation, sub.OperationState, sub.FailureReason, sub.FailureMessage = storage.OpUnprovision, storage.OpRunning, "", ""
-	if err := s.Store.Update(ctx, sub, newJob(KindUnprovision, sub)); err != nil {
-		return nil, err
-	}
-	s.notify()
-	return &View{Sub: sub, Accepted: describe(storage.OpUnprovision, sub)}, nil
+	// A running attempt (a purchase still under way) is superseded: the
+	// unprovision job runs after its job and reads back what it bought.
+	a, err := m.Start(ctx, sub, lifecycle.Unprovision, false)
+	return s.answer(ctx, a, err)
 }
 
-func (s *Service) runUnprovision(ctx context.Context, job *jobs.Job) error {
-	sub, pc, err := s.jobContext(ctx, job, storage.OpUnprovision)
-	if err != nil || sub == nil {
-		return err
+func (s *Service) runUnprovision(ctx context.Context, sub *storage.Subscription) (func(*storage.Subscription), error) {
+	pc, err := s.partnerCenter(ctx, sub)
+	if err != nil {
+		return nil, err
 	}
 	if sub.MSSubscriptionID == "" {
-		if _, err := s.readBack(ctx, pc, sub); err != nil {
-			return err
+		rec, err := s.readBack(ctx, pc, sub)
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil {
+			if err := s.machine().Save(ctx, sub, rec); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if sub.MSSubscriptionID != "" {
 		if err := s.endAtMicrosoft(ctx, pc, sub); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if err := s.Store.Delete(ctx, sub.InstanceID, sub.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
-	}
-	return nil
+	return nil, nil
 }
 
 func (s *Service) endAtMicrosoft(ctx context.Context, pc PartnerCenter, sub *storage.Subscription) error {

@@ -73,21 +73,20 @@ func tenantInput(id string, m *tenantv1.Tenant) tenants.Input {
 	return in
 }
 
-func tenantMessage(v *tenants.View) *tenantv1.Tenant {
-	if v == nil || v.Tenant == nil {
-		return nil
+// tenantMessage renders a tenant; the first admin password is opened only
+// when the answer reveals it (the answer completing the provisioning).
+func tenantMessage(v *tenants.View, sealer *secret.Sealer) (*tenantv1.Tenant, error) {
+	if v == nil || v.V == nil {
+		return nil, nil
 	}
-	t := v.Tenant
-	status := "aps:ready"
-	if v.Accepted != "" {
-		switch t.Operation {
-		case storage.OpProvision:
-			status = "aps:provisioning"
-		case storage.OpConfigure:
-			status = "aps:configuring"
-		case storage.OpUnprovision:
-			status = "aps:deleted"
+	t, status := v.V, v.Status()
+	var password secret.String
+	if v.Secret != "" {
+		pw, err := sealer.Open(v.Secret)
+		if err != nil {
+			return nil, err
 		}
+		password = pw
 	}
 	seats := int32(t.Seats)
 	m := &tenantv1.Tenant{
@@ -98,7 +97,7 @@ func tenantMessage(v *tenants.View) *tenantv1.Tenant {
 		Address: &tenantv1.Address{FirstName: t.Address.FirstName, LastName: t.Address.LastName, AddressLine1: t.Address.AddressLine1,
 			AddressLine2: t.Address.AddressLine2, City: t.Address.City, State: t.Address.State, PostalCode: t.Address.PostalCode,
 			Country: t.Address.Country, PhoneNumber: t.Address.PhoneNumber},
-		DomainName: t.Domain, AdminLogin: t.AdminLogin, AdminPassword: v.AdminPassword.Reveal(), State: t.State,
+		DomainName: t.Domain, AdminLogin: t.AdminLogin, AdminPassword: password.Reveal(), State: t.State,
 		Seats: &apsv1.Counter{Usage: &seats},
 	}
 	if t.MCA != nil {
@@ -111,5 +110,5 @@ func tenantMessage(v *tenants.View) *tenantv1.Tenant {
 	if t.LastSync != nil {
 		m.LastSynchronization = timestamppb.New(*t.LastSync)
 	}
-	return m
+	return m, nil
 }

@@ -8,6 +8,7 @@ import (
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/syncer"
 	"github.com/o365gateway/gateway/services/tenant/internal/tenants"
@@ -20,12 +21,16 @@ type TenantServer struct {
 	Sync    *syncer.Service
 }
 
-// answer sets the accepted header when a job still runs.
-func answer(ctx context.Context, v *tenants.View) error {
-	if v != nil && v.Accepted != "" {
-		return apsmd.SetAccepted(ctx, v.Accepted)
+// answer renders an operation's answer and marks a running one accepted.
+func (s *TenantServer) answer(ctx context.Context, v *tenants.View) (*tenantv1.Tenant, error) {
+	m, err := tenantMessage(v, s.Tenants.Sealer)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if v != nil {
+		return m, lifecycle.Header(ctx, v)
+	}
+	return m, nil
 }
 
 // ProvisionTenant implements the RPC.
@@ -34,7 +39,11 @@ func (s *TenantServer) ProvisionTenant(ctx context.Context, r *tenantv1.Provisio
 	if err != nil {
 		return nil, err
 	}
-	return &tenantv1.ProvisionTenantResponse{Tenant: tenantMessage(v)}, answer(ctx, v)
+	m, err := s.answer(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.ProvisionTenantResponse{Tenant: m}, nil
 }
 
 // GetTenant implements the RPC.
@@ -43,7 +52,11 @@ func (s *TenantServer) GetTenant(ctx context.Context, r *tenantv1.GetTenantReque
 	if err != nil {
 		return nil, err
 	}
-	return &tenantv1.GetTenantResponse{Tenant: tenantMessage(v)}, nil
+	m, err := s.answer(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.GetTenantResponse{Tenant: m}, nil
 }
 
 // ConfigureTenant implements the RPC.
@@ -52,7 +65,11 @@ func (s *TenantServer) ConfigureTenant(ctx context.Context, r *tenantv1.Configur
 	if err != nil {
 		return nil, err
 	}
-	return &tenantv1.ConfigureTenantResponse{Tenant: tenantMessage(v)}, answer(ctx, v)
+	m, err := s.answer(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.ConfigureTenantResponse{Tenant: m}, nil
 }
 
 // UnprovisionTenant implements the RPC; an empty answer means done.
@@ -61,7 +78,11 @@ func (s *TenantServer) UnprovisionTenant(ctx context.Context, r *tenantv1.Unprov
 	if err != nil {
 		return nil, err
 	}
-	return &tenantv1.UnprovisionTenantResponse{Tenant: tenantMessage(v)}, answer(ctx, v)
+	m, err := s.answer(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.UnprovisionTenantResponse{Tenant: m}, nil
 }
 
 // NotifyTenantLink acknowledges link notifications; an unlink of a tenant

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/storeerr"
 )
 
@@ -65,17 +66,6 @@ const (
 	StateDeleting = "deleting"
 )
 
-// Operations and their states.
-const (
-	OpProvision   = "provision"
-	OpConfigure   = "configure"
-	OpUnprovision = "unprovision"
-
-	OpRunning = "running"
-	OpDone    = "done"
-	OpFailed  = "failed"
-)
-
 // Tenant is one customer's Microsoft tenant and the recovery points of the
 // work on it.
 type Tenant struct {
@@ -90,27 +80,20 @@ type Tenant struct {
 	MCA              *MCA
 	AccountID        string
 	AdminLogin       string
-	// AdminPasswordSealed is kept until the password has been returned once.
-	AdminPasswordSealed string
-	State               string
-	Operation           string
-	OperationState      string
-	FailureReason       string
-	FailureMessage      string
-	// CreateRequestID is the MS-RequestId of customer creation, fixed once.
-	CreateRequestID string
-	// CreateSent is set before the first create call: afterwards the job reads
-	// back by domain before creating.
-	CreateSent      bool
-	MCARequestID    string
-	MCAAttested     bool
-	ProfileRevision int // bumped on each configure that changes Microsoft data
-	ProfileSynced   int // the revision last written to Microsoft
-	LastSync        *time.Time
-	Seats           int64
-	Version         int64 // optimistic concurrency; drivers bump it on update
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	State            string
+	// Op is the lifecycle state: the operation, its attempt, the keyed steps
+	// ("create": the customer, read back by domain after an unknown outcome;
+	// "mca": the attestation) and the sealed first admin password, which
+	// only the answer completing the provisioning reveals.
+	Op          lifecycle.Op
+	MCAAttested bool
+	LastSync    *time.Time
+	// SyncLeaseUntil: a synchronization holds the tenant until then.
+	SyncLeaseUntil time.Time
+	Seats          int64
+	Version        int64 // optimistic concurrency; drivers bump it on update
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // InstanceStore keeps application instances.

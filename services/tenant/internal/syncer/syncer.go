@@ -77,6 +77,54 @@ func (s *Service) Synchronize(ctx context.Context, req apsmd.Request, tenantID s
 	if t.State != storage.StateActive || t.MSCustomerID == "" {
 		return nil, apierr.New(codes.FailedPrecondition, apierr.TenantNotReady, "Tenant %s is %s; only an active tenant can be synchronized.", tenantID, t.State)
 	}
+	if err := s.hold(ctx, t); err != nil {
+		return nil, err
+	}
+	rep, err := s.run(ctx, inst, t)
+	// Release the tenant, recording the synchronization when it succeeded.
+	for range 5 {
+		t.SyncLeaseUntil = time.Time{}
+		if err == nil {
+			t.LastSync = &rep.At
+		}
+		uerr := s.Store.UpdateTenant(ctx, t, nil)
+		if !errors.Is(uerr, storage.ErrConflict) {
+			if err == nil {
+				err = uerr
+			}
+			break
+		}
+		fresh, gerr := s.Store.GetTenant(ctx, inst.InstanceID, tenantID)
+		if gerr != nil {
+			break
+		}
+		t = fresh
+	}
+	return rep, err
+}
+
+// syncLease bounds how long a synchronization holds its tenant (a process
+// that dies mid-way frees it when the lease runs out).
+const syncLease = 10 * time.Minute
+
+// hold takes the tenant for one synchronization: two synchronizations of a
+// tenant (on any replica) never run at once, so nothing is imported twice.
+func (s *Service) hold(ctx context.Context, t *storage.Tenant) error {
+	now := time.Now()
+	busy := apierr.New(codes.Aborted, apierr.Conflict, "A synchronization of tenant %s is already running; try again when it has finished.", t.ID)
+	if t.SyncLeaseUntil.After(now) {
+		return busy
+	}
+	t.SyncLeaseUntil = now.Add(syncLease)
+	if err := s.Store.UpdateTenant(ctx, t, nil); errors.Is(err, storage.ErrConflict) {
+		return busy // another request changed the tenant first: refuse rather than race
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *Service) run(ctx context.Context, inst *storage.Instance, t *storage.Tenant) (*Report, error) {
 	rep := &Report{At: time.Now().UTC()}
 	if err := s.domains(ctx, inst, t, rep); err != nil {
 		return nil, err
@@ -91,17 +139,7 @@ func (s *Service) Synchronize(ctx context.Context, req apsmd.Request, tenantID s
 		}
 		rep.Changes = append(rep.Changes, changes...)
 	}
-	at := rep.At
-	for range 5 {
-		t.LastSync = &at
-		if err = s.Store.UpdateTenant(ctx, t, nil); !errors.Is(err, storage.ErrConflict) {
-			break
-		}
-		if t, err = s.Store.GetTenant(ctx, inst.InstanceID, tenantID); err != nil {
-			break
-		}
-	}
-	return rep, err
+	return rep, nil
 }
 
 func (s *Service) domains(ctx context.Context, inst *storage.Instance, t *storage.Tenant, rep *Report) error {
@@ -138,8 +176,12 @@ func (s *Service) domains(ctx context.Context, inst *storage.Instance, t *storag
 		d, ok := byName[name]
 		switch {
 		case !ok:
-			nd := &storage.Domain{ID: uuid.NewString(), InstanceID: inst.InstanceID, TenantID: t.ID, Name: name, State: state}
-			if err := s.Store.CreateDomain(ctx, nd); err != nil {
+			// The id derives from the domain, so an import is never made twice.
+			nd := &storage.Domain{ID: uuid.NewSHA1(uuid.NameSpaceURL, []byte("o365gw:domain:"+inst.InstanceID+"/"+t.ID+"/"+name)).String(),
+				InstanceID: inst.InstanceID, TenantID: t.ID, Name: name, State: state}
+			if err := s.Store.CreateDomain(ctx, nd); errors.Is(err, storage.ErrAlreadyExists) {
+				continue
+			} else if err != nil {
 				return err
 			}
 			rep.Changes = append(rep.Changes, Change{Kind: "domains", Change: "imported", ID: nd.ID, Name: name, Detail: state})

@@ -2,14 +2,13 @@ package tenants
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
-	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/pcerr"
 
@@ -27,11 +26,13 @@ func (s *Service) Configure(ctx context.Context, req apsmd.Request, id string, i
 	if err != nil {
 		return nil, err
 	}
-	if req.Async() || t.OperationState == storage.OpRunning && t.Operation == storage.OpConfigure {
-		return s.outcome(ctx, t, storage.OpConfigure)
+	m := s.machine()
+	a, d, err := m.Resend(t, lifecycle.Configure, req.Async())
+	if d == lifecycle.Answered {
+		return a, err
 	}
-	if t.OperationState == storage.OpRunning {
-		return nil, apierr.New(codes.Aborted, apierr.Conflict, "The tenant is busy (%s in progress); try again when it has finished.", t.Operation)
+	if err := m.Busy(t); err != nil {
+		return nil, err
 	}
 	if t.State != storage.StateActive {
 		return nil, apierr.New(codes.FailedPrecondition, apierr.Conflict, "The tenant is %s; only an active tenant can be configured.", t.State)
@@ -81,71 +82,54 @@ func (s *Service) Configure(ctx context.Context, req apsmd.Request, id string, i
 			return nil, err
 		}
 	}
-	if !profileChanged && !newMCA {
+	if in.AccountID != "" {
+		t.AccountID = in.AccountID
+	}
+	if !profileChanged && !newMCA && d != lifecycle.Rerun && t.Op.Settled() {
 		if in.AccountID != "" {
-			t.AccountID = in.AccountID
-			if err := s.Store.UpdateTenant(ctx, t, nil); err != nil {
+			if err := m.Mutate(ctx, t, func(x *storage.Tenant) error { x.AccountID = in.AccountID; return nil }); err != nil {
 				return nil, err
 			}
 		}
-		return s.view(ctx, t)
+		return m.View(t), nil
 	}
 	t.Company, t.Address = company, address
-	if profileChanged {
-		t.ProfileRevision++
-	}
 	if newMCA {
 		t.MCA, t.MCAAttested = in.MCA, false
 	}
-	t.Operation, t.OperationState, t.FailureReason, t.FailureMessage = storage.OpConfigure, storage.OpRunning, "", ""
-	if err := s.Store.UpdateTenant(ctx, t, newJob(KindConfigure, t)); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return nil, apierr.New(codes.Aborted, apierr.Conflict, "The tenant changed meanwhile; try again.")
-		}
-		return nil, err
-	}
-	s.notify()
-	return &View{Tenant: t, Accepted: describe(storage.OpConfigure, t)}, nil
+	return m.Start(ctx, t, lifecycle.Configure, profileChanged || newMCA)
 }
 
-// runConfigure writes the billing profile (If-Match on a fresh etag) and the
-// MCA attestation.
-func (s *Service) runConfigure(ctx context.Context, job *jobs.Job) error {
-	t, err := s.jobTenant(ctx, job)
-	if err != nil || t == nil {
-		return err
-	}
-	if t.Operation != storage.OpConfigure || t.OperationState != storage.OpRunning {
-		return nil
-	}
-	inst, err := s.Instances.Load(ctx, t.InstanceID)
+// runConfigure makes the customer's billing profile equal the tenant's
+// company and address (If-Match on a fresh etag; nothing is written when
+// they already agree) and attests a new MCA.
+func (s *Service) runConfigure(ctx context.Context, t *storage.Tenant) (func(*storage.Tenant), error) {
+	_, pc, err := s.instanceOf(ctx, t)
 	if err != nil {
-		return jobs.Permanent(err)
+		return nil, err
 	}
-	pc, err := s.PC(inst)
+	p, err := pc.GetBillingProfile(ctx, t.MSCustomerID)
 	if err != nil {
-		return jobs.Permanent(err)
+		return nil, pcerr.Job(err)
 	}
-	if t.ProfileSynced < t.ProfileRevision {
-		p, err := pc.GetBillingProfile(ctx, t.MSCustomerID)
-		if err != nil {
-			return pcerr.Job(err)
-		}
-		p.Email, p.Culture, p.Language, p.CompanyName = t.Company.Email, t.Company.Culture, t.Company.Language, t.Company.Name
-		p.DefaultAddress = pcAddress(t.Address)
-		if _, err := pc.UpdateBillingProfile(ctx, t.MSCustomerID, *p); err != nil {
+	want := *p
+	want.Email, want.Culture, want.Language, want.CompanyName = t.Company.Email, t.Company.Culture, t.Company.Language, t.Company.Name
+	want.DefaultAddress = pcAddress(t.Address)
+	if !sameProfile(p, &want) {
+		if _, err := pc.UpdateBillingProfile(ctx, t.MSCustomerID, want); err != nil {
 			if e, ok := partnercenter.AsError(err); ok && e.StatusCode == http.StatusPreconditionFailed {
-				return err // the etag moved: read again on the next attempt
+				return nil, err // the etag moved: read again on the next attempt
 			}
-			return pcerr.Job(err)
-		}
-		rev := t.ProfileRevision
-		if err := s.mutate(ctx, t, func(t *storage.Tenant) error { t.ProfileSynced = rev; return nil }); err != nil {
-			return err
+			return nil, pcerr.Job(err)
 		}
 	}
 	if err := s.attest(ctx, pc, t); err != nil {
-		return err
+		return nil, err
 	}
-	return s.mutate(ctx, t, func(t *storage.Tenant) error { t.OperationState = storage.OpDone; return nil })
+	return nil, nil
+}
+
+func sameProfile(a, b *partnercenter.BillingProfile) bool {
+	return a.Email == b.Email && a.Culture == b.Culture && a.Language == b.Language && a.CompanyName == b.CompanyName &&
+		a.DefaultAddress == b.DefaultAddress
 }

@@ -7,12 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/pcerr"
 	"github.com/o365gateway/gateway/services/shared/secret"
@@ -33,7 +33,8 @@ type Input struct {
 }
 
 // Provision answers POST /tenants: the first (sync) call validates and
-// enqueues the job; re-sends answer from the stored state.
+// enqueues the job; re-sends answer from the stored state, and a sync
+// re-send of a failed provisioning re-runs it from the failed step.
 func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*View, error) {
 	inst, err := s.Instances.Load(ctx, req.InstanceID)
 	if err != nil {
@@ -42,13 +43,15 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 	if !instances.IsUUID(in.ID) {
 		return nil, apierr.Invalid("aps.id %q is not a UUID.", in.ID)
 	}
+	m := s.machine()
 	existing, err := s.Store.GetTenant(ctx, inst.InstanceID, in.ID)
 	switch {
 	case err == nil:
-		if existing.State == storage.StateFailed && existing.Operation == storage.OpProvision && !req.Async() {
-			return s.retryProvision(ctx, req, inst, existing, in)
+		a, d, err := m.Resend(existing, lifecycle.Provision, req.Async())
+		if d != lifecycle.Rerun {
+			return a, err
 		}
-		return s.outcome(ctx, existing, storage.OpProvision)
+		return s.rerunProvision(ctx, req, inst, existing, in)
 	case !errors.Is(err, storage.ErrNotFound):
 		return nil, err
 	}
@@ -56,49 +59,37 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 	if err != nil {
 		return nil, err
 	}
-	var job *jobs.New
-	if t.State == storage.StateCreating {
-		job = newJob(KindProvision, t)
-	}
-	if err := s.Store.CreateTenant(ctx, t, job); err != nil {
+	m.Prepare(t, lifecycle.Provision)
+	if err := s.Store.CreateTenant(ctx, t, m.Job(t)); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			again, gerr := s.Store.GetTenant(ctx, inst.InstanceID, in.ID)
 			if gerr != nil {
 				return nil, apierr.New(codes.AlreadyExists, apierr.Conflict, "The id %s is already used by another resource.", in.ID)
 			}
-			return s.outcome(ctx, again, storage.OpProvision)
+			a, _, err := m.Resend(again, lifecycle.Provision, true)
+			return a, err
 		}
 		return nil, err
 	}
 	s.Log.InfoContext(ctx, "tenant accepted", "tenant_id", t.ID, "domain", t.Domain, "linked", t.Linked)
 	s.notify()
-	if job == nil {
-		return s.view(ctx, t)
-	}
-	return &View{Tenant: t, Accepted: describe(storage.OpProvision, t)}, nil
+	return m.Accepted(t), nil
 }
 
-// retryProvision restarts a failed provisioning when the operator re-runs the
-// task: the data is validated again and the job resumes from its recovery
-// points (the MS-RequestId of creation is kept).
-func (s *Service) retryProvision(ctx context.Context, req apsmd.Request, inst *storage.Instance, t *storage.Tenant, in Input) (*View, error) {
+// rerunProvision restarts a failed provisioning when the operator re-runs the
+// task: the data is validated again and a new attempt resumes from the failed
+// step (a customer create of unknown outcome keeps its MS-RequestId and is
+// read back by domain first; a refused one gets a fresh id).
+func (s *Service) rerunProvision(ctx context.Context, req apsmd.Request, inst *storage.Instance, t *storage.Tenant, in Input) (*View, error) {
 	fresh, err := s.prepare(ctx, req, inst, in)
-	if err != nil && !(t.CreateSent && apierr.From(err).Reason == apierr.DomainAlreadyTaken) {
-		return nil, err
+	if err != nil && !(t.Op.Touched() && apierr.From(err).Reason == apierr.DomainAlreadyTaken) {
+		return nil, err // the domain may be taken by this tenant's own earlier create
 	}
 	if fresh != nil {
 		t.Company, t.Address, t.MCA, t.AccountID = fresh.Company, fresh.Address, fresh.MCA, fresh.AccountID
 	}
-	t.State, t.OperationState = storage.StateCreating, storage.OpRunning
-	t.FailureReason, t.FailureMessage = "", ""
-	if err := s.Store.UpdateTenant(ctx, t, newJob(KindProvision, t)); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return nil, apierr.New(codes.Aborted, apierr.Conflict, "The tenant changed while the task was re-run; re-run it again.")
-		}
-		return nil, err
-	}
-	s.notify()
-	return &View{Tenant: t, Accepted: describe(storage.OpProvision, t)}, nil
+	t.State = storage.StateCreating
+	return s.machine().Start(ctx, t, lifecycle.Provision, true)
 }
 
 // prepare validates a new tenant completely before anything is created.
@@ -107,9 +98,7 @@ func (s *Service) prepare(ctx context.Context, req apsmd.Request, inst *storage.
 	if err != nil {
 		return nil, err
 	}
-	t := &storage.Tenant{ID: in.ID, InstanceID: inst.InstanceID, AccountID: in.AccountID, MCA: in.MCA,
-		Operation: storage.OpProvision, OperationState: storage.OpRunning, State: storage.StateCreating,
-		CreateRequestID: uuid.NewString(), MCARequestID: uuid.NewString()}
+	t := &storage.Tenant{ID: in.ID, InstanceID: inst.InstanceID, AccountID: in.AccountID, MCA: in.MCA, State: storage.StateCreating}
 	if in.MCA != nil {
 		if err := checkMCA(in.MCA); err != nil {
 			return nil, err
@@ -245,94 +234,102 @@ func (s *Service) prepareLink(ctx context.Context, pc PartnerCenter, t *storage.
 	return t, nil // the job consents the application and attests the MCA
 }
 
-// runProvision is the provisioning job. Recovery points: CreateSent (then
-// read back by domain before any new create), MSCustomerID, MCAAttested.
-func (s *Service) runProvision(ctx context.Context, job *jobs.Job) error {
-	t, err := s.jobTenant(ctx, job)
-	if err != nil || t == nil {
-		return err
-	}
-	if t.Operation != storage.OpProvision || t.OperationState != storage.OpRunning {
-		return nil // superseded
-	}
-	inst, err := s.Instances.Load(ctx, t.InstanceID)
+// Keyed steps of a tenant.
+const (
+	stepCreate = "create"
+	stepMCA    = "mca"
+)
+
+// runProvision is the provisioning job: the customer (created, or read back
+// by domain after an unknown outcome), the application's consent to Graph,
+// the MCA attestation.
+func (s *Service) runProvision(ctx context.Context, t *storage.Tenant) (func(*storage.Tenant), error) {
+	inst, pc, err := s.instanceOf(ctx, t)
 	if err != nil {
-		return jobs.Permanent(err)
-	}
-	pc, err := s.PC(inst)
-	if err != nil {
-		return jobs.Permanent(err)
+		return nil, err
 	}
 	if t.MSCustomerID == "" {
-		if err := s.createCustomer(ctx, pc, inst, t); err != nil {
-			return err
+		if err := s.machine().Do(ctx, t, s.createEffect(pc, inst)); err != nil {
+			return nil, err
 		}
 	}
 	// Consent the partner's application to Graph in the customer's tenant
 	// (idempotent: an existing consent answers 409, taken as success).
 	if err := pc.GrantApplicationConsent(ctx, t.MSCustomerID, inst.ClientID, GraphScopes); err != nil {
-		return pcerr.Job(err)
+		return nil, pcerr.Job(err)
 	}
 	if err := s.attest(ctx, pc, t); err != nil {
-		return err
+		return nil, err
 	}
-	return s.mutate(ctx, t, func(t *storage.Tenant) error {
-		t.State, t.OperationState = storage.StateActive, storage.OpDone
-		t.ProfileSynced = t.ProfileRevision
-		return nil
-	})
+	return func(t *storage.Tenant) { t.State = storage.StateActive }, nil
 }
 
-func (s *Service) createCustomer(ctx context.Context, pc PartnerCenter, inst *storage.Instance, t *storage.Tenant) error {
-	if t.CreateSent {
-		// A create may have reached Microsoft before a crash or a lost answer:
-		// the domain is the natural key, so look before creating again.
-		found, err := pc.FindCustomerByDomain(ctx, t.Domain)
-		if err != nil {
-			return pcerr.Job(err)
-		}
-		if found != nil {
-			s.Log.InfoContext(ctx, "customer found by domain after an interrupted create; adopting it", "tenant_id", t.ID, "ms_customer_id", found.ID)
-			return s.mutate(ctx, t, func(t *storage.Tenant) error {
-				t.MSCustomerID = found.ID
-				if t.AdminLogin == "" {
-					t.AdminLogin = "admin@" + t.Domain
-				}
-				return nil
-			})
-		}
-	} else if err := s.mutate(ctx, t, func(t *storage.Tenant) error { t.CreateSent = true; return nil }); err != nil {
-		return err
-	}
-	reqCtx := partnercenter.WithRequestID(ctx, t.CreateRequestID)
-	c, err := pc.CreateCustomer(reqCtx, customerBody(inst, t))
-	if err != nil {
-		if e, ok := partnercenter.AsError(err); ok && e.StatusCode == http.StatusConflict {
-			found, ferr := pc.FindCustomerByDomain(ctx, t.Domain)
-			if ferr == nil && found != nil {
-				return s.mutate(ctx, t, func(t *storage.Tenant) error { t.MSCustomerID = found.ID; return nil })
+// createEffect creates the customer exactly once; the domain is its natural
+// key. A 409 is read back: the customer found is this tenant's (a create
+// that Microsoft did although its answer was lost); a read-back that fails
+// leaves the outcome unknown (retried), and only a customer that cannot be
+// found makes the domain taken for good.
+func (s *Service) createEffect(pc PartnerCenter, inst *storage.Instance) lifecycle.Effect[storage.Tenant] {
+	adopt := func(c *partnercenter.Customer) func(*storage.Tenant) {
+		return func(t *storage.Tenant) {
+			t.MSCustomerID = c.ID
+			if t.AdminLogin == "" {
+				t.AdminLogin = "admin@" + t.Domain
 			}
-			return jobs.Permanent(apierr.New(codes.AlreadyExists, apierr.DomainAlreadyTaken,
-				"The domain %s was taken by another Microsoft tenant; choose another initial_subdomain.", t.Domain))
-		}
-		return pcerr.Job(err)
-	}
-	var sealed string
-	if c.UserCredentials != nil && c.UserCredentials.Password != "" {
-		if sealed, err = s.Sealer.Seal(secret.New(c.UserCredentials.Password)); err != nil {
-			return err
 		}
 	}
-	s.Log.InfoContext(ctx, "customer created", "tenant_id", t.ID, "ms_customer_id", c.ID)
-	return s.mutate(ctx, t, func(t *storage.Tenant) error {
-		t.MSCustomerID = c.ID
-		t.AdminLogin = "admin@" + t.Domain
-		if c.UserCredentials != nil && c.UserCredentials.UserName != "" {
-			t.AdminLogin = c.UserCredentials.UserName
-		}
-		t.AdminPasswordSealed = sealed
-		return nil
-	})
+	return lifecycle.Effect[storage.Tenant]{Step: stepCreate,
+		ReadBack: func(ctx context.Context, t *storage.Tenant) (func(*storage.Tenant), error) {
+			found, err := pc.FindCustomerByDomain(ctx, t.Domain)
+			if err != nil || found == nil {
+				return nil, pcerr.Job(err)
+			}
+			s.Log.InfoContext(ctx, "customer found by domain after an interrupted create; adopting it", "tenant_id", t.ID, "ms_customer_id", found.ID)
+			return adopt(found), nil
+		},
+		Call: func(ctx context.Context, t *storage.Tenant, requestID string) (func(*storage.Tenant), error) {
+			c, err := pc.CreateCustomer(partnercenter.WithRequestID(ctx, requestID), customerBody(inst, t))
+			if e, ok := partnercenter.AsError(err); ok && e.StatusCode == http.StatusConflict {
+				found, ferr := pc.FindCustomerByDomain(ctx, t.Domain)
+				switch {
+				case ferr != nil:
+					return nil, nonPermanent(pcerr.Job(ferr))
+				case found != nil:
+					return adopt(found), nil
+				}
+				return nil, jobs.Permanent(apierr.New(codes.AlreadyExists, apierr.DomainAlreadyTaken,
+					"The domain %s was taken by another Microsoft tenant; choose another initial_subdomain.", t.Domain))
+			}
+			if err != nil {
+				return nil, pcerr.Job(err)
+			}
+			var sealed string
+			if c.UserCredentials != nil && c.UserCredentials.Password != "" {
+				if sealed, err = s.Sealer.Seal(secret.New(c.UserCredentials.Password)); err != nil {
+					return nil, err
+				}
+			}
+			s.Log.InfoContext(ctx, "customer created", "tenant_id", t.ID, "ms_customer_id", c.ID)
+			return func(t *storage.Tenant) {
+				t.MSCustomerID = c.ID
+				t.AdminLogin = "admin@" + t.Domain
+				if c.UserCredentials != nil && c.UserCredentials.UserName != "" {
+					t.AdminLogin = c.UserCredentials.UserName
+				}
+				if sealed != "" {
+					s.machine().SetSecret(t, sealed) // admin_password, revealed once
+				}
+			}, nil
+		}}
+}
+
+// nonPermanent keeps a read-back failure retryable: whether the customer
+// exists is still unknown, so the step must not count as refused.
+func nonPermanent(err error) error {
+	if jobs.IsPermanent(err) {
+		return errors.Unwrap(err)
+	}
+	return err
 }
 
 func customerBody(inst *storage.Instance, t *storage.Tenant) partnercenter.Customer {
@@ -347,6 +344,8 @@ func customerBody(inst *storage.Instance, t *storage.Tenant) partnercenter.Custo
 	return c
 }
 
+// attest records the MCA with its own MS-RequestId (a new MCA is a new
+// operation, so it gets a new id).
 func (s *Service) attest(ctx context.Context, pc PartnerCenter, t *storage.Tenant) error {
 	if t.MCA == nil || t.MCAAttested {
 		return nil
@@ -355,17 +354,16 @@ func (s *Service) attest(ctx context.Context, pc PartnerCenter, t *storage.Tenan
 	if err != nil {
 		return pcerr.Job(err)
 	}
-	m := t.MCA
-	err = pc.AttestAgreement(partnercenter.WithRequestID(ctx, t.MCARequestID), t.MSCustomerID, partnercenter.Agreement{
-		PrimaryContact: partnercenter.Contact{FirstName: m.FirstName, LastName: m.LastName, Email: m.Email, PhoneNumber: m.PhoneNumber},
-		TemplateID:     tmpl, DateAgreed: m.DateAgreed, Type: "MicrosoftCustomerAgreement",
-	})
-	if err != nil {
-		return pcerr.Job(err)
-	}
-	return s.mutate(ctx, t, func(t *storage.Tenant) error {
-		t.MCAAttested = true
-		t.MCARequestID = uuid.NewString() // the next attestation is a new logical step
-		return nil
-	})
+	return s.machine().Do(ctx, t, lifecycle.Effect[storage.Tenant]{Step: stepMCA,
+		Call: func(ctx context.Context, t *storage.Tenant, requestID string) (func(*storage.Tenant), error) {
+			m := t.MCA
+			err := pc.AttestAgreement(partnercenter.WithRequestID(ctx, requestID), t.MSCustomerID, partnercenter.Agreement{
+				PrimaryContact: partnercenter.Contact{FirstName: m.FirstName, LastName: m.LastName, Email: m.Email, PhoneNumber: m.PhoneNumber},
+				TemplateID:     tmpl, DateAgreed: m.DateAgreed, Type: "MicrosoftCustomerAgreement",
+			})
+			if err != nil {
+				return nil, pcerr.Job(err)
+			}
+			return func(t *storage.Tenant) { t.MCAAttested = true }, nil
+		}})
 }

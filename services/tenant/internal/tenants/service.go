@@ -5,9 +5,7 @@ package tenants
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
@@ -50,13 +49,6 @@ type Accounts interface {
 	Read(ctx context.Context, inst *storage.Instance, req apsmd.Request, accountID string) (storage.Company, storage.Address, error)
 }
 
-// Job kinds.
-const (
-	KindProvision   = "tenant.provision"
-	KindConfigure   = "tenant.configure"
-	KindUnprovision = "tenant.unprovision"
-)
-
 // Service implements the tenant operations.
 type Service struct {
 	Store     storage.Store
@@ -68,6 +60,11 @@ type Service struct {
 	// Notify wakes the job runner after an enqueue.
 	Notify func()
 	Log    *slog.Logger
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+
+	once sync.Once
+	lc   *lifecycle.Machine[storage.Tenant]
 
 	rulesMu sync.Mutex
 	rules   map[string]cachedRules
@@ -78,23 +75,42 @@ type cachedRules struct {
 	rules *partnercenter.CountryRules
 }
 
-// View is a tenant as an operation answers it.
-type View struct {
-	Tenant *storage.Tenant
-	// AdminPassword is set the one time the initial password is returned.
-	AdminPassword secret.String
-	// Accepted is non-empty while a job runs: what it does (APS-Info).
-	Accepted string
+// View is a tenant as an operation answers it; its Secret is the sealed
+// first admin password, set only in the answer completing the provisioning.
+type View = lifecycle.Answer[storage.Tenant]
+
+// tenantStore adapts the tenant store to the lifecycle's.
+type tenantStore struct{ storage.TenantStore }
+
+func (s tenantStore) Get(ctx context.Context, instanceID, id string) (*storage.Tenant, error) {
+	return s.GetTenant(ctx, instanceID, id)
 }
 
-type payload struct {
-	InstanceID string `json:"instance_id"`
-	TenantID   string `json:"tenant_id"`
+func (s tenantStore) Update(ctx context.Context, t *storage.Tenant, job *jobs.New) error {
+	return s.UpdateTenant(ctx, t, job)
 }
 
-func newJob(kind string, t *storage.Tenant) *jobs.New {
-	p, _ := json.Marshal(payload{InstanceID: t.InstanceID, TenantID: t.ID})
-	return &jobs.New{Kind: kind, Key: t.ID, Payload: p}
+func (s tenantStore) Delete(ctx context.Context, instanceID, id string) error {
+	return s.DeleteTenant(ctx, instanceID, id)
+}
+
+// machine is the tenant's lifecycle.
+func (s *Service) machine() *lifecycle.Machine[storage.Tenant] {
+	s.once.Do(func() {
+		s.lc = &lifecycle.Machine[storage.Tenant]{Name: "tenant", Store: tenantStore{s.Store}, Notify: s.Notify, Log: s.Log, Now: s.Now,
+			Op:       func(t *storage.Tenant) *lifecycle.Op { return &t.Op },
+			Ref:      func(t *storage.Tenant) (string, string) { return t.InstanceID, t.ID },
+			Describe: describe,
+			OnFail: func(op string, t *storage.Tenant) {
+				switch op {
+				case lifecycle.Provision:
+					t.State = storage.StateFailed
+				case lifecycle.Unprovision:
+					t.State = storage.StateActive
+				}
+			}}
+	})
+	return s.lc
 }
 
 func (s *Service) notify() {
@@ -114,83 +130,17 @@ func (s *Service) load(ctx context.Context, instanceID, id string) (*storage.Ten
 	return t, err
 }
 
-// mutate applies fn to the stored tenant and writes it, re-reading and
-// re-applying on a concurrent update.
-func (s *Service) mutate(ctx context.Context, t *storage.Tenant, fn func(*storage.Tenant) error) error {
-	for range 10 {
-		if err := fn(t); err != nil {
-			return err
-		}
-		err := s.Store.UpdateTenant(ctx, t, nil)
-		if !errors.Is(err, storage.ErrConflict) {
-			return err
-		}
-		fresh, err := s.Store.GetTenant(ctx, t.InstanceID, t.ID)
-		if err != nil {
-			return err
-		}
-		*t = *fresh
-	}
-	return fmt.Errorf("tenant %s: too many concurrent updates", t.ID)
-}
-
-// outcome answers a re-sent operation from the stored state.
-func (s *Service) outcome(ctx context.Context, t *storage.Tenant, op string) (*View, error) {
-	if t.Operation == op {
-		switch t.OperationState {
-		case storage.OpRunning:
-			return &View{Tenant: t, Accepted: describe(op, t)}, nil
-		case storage.OpFailed:
-			return nil, apierr.AsJobFailure(apierr.New(codeFor(t.FailureReason), t.FailureReason, "%s", t.FailureMessage))
-		}
-	}
-	return s.view(ctx, t)
-}
-
-// view returns the final representation, revealing the initial admin password
-// once and then forgetting it.
-func (s *Service) view(ctx context.Context, t *storage.Tenant) (*View, error) {
-	v := &View{Tenant: t}
-	if t.AdminPasswordSealed == "" || t.State != storage.StateActive {
-		return v, nil
-	}
-	pw, err := s.Sealer.Open(t.AdminPasswordSealed)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.mutate(ctx, t, func(t *storage.Tenant) error { t.AdminPasswordSealed = ""; return nil }); err != nil {
-		return nil, err
-	}
-	v.AdminPassword = pw
-	return v, nil
-}
-
 func describe(op string, t *storage.Tenant) string {
 	switch op {
-	case storage.OpProvision:
+	case lifecycle.Provision:
 		if t.Linked {
 			return "Linking Microsoft customer " + t.MSCustomerID
 		}
 		return "Creating Microsoft customer " + t.Domain
-	case storage.OpConfigure:
+	case lifecycle.Configure:
 		return "Updating Microsoft customer " + t.Domain
 	default:
 		return "Deleting Microsoft customer " + t.Domain
-	}
-}
-
-func codeFor(reason string) codes.Code {
-	switch reason {
-	case apierr.DomainAlreadyTaken:
-		return codes.AlreadyExists
-	case apierr.Throttled:
-		return codes.ResourceExhausted
-	case apierr.MicrosoftUnavailable:
-		return codes.Unavailable
-	case apierr.Internal:
-		return codes.Internal
-	default:
-		return codes.FailedPrecondition
 	}
 }
 
@@ -204,52 +154,33 @@ func (s *Service) Get(ctx context.Context, req apsmd.Request, id string) (*View,
 	if err != nil {
 		return nil, err
 	}
-	return s.view(ctx, t)
+	return s.machine().View(t), nil // a read never reveals nor uses up the admin password
 }
 
-// failed records the final failure of a job on the tenant.
-func (s *Service) failed(ctx context.Context, job *jobs.Job, cause error) error {
-	t, err := s.jobTenant(ctx, job)
-	if err != nil || t == nil {
-		return err
-	}
-	e := apierr.From(cause)
-	if e.Reason == apierr.Internal && !jobs.IsPermanent(cause) {
-		e = apierr.New(codes.Unavailable, apierr.MicrosoftUnavailable,
-			"The operation did not complete after %d attempts: Microsoft or the gateway kept failing. Re-run the task; nothing was duplicated.", job.Attempt)
-	}
-	return s.mutate(ctx, t, func(t *storage.Tenant) error {
-		t.OperationState = storage.OpFailed
-		t.FailureReason, t.FailureMessage = e.Reason, e.Message
-		if t.Operation == storage.OpProvision {
-			t.State = storage.StateFailed
+// instanceOf returns a job's instance and Partner Center client. A
+// transient failure to read the instance is retried, not final.
+func (s *Service) instanceOf(ctx context.Context, t *storage.Tenant) (*storage.Instance, PartnerCenter, error) {
+	inst, err := s.Instances.Load(ctx, t.InstanceID)
+	if err != nil {
+		if apierr.From(err).Code == codes.NotFound {
+			return nil, nil, jobs.Permanent(err)
 		}
-		if t.Operation == storage.OpUnprovision {
-			t.State = storage.StateActive
-		}
-		return nil
-	})
-}
-
-func (s *Service) jobTenant(ctx context.Context, job *jobs.Job) (*storage.Tenant, error) {
-	var p payload
-	if err := json.Unmarshal(job.Payload, &p); err != nil {
-		return nil, jobs.Permanent(fmt.Errorf("bad job payload: %w", err))
+		return nil, nil, err
 	}
-	t, err := s.Store.GetTenant(ctx, p.InstanceID, p.TenantID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+	pc, err := s.PC(inst)
+	if err != nil {
+		return nil, nil, jobs.Permanent(err)
 	}
-	return t, err
+	return inst, pc, nil
 }
 
 // Handlers returns the job handlers to register on the runner.
 func (s *Service) Handlers() map[string]jobs.Handler {
-	return map[string]jobs.Handler{
-		KindProvision:   {Run: s.runProvision, Failed: s.failed},
-		KindConfigure:   {Run: s.runConfigure, Failed: s.failed},
-		KindUnprovision: {Run: s.runUnprovision, Failed: s.failed},
-	}
+	return s.machine().Handlers(map[string]lifecycle.Work[storage.Tenant]{
+		lifecycle.Provision:   s.runProvision,
+		lifecycle.Configure:   s.runConfigure,
+		lifecycle.Unprovision: s.runUnprovision,
+	})
 }
 
 // Resolve returns a tenant for another service of the deployment.

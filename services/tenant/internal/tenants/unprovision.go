@@ -5,11 +5,9 @@ import (
 	"errors"
 	"net/http"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
-	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/pcerr"
 
@@ -37,55 +35,51 @@ func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string)
 	if err != nil {
 		return nil, err
 	}
-	if t.Operation == storage.OpUnprovision && (t.OperationState == storage.OpRunning || req.Async()) {
-		v, err := s.outcome(ctx, t, storage.OpUnprovision)
-		if err != nil || v.Accepted != "" {
-			return v, err
-		}
+	m := s.machine()
+	if a, d, err := m.Resend(t, lifecycle.Unprovision, req.Async()); d == lifecycle.Answered {
+		return a, err
 	}
-	if t.OperationState == storage.OpRunning {
-		return nil, apierr.New(codes.Aborted, apierr.Conflict, "The tenant is busy (%s in progress); unprovision it when that has finished.", t.Operation)
-	}
-	if !inst.TestPartner || t.MSCustomerID == "" || t.Linked {
+	if !t.Op.Busy() && (!inst.TestPartner || t.MSCustomerID == "" && !t.Op.Touched() || t.Linked) {
 		if err := s.Store.DeleteTenant(ctx, inst.InstanceID, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
 		s.Log.InfoContext(ctx, "tenant released; the Microsoft customer is kept", "tenant_id", id, "ms_customer_id", t.MSCustomerID)
 		return nil, nil
 	}
-	t.State, t.Operation, t.OperationState, t.FailureReason, t.FailureMessage = storage.StateDeleting, storage.OpUnprovision, storage.OpRunning, "", ""
-	if err := s.Store.UpdateTenant(ctx, t, newJob(KindUnprovision, t)); err != nil {
-		return nil, err
-	}
-	s.notify()
-	return &View{Tenant: t, Accepted: describe(storage.OpUnprovision, t)}, nil
+	// A sandbox customer is deleted at Microsoft; a running attempt (a
+	// provisioning still under way) is superseded, and the job, which runs
+	// after that attempt's job, reads back what it created.
+	t.State = storage.StateDeleting
+	return m.Start(ctx, t, lifecycle.Unprovision, false)
 }
 
-// runUnprovision deletes the sandbox customer, then the tenant row.
-func (s *Service) runUnprovision(ctx context.Context, job *jobs.Job) error {
-	t, err := s.jobTenant(ctx, job)
-	if err != nil || t == nil {
-		return err
-	}
-	if t.Operation != storage.OpUnprovision || t.OperationState != storage.OpRunning {
-		return nil
-	}
-	inst, err := s.Instances.Load(ctx, t.InstanceID)
+// runUnprovision deletes the sandbox customer (found by domain when the
+// create's outcome was unknown); a production customer is kept, since
+// Microsoft offers no deletion, and only the tenant is released.
+func (s *Service) runUnprovision(ctx context.Context, t *storage.Tenant) (func(*storage.Tenant), error) {
+	inst, pc, err := s.instanceOf(ctx, t)
 	if err != nil {
-		return jobs.Permanent(err)
+		return nil, err
 	}
-	pc, err := s.PC(inst)
-	if err != nil {
-		return jobs.Permanent(err)
-	}
-	if err := pc.DeleteCustomer(ctx, t.MSCustomerID); err != nil {
-		if e, ok := partnercenter.AsError(err); !ok || e.StatusCode != http.StatusNotFound {
-			return pcerr.Job(err)
+	id := t.MSCustomerID
+	if id == "" && t.Op.Touched() {
+		found, err := pc.FindCustomerByDomain(ctx, t.Domain)
+		if err != nil {
+			return nil, pcerr.Job(err)
+		}
+		if found != nil {
+			id = found.ID
 		}
 	}
-	s.Log.InfoContext(ctx, "customer deleted at Microsoft", "tenant_id", t.ID, "ms_customer_id", t.MSCustomerID)
-	if err := s.Store.DeleteTenant(ctx, t.InstanceID, t.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
+	if id == "" || !inst.TestPartner || t.Linked {
+		s.Log.InfoContext(ctx, "tenant released; the Microsoft customer is kept", "tenant_id", t.ID, "ms_customer_id", id)
+		return nil, nil
 	}
-	return nil
+	if err := pc.DeleteCustomer(ctx, id); err != nil {
+		if e, ok := partnercenter.AsError(err); !ok || e.StatusCode != http.StatusNotFound {
+			return nil, pcerr.Job(err)
+		}
+	}
+	s.Log.InfoContext(ctx, "customer deleted at Microsoft", "tenant_id", t.ID, "ms_customer_id", id)
+	return nil, nil
 }

@@ -9,6 +9,7 @@ import (
 	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
 	"github.com/o365gateway/gateway/services/user/internal/storage"
@@ -40,24 +41,15 @@ func input(id string, m *userv1.User) users.Input {
 	return in
 }
 
-func message(v *users.View) *userv1.User {
-	if v == nil || v.User == nil {
-		return nil
+// message renders a user; the initial password is opened only when the
+// answer reveals it (the completing answer of a provisioning).
+func (s *Server) message(v *users.View) (*userv1.User, error) {
+	if v == nil || v.V == nil {
+		return nil, nil
 	}
-	u := v.User
-	status := "aps:ready"
-	if v.Accepted != "" {
-		switch u.Operation {
-		case storage.OpProvision:
-			status = "aps:provisioning"
-		case storage.OpUnprovision:
-			status = "aps:deleted"
-		default:
-			status = "aps:configuring"
-		}
-	}
+	u := v.V
 	enabled := u.AccountEnabled
-	m := &userv1.User{Aps: &apsv1.Meta{Id: u.ID, Type: TypeUser, Status: status}, Tenant: &apsv1.Link{Aps: &apsv1.Ref{Id: u.TenantID}},
+	m := &userv1.User{Aps: &apsv1.Meta{Id: u.ID, Type: TypeUser, Status: v.Status()}, Tenant: &apsv1.Link{Aps: &apsv1.Ref{Id: u.TenantID}},
 		Login: u.Login, DisplayName: u.DisplayName, FirstName: u.FirstName, LastName: u.LastName, UsageLocation: u.UsageLocation,
 		AccountEnabled: &enabled, MsUserId: u.MSUserID, State: u.State, Licenses: []*userv1.UserLicense{}}
 	for _, l := range u.Licenses {
@@ -67,14 +59,14 @@ func message(v *users.View) *userv1.User {
 		}
 		m.Licenses = append(m.Licenses, ul)
 	}
-	return m
-}
-
-func answer(ctx context.Context, v *users.View) error {
-	if v != nil && v.Accepted != "" {
-		return apsmd.SetAccepted(ctx, v.Accepted)
+	if v.Secret != "" {
+		pw, err := s.Users.Sealer.Open(v.Secret)
+		if err != nil {
+			return nil, err
+		}
+		m.InitialPassword = pw.Reveal()
 	}
-	return nil
+	return m, nil
 }
 
 // ProvisionUser implements the RPC.
@@ -83,7 +75,11 @@ func (s *Server) ProvisionUser(ctx context.Context, r *userv1.ProvisionUserReque
 	if err != nil {
 		return nil, err
 	}
-	return &userv1.ProvisionUserResponse{User: message(v)}, answer(ctx, v)
+	m, err := s.message(v)
+	if err != nil {
+		return nil, err
+	}
+	return &userv1.ProvisionUserResponse{User: m}, lifecycle.Header(ctx, v)
 }
 
 // GetUser implements the RPC.
@@ -92,7 +88,11 @@ func (s *Server) GetUser(ctx context.Context, r *userv1.GetUserRequest) (*userv1
 	if err != nil {
 		return nil, err
 	}
-	return &userv1.GetUserResponse{User: message(v)}, nil
+	m, err := s.message(v)
+	if err != nil {
+		return nil, err
+	}
+	return &userv1.GetUserResponse{User: m}, nil
 }
 
 // ConfigureUser implements the RPC.
@@ -101,7 +101,11 @@ func (s *Server) ConfigureUser(ctx context.Context, r *userv1.ConfigureUserReque
 	if err != nil {
 		return nil, err
 	}
-	return &userv1.ConfigureUserResponse{User: message(v)}, answer(ctx, v)
+	m, err := s.message(v)
+	if err != nil {
+		return nil, err
+	}
+	return &userv1.ConfigureUserResponse{User: m}, lifecycle.Header(ctx, v)
 }
 
 // UnprovisionUser implements the RPC; an empty answer means done.
@@ -110,7 +114,11 @@ func (s *Server) UnprovisionUser(ctx context.Context, r *userv1.UnprovisionUserR
 	if err != nil {
 		return nil, err
 	}
-	return &userv1.UnprovisionUserResponse{User: message(v)}, answer(ctx, v)
+	m, err := s.message(v)
+	if err != nil {
+		return nil, err
+	}
+	return &userv1.UnprovisionUserResponse{User: m}, lifecycle.Header(ctx, v)
 }
 
 // ResetUserPassword implements the RPC.

@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/storeerr"
 )
 
@@ -24,17 +25,6 @@ const (
 	StateDisabled = "disabled"
 	StateFailed   = "failed"
 	StateDeleting = "deleting"
-)
-
-// Operations and their states.
-const (
-	OpProvision   = "provision"
-	OpConfigure   = "configure"
-	OpUnprovision = "unprovision"
-
-	OpRunning = "running"
-	OpDone    = "done"
-	OpFailed  = "failed"
 )
 
 // LicenseRef is a license as the platform named it: by subscription or SKU.
@@ -56,21 +46,24 @@ type User struct {
 	UsageLocation  string
 	AccountEnabled bool
 	Licenses       []LicenseRef
-	// PasswordSealed is the initial password until the user exists.
+	// PasswordSealed is the initial password until the user exists (the
+	// generated one is then kept in Op.Secret for its one reveal).
 	PasswordSealed string
-	MSUserID       string
+	// PasswordGenerated: the gateway made the password up, so the answer
+	// completing the provisioning returns it (initial_password).
+	PasswordGenerated bool
+	MSUserID          string
 	// Assigned are the SKUs the user holds at Microsoft, as last written.
 	Assigned []string
 
-	State          string
-	Operation      string
-	OperationState string
-	FailureReason  string
-	FailureMessage string
-	// CreateSent is set before the create call: afterwards the job looks the
-	// user up by user principal name (the natural key) before creating.
-	CreateSent bool
-	// Imported users were created outside the platform and found by a synchronization.
+	State string
+	// Op is the lifecycle state: the current operation, its attempt, and
+	// the keyed steps (the create step is read back by user principal name,
+	// the natural key, after an unknown outcome).
+	Op lifecycle.Op
+	// Imported users were created outside the platform and found by a
+	// synchronization; no platform resource owns them until a provision with
+	// the same login binds to one.
 	Imported bool
 	Version  int64
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -11,23 +12,27 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/graph"
-	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 
 	"github.com/o365gateway/gateway/services/user/internal/storage"
 )
 
 // Configure answers PUT /users/{id}: names, usage location, sign-in, and the
-// licenses (the difference is assigned and removed).
+// licenses (the difference is assigned and removed). A failed configure
+// re-sent by the platform is applied again even when the stored
+// representation already equals the request.
 func (s *Service) Configure(ctx context.Context, req apsmd.Request, id string, in Input) (*View, error) {
 	u, err := s.load(ctx, req.InstanceID, id)
 	if err != nil {
 		return nil, err
 	}
-	if req.Async() || u.Operation == storage.OpConfigure && u.OperationState == storage.OpRunning {
-		return s.outcome(u, storage.OpConfigure)
+	m := s.machine()
+	a, d, err := m.Resend(u, lifecycle.Configure, req.Async())
+	if d == lifecycle.Answered {
+		return a, err
 	}
-	if u.OperationState == storage.OpRunning {
-		return nil, apierr.New(codes.Aborted, apierr.Conflict, "The user is busy (%s in progress); try again when it has finished.", u.Operation)
+	if err := m.Busy(u); err != nil {
+		return nil, err
 	}
 	if u.State == storage.StateFailed || u.MSUserID == "" {
 		return nil, apierr.New(codes.FailedPrecondition, apierr.Conflict, "The user was not created; re-run its provisioning first.")
@@ -56,24 +61,26 @@ func (s *Service) Configure(ctx context.Context, req apsmd.Request, id string, i
 	if err := s.resolveLicenses(ctx, inst, t, &next, in); err != nil {
 		return nil, err
 	}
+	changed := !sameDesired(u, &next)
+	if !changed && d != lifecycle.Rerun && u.Op.Settled() {
+		return m.View(u), nil
+	}
 	if err := s.checkSeats(ctx, g, next.Licenses, u.Assigned); err != nil {
 		return nil, err
 	}
-	next.Operation, next.OperationState, next.FailureReason, next.FailureMessage = storage.OpConfigure, storage.OpRunning, "", ""
-	if err := s.Store.Update(ctx, &next, newJob(KindConfigure, &next)); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return nil, apierr.New(codes.Aborted, apierr.Conflict, "The user changed meanwhile; try again.")
-		}
-		return nil, err
-	}
-	s.notify()
-	return &View{User: &next, Accepted: describe(storage.OpConfigure, &next)}, nil
+	return m.Start(ctx, &next, lifecycle.Configure, changed)
 }
 
-func (s *Service) runConfigure(ctx context.Context, job *jobs.Job) error {
-	u, g, err := s.jobUser(ctx, job, storage.OpConfigure)
-	if err != nil || u == nil {
-		return err
+// sameDesired tells whether two users ask the same of Microsoft.
+func sameDesired(a, b *storage.User) bool {
+	return a.DisplayName == b.DisplayName && a.FirstName == b.FirstName && a.LastName == b.LastName &&
+		a.UsageLocation == b.UsageLocation && a.AccountEnabled == b.AccountEnabled && slices.Equal(a.Licenses, b.Licenses)
+}
+
+func (s *Service) runConfigure(ctx context.Context, u *storage.User) (func(*storage.User), error) {
+	g, err := s.graphFor(ctx, u)
+	if err != nil {
+		return nil, err
 	}
 	patch := map[string]any{"displayName": u.DisplayName, "givenName": u.FirstName, "surname": u.LastName,
 		"accountEnabled": u.AccountEnabled}
@@ -81,15 +88,18 @@ func (s *Service) runConfigure(ctx context.Context, job *jobs.Job) error {
 		patch["usageLocation"] = u.UsageLocation
 	}
 	if err := g.UpdateUser(ctx, u.MSUserID, patch); err != nil {
-		return jobError(err)
+		return nil, jobError(err)
 	}
 	if err := s.syncLicenses(ctx, g, u); err != nil {
-		return err
+		return nil, err
 	}
-	return s.mutate(ctx, u, func(x *storage.User) { x.State, x.OperationState = stateOf(x), storage.OpDone })
+	return func(x *storage.User) { x.State = stateOf(x) }, nil
 }
 
-// Unprovision answers DELETE /users/{id}; a nil View means done (204).
+// Unprovision answers DELETE /users/{id}; a nil View means done (204). It
+// supersedes a running attempt: its job runs after that attempt's job (one
+// job per resource at a time) and reads back what the attempt may have
+// created, so nothing is left untracked at Microsoft.
 func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string) (*View, error) {
 	if !apsmd.IsID(id) {
 		return nil, apierr.Invalid("The user id %q is not a UUID.", id)
@@ -101,20 +111,15 @@ func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string)
 	if err != nil {
 		return nil, err
 	}
-	if u.Operation == storage.OpUnprovision && (u.OperationState == storage.OpRunning || req.Async()) {
-		if v, err := s.outcome(u, storage.OpUnprovision); err != nil || v.Accepted != "" {
-			return v, err
-		}
+	m := s.machine()
+	if a, d, err := m.Resend(u, lifecycle.Unprovision, req.Async()); d == lifecycle.Answered {
+		return a, err
 	}
-	if u.MSUserID == "" && !u.CreateSent {
-		return nil, ignoreMissing(s.Store.Delete(ctx, req.InstanceID, id))
+	if u.MSUserID == "" && !u.Op.Touched() && !u.Op.Busy() {
+		return nil, ignoreMissing(s.Store.Delete(ctx, req.InstanceID, id)) // nothing exists at Microsoft
 	}
-	u.State, u.Operation, u.OperationState, u.FailureReason, u.FailureMessage = storage.StateDeleting, storage.OpUnprovision, storage.OpRunning, "", ""
-	if err := s.Store.Update(ctx, u, newJob(KindUnprovision, u)); err != nil {
-		return nil, err
-	}
-	s.notify()
-	return &View{User: u, Accepted: describe(storage.OpUnprovision, u)}, nil
+	u.State = storage.StateDeleting
+	return m.Start(ctx, u, lifecycle.Unprovision, false)
 }
 
 func ignoreMissing(err error) error {
@@ -124,16 +129,16 @@ func ignoreMissing(err error) error {
 	return err
 }
 
-func (s *Service) runUnprovision(ctx context.Context, job *jobs.Job) error {
-	u, g, err := s.jobUser(ctx, job, storage.OpUnprovision)
-	if err != nil || u == nil {
-		return err
+func (s *Service) runUnprovision(ctx context.Context, u *storage.User) (func(*storage.User), error) {
+	g, err := s.graphFor(ctx, u)
+	if err != nil {
+		return nil, err
 	}
 	target := u.MSUserID
-	if target == "" {
+	if target == "" && u.Op.Touched() {
 		found, err := g.FindUser(ctx, u.Login)
 		if err != nil {
-			return jobError(err)
+			return nil, jobError(err)
 		}
 		if found != nil {
 			target = found.ID
@@ -142,12 +147,12 @@ func (s *Service) runUnprovision(ctx context.Context, job *jobs.Job) error {
 	if target != "" {
 		if err := g.DeleteUser(ctx, target); err != nil {
 			if e, ok := graph.AsError(err); !ok || e.StatusCode != http.StatusNotFound {
-				return jobError(err)
+				return nil, jobError(err)
 			}
 		}
 	}
 	s.Log.InfoContext(ctx, "user deleted", "user_id", u.ID, "ms_user_id", target)
-	return ignoreMissing(s.Store.Delete(ctx, u.InstanceID, u.ID))
+	return nil, nil
 }
 
 // ResetPassword answers POST /users/{id}/resetPassword with a new temporary
@@ -161,7 +166,7 @@ func (s *Service) ResetPassword(ctx context.Context, req apsmd.Request, id strin
 		return "", apierr.New(codes.FailedPrecondition, apierr.NotSupportedInCloud,
 			"Microsoft does not let partners reset user passwords in the %s cloud; the customer's administrator resets it.", s.Endpoints.Cloud)
 	}
-	if u.MSUserID == "" || u.OperationState == storage.OpRunning && u.Operation == storage.OpProvision {
+	if u.MSUserID == "" || u.Op.Is(lifecycle.Provision, lifecycle.Running) {
 		return "", apierr.New(codes.FailedPrecondition, apierr.Conflict, "The user does not exist at Microsoft yet.")
 	}
 	_, _, g, err := s.tenantGraph(ctx, req.InstanceID, u.TenantID)

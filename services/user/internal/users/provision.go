@@ -16,6 +16,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
 	"github.com/o365gateway/gateway/services/user/internal/storage"
@@ -40,53 +41,157 @@ var (
 	countryRe   = regexp.MustCompile(`^[A-Z]{2}$`)
 )
 
-// Provision answers POST /users.
+// Provision answers POST /users. A re-send answers from the stored state; a
+// sync re-send of a failed provisioning re-runs it from the failed step.
 func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*View, error) {
 	if !apsmd.IsID(in.ID) {
 		return nil, apierr.Invalid("aps.id %q is not a UUID.", in.ID)
 	}
-	if existing, err := s.Store.Get(ctx, req.InstanceID, in.ID); err == nil {
-		return s.outcome(existing, storage.OpProvision)
-	} else if !errors.Is(err, storage.ErrNotFound) {
+	m := s.machine()
+	existing, err := s.Store.Get(ctx, req.InstanceID, in.ID)
+	switch {
+	case err == nil:
+		a, d, err := m.Resend(existing, lifecycle.Provision, req.Async())
+		if d != lifecycle.Rerun {
+			return a, err
+		}
+		return s.rerunProvision(ctx, req, existing, in)
+	case !errors.Is(err, storage.ErrNotFound):
 		return nil, err
 	}
-	inst, t, g, err := s.tenantGraph(ctx, req.InstanceID, in.TenantID)
+	u, bind, err := s.prepare(ctx, req, &storage.User{ID: in.ID, InstanceID: req.InstanceID, TenantID: in.TenantID}, in)
 	if err != nil {
 		return nil, err
 	}
-	u := &storage.User{ID: in.ID, InstanceID: inst.InstanceID, TenantID: t.ID, CustomerID: t.MSCustomerID, AccountEnabled: true,
-		State: storage.StateCreating, Operation: storage.OpProvision, OperationState: storage.OpRunning}
-	if in.AccountEnabled != nil {
-		u.AccountEnabled = *in.AccountEnabled
+	m.Prepare(u, lifecycle.Provision)
+	if bind != nil {
+		u.Op.MarkDone(stepCreate)
 	}
-	if err := s.checkLogin(ctx, g, in.Login); err != nil {
-		return nil, err
-	}
-	u.Login = strings.ToLower(strings.TrimSpace(in.Login))
-	if err := applyNames(u, in); err != nil {
-		return nil, err
-	}
-	if err := s.resolveLicenses(ctx, inst, t, u, in); err != nil {
-		return nil, err
-	}
-	if err := s.checkSeats(ctx, g, u.Licenses, nil); err != nil {
-		return nil, err
-	}
-	pw := in.Password
-	if pw.Empty() {
-		pw = secret.New(NewPassword())
-	}
-	if u.PasswordSealed, err = s.Sealer.Seal(pw); err != nil {
-		return nil, err
-	}
-	if err := s.Store.Create(ctx, u, newJob(KindProvision, u)); err != nil {
+	if err := s.Store.Create(ctx, u, m.Job(u)); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			return nil, apierr.New(codes.AlreadyExists, apierr.Conflict, "The id %s is already used by another resource.", in.ID)
 		}
 		return nil, err
 	}
+	if bind != nil {
+		// The user the gateway adopted now belongs to this resource.
+		if err := s.Store.Delete(ctx, bind.InstanceID, bind.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		s.Log.InfoContext(ctx, "provision binds to an adopted user", "user_id", u.ID, "ms_user_id", u.MSUserID)
+	}
 	s.notify()
-	return &View{User: u, Accepted: describe(storage.OpProvision, u)}, nil
+	return m.Accepted(u), nil
+}
+
+// rerunProvision starts a new attempt of a failed provisioning with the
+// re-sent data, validated again. A login that this gateway's own earlier
+// attempt may have created is not refused as taken.
+func (s *Service) rerunProvision(ctx context.Context, req apsmd.Request, u *storage.User, in Input) (*View, error) {
+	next, _, err := s.prepare(ctx, req, u, in)
+	if err != nil {
+		return nil, err
+	}
+	return s.machine().Start(ctx, next, lifecycle.Provision, true)
+}
+
+func (s *Service) notify() {
+	if s.Notify != nil {
+		s.Notify()
+	}
+}
+
+// stepCreate is the keyed step that creates the user at Microsoft.
+const stepCreate = "create"
+
+// prepare validates a provisioning completely before anything is created:
+// the login and its domain, names, licenses, seats. It returns the user to
+// store (a copy of base with the request applied) and, when the login is a
+// user the gateway adopted and no resource owns yet, that adopted record.
+func (s *Service) prepare(ctx context.Context, req apsmd.Request, base *storage.User, in Input) (*storage.User, *storage.User, error) {
+	inst, t, g, err := s.tenantGraph(ctx, req.InstanceID, in.TenantID)
+	if err != nil {
+		return nil, nil, err
+	}
+	u := *base
+	u.InstanceID, u.TenantID, u.CustomerID, u.AccountEnabled, u.State = inst.InstanceID, t.ID, t.MSCustomerID, true, storage.StateCreating
+	if in.AccountEnabled != nil {
+		u.AccountEnabled = *in.AccountEnabled
+	}
+	if err := s.checkLogin(ctx, g, in.Login); err != nil {
+		return nil, nil, err
+	}
+	u.Login = strings.ToLower(strings.TrimSpace(in.Login))
+	if err := applyNames(&u, in); err != nil {
+		return nil, nil, err
+	}
+	if err := s.resolveLicenses(ctx, inst, t, &u, in); err != nil {
+		return nil, nil, err
+	}
+	var bind *storage.User
+	if u.MSUserID == "" && base.Op.StepState(stepCreate) != lifecycle.StepSent {
+		if bind, err = s.checkNewLogin(ctx, g, &u); err != nil {
+			return nil, nil, err
+		}
+	}
+	held := u.Assigned
+	if bind != nil {
+		u.MSUserID, u.Assigned, held = bind.MSUserID, bind.Assigned, bind.Assigned
+	}
+	if err := s.checkSeats(ctx, g, u.Licenses, held); err != nil {
+		return nil, nil, err
+	}
+	if u.MSUserID != "" || bind != nil {
+		u.PasswordSealed, u.PasswordGenerated = "", false // an existing user keeps its password
+		return &u, bind, nil
+	}
+	pw, generated := in.Password, false
+	if pw.Empty() {
+		if u.PasswordSealed != "" {
+			return &u, nil, nil // a re-run keeps the password of the first attempt
+		}
+		pw, generated = secret.New(NewPassword()), true
+	}
+	if u.PasswordSealed, err = s.Sealer.Seal(pw); err != nil {
+		return nil, nil, err
+	}
+	u.PasswordGenerated = generated
+	return &u, nil, nil
+}
+
+// checkNewLogin refuses a login that already exists: as another resource of
+// the platform, or as a user at Microsoft, except a user the gateway
+// adopted (synchronize) that no resource owns yet: that one is returned,
+// and the provisioning binds to it instead of creating a second user.
+func (s *Service) checkNewLogin(ctx context.Context, g Graph, u *storage.User) (*storage.User, error) {
+	local, err := s.Store.ListByTenant(ctx, u.InstanceID, u.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	var adopted *storage.User
+	for _, l := range local {
+		if l.ID == u.ID || !strings.EqualFold(l.Login, u.Login) {
+			continue
+		}
+		if !l.Imported {
+			return nil, apierr.New(codes.AlreadyExists, apierr.UserAlreadyExists,
+				"The login %s is already used by user resource %s of this tenant.", u.Login, l.ID)
+		}
+		adopted = l
+	}
+	found, err := g.FindUser(ctx, u.Login)
+	if err != nil {
+		return nil, fromGraph(err, "look the login up")
+	}
+	switch {
+	case found == nil:
+		return nil, nil
+	case adopted != nil && adopted.MSUserID == found.ID:
+		return adopted, nil
+	default:
+		return nil, apierr.New(codes.AlreadyExists, apierr.UserAlreadyExists,
+			"A user %s already exists in the customer's Microsoft tenant. Synchronize the tenant to adopt it, or choose another login.", u.Login)
+	}
 }
 
 // checkLogin requires a user principal name on a verified domain of the tenant.
@@ -206,24 +311,28 @@ func (s *Service) checkSeats(ctx context.Context, g Graph, want []storage.Licens
 	return nil
 }
 
-// runProvision creates the user (or finds it by user principal name after an
-// interrupted create), then assigns its licenses.
-func (s *Service) runProvision(ctx context.Context, job *jobs.Job) error {
-	u, g, err := s.jobUser(ctx, job, storage.OpProvision)
-	if err != nil || u == nil {
-		return err
+// runProvision creates the user (read back by user principal name after an
+// unknown outcome), then assigns its licenses.
+func (s *Service) runProvision(ctx context.Context, u *storage.User) (func(*storage.User), error) {
+	g, err := s.graphFor(ctx, u)
+	if err != nil {
+		return nil, err
 	}
 	if u.MSUserID == "" {
-		if err := s.create(ctx, g, u); err != nil {
-			return err
+		if err := s.machine().Do(ctx, u, s.createEffect(g)); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.syncLicenses(ctx, g, u); err != nil {
-		return err
+		return nil, err
 	}
-	return s.mutate(ctx, u, func(x *storage.User) {
-		x.State, x.OperationState, x.PasswordSealed = stateOf(x), storage.OpDone, ""
-	})
+	return func(x *storage.User) {
+		x.State = stateOf(x)
+		if x.PasswordGenerated && x.PasswordSealed != "" {
+			s.machine().SetSecret(x, x.PasswordSealed) // initial_password, revealed once
+		}
+		x.PasswordSealed, x.PasswordGenerated = "", false
+	}, nil
 }
 
 func stateOf(u *storage.User) string {
@@ -233,38 +342,54 @@ func stateOf(u *storage.User) string {
 	return storage.StateActive
 }
 
-func (s *Service) create(ctx context.Context, g Graph, u *storage.User) error {
-	if u.CreateSent {
-		found, err := g.FindUser(ctx, u.Login)
-		if err != nil {
-			return jobError(err)
-		}
-		if found != nil {
-			return s.mutate(ctx, u, func(x *storage.User) { x.MSUserID = found.ID })
-		}
-	} else if err := s.mutate(ctx, u, func(x *storage.User) { x.CreateSent = true }); err != nil {
-		return err
-	}
-	pw, err := s.Sealer.Open(u.PasswordSealed)
-	if err != nil {
-		return jobs.Permanent(err)
-	}
-	local, _, _ := strings.Cut(u.Login, "@")
-	enabled := u.AccountEnabled
-	created, err := g.CreateUser(ctx, graph.User{UserPrincipalName: u.Login, DisplayName: u.DisplayName, GivenName: u.FirstName,
-		Surname: u.LastName, MailNickname: nickname(local), UsageLocation: u.UsageLocation, AccountEnabled: &enabled,
-		PasswordProfile: &graph.PasswordProfile{Password: pw.Reveal(), ForceChangePasswordNextSignIn: true}})
-	if err != nil {
-		if e, ok := graph.AsError(err); ok && e.StatusCode == http.StatusBadRequest && strings.Contains(e.Message, "already exists") {
-			found, ferr := g.FindUser(ctx, u.Login)
-			if ferr == nil && found != nil {
-				return s.mutate(ctx, u, func(x *storage.User) { x.MSUserID = found.ID })
+// createEffect creates the user exactly once. After an unknown outcome the
+// user principal name (the natural key) finds what an earlier call made.
+// "Already exists" on a first call is this attempt's own user only when
+// Microsoft created it after the attempt began (a retried POST); otherwise
+// somebody else's user holds the login and it is refused, never adopted.
+func (s *Service) createEffect(g Graph) lifecycle.Effect[storage.User] {
+	record := func(id string) func(*storage.User) { return func(x *storage.User) { x.MSUserID = id } }
+	return lifecycle.Effect[storage.User]{Step: stepCreate,
+		ReadBack: func(ctx context.Context, u *storage.User) (func(*storage.User), error) {
+			found, err := g.FindUser(ctx, u.Login)
+			if err != nil || found == nil {
+				return nil, jobError(err)
 			}
-		}
-		return jobError(err)
-	}
-	s.Log.InfoContext(ctx, "user created", "user_id", u.ID, "ms_user_id", created.ID)
-	return s.mutate(ctx, u, func(x *storage.User) { x.MSUserID = created.ID })
+			s.Log.InfoContext(ctx, "user found by read-back after an interrupted create", "user_id", u.ID, "ms_user_id", found.ID)
+			return record(found.ID), nil
+		},
+		Call: func(ctx context.Context, u *storage.User, _ string) (func(*storage.User), error) {
+			pw, err := s.Sealer.Open(u.PasswordSealed)
+			if err != nil {
+				return nil, jobs.Permanent(err)
+			}
+			local, _, _ := strings.Cut(u.Login, "@")
+			enabled := u.AccountEnabled
+			created, err := g.CreateUser(ctx, graph.User{UserPrincipalName: u.Login, DisplayName: u.DisplayName, GivenName: u.FirstName,
+				Surname: u.LastName, MailNickname: nickname(local), UsageLocation: u.UsageLocation, AccountEnabled: &enabled,
+				PasswordProfile: &graph.PasswordProfile{Password: pw.Reveal(), ForceChangePasswordNextSignIn: true}})
+			if err == nil {
+				s.Log.InfoContext(ctx, "user created", "user_id", u.ID, "ms_user_id", created.ID)
+				return record(created.ID), nil
+			}
+			if !alreadyExists(err) {
+				return nil, jobError(err)
+			}
+			found, ferr := g.FindUser(ctx, u.Login)
+			if ferr != nil {
+				return nil, jobError(ferr) // unknown yet: retried, the step stays sent
+			}
+			if found != nil && (found.CreatedDateTime == nil || !found.CreatedDateTime.Before(u.Op.StartedAt.Add(-time.Minute))) {
+				return record(found.ID), nil
+			}
+			return nil, jobs.Permanent(apierr.New(codes.AlreadyExists, apierr.UserAlreadyExists,
+				"A user %s was created in the customer's Microsoft tenant by somebody else meanwhile. Synchronize the tenant to adopt it, or choose another login.", u.Login))
+		}}
+}
+
+func alreadyExists(err error) bool {
+	e, ok := graph.AsError(err)
+	return ok && e.StatusCode == http.StatusBadRequest && strings.Contains(e.Message, "already exists")
 }
 
 func nickname(local string) string {
@@ -319,5 +444,5 @@ func (s *Service) syncLicenses(ctx context.Context, g Graph, u *storage.User) er
 		}
 		return jobError(err)
 	}
-	return s.mutate(ctx, u, func(x *storage.User) { x.Assigned = want })
+	return s.machine().Save(ctx, u, func(x *storage.User) { x.Assigned = want })
 }

@@ -7,13 +7,12 @@ package users
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/big"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -24,6 +23,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
 	"github.com/o365gateway/gateway/services/user/internal/storage"
@@ -53,13 +53,6 @@ type Subscriptions interface {
 	SKU(ctx context.Context, instanceID, subscriptionID string) (skuID, tenantID string, err error)
 }
 
-// Job kinds.
-const (
-	KindProvision   = "user.provision"
-	KindConfigure   = "user.configure"
-	KindUnprovision = "user.unprovision"
-)
-
 // Service implements the user operations.
 type Service struct {
 	Store         storage.Store
@@ -70,28 +63,33 @@ type Service struct {
 	Endpoints     clouds.Endpoints
 	Notify        func()
 	Log           *slog.Logger
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+
+	once sync.Once
+	lc   *lifecycle.Machine[storage.User]
 }
 
 // View is a user as an operation answers it.
-type View struct {
-	User     *storage.User
-	Accepted string
-}
+type View = lifecycle.Answer[storage.User]
 
-type payload struct {
-	InstanceID string `json:"instance_id"`
-	ID         string `json:"id"`
-}
-
-func newJob(kind string, u *storage.User) *jobs.New {
-	p, _ := json.Marshal(payload{InstanceID: u.InstanceID, ID: u.ID})
-	return &jobs.New{Kind: kind, Key: u.ID, Payload: p}
-}
-
-func (s *Service) notify() {
-	if s.Notify != nil {
-		s.Notify()
-	}
+// machine is the user's lifecycle.
+func (s *Service) machine() *lifecycle.Machine[storage.User] {
+	s.once.Do(func() {
+		s.lc = &lifecycle.Machine[storage.User]{Name: "user", Store: s.Store, Notify: s.Notify, Log: s.Log, Now: s.Now,
+			Op:       func(u *storage.User) *lifecycle.Op { return &u.Op },
+			Ref:      func(u *storage.User) (string, string) { return u.InstanceID, u.ID },
+			Describe: describe,
+			OnFail: func(op string, u *storage.User) {
+				if op == lifecycle.Provision {
+					u.State = storage.StateFailed
+				}
+				if op == lifecycle.Unprovision {
+					u.State = stateOf(u)
+				}
+			}}
+	})
+	return s.lc
 }
 
 func (s *Service) load(ctx context.Context, instanceID, id string) (*storage.User, error) {
@@ -105,43 +103,15 @@ func (s *Service) load(ctx context.Context, instanceID, id string) (*storage.Use
 	return u, err
 }
 
-func (s *Service) mutate(ctx context.Context, u *storage.User, fn func(*storage.User)) error {
-	for range 10 {
-		fn(u)
-		err := s.Store.Update(ctx, u, nil)
-		if !errors.Is(err, storage.ErrConflict) {
-			return err
-		}
-		fresh, err := s.Store.Get(ctx, u.InstanceID, u.ID)
-		if err != nil {
-			return err
-		}
-		*u = *fresh
-	}
-	return fmt.Errorf("user %s: too many concurrent updates", u.ID)
-}
-
 func describe(op string, u *storage.User) string {
 	switch op {
-	case storage.OpProvision:
+	case lifecycle.Provision:
 		return "Creating Microsoft 365 user " + u.Login
-	case storage.OpConfigure:
+	case lifecycle.Configure:
 		return "Updating Microsoft 365 user " + u.Login
 	default:
 		return "Deleting Microsoft 365 user " + u.Login
 	}
-}
-
-func (s *Service) outcome(u *storage.User, op string) (*View, error) {
-	if u.Operation == op {
-		switch u.OperationState {
-		case storage.OpRunning:
-			return &View{User: u, Accepted: describe(op, u)}, nil
-		case storage.OpFailed:
-			return nil, apierr.AsJobFailure(apierr.New(codes.FailedPrecondition, u.FailureReason, "%s", u.FailureMessage))
-		}
-	}
-	return &View{User: u}, nil
 }
 
 // tenantGraph resolves the instance, the tenant and its Graph client.
@@ -167,62 +137,29 @@ func (s *Service) tenantGraph(ctx context.Context, instanceID, tenantID string) 
 	return inst, t, g, nil
 }
 
-func (s *Service) jobUser(ctx context.Context, job *jobs.Job, op string) (*storage.User, Graph, error) {
-	var p payload
-	if err := json.Unmarshal(job.Payload, &p); err != nil {
-		return nil, nil, jobs.Permanent(fmt.Errorf("bad job payload: %w", err))
-	}
-	u, err := s.Store.Get(ctx, p.InstanceID, p.ID)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && (u.Operation != op || u.OperationState != storage.OpRunning)) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
+// graphFor returns the Graph client of a job's user.
+func (s *Service) graphFor(ctx context.Context, u *storage.User) (Graph, error) {
 	inst, err := s.Directory.Instance(ctx, u.InstanceID)
 	if err != nil {
 		if apierr.From(err).Code == codes.NotFound {
-			return nil, nil, jobs.Permanent(err)
+			return nil, jobs.Permanent(err)
 		}
-		return nil, nil, err
+		return nil, err // the tenant service is unreachable for a moment: retried
 	}
 	g, err := s.Graph(inst, u.CustomerID)
 	if err != nil {
-		return nil, nil, jobs.Permanent(err)
+		return nil, jobs.Permanent(err)
 	}
-	return u, g, nil
-}
-
-func (s *Service) failed(ctx context.Context, job *jobs.Job, cause error) error {
-	var p payload
-	_ = json.Unmarshal(job.Payload, &p)
-	u, err := s.Store.Get(ctx, p.InstanceID, p.ID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	e := apierr.From(cause)
-	if e.Reason == apierr.Internal && !jobs.IsPermanent(cause) {
-		e = apierr.New(codes.Unavailable, apierr.MicrosoftUnavailable,
-			"The operation did not complete after %d attempts: Microsoft or the gateway kept failing. Re-run the task; nothing was duplicated.", job.Attempt)
-	}
-	return s.mutate(ctx, u, func(u *storage.User) {
-		u.OperationState, u.FailureReason, u.FailureMessage = storage.OpFailed, e.Reason, e.Message
-		if u.Operation == storage.OpProvision {
-			u.State = storage.StateFailed
-		}
-	})
+	return g, nil
 }
 
 // Handlers returns the job handlers to register on the runner.
 func (s *Service) Handlers() map[string]jobs.Handler {
-	return map[string]jobs.Handler{
-		KindProvision:   {Run: s.runProvision, Failed: s.failed},
-		KindConfigure:   {Run: s.runConfigure, Failed: s.failed},
-		KindUnprovision: {Run: s.runUnprovision, Failed: s.failed},
-	}
+	return s.machine().Handlers(map[string]lifecycle.Work[storage.User]{
+		lifecycle.Provision:   s.runProvision,
+		lifecycle.Configure:   s.runConfigure,
+		lifecycle.Unprovision: s.runUnprovision,
+	})
 }
 
 // Get answers GET /users/{id}.
@@ -234,7 +171,7 @@ func (s *Service) Get(ctx context.Context, instanceID, id string) (*View, error)
 	if err != nil {
 		return nil, err
 	}
-	return &View{User: u}, nil
+	return s.machine().View(u), nil
 }
 
 // NewPassword returns a random password Entra's complexity rules accept.

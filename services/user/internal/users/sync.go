@@ -2,14 +2,24 @@ package users
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/google/uuid"
 
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
+
 	"github.com/o365gateway/gateway/services/user/internal/storage"
 )
+
+// ImportedID is the resource id of a user adopted from Microsoft: derived
+// from the Microsoft user, so that concurrent synchronizations (on any
+// replica) cannot import one user twice.
+func ImportedID(instanceID, tenantID, msUserID string) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("o365gw:user:"+instanceID+"/"+tenantID+"/"+msUserID)).String()
+}
 
 // Difference is one user that differs between Microsoft and the gateway.
 type Difference struct {
@@ -48,21 +58,23 @@ func (s *Service) Sync(ctx context.Context, instanceID, tenantID string) ([]Diff
 		u, ok := byUPN[upn]
 		if !ok {
 			enabled := r.AccountEnabled == nil || *r.AccountEnabled
-			nu := &storage.User{ID: uuid.NewString(), InstanceID: instanceID, TenantID: tenantID, CustomerID: t.MSCustomerID,
+			nu := &storage.User{ID: ImportedID(instanceID, tenantID, r.ID), InstanceID: instanceID, TenantID: tenantID, CustomerID: t.MSCustomerID,
 				Login: upn, DisplayName: r.DisplayName, FirstName: r.GivenName, LastName: r.Surname, UsageLocation: r.UsageLocation,
-				AccountEnabled: enabled, MSUserID: r.ID, Assigned: skus, Imported: true, CreateSent: true,
-				Operation: storage.OpProvision, OperationState: storage.OpDone}
+				AccountEnabled: enabled, MSUserID: r.ID, Assigned: skus, Imported: true,
+				Op: lifecycle.Op{Name: lifecycle.Provision, State: lifecycle.Done}}
 			for _, sku := range skus {
 				nu.Licenses = append(nu.Licenses, storage.LicenseRef{SKUID: sku})
 			}
 			nu.State = stateOf(nu)
-			if err := s.Store.Create(ctx, nu, nil); err != nil {
+			if err := s.Store.Create(ctx, nu, nil); errors.Is(err, storage.ErrAlreadyExists) {
+				continue // a concurrent synchronization imported it first
+			} else if err != nil {
 				return nil, err
 			}
 			diffs = append(diffs, Difference{Change: "imported", ID: nu.ID, Name: upn, Detail: fmt.Sprintf("%d license(s)", len(skus))})
 			continue
 		}
-		if u.MSUserID == "" || u.OperationState == "running" {
+		if u.MSUserID == "" || u.Op.Busy() {
 			continue
 		}
 		slices.Sort(skus)

@@ -281,9 +281,13 @@ type User struct {
 	// Microsoft Graph user id (readonly).
 	MsUserId string `protobuf:"bytes,11,opt,name=ms_user_id,json=msUserId,proto3" json:"ms_user_id,omitempty"`
 	// creating, active, disabled, failed, deleting (readonly).
-	State         string `protobuf:"bytes,12,opt,name=state,proto3" json:"state,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	State string `protobuf:"bytes,12,opt,name=state,proto3" json:"state,omitempty"`
+	// The password the gateway generated (readonly, secret): only in the
+	// answer that completes the provisioning, and in re-sends of that answer
+	// for 24 hours; never on a read.
+	InitialPassword string `protobuf:"bytes,13,opt,name=initial_password,json=initialPassword,proto3" json:"initial_password,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *User) Reset() {
@@ -396,6 +400,13 @@ func (x *User) GetMsUserId() string {
 func (x *User) GetState() string {
 	if x != nil {
 		return x.State
+	}
+	return ""
+}
+
+func (x *User) GetInitialPassword() string {
+	if x != nil {
+		return x.InitialPassword
 	}
 	return ""
 }
@@ -998,7 +1009,7 @@ const file_o365_user_v1_user_proto_rawDesc = "" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\"[\n" +
 	"\vUserLicense\x125\n" +
 	"\fsubscription\x18\x01 \x01(\v2\x11.o365.aps.v1.LinkR\fsubscription\x12\x15\n" +
-	"\x06sku_id\x18\x02 \x01(\tR\x05skuId\"\xbb\x03\n" +
+	"\x06sku_id\x18\x02 \x01(\tR\x05skuId\"\xe6\x03\n" +
 	"\x04User\x12#\n" +
 	"\x03aps\x18\x01 \x01(\v2\x11.o365.aps.v1.MetaR\x03aps\x12)\n" +
 	"\x06tenant\x18\x02 \x01(\v2\x11.o365.aps.v1.LinkR\x06tenant\x12\x14\n" +
@@ -1014,7 +1025,8 @@ const file_o365_user_v1_user_proto_rawDesc = "" +
 	" \x03(\v2\x19.o365.user.v1.UserLicenseR\blicenses\x12\x1c\n" +
 	"\n" +
 	"ms_user_id\x18\v \x01(\tR\bmsUserId\x12\x14\n" +
-	"\x05state\x18\f \x01(\tR\x05stateB\x12\n" +
+	"\x05state\x18\f \x01(\tR\x05state\x12)\n" +
+	"\x10initial_password\x18\r \x01(\tR\x0finitialPasswordB\x12\n" +
 	"\x10_account_enabled\">\n" +
 	"\x14ProvisionUserRequest\x12&\n" +
 	"\x04user\x18\x01 \x01(\v2\x12.o365.user.v1.UserR\x04user\"?\n" +

@@ -8,6 +8,7 @@ import (
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 )
 
+// domains keeps domains as documents; sqldb.Docs fences the writes of jobs.
 func (s *Store) domains() sqldb.Typed[storage.Domain] {
 	return sqldb.Typed[storage.Domain]{Docs: sqldb.Docs{DB: s.db, Table: "domains"},
 		Keys: func(d *storage.Domain) (string, string, string, string, *int64) {

@@ -1,0 +1,67 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/o365gateway/gateway/services/shared/clouds"
+)
+
+type staticToken struct{}
+
+func (staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: "graph-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// An @odata.nextLink that points at another host is not followed: the
+// bearer token never leaves the Graph endpoint.
+func TestNextLinkStaysOnGraphHost(t *testing.T) {
+	var stolen atomic.Int32
+	evil := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			stolen.Add(1)
+		}
+		fmt.Fprint(w, `{"value":[]}`)
+	}))
+	defer evil.Close()
+	var graphURL string
+	g := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("page") {
+		case "":
+			fmt.Fprintf(w, `{"value":[{"id":"1","userPrincipalName":"a@x"}],"@odata.nextLink":"%s/v1.0/users?page=2"}`, graphURL)
+		case "2":
+			fmt.Fprintf(w, `{"value":[{"id":"2","userPrincipalName":"b@x"}],"@odata.nextLink":"%s/v1.0/users?page=3"}`, evil.URL)
+		}
+	}))
+	defer g.Close()
+	graphURL = g.URL
+	e := clouds.Endpoints{GraphURL: g.URL + "/v1.0", GraphAudience: "https://graph.microsoft.com"}
+	// One transport that trusts both test servers.
+	tr := g.Client().Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig.RootCAs.AddCert(evil.Certificate())
+	c := New(e, staticToken{}, "tenant-1", &http.Client{Transport: tr}, Options{MaxRetries: -1})
+	users, err := c.ListUsers(context.Background())
+	if err == nil {
+		t.Fatalf("a foreign nextLink was followed: %d users", len(users))
+	}
+	if stolen.Load() != 0 {
+		t.Fatal("the bearer token was sent to a foreign host")
+	}
+	// A link on the Graph host itself is followed.
+	if _, err := c.resolve(g.URL + "/v1.0/users?page=2"); err != nil {
+		t.Fatalf("own nextLink refused: %v", err)
+	}
+	for _, bad := range []string{evil.URL + "/v1.0/users", "http://" + g.Listener.Addr().String() + "/v1.0/users", g.URL + "/beta/users"} {
+		if _, err := c.resolve(bad); err == nil {
+			t.Fatalf("%s accepted", bad)
+		}
+	}
+}
