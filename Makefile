@@ -62,6 +62,12 @@ test-unit: ## Unit, storage and component tests of every module (race detector o
 test-e2e: build ## End-to-end tests: start the binaries and drive the facade as APSC does
 	cd sim && O365GW_BIN=$(BIN) go test -count=1 -timeout 15m $(if $(FILTER),-run '$(FILTER)') ./e2e/...
 
+.PHONY: test-faults
+test-faults: build ## The full fault matrix: every Microsoft side effect x every fault (about 5 minutes)
+	@mkdir -p .run
+	cd sim && set -o pipefail && O365GW_BIN=$(BIN) O365GW_FAULTS=all go test -count=1 -timeout 30m -run 'TestFaultMatrix' -v ./e2e/ 2>&1 \
+		| tee $(CURDIR)/.run/test-faults.log | grep -E -- '--- FAIL|^(ok|FAIL)|faults_test.go|[a-z] +[a-z_0-9]+ +[0-9.]+s$$'
+
 .PHONY: bench
 bench: build ## Benchmarks (job queue on SQLite; facade through the real binaries); figures are reported, not asserted
 	cd bench && O365GW_BIN=$(BIN) go test -run '^$$' -bench . -benchmem -benchtime $${BENCHTIME:-1000x} .

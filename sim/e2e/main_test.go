@@ -59,13 +59,20 @@ type env struct {
 
 func start(t *testing.T, countries ...string) *env {
 	t.Helper()
+	return startWith(t, nil, countries...)
+}
+
+// startWith starts a stack whose processes get extra environment entries.
+func startWith(t *testing.T, extra map[string][]string, countries ...string) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	stack, err := devstack.Start(ctx, devstack.Options{BinDir: binDir, WorkDir: t.TempDir(), RetryTimeout: time.Second,
 		// A short job lease: a job whose process was killed is taken over by
 		// the restarted process once the lease runs out.
-		ExtraEnv: map[string][]string{"tenant": {"TENANT_JOB_POLL=100ms", "TENANT_JOB_LEASE=3s"},
-			"subscription": {"SUBSCRIPTION_USAGE_TTL=500ms", "SUBSCRIPTION_JOB_LEASE=3s"}, "user": {"USER_JOB_LEASE=3s"}}})
+		ExtraEnv: map[string][]string{"tenant": append([]string{"TENANT_JOB_POLL=100ms", "TENANT_JOB_LEASE=3s"}, extra["tenant"]...),
+			"subscription": append([]string{"SUBSCRIPTION_USAGE_TTL=500ms", "SUBSCRIPTION_JOB_LEASE=3s"}, extra["subscription"]...),
+			"user":         append([]string{"USER_JOB_LEASE=3s"}, extra["user"]...)}})
 	if err != nil {
 		t.Fatal(err)
 	}

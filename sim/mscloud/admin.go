@@ -17,6 +17,7 @@ func (s *Server) registerAdmin() {
 	m.HandleFunc("GET /_sim", s.adminDescribe)
 	m.HandleFunc("GET /_sim/{$}", s.adminDescribe)
 	m.HandleFunc("POST /_sim/partners", s.adminCreatePartner)
+	m.HandleFunc("POST /_sim/partners/{partnerTenantId}/customers", s.adminCreateCustomer)
 	m.HandleFunc("POST /_sim/faults", s.adminAddFault)
 	m.HandleFunc("GET /_sim/faults", s.adminListFaults)
 	m.HandleFunc("DELETE /_sim/faults", s.adminClearFaults)
@@ -80,7 +81,7 @@ func (s *Server) adminDescribe(w http.ResponseWriter, r *http.Request) {
 		"openid_configuration_template": base + "/{tenant}/v2.0/.well-known/openid-configuration",
 		"clouds":                        clouds,
 		"admin_endpoints": []string{
-			"POST /_sim/partners", "POST /_sim/faults", "GET /_sim/faults", "DELETE /_sim/faults", "DELETE /_sim/faults/{id}",
+			"POST /_sim/partners", "POST /_sim/partners/{partnerTenantId}/customers", "POST /_sim/faults", "GET /_sim/faults", "DELETE /_sim/faults", "DELETE /_sim/faults/{id}",
 			"GET /_sim/state", "GET /_sim/clock", "POST /_sim/clock", "GET /_sim/settings", "POST /_sim/settings",
 			"POST /_sim/dns", "GET /_sim/dns", "POST /_sim/customers/{id}/users",
 		},

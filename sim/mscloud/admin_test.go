@@ -138,3 +138,29 @@ func TestAdminDescribeAndUnknown(t *testing.T) {
 		t.Errorf("wrong admin method: %d", st)
 	}
 }
+
+// A customer made the way a partner does in the portal is a Partner Center
+// customer of that partner like any other (linkable, listed).
+func TestAdminCreateCustomer(t *testing.T) {
+	s := newSim(t, Options{})
+	p := s.partner("global", true, "US")
+	code, b := s.admin("POST", "/_sim/partners/"+p.TenantID+"/customers", map[string]any{"domain": "portalmade", "company_name": "Portal Ltd", "country": "US"})
+	if code != 201 {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	cu := decode[map[string]any](t, b)
+	id, _ := cu["id"].(string)
+	code, _, got := s.do("GET", "/v1/customers/"+id, s.pcToken(p), nil, nil)
+	if code != 200 || decode[map[string]any](t, got)["companyProfile"].(map[string]any)["domain"] != "portalmade.onmicrosoft.com" {
+		t.Fatalf("read through Partner Center: %d %s", code, got)
+	}
+	if code, b := s.admin("POST", "/_sim/partners/"+p.TenantID+"/customers", map[string]any{"domain": "portalmade.onmicrosoft.com"}); code != 409 {
+		t.Fatalf("taken domain: %d %s", code, b)
+	}
+	if code, _ := s.admin("POST", "/_sim/partners/nope/customers", map[string]any{"domain": "x"}); code != 404 {
+		t.Fatalf("unknown partner: %d", code)
+	}
+	if code, _ := s.admin("POST", "/_sim/partners/"+p.TenantID+"/customers", map[string]any{"domain": "bad domain!"}); code != 400 {
+		t.Fatalf("bad domain: %d", code)
+	}
+}

@@ -17,8 +17,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Domain is the ErrorInfo domain of every gateway error.
-const Domain = "o365gateway.org"
+// ErrorDomain is the google.rpc.ErrorInfo domain of every gateway error
+// (the namespace of its reasons; nothing to do with DNS domains).
+const ErrorDomain = "o365gateway.org"
 
 // Reasons that the APS contract requires (more may be added).
 const (
@@ -81,7 +82,7 @@ func (e *Error) Unwrap() error { return e.cause }
 // GRPCStatus converts the error to a status with an ErrorInfo detail.
 func (e *Error) GRPCStatus() *status.Status {
 	st := status.New(e.Code, e.Message)
-	info := &errdetails.ErrorInfo{Reason: e.Reason, Domain: Domain}
+	info := &errdetails.ErrorInfo{Reason: e.Reason, Domain: ErrorDomain}
 	if e.JobFailed {
 		info.Metadata = map[string]string{metaJobFailed: "true"}
 	}
@@ -147,7 +148,7 @@ func ToStatus(err error) error {
 func FromStatus(st *status.Status) *Error {
 	e := &Error{Code: st.Code(), Message: st.Message(), Reason: defaultReason(st.Code())}
 	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == Domain {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
 			e.Reason = info.GetReason()
 			e.JobFailed = info.GetMetadata()[metaJobFailed] == "true"
 		}

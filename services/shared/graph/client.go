@@ -1,6 +1,7 @@
 // Package graph is a small typed Microsoft Graph client for a customer's
-// tenant, over azcore's pipeline (retries honouring Retry-After, bearer
-// tokens issued by the customer tenant for the partner's application), with
+// tenant, over the pipeline every Microsoft client shares (package msapi:
+// retries honouring Retry-After, the bearer-token policy, logging), with
+// tokens issued by the customer tenant for the partner's application and
 // a per-tenant rate limiter so that many requests for one tenant share its
 // Graph budget instead of tripping the throttling.
 package graph
@@ -11,22 +12,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 
 	"github.com/o365gateway/gateway/services/shared/clouds"
-	"github.com/o365gateway/gateway/services/shared/logging"
+	"github.com/o365gateway/gateway/services/shared/msapi"
 )
 
 // Client calls Graph in one customer tenant.
@@ -37,7 +35,8 @@ type Client struct {
 	reads    *rate.Limiter
 }
 
-// Options tune a client.
+// Options tune a client (the retry fields as in msapi.Retry; MaxRetries
+// defaults to 5).
 type Options struct {
 	MaxRetries    int32
 	MaxRetryDelay time.Duration
@@ -68,59 +67,29 @@ func New(e clouds.Endpoints, cred azcore.TokenCredential, customerTenantID strin
 	if o.MaxRetries == 0 {
 		o.MaxRetries = 5
 	}
-	if o.MaxRetryDelay == 0 {
-		o.MaxRetryDelay = 30 * time.Second
-	}
-	if o.TryTimeout == 0 {
-		o.TryTimeout = 60 * time.Second
-	}
 	if o.WritesPerSecond == 0 {
 		o.WritesPerSecond = 18
 	}
 	if o.ReadsPerSecond == 0 {
 		o.ReadsPerSecond = 100
 	}
-	if o.Log == nil {
-		o.Log = slog.Default()
-	}
-	pl := runtime.NewPipeline("o365gateway", "v1",
-		runtime.PipelineOptions{
-			PerRetry: []policy.Policy{
-				runtime.NewBearerTokenPolicy(tenantCredential{cred: cred, tenantID: customerTenantID}, []string{e.GraphAudience + "/.default"}, nil),
-				&requestIDPolicy{log: o.Log},
-			},
-			AllowedHeaders: []string{"request-id", "client-request-id", "Retry-After", "x-ms-throttle-scope", "x-ms-throttle-information", "x-ms-resource-unit"},
-		},
-		&policy.ClientOptions{Transport: httpClient, Retry: policy.RetryOptions{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay,
-			MaxRetryDelay: o.MaxRetryDelay, TryTimeout: o.TryTimeout}})
+	pl := msapi.NewPipeline(msapi.Config{
+		Name:       "graph",
+		Credential: tenantCredential{cred: cred, tenantID: customerTenantID},
+		Scope:      e.GraphAudience + "/.default",
+		HTTP:       httpClient,
+		// Every attempt has its own client-request-id; Graph answers with
+		// its request-id and, when it throttles, why.
+		AttemptID:       msapi.Header{Name: "client-request-id", Attr: "graph_client_request_id"},
+		ResponseHeaders: []msapi.Header{{Name: "request-id", Attr: "request_id"}, {Name: "x-ms-throttle-scope", Attr: "throttle_scope"}},
+		AllowedHeaders:  []string{"x-ms-throttle-information", "x-ms-resource-unit"},
+		Retry:           msapi.Retry{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay, MaxRetryDelay: o.MaxRetryDelay, TryTimeout: o.TryTimeout},
+		Log:             o.Log,
+	})
 	burst := func(r float64) int { return max(1, int(r)) }
 	return &Client{base: strings.TrimRight(e.GraphURL, "/"), pipeline: pl,
 		writes: rate.NewLimiter(rate.Limit(o.WritesPerSecond), burst(o.WritesPerSecond)),
 		reads:  rate.NewLimiter(rate.Limit(o.ReadsPerSecond), burst(o.ReadsPerSecond))}
-}
-
-// requestIDPolicy sets client-request-id per attempt and logs the call.
-type requestIDPolicy struct{ log *slog.Logger }
-
-func (p *requestIDPolicy) Do(req *policy.Request) (*http.Response, error) {
-	raw := req.Raw()
-	id := uuid.NewString()
-	raw.Header.Set("client-request-id", id)
-	raw.Header.Set("Accept", "application/json")
-	ctx := logging.With(raw.Context(), slog.String("graph_client_request_id", id))
-	start := time.Now()
-	resp, err := req.Next()
-	attrs := []any{"method", raw.Method, "path", raw.URL.Path, "duration_ms", time.Since(start).Milliseconds()}
-	if err != nil {
-		p.log.WarnContext(ctx, "graph call failed", append(attrs, "error", err.Error())...)
-		return resp, err
-	}
-	attrs = append(attrs, "status", resp.StatusCode, "request_id", resp.Header.Get("request-id"))
-	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		attrs = append(attrs, "retry_after", ra, "throttle_scope", resp.Header.Get("x-ms-throttle-scope"))
-	}
-	p.log.InfoContext(ctx, "graph call", attrs...)
-	return resp, nil
 }
 
 // Error is a Graph refusal: {"error":{"code","message","innerError"}}.
@@ -150,6 +119,20 @@ func (e *Error) Throttled() bool { return e.StatusCode == http.StatusTooManyRequ
 func (e *Error) Transient() bool {
 	return e.transport != nil || e.StatusCode == 408 || e.StatusCode == 429 || e.StatusCode >= 500
 }
+
+// API tells that the error is Graph's (see msapi.Error).
+func (e *Error) API() msapi.API { return msapi.Graph }
+
+// Status is the HTTP status; 0 when Graph could not be reached.
+func (e *Error) Status() int { return e.StatusCode }
+
+// Wait is the Retry-After Graph asked for.
+func (e *Error) Wait() time.Duration { return e.RetryAfter }
+
+// Detail is Graph's message.
+func (e *Error) Detail() string { return e.Message }
+
+var _ msapi.Error = (*Error)(nil)
 
 // AsError extracts a *Error.
 func AsError(err error) (*Error, bool) {
@@ -195,7 +178,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		if err != nil {
 			return err
 		}
-		if err := req.SetBody(nopCloser{bytes.NewReader(b)}, "application/json"); err != nil {
+		if err := msapi.SetJSON(req, b); err != nil {
 			return err
 		}
 	}
@@ -203,8 +186,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return &Error{Message: "Microsoft Graph could not be reached", transport: err}
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	data, err := msapi.ReadBody(resp)
 	if err != nil {
 		return &Error{StatusCode: resp.StatusCode, Message: "reading the Graph answer failed", transport: err}
 	}
@@ -222,9 +204,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		if e.Message == "" {
 			e.Message = http.StatusText(resp.StatusCode)
 		}
-		if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil {
-			e.RetryAfter = time.Duration(s) * time.Second
-		}
+		e.RetryAfter = msapi.RetryAfter(resp.Header)
 		return e
 	}
 	if out != nil && len(bytes.TrimSpace(data)) > 0 {
@@ -232,9 +212,5 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	return nil
 }
-
-type nopCloser struct{ *bytes.Reader }
-
-func (nopCloser) Close() error { return nil }
 
 func escape(idOrUPN string) string { return url.PathEscape(idOrUPN) }

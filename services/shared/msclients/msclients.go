@@ -1,6 +1,10 @@
-// Package msclients builds and caches the Microsoft clients of each
-// application instance: one credential, one token cache and one Partner
-// Center client per instance, rebuilt when its credentials change.
+// Package msclients is the one factory of Microsoft clients every service
+// uses: per application instance one credential (and token cache) and one
+// Partner Center client, and per customer tenant of the instance one Graph
+// client with its own token and rate limiter; all rebuilt when the
+// instance's credentials change. The tenant service opens its stored
+// credentials itself; the others get them from the tenant service
+// (tenantclient).
 package msclients
 
 import (

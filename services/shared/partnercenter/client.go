@@ -1,6 +1,7 @@
 // Package partnercenter is a small typed client of the Partner Center REST API
-// over azcore's pipeline: retries honouring Retry-After, the bearer-token
-// policy, and Partner Center's headers.
+// over the pipeline every Microsoft client shares (package msapi: retries
+// honouring Retry-After, the bearer-token policy, logging), plus Partner
+// Center's own headers.
 //
 // MS-RequestId is the idempotency key of a logical step: the caller creates it
 // once, persists it, and passes it with WithRequestID on every try, including
@@ -14,7 +15,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -26,7 +26,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/o365gateway/gateway/services/shared/clouds"
-	"github.com/o365gateway/gateway/services/shared/logging"
+	"github.com/o365gateway/gateway/services/shared/msapi"
 )
 
 // Client calls Partner Center for one partner (one credential).
@@ -40,8 +40,9 @@ type Client struct {
 type Options struct {
 	// MaxRetries per call (default 4).
 	MaxRetries int32
-	// MaxRetryDelay: a Retry-After longer than this is not waited for in
-	// process; the call returns a throttling *Error for the job to reschedule.
+	// MaxRetryDelay: a Retry-After longer than this (default 30s) is not
+	// waited for in process; the call returns a throttling *Error for the
+	// job to reschedule.
 	MaxRetryDelay time.Duration
 	// RetryDelay is the base of the exponential backoff (default 800ms).
 	RetryDelay time.Duration
@@ -58,37 +59,23 @@ func New(e clouds.Endpoints, cred azcore.TokenCredential, httpClient *http.Clien
 	if o.MaxRetries == 0 {
 		o.MaxRetries = 4
 	}
-	if o.MaxRetryDelay == 0 {
-		o.MaxRetryDelay = 30 * time.Second
-	}
-	if o.TryTimeout == 0 {
-		o.TryTimeout = 60 * time.Second
-	}
-	if o.Log == nil {
-		o.Log = slog.Default()
-	}
-	pl := runtime.NewPipeline("o365gateway", "v1",
-		runtime.PipelineOptions{
-			PerCall: []policy.Policy{requestIDPolicy{}},
-			PerRetry: []policy.Policy{
-				runtime.NewBearerTokenPolicy(cred, []string{e.PartnerCenterAudience + "/.default"}, nil),
-				&correlationPolicy{log: o.Log},
-			},
-			AllowedHeaders: []string{"MS-RequestId", "MS-CorrelationId", "MS-CV", "Retry-After"},
-		},
-		&policy.ClientOptions{
-			Transport: httpClient,
-			Retry: policy.RetryOptions{
-				MaxRetries:    o.MaxRetries,
-				RetryDelay:    o.RetryDelay,
-				MaxRetryDelay: o.MaxRetryDelay,
-				TryTimeout:    o.TryTimeout,
-			},
-			Telemetry: policy.TelemetryOptions{ApplicationID: "o365gateway"},
-		})
 	if o.PollFor == 0 {
 		o.PollFor = 2 * time.Minute
 	}
+	pl := msapi.NewPipeline(msapi.Config{
+		Name:       "partner center",
+		Credential: cred,
+		Scope:      e.PartnerCenterAudience + "/.default",
+		HTTP:       httpClient,
+		PerCall:    []policy.Policy{requestIDPolicy{}},
+		// Every attempt has its own MS-CorrelationId; the MS-RequestId of
+		// the logical call is logged with it.
+		AttemptID:      msapi.Header{Name: "MS-CorrelationId", Attr: "ms_correlation_id"},
+		RequestHeaders: []msapi.Header{{Name: "MS-RequestId", Attr: "ms_request_id"}},
+		AllowedHeaders: []string{"MS-CV"},
+		Retry:          msapi.Retry{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay, MaxRetryDelay: o.MaxRetryDelay, TryTimeout: o.TryTimeout},
+		Log:            o.Log,
+	})
 	return &Client{base: strings.TrimRight(e.PartnerCenterURL, "/"), pipeline: pl, pollFor: o.PollFor}
 }
 
@@ -110,32 +97,8 @@ func (requestIDPolicy) Do(req *policy.Request) (*http.Response, error) {
 	h := req.Raw().Header
 	h.Set("MS-RequestId", id)
 	h.Set("MS-Contract-Version", "v1")
-	h.Set("Accept", "application/json")
 	h.Set("X-Locale", "en-US")
 	return req.Next()
-}
-
-// correlationPolicy gives every attempt its own MS-CorrelationId and logs it.
-type correlationPolicy struct{ log *slog.Logger }
-
-func (p *correlationPolicy) Do(req *policy.Request) (*http.Response, error) {
-	cid := uuid.NewString()
-	raw := req.Raw()
-	raw.Header.Set("MS-CorrelationId", cid)
-	ctx := logging.With(raw.Context(), slog.String("ms_correlation_id", cid), slog.String("ms_request_id", raw.Header.Get("MS-RequestId")))
-	start := time.Now()
-	resp, err := req.Next()
-	attrs := []any{"method", raw.Method, "path", raw.URL.Path, "duration_ms", time.Since(start).Milliseconds()}
-	if err != nil {
-		p.log.WarnContext(ctx, "partner center call failed", append(attrs, "error", err.Error())...)
-		return resp, err
-	}
-	attrs = append(attrs, "status", resp.StatusCode)
-	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		attrs = append(attrs, "retry_after", ra)
-	}
-	p.log.InfoContext(ctx, "partner center call", attrs...)
-	return resp, nil
 }
 
 // do sends one logical call. body may be nil. out may be nil. Non-2xx
@@ -187,7 +150,7 @@ func (c *Client) send(ctx context.Context, method, path string, query, headers m
 		req.Raw().Header.Set(k, v)
 	}
 	if payload != nil {
-		if err := req.SetBody(streamingNopCloser(payload), "application/json"); err != nil {
+		if err := msapi.SetJSON(req, payload); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -195,16 +158,9 @@ func (c *Client) send(ctx context.Context, method, path string, query, headers m
 	if err != nil {
 		return nil, nil, &Error{StatusCode: 0, Description: "Partner Center could not be reached", transport: err}
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	data, err := msapi.ReadBody(resp)
 	if err != nil {
 		return resp, nil, &Error{StatusCode: resp.StatusCode, Description: "reading the Partner Center answer failed", transport: err}
 	}
 	return resp, data, nil
 }
-
-type nopCloser struct{ *bytes.Reader }
-
-func (nopCloser) Close() error { return nil }
-
-func streamingNopCloser(b []byte) nopCloser { return nopCloser{bytes.NewReader(b)} }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/o365gateway/gateway/services/shared/msapi"
 )
 
 // Error is a Partner Center refusal. It parses the three shapes Partner
@@ -43,6 +45,20 @@ func (e *Error) Throttled() bool { return e.StatusCode == http.StatusTooManyRequ
 func (e *Error) Transient() bool {
 	return e.transport != nil || e.StatusCode == 408 || e.StatusCode == 429 || e.StatusCode >= 500 || e.Retryable
 }
+
+// API tells that the error is Partner Center's (see msapi.Error).
+func (e *Error) API() msapi.API { return msapi.PartnerCenter }
+
+// Status is the HTTP status; 0 when Partner Center could not be reached.
+func (e *Error) Status() int { return e.StatusCode }
+
+// Wait is the Retry-After Partner Center asked for.
+func (e *Error) Wait() time.Duration { return e.RetryAfter }
+
+// Detail is Partner Center's description.
+func (e *Error) Detail() string { return e.Description }
+
+var _ msapi.Error = (*Error)(nil)
 
 // AsError extracts a *Error from err.
 func AsError(err error) (*Error, bool) {
@@ -93,12 +109,6 @@ func parseError(resp *http.Response, body []byte) *Error {
 	if e.Description == "" {
 		e.Description = http.StatusText(resp.StatusCode)
 	}
-	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		if s, err := strconv.Atoi(strings.TrimSpace(ra)); err == nil {
-			e.RetryAfter = time.Duration(s) * time.Second
-		} else if t, err := http.ParseTime(ra); err == nil {
-			e.RetryAfter = time.Until(t)
-		}
-	}
+	e.RetryAfter = msapi.RetryAfter(resp.Header)
 	return e
 }

@@ -21,8 +21,8 @@ import (
 	"github.com/o365gateway/gateway/services/shared/msauth"
 	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
+	"github.com/o365gateway/gateway/services/shared/tenantclient"
 
-	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/subscription/internal/catalog"
 	"github.com/o365gateway/gateway/services/subscription/internal/config"
 	"github.com/o365gateway/gateway/services/subscription/internal/server"
@@ -76,16 +76,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		return nil, err
 	}
 	factory := &msclients.Factory{Endpoints: endpoints, Simulated: cfg.Simulated(), HTTP: httpClient, Log: log, MaxRetryDelay: cfg.MSMaxRetryDelay}
-	dir := directory.New(conn, 30*time.Second)
+	tenantClient := tenantclient.New(conn, 30*time.Second)
 	workerID := cfg.WorkerID
 	if workerID == "" {
 		workerID, _ = os.Hostname()
 	}
 	runner := &jobs.Runner{Store: store.Jobs(), Owner: "subscription:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll,
 		Lease: cfg.JobLease, Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
-	subs := &subscriptions.Service{Store: store, Directory: dir, Catalog: &catalog.Catalog{TTL: cfg.CatalogTTL}, Notify: runner.Notify,
+	subs := &subscriptions.Service{Store: store, Tenants: tenantClient, Catalog: &catalog.Catalog{TTL: cfg.CatalogTTL}, Notify: runner.Notify,
 		Log: log, UsageTTL: cfg.UsageTTL,
-		PC: func(inst *directory.Instance) (subscriptions.PartnerCenter, error) {
+		PC: func(inst *tenantclient.Instance) (subscriptions.PartnerCenter, error) {
 			return factory.PartnerCenter(inst.Credentials)
 		}}
 	for kind, h := range subs.Handlers() {

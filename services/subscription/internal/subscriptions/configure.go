@@ -8,15 +8,15 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
-	"github.com/o365gateway/gateway/services/shared/pcerr"
 
 	"github.com/o365gateway/gateway/services/subscription/internal/storage"
 )
 
 // Configure answers PUT /subscriptions/{id}: quantity, auto-renew, suspension.
 func (s *Service) Configure(ctx context.Context, req apsmd.Request, id string, in Input) (*View, error) {
-	inst, err := s.Directory.Instance(ctx, req.InstanceID)
+	inst, err := s.Tenants.Instance(ctx, req.InstanceID)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (s *Service) Configure(ctx context.Context, req apsmd.Request, id string, i
 // new-commerce decrease, against Microsoft's refundable quantity (the seats
 // still inside their cancellation window).
 func (s *Service) checkNewQuantity(ctx context.Context, instanceID string, sub *storage.Subscription, qty int64) error {
-	inst, err := s.Directory.Instance(ctx, instanceID)
+	inst, err := s.Tenants.Instance(ctx, instanceID)
 	if err != nil {
 		return err
 	}
@@ -83,13 +83,13 @@ func (s *Service) checkNewQuantity(ctx context.Context, instanceID string, sub *
 	if err != nil {
 		return err
 	}
-	t, err := s.Directory.Tenant(ctx, instanceID, sub.TenantID)
+	t, err := s.Tenants.Tenant(ctx, instanceID, sub.TenantID)
 	if err != nil {
 		return err
 	}
 	offer, err := s.Catalog.Find(ctx, pc, instanceID, t.Country, sub.OfferID)
 	if err != nil {
-		return pcerr.Sync(err, "read the catalog")
+		return mserr.Sync(err, "read the catalog")
 	}
 	if offer != nil {
 		if _, err := checkQuantity(inst, offer, &qty); err != nil {
@@ -101,7 +101,7 @@ func (s *Service) checkNewQuantity(ctx context.Context, instanceID string, sub *
 	}
 	ms, err := pc.GetSubscription(ctx, sub.MSCustomerID, sub.MSSubscriptionID)
 	if err != nil {
-		return pcerr.Sync(err, "read the subscription")
+		return mserr.Sync(err, "read the subscription")
 	}
 	if qty >= ms.Quantity {
 		return nil
@@ -128,7 +128,7 @@ func (s *Service) runConfigure(ctx context.Context, sub *storage.Subscription) (
 	}
 	ms, err := pc.GetSubscription(ctx, sub.MSCustomerID, sub.MSSubscriptionID)
 	if err != nil {
-		return nil, pcerr.Job(err)
+		return nil, mserr.Job(err)
 	}
 	wantStatus := "active"
 	if sub.Suspended {
@@ -142,7 +142,7 @@ func (s *Service) runConfigure(ctx context.Context, sub *storage.Subscription) (
 		change(&next)
 		out, err := pc.PatchSubscription(ctx, sub.MSCustomerID, next, done)
 		if err != nil {
-			return pcerr.Job(err)
+			return mserr.Job(err)
 		}
 		ms = out
 		return nil

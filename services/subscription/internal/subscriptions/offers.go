@@ -7,7 +7,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
-	"github.com/o365gateway/gateway/services/shared/pcerr"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 
 	"github.com/o365gateway/gateway/services/subscription/internal/catalog"
 )
@@ -16,7 +16,7 @@ var countryRe = regexp.MustCompile(`^[A-Z]{2}$`)
 
 // Offers answers GET /app/{id}/offers?country=XX.
 func (s *Service) Offers(ctx context.Context, req apsmd.Request, appID, country string) ([]catalog.Offer, error) {
-	inst, err := s.Directory.Instance(ctx, req.InstanceID)
+	inst, err := s.Tenants.Instance(ctx, req.InstanceID)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +33,7 @@ func (s *Service) Offers(ctx context.Context, req apsmd.Request, appID, country 
 	}
 	offers, err := s.Catalog.Offers(ctx, pc, inst.InstanceID, country)
 	if err != nil {
-		return nil, pcerr.Sync(err, "read the catalog")
+		return nil, mserr.Sync(err, "read the catalog")
 	}
 	return offers, nil
 }

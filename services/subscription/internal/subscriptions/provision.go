@@ -13,10 +13,10 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
-	"github.com/o365gateway/gateway/services/shared/pcerr"
+	"github.com/o365gateway/gateway/services/shared/tenantclient"
 
-	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/subscription/internal/catalog"
 	"github.com/o365gateway/gateway/services/subscription/internal/storage"
 )
@@ -37,7 +37,7 @@ type Input struct {
 // Provision answers POST /subscriptions. A re-send answers from the stored
 // state; a sync re-send of a failed purchase re-runs it from the failed step.
 func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*View, error) {
-	inst, err := s.Directory.Instance(ctx, req.InstanceID)
+	inst, err := s.Tenants.Instance(ctx, req.InstanceID)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 // rerunProvision starts a new attempt of a failed purchase with the re-sent
 // data, validated again; what an earlier attempt did at Microsoft is kept
 // (its steps resume: done ones are skipped, unknown ones read back).
-func (s *Service) rerunProvision(ctx context.Context, inst *directory.Instance, sub *storage.Subscription, in Input) (*View, error) {
+func (s *Service) rerunProvision(ctx context.Context, inst *tenantclient.Instance, sub *storage.Subscription, in Input) (*View, error) {
 	fresh, err := s.prepare(ctx, inst, in)
 	if err != nil {
 		return nil, err
@@ -90,11 +90,11 @@ func (s *Service) rerunProvision(ctx context.Context, inst *directory.Instance, 
 }
 
 // tenantFor resolves the tenant a subscription is for and checks it can buy.
-func (s *Service) tenantFor(ctx context.Context, inst *directory.Instance, tenantID string) (*directory.Tenant, error) {
+func (s *Service) tenantFor(ctx context.Context, inst *tenantclient.Instance, tenantID string) (*tenantclient.Tenant, error) {
 	if tenantID == "" {
 		return nil, apierr.Invalid("The tenant link is required.")
 	}
-	t, err := s.Directory.Tenant(ctx, inst.InstanceID, tenantID)
+	t, err := s.Tenants.Tenant(ctx, inst.InstanceID, tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (s *Service) tenantFor(ctx context.Context, inst *directory.Instance, tenan
 }
 
 // prepare validates a purchase completely before anything is bought.
-func (s *Service) prepare(ctx context.Context, inst *directory.Instance, in Input) (*storage.Subscription, error) {
+func (s *Service) prepare(ctx context.Context, inst *tenantclient.Instance, in Input) (*storage.Subscription, error) {
 	t, err := s.tenantFor(ctx, inst, in.TenantID)
 	if err != nil {
 		return nil, err
@@ -120,7 +120,7 @@ func (s *Service) prepare(ctx context.Context, inst *directory.Instance, in Inpu
 	}
 	offer, err := s.Catalog.Find(ctx, pc, inst.InstanceID, t.Country, offerID)
 	if err != nil {
-		return nil, pcerr.Sync(err, "read the catalog")
+		return nil, mserr.Sync(err, "read the catalog")
 	}
 	if offer == nil {
 		return nil, apierr.New(codes.InvalidArgument, apierr.OfferNotFound,
@@ -161,7 +161,7 @@ func (s *Service) prepare(ctx context.Context, inst *directory.Instance, in Inpu
 	return sub, nil
 }
 
-func checkQuantity(inst *directory.Instance, offer *catalog.Offer, limit *int64) (int64, error) {
+func checkQuantity(inst *tenantclient.Instance, offer *catalog.Offer, limit *int64) (int64, error) {
 	if limit == nil {
 		return 0, apierr.New(codes.InvalidArgument, apierr.QuantityOutOfRange,
 			"licenses.limit is required: Microsoft sells a fixed number of seats, unlimited is not possible.")
@@ -226,7 +226,7 @@ func (s *Service) checkParent(ctx context.Context, sub *storage.Subscription, of
 	}
 	po, err := s.Catalog.Find(ctx, pc, sub.InstanceID, country, parent.OfferID)
 	if err != nil {
-		return pcerr.Sync(err, "read the catalog")
+		return mserr.Sync(err, "read the catalog")
 	}
 	if po == nil || !offer.AllowsParent(po) {
 		return apierr.New(codes.InvalidArgument, apierr.AddOnParentRequired, "%s cannot be added to %s.", offer.Name, parent.OfferName)
@@ -274,14 +274,14 @@ func (s *Service) runProvision(ctx context.Context, sub *storage.Subscription) (
 	}
 	ms, err := pc.GetSubscription(ctx, sub.MSCustomerID, sub.MSSubscriptionID)
 	if err != nil {
-		return nil, pcerr.Job(err)
+		return nil, mserr.Job(err)
 	}
 	if ms.AutoRenewEnabled != sub.AutoRenew && ms.Status == "active" {
 		ms.AutoRenewEnabled = sub.AutoRenew
 		if ms, err = pc.PatchSubscription(ctx, sub.MSCustomerID, *ms, func(x *partnercenter.Subscription) bool {
 			return x.AutoRenewEnabled == sub.AutoRenew
 		}); err != nil {
-			return nil, pcerr.Job(err)
+			return nil, mserr.Job(err)
 		}
 	}
 	return func(x *storage.Subscription) {
@@ -315,11 +315,11 @@ func (s *Service) cartEffect(pc PartnerCenter) lifecycle.Effect[storage.Subscrip
 			cart, err := pc.CreateCart(partnercenter.WithRequestID(ctx, requestID), sub.MSCustomerID,
 				partnercenter.Cart{LineItems: []partnercenter.CartLineItem{line}})
 			if err != nil {
-				return nil, pcerr.Job(err)
+				return nil, mserr.Job(err)
 			}
 			for _, l := range cart.LineItems {
 				if l.Error != nil {
-					return nil, jobs.Permanent(pcerr.Business(int(l.Error.ErrorCode), l.Error.ErrorDescription, "the cart"))
+					return nil, jobs.Permanent(mserr.Business(int(l.Error.ErrorCode), l.Error.ErrorDescription, "the cart"))
 				}
 			}
 			return func(x *storage.Subscription) { x.CartID = cart.ID }, nil
@@ -339,11 +339,11 @@ func (s *Service) purchaseEffect(pc PartnerCenter) lifecycle.Effect[storage.Subs
 			if sub.Kind == storage.KindNewCommerce {
 				res, err := pc.Checkout(reqCtx, sub.MSCustomerID, sub.CartID)
 				if err != nil {
-					return nil, pcerr.Job(err)
+					return nil, mserr.Job(err)
 				}
 				if len(res.OrderErrors) > 0 && len(res.Orders) == 0 {
 					e := res.OrderErrors[0]
-					return nil, jobs.Permanent(pcerr.Business(e.Code, e.Description, "the checkout"))
+					return nil, jobs.Permanent(mserr.Business(e.Code, e.Description, "the checkout"))
 				}
 				orders = res.Orders
 			} else {
@@ -351,7 +351,7 @@ func (s *Service) purchaseEffect(pc PartnerCenter) lifecycle.Effect[storage.Subs
 					LineItems: []partnercenter.OrderLineItem{{LineItemNumber: 0, OfferID: sub.OfferID, Quantity: sub.Quantity,
 						FriendlyName: marker(sub), ParentSubscriptionID: s.parentMS(ctx, sub)}}})
 				if err != nil {
-					return nil, pcerr.Job(err)
+					return nil, mserr.Job(err)
 				}
 				orders = []partnercenter.Order{*o}
 			}
@@ -376,7 +376,7 @@ func (s *Service) purchaseEffect(pc PartnerCenter) lifecycle.Effect[storage.Subs
 func (s *Service) readBack(ctx context.Context, pc PartnerCenter, sub *storage.Subscription) (func(*storage.Subscription), error) {
 	list, err := pc.Subscriptions(ctx, sub.MSCustomerID)
 	if err != nil {
-		return nil, pcerr.Job(err)
+		return nil, mserr.Job(err)
 	}
 	for _, ms := range list {
 		if ms.FriendlyName == marker(sub) && ms.Status != "deleted" {

@@ -19,8 +19,8 @@ import (
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
+	"github.com/o365gateway/gateway/services/shared/tenantclient"
 
-	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/subscription/internal/catalog"
 	"github.com/o365gateway/gateway/services/subscription/internal/storage"
 )
@@ -41,10 +41,11 @@ type PartnerCenter interface {
 	SubscribedSKUs(ctx context.Context, customerID string) ([]partnercenter.SubscribedSKU, error)
 }
 
-// Directory reads instances and tenants (owned by the tenant service).
-type Directory interface {
-	Instance(ctx context.Context, instanceID string) (*directory.Instance, error)
-	Tenant(ctx context.Context, instanceID, tenantID string) (*directory.Tenant, error)
+// Tenants reads instances and tenants from the tenant service, which owns
+// them (*tenantclient.Client).
+type Tenants interface {
+	Instance(ctx context.Context, instanceID string) (*tenantclient.Instance, error)
+	Tenant(ctx context.Context, instanceID, tenantID string) (*tenantclient.Tenant, error)
 }
 
 // Sandbox limits of Partner Center's integration sandbox.
@@ -55,13 +56,13 @@ const (
 
 // Service implements the subscription operations.
 type Service struct {
-	Store     storage.Store
-	Directory Directory
-	PC        func(inst *directory.Instance) (PartnerCenter, error)
-	Catalog   *catalog.Catalog
-	Notify    func()
-	Log       *slog.Logger
-	UsageTTL  time.Duration
+	Store    storage.Store
+	Tenants  Tenants
+	PC       func(inst *tenantclient.Instance) (PartnerCenter, error)
+	Catalog  *catalog.Catalog
+	Notify   func()
+	Log      *slog.Logger
+	UsageTTL time.Duration
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 
@@ -142,7 +143,7 @@ func (s *Service) answer(ctx context.Context, a *lifecycle.Answer[storage.Subscr
 
 // partnerCenter returns the Partner Center client of a job's subscription.
 func (s *Service) partnerCenter(ctx context.Context, sub *storage.Subscription) (PartnerCenter, error) {
-	inst, err := s.Directory.Instance(ctx, sub.InstanceID)
+	inst, err := s.Tenants.Instance(ctx, sub.InstanceID)
 	if err != nil {
 		if apierr.From(err).Code == codes.NotFound {
 			return nil, jobs.Permanent(err)
@@ -204,7 +205,7 @@ func (s *Service) subscribedSKUs(ctx context.Context, sub *storage.Subscription)
 		return e.skus, nil
 	}
 	s.usageMu.Unlock()
-	inst, err := s.Directory.Instance(ctx, sub.InstanceID)
+	inst, err := s.Tenants.Instance(ctx, sub.InstanceID)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +228,7 @@ func (s *Service) subscribedSKUs(ctx context.Context, sub *storage.Subscription)
 
 // Get answers GET /subscriptions/{id}.
 func (s *Service) Get(ctx context.Context, instanceID, id string) (*View, error) {
-	if _, err := s.Directory.Instance(ctx, instanceID); err != nil {
+	if _, err := s.Tenants.Instance(ctx, instanceID); err != nil {
 		return nil, err
 	}
 	sub, err := s.load(ctx, instanceID, id)
@@ -240,7 +241,7 @@ func (s *Service) Get(ctx context.Context, instanceID, id string) (*View, error)
 // Resolve tells which license SKU a subscription grants: the SKU the
 // catalog named, else the subscribed SKU whose product name is the offer's.
 func (s *Service) Resolve(ctx context.Context, instanceID, id string) (*storage.Subscription, string, error) {
-	if _, err := s.Directory.Instance(ctx, instanceID); err != nil {
+	if _, err := s.Tenants.Instance(ctx, instanceID); err != nil {
 		return nil, "", err
 	}
 	sub, err := s.load(ctx, instanceID, id)

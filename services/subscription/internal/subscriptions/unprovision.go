@@ -8,8 +8,8 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
-	"github.com/o365gateway/gateway/services/shared/pcerr"
 
 	"github.com/o365gateway/gateway/services/subscription/internal/storage"
 )
@@ -20,7 +20,7 @@ import (
 // term end (Microsoft allows no earlier cancellation); a legacy subscription
 // is suspended. A nil View means done (204).
 func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string) (*View, error) {
-	inst, err := s.Directory.Instance(ctx, req.InstanceID)
+	inst, err := s.Tenants.Instance(ctx, req.InstanceID)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (s *Service) endAtMicrosoft(ctx context.Context, pc PartnerCenter, sub *sto
 		return nil
 	}
 	if err != nil {
-		return pcerr.Job(err)
+		return mserr.Job(err)
 	}
 	if ms.Status == "deleted" || ms.Status == "expired" {
 		return nil
@@ -107,7 +107,7 @@ func (s *Service) endAtMicrosoft(ctx context.Context, pc PartnerCenter, sub *sto
 		done = func(x *partnercenter.Subscription) bool { return x.Status == "suspended" }
 	}
 	if _, err := pc.PatchSubscription(ctx, sub.MSCustomerID, next, done); err != nil {
-		return pcerr.Job(err)
+		return mserr.Job(err)
 	}
 	s.Log.InfoContext(ctx, "subscription ended at Microsoft", "subscription_id", sub.ID, "ms_subscription_id", sub.MSSubscriptionID, "how", how)
 	return nil

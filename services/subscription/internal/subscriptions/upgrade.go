@@ -10,8 +10,8 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
-	"github.com/o365gateway/gateway/services/shared/pcerr"
 
 	"github.com/o365gateway/gateway/services/subscription/internal/storage"
 )
@@ -19,7 +19,7 @@ import (
 // Upgrade answers POST /subscriptions/{id}/upgrade: a legacy upgrade or a
 // new-commerce transition with license transfer, run as a job.
 func (s *Service) Upgrade(ctx context.Context, req apsmd.Request, id, offerID, transition string) (*View, error) {
-	inst, err := s.Directory.Instance(ctx, req.InstanceID)
+	inst, err := s.Tenants.Instance(ctx, req.InstanceID)
 	if err != nil {
 		return nil, err
 	}
@@ -51,17 +51,17 @@ func (s *Service) Upgrade(ctx context.Context, req apsmd.Request, id, offerID, t
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.Directory.Tenant(ctx, inst.InstanceID, sub.TenantID)
+	t, err := s.Tenants.Tenant(ctx, inst.InstanceID, sub.TenantID)
 	if err != nil {
 		return nil, err
 	}
 	from, err := s.Catalog.Find(ctx, pc, inst.InstanceID, t.Country, sub.OfferID)
 	if err != nil {
-		return nil, pcerr.Sync(err, "read the catalog")
+		return nil, mserr.Sync(err, "read the catalog")
 	}
 	to, err := s.Catalog.Find(ctx, pc, inst.InstanceID, t.Country, offerID)
 	if err != nil {
-		return nil, pcerr.Sync(err, "read the catalog")
+		return nil, mserr.Sync(err, "read the catalog")
 	}
 	if to == nil {
 		return nil, apierr.New(codes.InvalidArgument, apierr.OfferNotFound, "Offer %s is not sold to customers in %s.", offerID, t.Country)
@@ -128,13 +128,13 @@ func (s *Service) upgradeCall(ctx context.Context, pc PartnerCenter, sub *storag
 			Quantity: sub.Quantity, TermDuration: sub.TermDuration, BillingCycle: sub.BillingCycle,
 			TransitionType: "transition_with_license_transfer"})
 		if err != nil {
-			return "", pcerr.Job(err)
+			return "", mserr.Job(err)
 		}
 		return res.ToSubscriptionID, nil
 	}
 	targets, err := pc.Upgrades(ctx, sub.MSCustomerID, sub.MSSubscriptionID)
 	if err != nil {
-		return "", pcerr.Job(err)
+		return "", mserr.Job(err)
 	}
 	var target *partnercenter.UpgradeTarget
 	for i := range targets {
@@ -148,11 +148,11 @@ func (s *Service) upgradeCall(ctx context.Context, pc PartnerCenter, sub *storag
 	target.Quantity = sub.Quantity
 	res, err := pc.Upgrade(ctx, sub.MSCustomerID, sub.MSSubscriptionID, *target)
 	if err != nil {
-		return "", pcerr.Job(err)
+		return "", mserr.Job(err)
 	}
 	if len(res.UpgradeErrors) > 0 {
 		e := res.UpgradeErrors[0]
-		return "", jobs.Permanent(pcerr.Business(e.Code, e.Description, "the upgrade"))
+		return "", jobs.Permanent(mserr.Business(e.Code, e.Description, "the upgrade"))
 	}
 	return res.TargetSubscriptionID, nil
 }
@@ -165,7 +165,7 @@ func (s *Service) upgradeReadBack(ctx context.Context, pc PartnerCenter, sub *st
 	if sub.Kind == storage.KindNewCommerce {
 		list, err := pc.Transitions(ctx, sub.MSCustomerID, sub.MSSubscriptionID)
 		if err != nil {
-			return "", pcerr.Job(err)
+			return "", mserr.Job(err)
 		}
 		for _, t := range list {
 			if strings.EqualFold(t.ToCatalogItemID, sub.TargetOfferID) && t.ToSubscriptionID != "" && t.Status != "failed" {
@@ -176,14 +176,14 @@ func (s *Service) upgradeReadBack(ctx context.Context, pc PartnerCenter, sub *st
 	}
 	src, err := pc.GetSubscription(ctx, sub.MSCustomerID, sub.MSSubscriptionID)
 	if err != nil {
-		return "", pcerr.Job(err)
+		return "", mserr.Job(err)
 	}
 	if src.Status == "active" {
 		return "", nil
 	}
 	list, err := pc.Subscriptions(ctx, sub.MSCustomerID)
 	if err != nil {
-		return "", pcerr.Job(err)
+		return "", mserr.Job(err)
 	}
 	var found []string
 	for _, ms := range list {

@@ -4,28 +4,29 @@ package app
 
 import (
 	"context"
-
 	"crypto/x509"
 	"fmt"
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/msauth"
-	sharedclients "github.com/o365gateway/gateway/services/shared/msclients"
+	"github.com/o365gateway/gateway/services/shared/msclients"
+	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/secret"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
 
@@ -33,7 +34,6 @@ import (
 	"github.com/o365gateway/gateway/services/tenant/internal/config"
 	"github.com/o365gateway/gateway/services/tenant/internal/domains"
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
-	"github.com/o365gateway/gateway/services/tenant/internal/msclients"
 	"github.com/o365gateway/gateway/services/tenant/internal/server"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage/sqlite"
@@ -126,12 +126,26 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		return nil, err
 	}
 
-	factory := &msclients.Factory{Sealer: sealer, Factory: &sharedclients.Factory{Endpoints: endpoints, Simulated: simulated,
-		HTTP: httpClient, Log: log, MaxRetryDelay: cfg.MSMaxRetryDelay}}
-	factory.OnRotate = func(ctx context.Context, instanceID string, tok secret.String) error {
-		return rotate(ctx, store, sealer, instanceID, tok)
-	}
+	factory := &msclients.Factory{Endpoints: endpoints, Simulated: simulated, HTTP: httpClient, Log: log, MaxRetryDelay: cfg.MSMaxRetryDelay,
+		OnRotate: func(ctx context.Context, instanceID string, tok secret.String) error {
+			return rotate(ctx, store, sealer, instanceID, tok)
+		}}
 	inst := &instances.Service{Store: store, Tenants: store, Checker: factory, Sealer: sealer, Endpoints: endpoints, Log: log}
+	// The clients of a stored instance, built with its unsealed credentials.
+	partnerCenter := func(in *storage.Instance) (*partnercenter.Client, error) {
+		c, err := inst.Credentials(in)
+		if err != nil {
+			return nil, err
+		}
+		return factory.PartnerCenter(c)
+	}
+	tenantGraph := func(in *storage.Instance, customerTenantID string) (*graph.Client, error) {
+		c, err := inst.Credentials(in)
+		if err != nil {
+			return nil, err
+		}
+		return factory.Graph(c, customerTenantID)
+	}
 	workerID := cfg.WorkerID
 	if workerID == "" {
 		workerID, _ = os.Hostname()
@@ -140,7 +154,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		Lease: cfg.JobLease, Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
 	ten := &tenants.Service{Store: store, Instances: inst, Sealer: sealer, Endpoints: endpoints, Log: log,
 		Accounts: &accounts.Reader{Sealer: sealer, Roots: apscRoots}, Notify: runner.Notify,
-		PC: func(in *storage.Instance) (tenants.PartnerCenter, error) { return factory.PartnerCenter(in) }}
+		PC: func(in *storage.Instance) (tenants.PartnerCenter, error) { return partnerCenter(in) }}
 	for kind, h := range ten.Handlers() {
 		runner.Register(kind, h)
 	}
@@ -155,13 +169,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	}
 	sync := &syncer.Service{Store: store, Instances: inst, Users: userSync{c: userv1.NewUserServiceClient(userConn)},
 		Graph: func(in *storage.Instance, customerID string) (syncer.Domains, error) {
-			return factory.Graph(in, customerID)
+			return tenantGraph(in, customerID)
 		},
-		PC: func(in *storage.Instance) (syncer.Subscriptions, error) { return factory.PartnerCenter(in) }}
+		PC: func(in *storage.Instance) (syncer.Subscriptions, error) { return partnerCenter(in) }}
 	tenantv1.RegisterTenantServiceServer(srv.Server, &server.TenantServer{Tenants: ten, Sync: sync})
 	tenantv1.RegisterDomainServiceServer(srv.Server, &server.DomainServer{Domains: &domains.Service{Store: store, Instances: inst,
 		Graph: func(in *storage.Instance, customerID string) (domains.Graph, error) {
-			return factory.Graph(in, customerID)
+			return tenantGraph(in, customerID)
 		}}})
 
 	log.Info("tenant service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL,

@@ -16,6 +16,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/graph"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
@@ -30,7 +31,7 @@ type Graph interface {
 	DeleteDomain(ctx context.Context, name string) error
 }
 
-// Service implements the domain operations.
+// Service implements the custom-domain operations.
 type Service struct {
 	Store     storage.Store
 	Instances *instances.Service
@@ -89,7 +90,7 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 	if err != nil {
 		return nil, err
 	}
-	if strings.HasSuffix(name, "."+strings.SplitN(t.Domain, ".", 2)[1]) {
+	if strings.HasSuffix(name, "."+strings.SplitN(t.InitialDomain, ".", 2)[1]) {
 		return nil, apierr.Invalid("%s is under the initial-domain suffix; add a domain the customer owns.", name)
 	}
 	if d.Version == 0 {
@@ -106,15 +107,15 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 			return nil, apierr.New(codes.AlreadyExists, apierr.DomainAlreadyTaken, "The domain %s is already used by another Microsoft tenant.", name)
 		case ok && e.StatusCode == http.StatusBadRequest && strings.Contains(e.Message, "already exists"):
 			if md, err = g.GetDomain(ctx, name); err != nil {
-				return nil, graphErr(err, "read the domain")
+				return nil, mserr.Sync(err, "read the domain")
 			}
 		default:
-			return nil, graphErr(err, "add the domain")
+			return nil, mserr.Sync(err, "add the domain")
 		}
 	}
 	recs, err := g.VerificationRecords(ctx, name)
 	if err != nil {
-		return nil, graphErr(err, "read the verification records")
+		return nil, mserr.Sync(err, "read the verification records")
 	}
 	d.Records = nil
 	for _, r := range recs {
@@ -173,7 +174,7 @@ func (s *Service) Verify(ctx context.Context, req apsmd.Request, id string) (*st
 				"Microsoft could not verify %s: publish the TXT record %q at %s and try again (DNS changes can take a while).",
 				d.Name, txt(d), d.Name)
 		}
-		return nil, graphErr(err, "verify the domain")
+		return nil, mserr.Sync(err, "verify the domain")
 	}
 	d.State = storage.DomainVerified
 	if err := s.save(ctx, d); err != nil {
@@ -214,23 +215,11 @@ func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string)
 		case ok && e.StatusCode == http.StatusBadRequest:
 			return apierr.New(codes.FailedPrecondition, apierr.Conflict, "Microsoft refused to remove %s: %s", d.Name, e.Message)
 		default:
-			return graphErr(err, "remove the domain")
+			return mserr.Sync(err, "remove the domain")
 		}
 	}
 	if err := s.Store.DeleteDomain(ctx, req.InstanceID, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
 	return nil
-}
-
-func graphErr(err error, what string) error {
-	e, ok := graph.AsError(err)
-	switch {
-	case ok && e.Throttled():
-		return apierr.Wrap(err, codes.ResourceExhausted, apierr.Throttled, "Microsoft Graph is throttling this tenant; try again in %s.", e.RetryAfter)
-	case ok && !e.Transient():
-		return apierr.Wrap(err, codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused to %s: %s", what, e.Message)
-	default:
-		return apierr.Wrap(err, codes.Unavailable, apierr.MicrosoftUnavailable, "Microsoft could not %s right now; try again later.", what)
-	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
@@ -40,9 +41,10 @@ type Input struct {
 	X509Controller       string
 }
 
-// CredentialChecker proves that Microsoft accepts an instance's credentials.
+// CredentialChecker proves that Microsoft accepts an instance's credentials
+// and forgets the clients built with old ones (*msclients.Factory).
 type CredentialChecker interface {
-	CheckCredentials(ctx context.Context, in *storage.Instance) error
+	CheckCredentials(ctx context.Context, c msclients.Credentials) error
 	Forget(instanceID string)
 }
 
@@ -94,7 +96,11 @@ func (s *Service) Create(ctx context.Context, req apsmd.Request, in Input) (*sto
 }
 
 func (s *Service) check(ctx context.Context, inst *storage.Instance) error {
-	if err := s.Checker.CheckCredentials(ctx, inst); err != nil {
+	c, err := s.Credentials(inst)
+	if err != nil {
+		return err
+	}
+	if err := s.Checker.CheckCredentials(ctx, c); err != nil {
 		s.Log.WarnContext(ctx, "partner credentials refused", "cause", err.Error())
 		return apierr.Wrap(err, codes.InvalidArgument, apierr.InvalidRequest,
 			"Microsoft refused the partner credentials (partner_tenant_id %s, client_id %s): check them and the application's consent.",
@@ -317,12 +323,17 @@ func (s *Service) Upgrade(ctx context.Context, req apsmd.Request, appID, version
 	return inst, nil
 }
 
-// Credentials opens an instance's sealed client secret and refresh token.
-func (s *Service) Credentials(in *storage.Instance) (secret.String, secret.String, error) {
+// Credentials opens an instance's sealed client secret and refresh token:
+// what its Microsoft clients (msclients.Factory) are built with.
+func (s *Service) Credentials(in *storage.Instance) (msclients.Credentials, error) {
 	cs, err := s.Sealer.Open(in.ClientSecretSealed)
 	if err != nil {
-		return secret.String{}, secret.String{}, err
+		return msclients.Credentials{}, err
 	}
 	rt, err := s.Sealer.Open(in.RefreshTokenSealed)
-	return cs, rt, err
+	if err != nil {
+		return msclients.Credentials{}, err
+	}
+	return msclients.Credentials{InstanceID: in.InstanceID, PartnerTenantID: in.PartnerTenantID, ClientID: in.ClientID,
+		ClientSecret: cs, RefreshToken: rt}, nil
 }

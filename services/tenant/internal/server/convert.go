@@ -97,7 +97,7 @@ func tenantMessage(v *tenants.View, sealer *secret.Sealer) (*tenantv1.Tenant, er
 		Address: &tenantv1.Address{FirstName: t.Address.FirstName, LastName: t.Address.LastName, AddressLine1: t.Address.AddressLine1,
 			AddressLine2: t.Address.AddressLine2, City: t.Address.City, State: t.Address.State, PostalCode: t.Address.PostalCode,
 			Country: t.Address.Country, PhoneNumber: t.Address.PhoneNumber},
-		DomainName: t.Domain, AdminLogin: t.AdminLogin, AdminPassword: password.Reveal(), State: t.State,
+		DomainName: t.InitialDomain, AdminLogin: t.AdminLogin, AdminPassword: password.Reveal(), State: t.State,
 		Seats: &apsv1.Counter{Usage: &seats},
 	}
 	if t.MCA != nil {

@@ -64,7 +64,7 @@ func (s *InstanceServer) UpgradeInstance(ctx context.Context, r *tenantv1.Upgrad
 
 // CheckDomainAvailability implements the RPC.
 func (s *InstanceServer) CheckDomainAvailability(ctx context.Context, r *tenantv1.CheckDomainAvailabilityRequest) (*tenantv1.CheckDomainAvailabilityResponse, error) {
-	domain, free, err := s.Tenants.DomainAvailable(ctx, apsmd.FromContext(ctx), r.GetId(), r.GetSubdomain())
+	domain, free, err := s.Tenants.InitialDomainAvailable(ctx, apsmd.FromContext(ctx), r.GetId(), r.GetSubdomain())
 	if err != nil {
 		return nil, err
 	}
@@ -100,11 +100,11 @@ func (s *InstanceServer) GetInstanceCredentials(ctx context.Context, r *tenantv1
 	if err != nil {
 		return nil, err
 	}
-	clientSecret, refresh, err := s.Instances.Credentials(in)
+	c, err := s.Instances.Credentials(in)
 	if err != nil {
 		return nil, err
 	}
 	m := instanceMessage(in)
-	m.ClientSecret, m.RefreshToken = clientSecret.Reveal(), refresh.Reveal()
+	m.ClientSecret, m.RefreshToken = c.ClientSecret.Reveal(), c.RefreshToken.Reveal()
 	return &tenantv1.GetInstanceCredentialsResponse{Instance: m}, nil
 }

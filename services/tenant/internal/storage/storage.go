@@ -72,7 +72,7 @@ type Tenant struct {
 	ID               string // aps.id
 	InstanceID       string
 	InitialSubdomain string
-	Domain           string
+	InitialDomain    string // InitialSubdomain plus the cloud's suffix
 	MSCustomerID     string
 	Linked           bool // an existing customer was linked, not created
 	Company          Company

@@ -19,8 +19,8 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/graph"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
-	"github.com/o365gateway/gateway/services/shared/pcerr"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
@@ -149,10 +149,7 @@ func (s *Service) domains(ctx context.Context, inst *storage.Instance, t *storag
 	}
 	remote, err := g.Domains(ctx)
 	if err != nil {
-		if e, ok := graph.AsError(err); ok && !e.Transient() {
-			return apierr.Wrap(err, codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused to list the domains: %s", e.Message)
-		}
-		return apierr.Wrap(err, codes.Unavailable, apierr.MicrosoftUnavailable, "Microsoft could not list the domains right now; try again later.")
+		return mserr.Sync(err, "list the domains")
 	}
 	local, err := s.Store.ListDomains(ctx, inst.InstanceID, t.ID)
 	if err != nil {
@@ -208,7 +205,7 @@ func (s *Service) subscriptions(ctx context.Context, inst *storage.Instance, t *
 	}
 	subs, err := pc.Subscriptions(ctx, t.MSCustomerID)
 	if err != nil {
-		return pcerr.Sync(err, "list the subscriptions")
+		return mserr.Sync(err, "list the subscriptions")
 	}
 	for _, m := range subs {
 		if strings.HasPrefix(m.FriendlyName, "o365gw-") || m.Status == "deleted" || m.Status == "expired" {

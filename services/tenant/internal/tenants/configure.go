@@ -9,8 +9,8 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
-	"github.com/o365gateway/gateway/services/shared/pcerr"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 )
@@ -110,7 +110,7 @@ func (s *Service) runConfigure(ctx context.Context, t *storage.Tenant) (func(*st
 	}
 	p, err := pc.GetBillingProfile(ctx, t.MSCustomerID)
 	if err != nil {
-		return nil, pcerr.Job(err)
+		return nil, mserr.Job(err)
 	}
 	want := *p
 	want.Email, want.Culture, want.Language, want.CompanyName = t.Company.Email, t.Company.Culture, t.Company.Language, t.Company.Name
@@ -120,7 +120,7 @@ func (s *Service) runConfigure(ctx context.Context, t *storage.Tenant) (func(*st
 			if e, ok := partnercenter.AsError(err); ok && e.StatusCode == http.StatusPreconditionFailed {
 				return nil, err // the etag moved: read again on the next attempt
 			}
-			return nil, pcerr.Job(err)
+			return nil, mserr.Job(err)
 		}
 	}
 	if err := s.attest(ctx, pc, t); err != nil {

@@ -13,8 +13,8 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
-	"github.com/o365gateway/gateway/services/shared/pcerr"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
@@ -71,7 +71,7 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 		}
 		return nil, err
 	}
-	s.Log.InfoContext(ctx, "tenant accepted", "tenant_id", t.ID, "domain", t.Domain, "linked", t.Linked)
+	s.Log.InfoContext(ctx, "tenant accepted", "tenant_id", t.ID, "domain", t.InitialDomain, "linked", t.Linked)
 	s.notify()
 	return m.Accepted(t), nil
 }
@@ -111,7 +111,7 @@ func (s *Service) prepare(ctx context.Context, req apsmd.Request, inst *storage.
 	if err != nil {
 		return nil, err
 	}
-	t.InitialSubdomain, t.Domain = sub, s.Endpoints.InitialDomain(sub)
+	t.InitialSubdomain, t.InitialDomain = sub, s.Endpoints.InitialDomain(sub)
 	company, address, err := s.customerData(ctx, inst, req, in)
 	if err != nil {
 		return nil, err
@@ -132,13 +132,13 @@ func (s *Service) prepare(ctx context.Context, req apsmd.Request, inst *storage.
 	if err := validateAddress(ctx, pc, address); err != nil {
 		return nil, err
 	}
-	taken, err := pc.DomainExists(ctx, t.Domain)
+	taken, err := pc.DomainExists(ctx, t.InitialDomain)
 	if err != nil {
-		return nil, pcerr.Sync(err, "check the domain")
+		return nil, mserr.Sync(err, "check the domain")
 	}
 	if taken {
 		return nil, apierr.New(codes.AlreadyExists, apierr.DomainAlreadyTaken,
-			"The domain %s is already used by another Microsoft tenant; choose another initial_subdomain.", t.Domain)
+			"The domain %s is already used by another Microsoft tenant; choose another initial_subdomain.", t.InitialDomain)
 	}
 	t.Company, t.Address = company, address
 	return t, nil
@@ -219,12 +219,12 @@ func (s *Service) prepareLink(ctx context.Context, pc PartnerCenter, t *storage.
 			return nil, apierr.New(codes.FailedPrecondition, apierr.CustomerNotFound,
 				"Microsoft customer %s is not a customer of this partner.", in.MSCustomerID)
 		}
-		return nil, pcerr.Sync(err, "read the customer")
+		return nil, mserr.Sync(err, "read the customer")
 	}
 	t.Linked = true
 	t.MSCustomerID = c.ID
-	t.Domain = strings.ToLower(c.CompanyProfile.Domain)
-	t.InitialSubdomain, _, _ = strings.Cut(t.Domain, ".")
+	t.InitialDomain = strings.ToLower(c.CompanyProfile.Domain)
+	t.InitialSubdomain, _, _ = strings.Cut(t.InitialDomain, ".")
 	t.Company = storage.Company{Name: c.CompanyProfile.CompanyName, Email: c.BillingProfile.Email,
 		Culture: c.BillingProfile.Culture, Language: c.BillingProfile.Language}
 	da := c.BillingProfile.DefaultAddress
@@ -256,7 +256,7 @@ func (s *Service) runProvision(ctx context.Context, t *storage.Tenant) (func(*st
 	// Consent the partner's application to Graph in the customer's tenant
 	// (idempotent: an existing consent answers 409, taken as success).
 	if err := pc.GrantApplicationConsent(ctx, t.MSCustomerID, inst.ClientID, GraphScopes); err != nil {
-		return nil, pcerr.Job(err)
+		return nil, mserr.Job(err)
 	}
 	if err := s.attest(ctx, pc, t); err != nil {
 		return nil, err
@@ -274,15 +274,15 @@ func (s *Service) createEffect(pc PartnerCenter, inst *storage.Instance) lifecyc
 		return func(t *storage.Tenant) {
 			t.MSCustomerID = c.ID
 			if t.AdminLogin == "" {
-				t.AdminLogin = "admin@" + t.Domain
+				t.AdminLogin = "admin@" + t.InitialDomain
 			}
 		}
 	}
 	return lifecycle.Effect[storage.Tenant]{Step: stepCreate,
 		ReadBack: func(ctx context.Context, t *storage.Tenant) (func(*storage.Tenant), error) {
-			found, err := pc.FindCustomerByDomain(ctx, t.Domain)
+			found, err := pc.FindCustomerByDomain(ctx, t.InitialDomain)
 			if err != nil || found == nil {
-				return nil, pcerr.Job(err)
+				return nil, mserr.Job(err)
 			}
 			s.Log.InfoContext(ctx, "customer found by domain after an interrupted create; adopting it", "tenant_id", t.ID, "ms_customer_id", found.ID)
 			return adopt(found), nil
@@ -290,18 +290,18 @@ func (s *Service) createEffect(pc PartnerCenter, inst *storage.Instance) lifecyc
 		Call: func(ctx context.Context, t *storage.Tenant, requestID string) (func(*storage.Tenant), error) {
 			c, err := pc.CreateCustomer(partnercenter.WithRequestID(ctx, requestID), customerBody(inst, t))
 			if e, ok := partnercenter.AsError(err); ok && e.StatusCode == http.StatusConflict {
-				found, ferr := pc.FindCustomerByDomain(ctx, t.Domain)
+				found, ferr := pc.FindCustomerByDomain(ctx, t.InitialDomain)
 				switch {
 				case ferr != nil:
-					return nil, nonPermanent(pcerr.Job(ferr))
+					return nil, nonPermanent(mserr.Job(ferr))
 				case found != nil:
 					return adopt(found), nil
 				}
 				return nil, jobs.Permanent(apierr.New(codes.AlreadyExists, apierr.DomainAlreadyTaken,
-					"The domain %s was taken by another Microsoft tenant; choose another initial_subdomain.", t.Domain))
+					"The domain %s was taken by another Microsoft tenant; choose another initial_subdomain.", t.InitialDomain))
 			}
 			if err != nil {
-				return nil, pcerr.Job(err)
+				return nil, mserr.Job(err)
 			}
 			var sealed string
 			if c.UserCredentials != nil && c.UserCredentials.Password != "" {
@@ -312,7 +312,7 @@ func (s *Service) createEffect(pc PartnerCenter, inst *storage.Instance) lifecyc
 			s.Log.InfoContext(ctx, "customer created", "tenant_id", t.ID, "ms_customer_id", c.ID)
 			return func(t *storage.Tenant) {
 				t.MSCustomerID = c.ID
-				t.AdminLogin = "admin@" + t.Domain
+				t.AdminLogin = "admin@" + t.InitialDomain
 				if c.UserCredentials != nil && c.UserCredentials.UserName != "" {
 					t.AdminLogin = c.UserCredentials.UserName
 				}
@@ -334,7 +334,7 @@ func nonPermanent(err error) error {
 
 func customerBody(inst *storage.Instance, t *storage.Tenant) partnercenter.Customer {
 	c := partnercenter.Customer{
-		CompanyProfile: partnercenter.CompanyProfile{Domain: t.Domain, OrganizationRegistrationNumber: t.Company.RegistrationNumber},
+		CompanyProfile: partnercenter.CompanyProfile{Domain: t.InitialDomain, OrganizationRegistrationNumber: t.Company.RegistrationNumber},
 		BillingProfile: partnercenter.BillingProfile{Email: t.Company.Email, Culture: t.Company.Culture, Language: t.Company.Language,
 			CompanyName: t.Company.Name, DefaultAddress: pcAddress(t.Address)},
 	}
@@ -352,7 +352,7 @@ func (s *Service) attest(ctx context.Context, pc PartnerCenter, t *storage.Tenan
 	}
 	tmpl, err := pc.MCATemplateID(ctx)
 	if err != nil {
-		return pcerr.Job(err)
+		return mserr.Job(err)
 	}
 	return s.machine().Do(ctx, t, lifecycle.Effect[storage.Tenant]{Step: stepMCA,
 		Call: func(ctx context.Context, t *storage.Tenant, requestID string) (func(*storage.Tenant), error) {
@@ -362,7 +362,7 @@ func (s *Service) attest(ctx context.Context, pc PartnerCenter, t *storage.Tenan
 				TemplateID:     tmpl, DateAgreed: m.DateAgreed, Type: "MicrosoftCustomerAgreement",
 			})
 			if err != nil {
-				return nil, pcerr.Job(err)
+				return nil, mserr.Job(err)
 			}
 			return func(t *storage.Tenant) { t.MCAAttested = true }, nil
 		}})

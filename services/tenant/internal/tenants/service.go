@@ -136,11 +136,11 @@ func describe(op string, t *storage.Tenant) string {
 		if t.Linked {
 			return "Linking Microsoft customer " + t.MSCustomerID
 		}
-		return "Creating Microsoft customer " + t.Domain
+		return "Creating Microsoft customer " + t.InitialDomain
 	case lifecycle.Configure:
-		return "Updating Microsoft customer " + t.Domain
+		return "Updating Microsoft customer " + t.InitialDomain
 	default:
-		return "Deleting Microsoft customer " + t.Domain
+		return "Deleting Microsoft customer " + t.InitialDomain
 	}
 }
 

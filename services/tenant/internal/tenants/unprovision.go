@@ -8,8 +8,8 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
-	"github.com/o365gateway/gateway/services/shared/pcerr"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 )
@@ -63,9 +63,9 @@ func (s *Service) runUnprovision(ctx context.Context, t *storage.Tenant) (func(*
 	}
 	id := t.MSCustomerID
 	if id == "" && t.Op.Touched() {
-		found, err := pc.FindCustomerByDomain(ctx, t.Domain)
+		found, err := pc.FindCustomerByDomain(ctx, t.InitialDomain)
 		if err != nil {
-			return nil, pcerr.Job(err)
+			return nil, mserr.Job(err)
 		}
 		if found != nil {
 			id = found.ID
@@ -77,7 +77,7 @@ func (s *Service) runUnprovision(ctx context.Context, t *storage.Tenant) (func(*
 	}
 	if err := pc.DeleteCustomer(ctx, id); err != nil {
 		if e, ok := partnercenter.AsError(err); !ok || e.StatusCode != http.StatusNotFound {
-			return nil, pcerr.Job(err)
+			return nil, mserr.Job(err)
 		}
 	}
 	s.Log.InfoContext(ctx, "customer deleted at Microsoft", "tenant_id", t.ID, "ms_customer_id", id)

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
-	"github.com/o365gateway/gateway/services/shared/pcerr"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 )
@@ -105,7 +105,7 @@ func (s *Service) countryRules(ctx context.Context, pc PartnerCenter, country st
 		if e, ok := partnercenter.AsError(err); ok && (e.StatusCode == 400 || e.StatusCode == 404) {
 			return nil, invalidAddress("Microsoft has no rules for the country %q: %s", country, e.Description)
 		}
-		return nil, pcerr.Sync(err, "read the country rules")
+		return nil, mserr.Sync(err, "read the country rules")
 	}
 	s.rulesMu.Lock()
 	if s.rules == nil {
@@ -186,7 +186,7 @@ func validateAddress(ctx context.Context, pc PartnerCenter, a storage.Address) e
 		if e, ok := partnercenter.AsError(err); ok && e.StatusCode == 400 {
 			return invalidAddress("Microsoft refused the address: %s", e.Description)
 		}
-		return pcerr.Sync(err, "validate the address")
+		return mserr.Sync(err, "validate the address")
 	}
 	switch v.Status {
 	case "Verified", "VerifiedShippable", "NotValidated", "":

@@ -19,13 +19,13 @@ import (
 	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/clouds"
-	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/msauth"
 	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/secret"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
+	"github.com/o365gateway/gateway/services/shared/tenantclient"
 
 	"github.com/o365gateway/gateway/services/user/internal/config"
 	"github.com/o365gateway/gateway/services/user/internal/server"
@@ -118,10 +118,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	}
 	runner := &jobs.Runner{Store: store.Jobs(), Owner: "user:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll, Lease: cfg.JobLease,
 		Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
-	svc := &users.Service{Store: store, Directory: directory.New(tenantConn, 30*time.Second),
+	svc := &users.Service{Store: store, Tenants: tenantclient.New(tenantConn, 30*time.Second),
 		Subscriptions: subscriptionSKUs{c: subscriptionv1.NewSubscriptionServiceClient(subConn)}, Sealer: sealer, Endpoints: endpoints,
 		Notify: runner.Notify, Log: log,
-		Graph: func(inst *directory.Instance, tenantID string) (users.Graph, error) {
+		Graph: func(inst *tenantclient.Instance, tenantID string) (users.Graph, error) {
 			return factory.Graph(inst.Credentials, tenantID)
 		}}
 	for kind, h := range svc.Handlers() {

@@ -13,6 +13,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 
 	"github.com/o365gateway/gateway/services/user/internal/storage"
 )
@@ -88,7 +89,7 @@ func (s *Service) runConfigure(ctx context.Context, u *storage.User) (func(*stor
 		patch["usageLocation"] = u.UsageLocation
 	}
 	if err := g.UpdateUser(ctx, u.MSUserID, patch); err != nil {
-		return nil, jobError(err)
+		return nil, mserr.Job(err)
 	}
 	if err := s.syncLicenses(ctx, g, u); err != nil {
 		return nil, err
@@ -138,7 +139,7 @@ func (s *Service) runUnprovision(ctx context.Context, u *storage.User) (func(*st
 	if target == "" && u.Op.Touched() {
 		found, err := g.FindUser(ctx, u.Login)
 		if err != nil {
-			return nil, jobError(err)
+			return nil, mserr.Job(err)
 		}
 		if found != nil {
 			target = found.ID
@@ -147,7 +148,7 @@ func (s *Service) runUnprovision(ctx context.Context, u *storage.User) (func(*st
 	if target != "" {
 		if err := g.DeleteUser(ctx, target); err != nil {
 			if e, ok := graph.AsError(err); !ok || e.StatusCode != http.StatusNotFound {
-				return nil, jobError(err)
+				return nil, mserr.Job(err)
 			}
 		}
 	}
@@ -179,7 +180,7 @@ func (s *Service) ResetPassword(ctx context.Context, req apsmd.Request, id strin
 		if e, ok := graph.AsError(err); ok && e.StatusCode == http.StatusForbidden {
 			return "", apierr.Wrap(err, codes.FailedPrecondition, apierr.NotSupportedInCloud, "Microsoft refused the password reset: %s", e.Message)
 		}
-		return "", fromGraph(err, "reset the password")
+		return "", mserr.Sync(err, "reset the password")
 	}
 	s.Log.InfoContext(ctx, "password reset", "user_id", u.ID)
 	return pw, nil

@@ -13,11 +13,12 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
-	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/secret"
+	"github.com/o365gateway/gateway/services/shared/tenantclient"
 
 	"github.com/o365gateway/gateway/services/user/internal/storage"
 )
@@ -181,7 +182,7 @@ func (s *Service) checkNewLogin(ctx context.Context, g Graph, u *storage.User) (
 	}
 	found, err := g.FindUser(ctx, u.Login)
 	if err != nil {
-		return nil, fromGraph(err, "look the login up")
+		return nil, mserr.Sync(err, "look the login up")
 	}
 	switch {
 	case found == nil:
@@ -203,7 +204,7 @@ func (s *Service) checkLogin(ctx context.Context, g Graph, login string) error {
 	}
 	domains, err := g.Domains(ctx)
 	if err != nil {
-		return fromGraph(err, "list the tenant's domains")
+		return mserr.Sync(err, "list the tenant's domains")
 	}
 	for _, d := range domains {
 		if strings.EqualFold(d.ID, domain) {
@@ -239,7 +240,7 @@ func applyNames(u *storage.User, in Input) error {
 
 // resolveLicenses turns the requested licenses into SKUs and settles the
 // usage location they need.
-func (s *Service) resolveLicenses(ctx context.Context, inst *directory.Instance, t *directory.Tenant, u *storage.User, in Input) error {
+func (s *Service) resolveLicenses(ctx context.Context, inst *tenantclient.Instance, t *tenantclient.Tenant, u *storage.User, in Input) error {
 	if len(in.Licenses) == 0 {
 		u.Licenses = nil
 		return nil
@@ -296,7 +297,7 @@ func (s *Service) checkSeats(ctx context.Context, g Graph, want []storage.Licens
 	}
 	skus, err := g.SubscribedSKUs(ctx)
 	if err != nil {
-		return fromGraph(err, "read the tenant's licenses")
+		return mserr.Sync(err, "read the tenant's licenses")
 	}
 	for _, id := range need {
 		i := slices.IndexFunc(skus, func(k graph.SubscribedSKU) bool { return strings.EqualFold(k.SKUID, id) })
@@ -353,7 +354,7 @@ func (s *Service) createEffect(g Graph) lifecycle.Effect[storage.User] {
 		ReadBack: func(ctx context.Context, u *storage.User) (func(*storage.User), error) {
 			found, err := g.FindUser(ctx, u.Login)
 			if err != nil || found == nil {
-				return nil, jobError(err)
+				return nil, mserr.Job(err)
 			}
 			s.Log.InfoContext(ctx, "user found by read-back after an interrupted create", "user_id", u.ID, "ms_user_id", found.ID)
 			return record(found.ID), nil
@@ -373,11 +374,11 @@ func (s *Service) createEffect(g Graph) lifecycle.Effect[storage.User] {
 				return record(created.ID), nil
 			}
 			if !alreadyExists(err) {
-				return nil, jobError(err)
+				return nil, mserr.Job(err)
 			}
 			found, ferr := g.FindUser(ctx, u.Login)
 			if ferr != nil {
-				return nil, jobError(ferr) // unknown yet: retried, the step stays sent
+				return nil, mserr.Job(ferr) // unknown yet: retried, the step stays sent
 			}
 			if found != nil && (found.CreatedDateTime == nil || !found.CreatedDateTime.Before(u.Op.StartedAt.Add(-time.Minute))) {
 				return record(found.ID), nil
@@ -435,6 +436,11 @@ func (s *Service) syncLicenses(ctx context.Context, g Graph, u *storage.User) er
 		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
 		}
 	}
+	if err != nil && !invalidUsageLocation(err) && heldAtMicrosoft(ctx, g, u.MSUserID, want) {
+		// An earlier call whose answer was lost already did it (Graph refuses
+		// to remove a license the user no longer holds): read back, not fail.
+		err = nil
+	}
 	if err != nil {
 		if e, ok := graph.AsError(err); ok && e.StatusCode == http.StatusBadRequest && strings.Contains(strings.ToLower(e.Message), "available licenses") {
 			return jobs.Permanent(apierr.Wrap(err, codes.FailedPrecondition, apierr.NotEnoughLicenses, "No free licenses left: %s", e.Message))
@@ -442,7 +448,23 @@ func (s *Service) syncLicenses(ctx context.Context, g Graph, u *storage.User) er
 		if invalidUsageLocation(err) {
 			return err // still replicating: the job retries with backoff
 		}
-		return jobError(err)
+		return mserr.Job(err)
 	}
 	return s.machine().Save(ctx, u, func(x *storage.User) { x.Assigned = want })
+}
+
+// heldAtMicrosoft tells whether the user holds exactly the SKUs want.
+func heldAtMicrosoft(ctx context.Context, g Graph, msUserID string, want []string) bool {
+	cur, err := g.GetUser(ctx, msUserID)
+	if err != nil {
+		return false
+	}
+	var held []string
+	for _, l := range cur.AssignedLicenses {
+		held = append(held, strings.ToLower(l.SKUID))
+	}
+	w := append([]string(nil), want...)
+	slices.Sort(held)
+	slices.Sort(w)
+	return slices.Equal(held, w)
 }

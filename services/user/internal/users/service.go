@@ -20,11 +20,11 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/clouds"
-	"github.com/o365gateway/gateway/services/shared/directory"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/secret"
+	"github.com/o365gateway/gateway/services/shared/tenantclient"
 
 	"github.com/o365gateway/gateway/services/user/internal/storage"
 )
@@ -42,10 +42,11 @@ type Graph interface {
 	ListUsers(ctx context.Context) ([]graph.User, error)
 }
 
-// Directory reads instances and tenants (owned by the tenant service).
-type Directory interface {
-	Instance(ctx context.Context, instanceID string) (*directory.Instance, error)
-	Tenant(ctx context.Context, instanceID, tenantID string) (*directory.Tenant, error)
+// Tenants reads instances and tenants from the tenant service, which owns
+// them (*tenantclient.Client).
+type Tenants interface {
+	Instance(ctx context.Context, instanceID string) (*tenantclient.Instance, error)
+	Tenant(ctx context.Context, instanceID, tenantID string) (*tenantclient.Tenant, error)
 }
 
 // Subscriptions tells which license SKU a subscription grants.
@@ -56,9 +57,9 @@ type Subscriptions interface {
 // Service implements the user operations.
 type Service struct {
 	Store         storage.Store
-	Directory     Directory
+	Tenants       Tenants
 	Subscriptions Subscriptions
-	Graph         func(inst *directory.Instance, customerTenantID string) (Graph, error)
+	Graph         func(inst *tenantclient.Instance, customerTenantID string) (Graph, error)
 	Sealer        *secret.Sealer
 	Endpoints     clouds.Endpoints
 	Notify        func()
@@ -115,15 +116,15 @@ func describe(op string, u *storage.User) string {
 }
 
 // tenantGraph resolves the instance, the tenant and its Graph client.
-func (s *Service) tenantGraph(ctx context.Context, instanceID, tenantID string) (*directory.Instance, *directory.Tenant, Graph, error) {
-	inst, err := s.Directory.Instance(ctx, instanceID)
+func (s *Service) tenantGraph(ctx context.Context, instanceID, tenantID string) (*tenantclient.Instance, *tenantclient.Tenant, Graph, error) {
+	inst, err := s.Tenants.Instance(ctx, instanceID)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if tenantID == "" {
 		return nil, nil, nil, apierr.Invalid("The tenant link is required.")
 	}
-	t, err := s.Directory.Tenant(ctx, instanceID, tenantID)
+	t, err := s.Tenants.Tenant(ctx, instanceID, tenantID)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -139,7 +140,7 @@ func (s *Service) tenantGraph(ctx context.Context, instanceID, tenantID string) 
 
 // graphFor returns the Graph client of a job's user.
 func (s *Service) graphFor(ctx context.Context, u *storage.User) (Graph, error) {
-	inst, err := s.Directory.Instance(ctx, u.InstanceID)
+	inst, err := s.Tenants.Instance(ctx, u.InstanceID)
 	if err != nil {
 		if apierr.From(err).Code == codes.NotFound {
 			return nil, jobs.Permanent(err)
@@ -164,7 +165,7 @@ func (s *Service) Handlers() map[string]jobs.Handler {
 
 // Get answers GET /users/{id}.
 func (s *Service) Get(ctx context.Context, instanceID, id string) (*View, error) {
-	if _, err := s.Directory.Instance(ctx, instanceID); err != nil {
+	if _, err := s.Tenants.Instance(ctx, instanceID); err != nil {
 		return nil, err
 	}
 	u, err := s.load(ctx, instanceID, id)
@@ -198,38 +199,6 @@ func NewPassword() string {
 		b[i], b[j.Int64()] = b[j.Int64()], b[i]
 	}
 	return string(b)
-}
-
-// fromGraph maps an error of a synchronous Graph call.
-func fromGraph(err error, what string) error {
-	e, ok := graph.AsError(err)
-	switch {
-	case ok && e.Throttled():
-		return apierr.Wrap(err, codes.ResourceExhausted, apierr.Throttled, "Microsoft Graph is throttling this tenant; try again in %s.", e.RetryAfter)
-	case ok && e.Transient(), !ok:
-		return apierr.Wrap(err, codes.Unavailable, apierr.MicrosoftUnavailable, "Microsoft could not %s right now; try again later.", what)
-	default:
-		return apierr.Wrap(err, codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused to %s: %s", what, e.Message)
-	}
-}
-
-// jobError classifies a Graph error met by a job.
-func jobError(err error) error {
-	e, ok := graph.AsError(err)
-	switch {
-	case !ok:
-		return err // token acquisition (e.g. the partner relationship still propagating): retried
-	case e.Throttled():
-		d := e.RetryAfter
-		if d <= 0 {
-			d = 10 * time.Second
-		}
-		return jobs.Snooze(d, err)
-	case e.Transient(), e.StatusCode == http.StatusUnauthorized:
-		return err
-	default:
-		return jobs.Permanent(apierr.Wrap(err, codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused the request: %s", e.Message))
-	}
 }
 
 func invalidUsageLocation(err error) bool {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 
 	"github.com/o365gateway/gateway/services/user/internal/storage"
 )
@@ -36,7 +37,7 @@ func (s *Service) Sync(ctx context.Context, instanceID, tenantID string) ([]Diff
 	}
 	remote, err := g.ListUsers(ctx)
 	if err != nil {
-		return nil, fromGraph(err, "list the tenant's users")
+		return nil, mserr.Sync(err, "list the tenant's users")
 	}
 	local, err := s.Store.ListByTenant(ctx, instanceID, tenantID)
 	if err != nil {

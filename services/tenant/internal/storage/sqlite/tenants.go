@@ -31,7 +31,7 @@ func tenantArgs(t *storage.Tenant) []any {
 	if t.LastSync != nil {
 		lastSync = t.LastSync.UnixMilli()
 	}
-	return []any{t.ID, t.InstanceID, t.InitialSubdomain, t.Domain, t.MSCustomerID, b2i(t.Linked), string(company), string(address),
+	return []any{t.ID, t.InstanceID, t.InitialSubdomain, t.InitialDomain, t.MSCustomerID, b2i(t.Linked), string(company), string(address),
 		string(mca), t.AccountID, t.AdminLogin, t.State, string(op), b2i(t.MCAAttested), lastSync, t.Seats, syncLease,
 		t.Version, ms(t.CreatedAt), ms(t.UpdatedAt)}
 }
@@ -63,7 +63,7 @@ func (s *Store) GetTenant(ctx context.Context, instanceID, id string) (*storage.
 	var company, address, mca, op string
 	var lastSync sql.NullInt64
 	var created, updated, syncLease int64
-	err := row.Scan(&t.ID, &t.InstanceID, &t.InitialSubdomain, &t.Domain, &t.MSCustomerID, &linked, &company, &address, &mca,
+	err := row.Scan(&t.ID, &t.InstanceID, &t.InitialSubdomain, &t.InitialDomain, &t.MSCustomerID, &linked, &company, &address, &mca,
 		&t.AccountID, &t.AdminLogin, &t.State, &op, &attested, &lastSync, &t.Seats, &syncLease, &t.Version, &created, &updated)
 	if err != nil {
 		return nil, mapErr(err)

@@ -160,7 +160,7 @@ func testInstances(t *testing.T, s storage.Store) {
 }
 
 func tenant(id string) *storage.Tenant {
-	return &storage.Tenant{ID: id, InstanceID: "i1", InitialSubdomain: "contoso", Domain: "contoso.onmicrosoft.com",
+	return &storage.Tenant{ID: id, InstanceID: "i1", InitialSubdomain: "contoso", InitialDomain: "contoso.onmicrosoft.com",
 		Company: storage.Company{Name: "Contoso"}, Address: storage.Address{Country: "US", City: "Redmond"},
 		MCA: &storage.MCA{FirstName: "Ann"}, State: storage.StateCreating,
 		Op: lifecycle.Op{Name: lifecycle.Provision, State: lifecycle.Running, Attempt: 1, Secret: "sealed"}}

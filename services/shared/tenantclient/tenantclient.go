@@ -1,6 +1,7 @@
-// Package directory reads instances and tenants from the tenant service,
-// which owns them, for the other services of a deployment.
-package directory
+// Package tenantclient is the client of the tenant service for the other
+// services of a deployment: it reads the instances (with their Microsoft
+// credentials) and the tenants, which the tenant service owns.
+package tenantclient
 
 import (
 	"context"
@@ -27,14 +28,16 @@ type Instance struct {
 	Credentials          msclients.Credentials
 }
 
-// Tenant is what this service needs of a tenant.
+// Tenant is what the other services need of a tenant.
 type Tenant struct {
 	ID           string
 	MSCustomerID string
 	Country      string
 	MCAAttested  bool
 	State        string
-	Domain       string
+	// InitialDomain is the tenant's initial domain (its subdomain plus the
+	// cloud's suffix, e.g. contoso.onmicrosoft.com).
+	InitialDomain string
 }
 
 // Client reads the tenant service, caching instances briefly.
@@ -98,5 +101,5 @@ func (c *Client) Tenant(ctx context.Context, instanceID, tenantID string) (*Tena
 		return nil, apierr.From(err)
 	}
 	return &Tenant{ID: tenantID, MSCustomerID: resp.GetMsCustomerId(), Country: resp.GetCountry(), MCAAttested: resp.GetMcaAttested(),
-		State: resp.GetState(), Domain: resp.GetDomainName()}, nil
+		State: resp.GetState(), InitialDomain: resp.GetDomainName()}, nil
 }

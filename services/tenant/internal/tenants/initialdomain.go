@@ -4,11 +4,12 @@ import (
 	"context"
 
 	"github.com/o365gateway/gateway/services/shared/apsmd"
-	"github.com/o365gateway/gateway/services/shared/pcerr"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 )
 
-// DomainAvailable answers GET /app/{id}/domainAvailability.
-func (s *Service) DomainAvailable(ctx context.Context, req apsmd.Request, appID, subdomain string) (string, bool, error) {
+// InitialDomainAvailable answers GET /app/{id}/domainAvailability: the
+// initial domain a subdomain makes, and whether no Microsoft tenant has it.
+func (s *Service) InitialDomainAvailable(ctx context.Context, req apsmd.Request, appID, subdomain string) (string, bool, error) {
 	inst, err := s.Instances.Get(ctx, req, appID)
 	if err != nil {
 		return "", false, err
@@ -24,7 +25,7 @@ func (s *Service) DomainAvailable(ctx context.Context, req apsmd.Request, appID,
 	domain := s.Endpoints.InitialDomain(sub)
 	taken, err := pc.DomainExists(ctx, domain)
 	if err != nil {
-		return "", false, pcerr.Sync(err, "check the domain")
+		return "", false, mserr.Sync(err, "check the domain")
 	}
 	return domain, !taken, nil
 }
