@@ -354,3 +354,37 @@ func containsString(s, sub string) bool {
 	}
 	return false
 }
+
+// Begin loads, answers re-sends and refuses busy resources in one order for
+// every operation.
+func TestBegin(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, map[string]lifecycle.Work[thing]{})
+	id := "7a1e0c52-2222-4000-8000-00000000abcd"
+	if v, _, d, err := f.m.Begin(ctx, "i", id, lifecycle.Provision, false); v != nil || d != lifecycle.Proceed || err != nil {
+		t.Fatalf("provision of a new id: %v %v %v", v, d, err)
+	}
+	if v, a, d, err := f.m.Begin(ctx, "i", id, lifecycle.Unprovision, false); v != nil || a != nil || d != lifecycle.Answered || err != nil {
+		t.Fatalf("unprovision of an unknown id must be done: %v %v %v", v, d, err)
+	}
+	if _, _, d, err := f.m.Begin(ctx, "i", id, lifecycle.Configure, false); d != lifecycle.Answered || apierr.From(err).Reason != apierr.NotFound {
+		t.Fatalf("configure of an unknown id: %v %v", d, err)
+	}
+	if _, _, _, err := f.m.Begin(ctx, "i", "not-a-uuid", lifecycle.Provision, false); apierr.From(err).Reason != apierr.InvalidRequest {
+		t.Fatalf("bad id: %v", err)
+	}
+	v := &thing{ID: id, Inst: "i"}
+	f.m.Prepare(v, lifecycle.Provision)
+	if err := f.store.Create(ctx, v, f.m.Job(v)); err != nil {
+		t.Fatal(err)
+	}
+	if _, a, d, _ := f.m.Begin(ctx, "i", id, lifecycle.Provision, false); d != lifecycle.Answered || !a.Running() {
+		t.Fatalf("re-sent provision while running: %v %+v", d, a)
+	}
+	if _, _, d, err := f.m.Begin(ctx, "i", id, lifecycle.Configure, false); d != lifecycle.Answered || apierr.From(err).Reason != apierr.Conflict {
+		t.Fatalf("configure while provisioning: %v %v", d, err)
+	}
+	if got, _, d, err := f.m.Begin(ctx, "i", id, lifecycle.Unprovision, false); got == nil || d != lifecycle.Proceed || err != nil {
+		t.Fatalf("unprovision while provisioning must proceed (supersede): %v %v", d, err)
+	}
+}

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/storeerr"
 )
@@ -81,6 +83,62 @@ func (m *Machine[T]) newJob(kind string, v *T, runAt time.Time) *jobs.New {
 	p, _ := json.Marshal(Payload{V: 1, InstanceID: inst, ID: id, Op: o.Name, Attempt: o.Attempt})
 	return &jobs.New{Kind: kind, Key: id, Payload: p, RunAt: runAt}
 }
+
+// Load reads the resource a request names: an id that is not an APS id is a
+// 400 InvalidRequest, an unknown one a 404 NotFound.
+func (m *Machine[T]) Load(ctx context.Context, instanceID, id string) (*T, error) {
+	v, err := m.Lookup(ctx, instanceID, id)
+	if err == nil && v == nil {
+		return nil, apierr.New(codes.NotFound, apierr.NotFound, "%s %s is not known to this instance.", m.title(), id)
+	}
+	return v, err
+}
+
+// Lookup is Load for an unprovision: an unknown id is no error (nil, nil),
+// since an unprovision of an unknown id is done.
+func (m *Machine[T]) Lookup(ctx context.Context, instanceID, id string) (*T, error) {
+	if !apsmd.IsID(id) {
+		return nil, apierr.Invalid("The %s id %q is not a UUID.", m.Name, id)
+	}
+	v, err := m.Store.Get(ctx, instanceID, id)
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// Begin starts handling a request of op for the resource id, in the order
+// every operation follows: load it (for a provision an absent resource is a
+// new one: nil, Proceed; for an unprovision it is done already: nil,
+// Answered), answer a re-send from the stored state (Answered: the answer
+// or the error is the request's), and refuse a new operation while another
+// one runs (an unprovision supersedes it instead). Rerun and Proceed leave
+// the rest to the service.
+func (m *Machine[T]) Begin(ctx context.Context, instanceID, id, op string, async bool) (*T, *Answer[T], Decision, error) {
+	var v *T
+	var err error
+	if op == Provision || op == Unprovision {
+		v, err = m.Lookup(ctx, instanceID, id)
+	} else {
+		v, err = m.Load(ctx, instanceID, id)
+	}
+	if err != nil || v == nil {
+		d := Proceed
+		if err != nil || op != Provision {
+			d = Answered
+		}
+		return nil, nil, d, err
+	}
+	a, d, err := m.Resend(v, op, async)
+	if d == Proceed && op != Unprovision {
+		if err := m.Busy(v); err != nil {
+			return v, nil, Answered, err
+		}
+	}
+	return v, a, d, err
+}
+
+func (m *Machine[T]) title() string { return strings.ToUpper(m.Name[:1]) + m.Name[1:] }
 
 // Mutate applies fn to v and writes it, re-reading and re-applying on a
 // concurrent update. fn may refuse by returning an error.

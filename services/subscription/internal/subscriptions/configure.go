@@ -20,17 +20,10 @@ func (s *Service) Configure(ctx context.Context, req apsmd.Request, id string, i
 	if err != nil {
 		return nil, err
 	}
-	sub, err := s.load(ctx, inst.InstanceID, id)
-	if err != nil {
-		return nil, err
-	}
 	m := s.machine()
-	a, d, err := m.Resend(sub, lifecycle.Configure, req.Async())
+	sub, a, d, err := m.Begin(ctx, inst.InstanceID, id, lifecycle.Configure, req.Async())
 	if d == lifecycle.Answered {
 		return s.answer(ctx, a, err)
-	}
-	if err := m.Busy(sub); err != nil {
-		return nil, err
 	}
 	if sub.State != storage.StateActive && sub.State != storage.StateSuspended {
 		return nil, apierr.New(codes.FailedPrecondition, apierr.Conflict, "The subscription is %s and cannot be configured.", sub.State)

@@ -41,20 +41,13 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 	if err != nil {
 		return nil, err
 	}
-	if !apsmd.IsID(in.ID) {
-		return nil, apierr.Invalid("aps.id %q is not a UUID.", in.ID)
-	}
 	m := s.machine()
-	existing, err := s.Store.Get(ctx, inst.InstanceID, in.ID)
-	switch {
-	case err == nil:
-		a, d, err := m.Resend(existing, lifecycle.Provision, req.Async())
-		if d != lifecycle.Rerun {
-			return s.answer(ctx, a, err)
-		}
+	existing, a, d, err := m.Begin(ctx, inst.InstanceID, in.ID, lifecycle.Provision, req.Async())
+	switch d {
+	case lifecycle.Answered:
+		return s.answer(ctx, a, err)
+	case lifecycle.Rerun:
 		return s.rerunProvision(ctx, inst, existing, in)
-	case !errors.Is(err, storage.ErrNotFound):
-		return nil, err
 	}
 	sub, err := s.prepare(ctx, inst, in)
 	if err != nil {

@@ -5,7 +5,6 @@ package subscriptions
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
-	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
@@ -104,17 +102,6 @@ func (s *Service) machine() *lifecycle.Machine[storage.Subscription] {
 // marker is the friendlyName the gateway gives a subscription at Microsoft:
 // the natural key by which a purchase is read back after an ambiguous failure.
 func marker(s *storage.Subscription) string { return "o365gw-" + s.ID }
-
-func (s *Service) load(ctx context.Context, instanceID, id string) (*storage.Subscription, error) {
-	if !apsmd.IsID(id) {
-		return nil, apierr.Invalid("The subscription id %q is not a UUID.", id)
-	}
-	sub, err := s.Store.Get(ctx, instanceID, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, apierr.New(codes.NotFound, apierr.NotFound, "Subscription %s is not known to this instance.", id)
-	}
-	return sub, err
-}
 
 func describe(op string, sub *storage.Subscription) string {
 	switch op {
@@ -231,7 +218,7 @@ func (s *Service) Get(ctx context.Context, instanceID, id string) (*View, error)
 	if _, err := s.Tenants.Instance(ctx, instanceID); err != nil {
 		return nil, err
 	}
-	sub, err := s.load(ctx, instanceID, id)
+	sub, err := s.machine().Load(ctx, instanceID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +231,7 @@ func (s *Service) Resolve(ctx context.Context, instanceID, id string) (*storage.
 	if _, err := s.Tenants.Instance(ctx, instanceID); err != nil {
 		return nil, "", err
 	}
-	sub, err := s.load(ctx, instanceID, id)
+	sub, err := s.machine().Load(ctx, instanceID, id)
 	if err != nil {
 		return nil, "", err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/mserr"
@@ -24,19 +23,10 @@ func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string)
 	if err != nil {
 		return nil, err
 	}
-	if !apsmd.IsID(id) {
-		return nil, apierr.Invalid("The subscription id %q is not a UUID.", id)
-	}
-	sub, err := s.Store.Get(ctx, inst.InstanceID, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	m := s.machine()
-	if a, d, err := m.Resend(sub, lifecycle.Unprovision, req.Async()); d == lifecycle.Answered {
-		return s.answer(ctx, a, err)
+	sub, a, d, err := m.Begin(ctx, inst.InstanceID, id, lifecycle.Unprovision, req.Async())
+	if d == lifecycle.Answered {
+		return s.answer(ctx, a, err) // an unknown id is unprovisioned already (nil: 204)
 	}
 	if sub.MSSubscriptionID == "" && !sub.Op.Touched() && !sub.Op.Busy() {
 		// Nothing was bought: nothing to end at Microsoft.
@@ -47,7 +37,7 @@ func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string)
 	}
 	// A running attempt (a purchase still under way) is superseded: the
 	// unprovision job runs after its job and reads back what it bought.
-	a, err := m.Start(ctx, sub, lifecycle.Unprovision, false)
+	a, err = m.Start(ctx, sub, lifecycle.Unprovision, false)
 	return s.answer(ctx, a, err)
 }
 

@@ -23,17 +23,10 @@ func (s *Service) Upgrade(ctx context.Context, req apsmd.Request, id, offerID, t
 	if err != nil {
 		return nil, err
 	}
-	sub, err := s.load(ctx, inst.InstanceID, id)
-	if err != nil {
-		return nil, err
-	}
 	m := s.machine()
-	a, d, err := m.Resend(sub, storage.OpUpgrade, req.Async())
+	sub, a, d, err := m.Begin(ctx, inst.InstanceID, id, storage.OpUpgrade, req.Async())
 	if d == lifecycle.Answered {
 		return s.answer(ctx, a, err)
-	}
-	if err := m.Busy(sub); err != nil {
-		return nil, err
 	}
 	if sub.State != storage.StateActive {
 		return nil, apierr.New(codes.FailedPrecondition, apierr.Conflict, "Only an active subscription can be upgraded (it is %s).", sub.State)

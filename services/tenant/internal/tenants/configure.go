@@ -22,17 +22,10 @@ func (s *Service) Configure(ctx context.Context, req apsmd.Request, id string, i
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.load(ctx, inst.InstanceID, id)
-	if err != nil {
-		return nil, err
-	}
 	m := s.machine()
-	a, d, err := m.Resend(t, lifecycle.Configure, req.Async())
+	t, a, d, err := m.Begin(ctx, inst.InstanceID, id, lifecycle.Configure, req.Async())
 	if d == lifecycle.Answered {
 		return a, err
-	}
-	if err := m.Busy(t); err != nil {
-		return nil, err
 	}
 	if t.State != storage.StateActive {
 		return nil, apierr.New(codes.FailedPrecondition, apierr.Conflict, "The tenant is %s; only an active tenant can be configured.", t.State)

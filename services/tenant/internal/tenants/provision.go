@@ -40,20 +40,13 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 	if err != nil {
 		return nil, err
 	}
-	if !instances.IsUUID(in.ID) {
-		return nil, apierr.Invalid("aps.id %q is not a UUID.", in.ID)
-	}
 	m := s.machine()
-	existing, err := s.Store.GetTenant(ctx, inst.InstanceID, in.ID)
-	switch {
-	case err == nil:
-		a, d, err := m.Resend(existing, lifecycle.Provision, req.Async())
-		if d != lifecycle.Rerun {
-			return a, err
-		}
+	existing, a, d, err := m.Begin(ctx, inst.InstanceID, in.ID, lifecycle.Provision, req.Async())
+	switch d {
+	case lifecycle.Answered:
+		return a, err
+	case lifecycle.Rerun:
 		return s.rerunProvision(ctx, req, inst, existing, in)
-	case !errors.Is(err, storage.ErrNotFound):
-		return nil, err
 	}
 	t, err := s.prepare(ctx, req, inst, in)
 	if err != nil {

@@ -5,7 +5,6 @@ package tenants
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -119,17 +118,6 @@ func (s *Service) notify() {
 	}
 }
 
-func (s *Service) load(ctx context.Context, instanceID, id string) (*storage.Tenant, error) {
-	if !instances.IsUUID(id) {
-		return nil, apierr.Invalid("The tenant id %q is not a UUID.", id)
-	}
-	t, err := s.Store.GetTenant(ctx, instanceID, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, apierr.New(codes.NotFound, apierr.NotFound, "Tenant %s is not known to this instance.", id)
-	}
-	return t, err
-}
-
 func describe(op string, t *storage.Tenant) string {
 	switch op {
 	case lifecycle.Provision:
@@ -150,7 +138,7 @@ func (s *Service) Get(ctx context.Context, req apsmd.Request, id string) (*View,
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.load(ctx, inst.InstanceID, id)
+	t, err := s.machine().Load(ctx, inst.InstanceID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -188,5 +176,5 @@ func (s *Service) Resolve(ctx context.Context, instanceID, id string) (*storage.
 	if _, err := s.Instances.Load(ctx, instanceID); err != nil {
 		return nil, err
 	}
-	return s.load(ctx, instanceID, id)
+	return s.machine().Load(ctx, instanceID, id)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/mserr"
@@ -25,19 +24,10 @@ func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string)
 	if err != nil {
 		return nil, err
 	}
-	if !apsmd.IsID(id) {
-		return nil, apierr.Invalid("The tenant id %q is not a UUID.", id)
-	}
-	t, err := s.Store.GetTenant(ctx, inst.InstanceID, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	m := s.machine()
-	if a, d, err := m.Resend(t, lifecycle.Unprovision, req.Async()); d == lifecycle.Answered {
-		return a, err
+	t, a, d, err := m.Begin(ctx, inst.InstanceID, id, lifecycle.Unprovision, req.Async())
+	if d == lifecycle.Answered {
+		return a, err // an unknown id is unprovisioned already (nil: 204)
 	}
 	if !t.Op.Busy() && (!inst.TestPartner || t.MSCustomerID == "" && !t.Op.Touched() || t.Linked) {
 		if err := s.Store.DeleteTenant(ctx, inst.InstanceID, id); err != nil && !errors.Is(err, storage.ErrNotFound) {

@@ -23,17 +23,10 @@ import (
 // re-sent by the platform is applied again even when the stored
 // representation already equals the request.
 func (s *Service) Configure(ctx context.Context, req apsmd.Request, id string, in Input) (*View, error) {
-	u, err := s.load(ctx, req.InstanceID, id)
-	if err != nil {
-		return nil, err
-	}
 	m := s.machine()
-	a, d, err := m.Resend(u, lifecycle.Configure, req.Async())
+	u, a, d, err := m.Begin(ctx, req.InstanceID, id, lifecycle.Configure, req.Async())
 	if d == lifecycle.Answered {
 		return a, err
-	}
-	if err := m.Busy(u); err != nil {
-		return nil, err
 	}
 	if u.State == storage.StateFailed || u.MSUserID == "" {
 		return nil, apierr.New(codes.FailedPrecondition, apierr.Conflict, "The user was not created; re-run its provisioning first.")
@@ -102,19 +95,10 @@ func (s *Service) runConfigure(ctx context.Context, u *storage.User) (func(*stor
 // job per resource at a time) and reads back what the attempt may have
 // created, so nothing is left untracked at Microsoft.
 func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string) (*View, error) {
-	if !apsmd.IsID(id) {
-		return nil, apierr.Invalid("The user id %q is not a UUID.", id)
-	}
-	u, err := s.Store.Get(ctx, req.InstanceID, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	m := s.machine()
-	if a, d, err := m.Resend(u, lifecycle.Unprovision, req.Async()); d == lifecycle.Answered {
-		return a, err
+	u, a, d, err := m.Begin(ctx, req.InstanceID, id, lifecycle.Unprovision, req.Async())
+	if d == lifecycle.Answered {
+		return a, err // an unknown id is unprovisioned already (nil: 204)
 	}
 	if u.MSUserID == "" && !u.Op.Touched() && !u.Op.Busy() {
 		return nil, ignoreMissing(s.Store.Delete(ctx, req.InstanceID, id)) // nothing exists at Microsoft
@@ -159,7 +143,7 @@ func (s *Service) runUnprovision(ctx context.Context, u *storage.User) (func(*st
 // ResetPassword answers POST /users/{id}/resetPassword with a new temporary
 // password (synchronous: one Graph call).
 func (s *Service) ResetPassword(ctx context.Context, req apsmd.Request, id string) (string, error) {
-	u, err := s.load(ctx, req.InstanceID, id)
+	u, err := s.machine().Load(ctx, req.InstanceID, id)
 	if err != nil {
 		return "", err
 	}

@@ -45,20 +45,13 @@ var (
 // Provision answers POST /users. A re-send answers from the stored state; a
 // sync re-send of a failed provisioning re-runs it from the failed step.
 func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*View, error) {
-	if !apsmd.IsID(in.ID) {
-		return nil, apierr.Invalid("aps.id %q is not a UUID.", in.ID)
-	}
 	m := s.machine()
-	existing, err := s.Store.Get(ctx, req.InstanceID, in.ID)
-	switch {
-	case err == nil:
-		a, d, err := m.Resend(existing, lifecycle.Provision, req.Async())
-		if d != lifecycle.Rerun {
-			return a, err
-		}
+	existing, a, d, err := m.Begin(ctx, req.InstanceID, in.ID, lifecycle.Provision, req.Async())
+	switch d {
+	case lifecycle.Answered:
+		return a, err
+	case lifecycle.Rerun:
 		return s.rerunProvision(ctx, req, existing, in)
-	case !errors.Is(err, storage.ErrNotFound):
-		return nil, err
 	}
 	u, bind, err := s.prepare(ctx, req, &storage.User{ID: in.ID, InstanceID: req.InstanceID, TenantID: in.TenantID}, in)
 	if err != nil {

@@ -7,7 +7,6 @@ package users
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -18,7 +17,6 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
-	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/jobs"
@@ -93,17 +91,6 @@ func (s *Service) machine() *lifecycle.Machine[storage.User] {
 	return s.lc
 }
 
-func (s *Service) load(ctx context.Context, instanceID, id string) (*storage.User, error) {
-	if !apsmd.IsID(id) {
-		return nil, apierr.Invalid("The user id %q is not a UUID.", id)
-	}
-	u, err := s.Store.Get(ctx, instanceID, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, apierr.New(codes.NotFound, apierr.NotFound, "User %s is not known to this instance.", id)
-	}
-	return u, err
-}
-
 func describe(op string, u *storage.User) string {
 	switch op {
 	case lifecycle.Provision:
@@ -168,7 +155,7 @@ func (s *Service) Get(ctx context.Context, instanceID, id string) (*View, error)
 	if _, err := s.Tenants.Instance(ctx, instanceID); err != nil {
 		return nil, err
 	}
-	u, err := s.load(ctx, instanceID, id)
+	u, err := s.machine().Load(ctx, instanceID, id)
 	if err != nil {
 		return nil, err
 	}
