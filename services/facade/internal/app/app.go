@@ -14,14 +14,13 @@ import (
 	"os"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/gen/openapi"
+	"github.com/o365gateway/gateway/services/shared/grpcclient"
 
 	"github.com/o365gateway/gateway/services/facade/internal/aps"
 	"github.com/o365gateway/gateway/services/facade/internal/config"
@@ -47,10 +46,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		}
 	}
 	// The services are reached over the deployment's private network.
-	dial := func(addr string) (*grpc.ClientConn, error) {
-		return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
-	}
+	dial := func(addr string) (*grpc.ClientConn, error) { return grpcclient.Dial(addr) }
 	tenantConn, err := dial(cfg.TenantAddr)
 	if err != nil {
 		return fmt.Errorf("tenant service: %w", err)

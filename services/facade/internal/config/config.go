@@ -16,9 +16,9 @@ const Prefix = "FACADE"
 type Config struct {
 	ListenAddr       string        `env:"LISTEN_ADDR" default:"127.0.0.1:8443" help:"HTTPS listen address of the APS endpoint"`
 	BasePath         string        `env:"BASE_PATH" default:"/aps/" help:"base path of the APS services (the endpoint URI is https://host:port/aps/)"`
-	TenantAddr       string        `env:"TENANT_ADDR" default:"127.0.0.1:9001" help:"gRPC address of the tenant service"`
-	SubscriptionAddr string        `env:"SUBSCRIPTION_ADDR" default:"127.0.0.1:9002" help:"gRPC address of the subscription service"`
-	UserAddr         string        `env:"USER_ADDR" default:"127.0.0.1:9003" help:"gRPC address of the user/license service"`
+	TenantAddr       string        `env:"TENANT_ADDR" default:"127.0.0.1:9001" help:"gRPC address of the tenant service (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
+	SubscriptionAddr string        `env:"SUBSCRIPTION_ADDR" default:"127.0.0.1:9002" help:"gRPC address of the subscription service (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
+	UserAddr         string        `env:"USER_ADDR" default:"127.0.0.1:9003" help:"gRPC address of the user/license service (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
 	RetryTimeout     time.Duration `env:"RETRY_TIMEOUT" default:"30s" help:"APS-Retry-Timeout sent with 202 answers (whole seconds)"`
 	TLSCertFile      string        `env:"TLS_CERT_FILE" help:"server certificate (PEM); with TLS_KEY_FILE"`
 	TLSKeyFile       string        `env:"TLS_KEY_FILE" help:"server private key (PEM)"`

@@ -9,13 +9,12 @@ import (
 	"os"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
 	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/grpcclient"
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/msauth"
@@ -69,8 +68,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(cfg.TenantAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+	conn, err := grpcclient.Dial(cfg.TenantAddr)
 	if err != nil {
 		store.Close()
 		return nil, err

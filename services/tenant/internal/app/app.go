@@ -11,10 +11,8 @@ import (
 	"net/http"
 	"os"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
@@ -22,6 +20,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/graph"
+	"github.com/o365gateway/gateway/services/shared/grpcclient"
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/msauth"
@@ -161,8 +160,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 
 	srv := grpcserver.New(log)
 	tenantv1.RegisterInstanceServiceServer(srv.Server, &server.InstanceServer{Instances: inst, Tenants: ten})
-	userConn, err := grpc.NewClient(cfg.UserAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
+	userConn, err := grpcclient.Dial(cfg.UserAddr)
 	if err != nil {
 		store.Close()
 		return nil, err

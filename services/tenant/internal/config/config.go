@@ -20,7 +20,7 @@ type Config struct {
 	EncryptionKeyFile string `env:"ENCRYPTION_KEY_FILE" help:"file holding the encryption key"`
 	APSCCAFile        string `env:"APSC_CA_FILE" help:"CA (PEM) that signs the APS controller's server certificate; empty skips verification"`
 	MetricsAddr       string `env:"METRICS_ADDR" help:"optional HTTP address serving /metrics"`
-	UserAddr          string `env:"USER_ADDR" default:"127.0.0.1:9003" help:"gRPC address of the user/license service (users of a synchronization)"`
+	UserAddr          string `env:"USER_ADDR" default:"127.0.0.1:9003" help:"gRPC address of the user/license service (users of a synchronization) (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
 	config.Microsoft
 	config.Jobs
 	config.Observability

@@ -9,16 +9,15 @@ import (
 	"os"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
 	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/grpcclient"
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/msauth"
@@ -96,9 +95,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	if err != nil {
 		return nil, err
 	}
-	dial := func(addr string) (*grpc.ClientConn, error) {
-		return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
-	}
+	dial := func(addr string) (*grpc.ClientConn, error) { return grpcclient.Dial(addr) }
 	tenantConn, err := dial(cfg.TenantAddr)
 	if err != nil {
 		store.Close()

@@ -16,8 +16,8 @@ const Prefix = "USER"
 type Config struct {
 	ListenAddr           string  `env:"LISTEN_ADDR" default:"127.0.0.1:9003" help:"gRPC listen address"`
 	DatabaseURL          string  `env:"DATABASE_URL" default:"sqlite://./data/user.db" help:"database URL (sqlite://path)"`
-	TenantAddr           string  `env:"TENANT_ADDR" default:"127.0.0.1:9001" help:"gRPC address of the tenant service (instances, customers)"`
-	SubscriptionAddr     string  `env:"SUBSCRIPTION_ADDR" default:"127.0.0.1:9002" help:"gRPC address of the subscription service (license SKUs of subscriptions)"`
+	TenantAddr           string  `env:"TENANT_ADDR" default:"127.0.0.1:9001" help:"gRPC address of the tenant service (instances, customers) (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
+	SubscriptionAddr     string  `env:"SUBSCRIPTION_ADDR" default:"127.0.0.1:9002" help:"gRPC address of the subscription service (license SKUs of subscriptions) (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
 	EncryptionKey        string  `env:"ENCRYPTION_KEY" help:"base64 32-byte key that encrypts initial passwords until the user exists (or ENCRYPTION_KEY_FILE)"`
 	EncryptionKeyFile    string  `env:"ENCRYPTION_KEY_FILE" help:"file holding the encryption key"`
 	GraphWritesPerSecond float64 `env:"GRAPH_WRITES_PER_SECOND" default:"18" help:"Graph writes per second per customer tenant shared by all requests (Graph allows 3,000 per 150 s)"`
