@@ -69,9 +69,25 @@ const (
 	outcomeHandedBack = "handed_back"
 )
 
+// Waker is a source of wake-ups from outside the process, e.g. PostgreSQL
+// notifications sent when another replica enqueues a job.
+type Waker interface {
+	// Listen calls notify whenever a job may have become due, until ctx
+	// ends (it returns nil then) or the source fails (an error: the runner
+	// calls Listen again after a pause). A source that has nothing to
+	// listen to returns nil at once. Notifications sent while nobody
+	// listens are lost, so Listen calls notify once when it starts.
+	Listen(ctx context.Context, notify func()) error
+}
+
 // Runner polls a Store and runs due jobs on a fixed number of workers.
 type Runner struct {
 	Store Store
+	// Waker wakes the workers when a job is enqueued elsewhere (another
+	// replica), so that it starts at once rather than at the next poll.
+	// Nil uses the Store when it implements Waker; without one the
+	// workers poll every Poll (and wake on Notify).
+	Waker Waker
 	// Owner is the prefix of the workers' identity (service and host); Run
 	// appends the process id and a random suffix, so two processes never
 	// share an identity.
@@ -196,12 +212,19 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.Log.WarnContext(ctx, "job runner has no handlers: it claims nothing")
 	}
 
-	var pruner sync.WaitGroup
-	pruner.Add(1)
+	var background sync.WaitGroup
+	background.Add(1)
 	go func() {
-		defer pruner.Done()
+		defer background.Done()
 		r.pruneLoop(ctx)
 	}()
+	if w := r.waker(); w != nil {
+		background.Add(1)
+		go func() {
+			defer background.Done()
+			r.listen(ctx, w)
+		}()
+	}
 	var workers sync.WaitGroup
 	for range r.Workers {
 		workers.Add(1)
@@ -234,9 +257,44 @@ func (r *Runner) Run(ctx context.Context) error {
 			<-stopped
 		}
 	}
-	pruner.Wait()
+	background.Wait()
 	r.Log.Info("job runner stopped", "owner", s.owner)
 	return nil
+}
+
+func (r *Runner) waker() Waker {
+	if r.Waker != nil {
+		return r.Waker
+	}
+	w, _ := r.Store.(Waker)
+	return w
+}
+
+// Bounds of the pause before listening again after the wake-up source failed.
+const (
+	minListenRetry = time.Second
+	maxListenRetry = time.Minute
+)
+
+// listen runs the wake-up source until ctx ends, listening again with
+// backoff when it fails; meanwhile the workers poll.
+func (r *Runner) listen(ctx context.Context, w Waker) {
+	delay := minListenRetry
+	for {
+		start := time.Now()
+		err := w.Listen(ctx, r.Notify)
+		if ctx.Err() != nil || err == nil {
+			return
+		}
+		if time.Since(start) > maxListenRetry {
+			delay = minListenRetry
+		}
+		r.Log.WarnContext(ctx, "job wake-ups lost; workers poll until they are back", "error", err.Error(), "retry_in", delay.String())
+		if !sleep(ctx, delay) {
+			return
+		}
+		delay = min(2*delay, maxListenRetry)
+	}
 }
 
 func (r *Runner) work(ctx context.Context, s *session) {

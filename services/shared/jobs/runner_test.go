@@ -516,3 +516,63 @@ func TestRunnerIdentityAndPruning(t *testing.T) {
 		t.Fatalf("owners %v", owners)
 	}
 }
+
+// wakingStore is a memStore that is also a wake-up source: Listen fails on
+// its first call, then forwards wake until ctx ends.
+type wakingStore struct {
+	*memStore
+	wake    chan struct{}
+	mu      sync.Mutex
+	listens int
+}
+
+func (w *wakingStore) Listen(ctx context.Context, notify func()) error {
+	w.mu.Lock()
+	w.listens++
+	first := w.listens == 1
+	w.mu.Unlock()
+	if first {
+		return errors.New("connection refused")
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.wake:
+			notify()
+		}
+	}
+}
+
+func (w *wakingStore) listening() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.listens >= 2
+}
+
+// TestRunnerWakeUps: a store that is a Waker wakes the workers at once, long
+// before the next poll, and the runner listens again after the source failed.
+func TestRunnerWakeUps(t *testing.T) {
+	store := &wakingStore{memStore: newMemStore(), wake: make(chan struct{})}
+	var mu sync.Mutex
+	ran := 0
+	r := newRunner(store, map[string]Handler{"k.v1": {Run: func(context.Context, *Job) error {
+		mu.Lock()
+		defer mu.Unlock()
+		ran++
+		return nil
+	}}})
+	r.Workers, r.Poll = 1, time.Hour
+	stop := start(t, r)
+	waitFor(t, "the runner listens again after the failure", store.listening)
+	time.Sleep(20 * time.Millisecond) // the worker's first claim is over: it waits
+	id := store.add("k.v1")
+	store.wake <- struct{}{}
+	waitFor(t, "the woken worker ran the job", func() bool { return store.get(id).state == "done" })
+	if took := stop(); took > 5*time.Second {
+		t.Fatalf("Run returned %v after cancellation", took)
+	}
+	if ran != 1 {
+		t.Fatalf("ran %d times", ran)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
@@ -39,11 +38,6 @@ type Docs struct {
 	Table string
 }
 
-func isDuplicate(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint") || strings.Contains(err.Error(), "PRIMARY KEY") ||
-		strings.Contains(err.Error(), "duplicate key"))
-}
-
 // Create inserts r (version 1) and job atomically; ErrDuplicate if the id is taken.
 func (d Docs) Create(ctx context.Context, r Record, job *jobs.New) error {
 	now := time.Now().UnixMilli()
@@ -53,7 +47,7 @@ func (d Docs) Create(ctx context.Context, r Record, job *jobs.New) error {
 		}
 		_, err := tx.ExecContext(ctx, d.DB.Rebind(`INSERT INTO `+d.Table+` (id, instance_id, parent_id, data, state, version, created_at, updated_at)
 			VALUES (?,?,?,?,?,1,?,?)`), r.ID, r.InstanceID, r.ParentID, string(r.Data), r.State, now, now)
-		if isDuplicate(err) {
+		if IsDuplicate(err) {
 			return ErrDuplicate
 		}
 		if err != nil {

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
@@ -34,7 +33,7 @@ func (db *DB) migrateJobs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := db.migrate(ctx, sub, goose.WithTableName(jobsVersionTable), goose.WithDisableGlobalRegistry(true)); err != nil {
+	if err := db.migrate(ctx, sub, jobsVersionTable); err != nil {
 		return fmt.Errorf("job table: %w", err)
 	}
 	return nil
@@ -77,8 +76,16 @@ func (db *DB) Enqueue(ctx context.Context, tx *sql.Tx, j jobs.New) (int64, error
 	q := db.Rebind(`INSERT INTO jobs (kind, job_key, payload, state, max_attempts, run_at, trace_context, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	var id int64
-	err := tx.QueryRowContext(ctx, q, j.Kind, j.Key, payload, jobPending, j.MaxAttempts, runAt, string(traceCtx), now, now).Scan(&id)
-	return id, err
+	if err := tx.QueryRowContext(ctx, q, j.Kind, j.Key, payload, jobPending, j.MaxAttempts, runAt, string(traceCtx), now, now).Scan(&id); err != nil {
+		return 0, err
+	}
+	if db.Dialect == Postgres {
+		// Delivered at commit, to the runners of every replica (Listen).
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, COALESCE(current_schema(), ''))`, notifyChannel); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
 }
 
 // ActiveJob tells whether an unfinished job of kind exists for key.
@@ -97,8 +104,9 @@ func (db *DB) ActiveJob(ctx context.Context, kind, key string) (bool, error) {
 //
 // The check is an UPDATE of the job row that changes nothing: it takes the
 // row's write lock (on SQLite the transaction holds the database's anyway),
-// so a concurrent Claim waits for the transaction to end and cannot slip in
-// between the check and the write.
+// so a concurrent Claim cannot slip in between the check and the write: on
+// SQLite it waits for the transaction to end, on PostgreSQL it skips the
+// locked row (FOR UPDATE SKIP LOCKED) and takes it, if still due, later.
 func (db *DB) CheckFence(ctx context.Context, tx *sql.Tx) error {
 	id, fence, ok := jobs.FenceFrom(ctx)
 	if !ok {
@@ -121,39 +129,56 @@ type JobStore struct{ DB *DB }
 
 var _ jobs.Store = JobStore{}
 
-// Claim implements jobs.Store. One statement picks and leases the job, so
-// that two workers cannot both take it: SQLite runs writing statements one at
-// a time (across processes too), and PostgreSQL re-checks the outer
-// conditions on the row it locks. The per-key exclusion relies on claims
-// running one at a time; the PostgreSQL driver will have to serialise claims
-// of one key (e.g. with a transaction-scoped advisory lock) to keep it.
+// Claim implements jobs.Store.
 func (s JobStore) Claim(ctx context.Context, owner string, kinds []string, now, leaseUntil time.Time) (*jobs.Job, error) {
 	if len(kinds) == 0 {
 		return nil, jobs.ErrNoJob
 	}
-	db := s.DB
-	nowMs := now.UnixMilli()
-	in := "?" + strings.Repeat(", ?", len(kinds)-1)
-	args := []any{jobRunning, owner, leaseUntil.UnixMilli(), nowMs}
-	for _, k := range kinds {
-		args = append(args, k)
+	if s.DB.Dialect == Postgres {
+		return s.claimPostgres(ctx, owner, kinds, now, leaseUntil)
 	}
-	args = append(args, jobPending, nowMs, jobRunning, nowMs, jobRunning, nowMs, jobPending, nowMs, jobRunning, nowMs)
-	q := db.Rebind(`UPDATE jobs SET state = ?, lease_owner = ?, lease_until = ?, attempt = attempt + 1, fence = fence + 1, updated_at = ?
-		WHERE id = (
-			SELECT j.id FROM jobs j
-			WHERE j.kind IN (` + in + `)
-			  AND ((j.state = ? AND j.run_at <= ?) OR (j.state = ? AND j.lease_until < ?))
-			  AND (j.job_key = '' OR NOT EXISTS (
-				SELECT 1 FROM jobs o WHERE o.job_key = j.job_key AND o.id <> j.id AND o.state = ? AND o.lease_until >= ?))
-			ORDER BY j.run_at, j.id LIMIT 1)
-		  AND ((state = ? AND run_at <= ?) OR (state = ? AND lease_until < ?))
-		RETURNING id, kind, job_key, payload, attempt, max_attempts, run_at, last_error, trace_context, fence`)
+	return s.claimSQLite(ctx, owner, kinds, now, leaseUntil)
+}
+
+// dueJob is the condition of a job Claim may take, on table alias t, with
+// its parameters (now twice).
+func dueJob(t string) string {
+	return `((` + t + `.state = ? AND ` + t + `.run_at <= ?) OR (` + t + `.state = ? AND ` + t + `.lease_until < ?))`
+}
+
+func dueArgs(now int64) []any { return []any{jobPending, now, jobRunning, now} }
+
+// keyFree is the condition that no other job with t's key holds an
+// unexpired lease, with its parameters (now).
+func keyFree(t string) string {
+	return `(` + t + `.job_key = '' OR NOT EXISTS (
+		SELECT 1 FROM jobs o WHERE o.job_key = ` + t + `.job_key AND o.id <> ` + t + `.id AND o.state = ? AND o.lease_until >= ?))`
+}
+
+func keyFreeArgs(now int64) []any { return []any{jobRunning, now} }
+
+func kindIn(t string, kinds []string) (string, []any) {
+	args := make([]any, len(kinds))
+	for i, k := range kinds {
+		args[i] = k
+	}
+	return t + `.kind IN (?` + strings.Repeat(", ?", len(kinds)-1) + `)`, args
+}
+
+const (
+	leaseSet     = `state = ?, lease_owner = ?, lease_until = ?, attempt = attempt + 1, fence = fence + 1, updated_at = ?`
+	claimColumns = `id, kind, job_key, payload, attempt, max_attempts, run_at, last_error, trace_context, fence`
+)
+
+func leaseArgs(owner string, leaseUntil, now int64) []any {
+	return []any{jobRunning, owner, leaseUntil, now}
+}
+
+func scanClaim(row *sql.Row) (*jobs.Job, error) {
 	j := &jobs.Job{}
 	var runAt int64
 	var traceCtx string
-	err := db.QueryRowContext(ctx, q, args...).
-		Scan(&j.ID, &j.Kind, &j.Key, &j.Payload, &j.Attempt, &j.MaxAttempts, &runAt, &j.LastError, &traceCtx, &j.Fence)
+	err := row.Scan(&j.ID, &j.Kind, &j.Key, &j.Payload, &j.Attempt, &j.MaxAttempts, &runAt, &j.LastError, &traceCtx, &j.Fence)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, jobs.ErrNoJob
 	}
@@ -163,6 +188,106 @@ func (s JobStore) Claim(ctx context.Context, owner string, kinds []string, now, 
 	_ = json.Unmarshal([]byte(traceCtx), &j.TraceContext)
 	j.RunAt = time.UnixMilli(runAt)
 	return j, nil
+}
+
+// claimSQLite picks and leases the job in one statement, so that two
+// workers cannot both take it: SQLite runs writing statements one at a time
+// (across processes too), which also keeps the per-key exclusion: no claim
+// runs between the check of a key and the lease.
+func (s JobStore) claimSQLite(ctx context.Context, owner string, kinds []string, now, leaseUntil time.Time) (*jobs.Job, error) {
+	nowMs := now.UnixMilli()
+	kindCond, args := kindIn("j", kinds)
+	args = append(leaseArgs(owner, leaseUntil.UnixMilli(), nowMs), args...)
+	args = append(args, dueArgs(nowMs)...)
+	args = append(args, keyFreeArgs(nowMs)...)
+	args = append(args, dueArgs(nowMs)...)
+	q := `UPDATE jobs SET ` + leaseSet + `
+		WHERE id = (
+			SELECT j.id FROM jobs j
+			WHERE ` + kindCond + ` AND ` + dueJob("j") + ` AND ` + keyFree("j") + `
+			ORDER BY j.run_at, j.id LIMIT 1)
+		  AND ` + dueJob("jobs") + `
+		RETURNING ` + claimColumns
+	return scanClaim(s.DB.QueryRowContext(ctx, s.DB.Rebind(q), args...))
+}
+
+// claimTries bounds how many candidates one PostgreSQL claim looks at
+// before it reports that nothing is due (the runner polls again).
+const claimTries = 8
+
+// keyLockClass is the first half of the two-int advisory lock keys that
+// serialise the claims of a job key ("jobs" in ASCII); two-int keys never
+// collide with goose's one-bigint migration lock.
+const keyLockClass = 0x6a6f6273
+
+// claimPostgres claims in one transaction of two statements.
+//
+//  1. Pick the first due job whose key looks free, FOR UPDATE SKIP LOCKED
+//     (concurrent claimers skip each other's candidates instead of queueing
+//     on one row), and try a transaction-scoped advisory lock on its key.
+//  2. Lease it with an UPDATE that checks again that no other job of the
+//     key holds an unexpired lease.
+//
+// Why the key lock: under READ COMMITTED each statement sees the commits
+// made before it started. Two claimers on two connections can both see key
+// K free and pick two different jobs of K (the row locks differ), and a
+// claimer whose statement started just before another's claim of K
+// committed still sees K free. The advisory lock makes claims of one key
+// take turns: it is held until the claim commits, a claimer that cannot get
+// it skips the job, and a claimer that gets it runs step 2 with a snapshot
+// taken after the previous holder committed, so it sees that holder's
+// running job. Locks of other keys are never taken, so claims of different
+// keys run in parallel.
+func (s JobStore) claimPostgres(ctx context.Context, owner string, kinds []string, now, leaseUntil time.Time) (*jobs.Job, error) {
+	nowMs := now.UnixMilli()
+	kindCond, kindArgs := kindIn("j", kinds)
+	pick := s.DB.Rebind(`SELECT c.id, (c.job_key = '' OR pg_try_advisory_xact_lock(?, hashtext(COALESCE(current_schema(), '') || '/' || c.job_key)))
+		FROM (
+			SELECT j.id, j.job_key FROM jobs j
+			WHERE ` + kindCond + ` AND ` + dueJob("j") + ` AND ` + keyFree("j") + ` AND j.id <> ALL(?)
+			ORDER BY j.run_at, j.id LIMIT 1
+			FOR UPDATE OF j SKIP LOCKED) c`)
+	lease := s.DB.Rebind(`UPDATE jobs SET ` + leaseSet + `
+		WHERE id = ? AND ` + dueJob("jobs") + ` AND ` + keyFree("jobs") + `
+		RETURNING ` + claimColumns)
+	var claimed *jobs.Job
+	err := s.DB.InTx(ctx, func(tx *sql.Tx) error {
+		skip := []int64{}
+		for range claimTries {
+			args := append([]any{keyLockClass}, kindArgs...)
+			args = append(args, dueArgs(nowMs)...)
+			args = append(args, keyFreeArgs(nowMs)...)
+			args = append(args, skip)
+			var id int64
+			var locked bool
+			err := tx.QueryRowContext(ctx, pick, args...).Scan(&id, &locked)
+			if errors.Is(err, sql.ErrNoRows) {
+				return jobs.ErrNoJob
+			}
+			if err != nil {
+				return err
+			}
+			if !locked { // another claimer is taking a job of this key
+				skip = append(skip, id)
+				continue
+			}
+			args = append(leaseArgs(owner, leaseUntil.UnixMilli(), nowMs), id)
+			args = append(args, dueArgs(nowMs)...)
+			args = append(args, keyFreeArgs(nowMs)...)
+			j, err := scanClaim(tx.QueryRowContext(ctx, lease, args...))
+			if errors.Is(err, jobs.ErrNoJob) { // a job of its key was claimed meanwhile
+				skip = append(skip, id)
+				continue
+			}
+			claimed = j
+			return err
+		}
+		return jobs.ErrNoJob
+	})
+	if err != nil {
+		return nil, err
+	}
+	return claimed, nil
 }
 
 // update runs a bookkeeping statement on a claim; no row means the claim is gone.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"testing/fstest"
@@ -12,27 +13,48 @@ import (
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/jobs/jobstest"
 	"github.com/o365gateway/gateway/services/shared/sqldb"
+	"github.com/o365gateway/gateway/services/shared/sqldb/pgtest"
 )
 
-// service is a service's migrations: one Docs table.
-var service = fstest.MapFS{"migrations/sqlite/00001_things.sql": {Data: []byte(`-- +goose Up
-CREATE TABLE things (
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// things is the Docs table of the service below.
+const things = `CREATE TABLE things (
   id TEXT PRIMARY KEY,
   instance_id TEXT NOT NULL,
   parent_id TEXT NOT NULL,
   data TEXT NOT NULL,
   state TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
-);
--- +goose Down
-DROP TABLE things;
-`)}}
+  version %[1]s NOT NULL,
+  created_at %[1]s NOT NULL,
+  updated_at %[1]s NOT NULL
+);`
 
-func open(t *testing.T, path string) *sqldb.DB {
+// service is a service's migrations: one Docs table, in both dialects.
+var service = fstest.MapFS{
+	"migrations/sqlite/00001_things.sql":   {Data: []byte("-- +goose Up\n" + fmt.Sprintf(things, "INTEGER") + "\n-- +goose Down\nDROP TABLE things;\n")},
+	"migrations/postgres/00001_things.sql": {Data: []byte("-- +goose Up\n" + fmt.Sprintf(things, "BIGINT") + "\n-- +goose Down\nDROP TABLE things;\n")},
+}
+
+// drivers are the engines every test of the shared SQL runs on; url gives
+// a fresh, empty database.
+var drivers = []struct {
+	name string
+	url  func(t *testing.T) string
+}{
+	{"SQLite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "q.db") }},
+	{"PostgreSQL", func(t *testing.T) string { return pgtest.URL(t) + "&search_path=svc" }},
+}
+
+func eachDriver(t *testing.T, test func(t *testing.T, url func(t *testing.T) string)) {
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) { test(t, d.url) })
+	}
+}
+
+func open(t *testing.T, url string) *sqldb.DB {
 	t.Helper()
-	db, err := sqldb.OpenMigrated(context.Background(), "sqlite://"+path, service)
+	db, err := sqldb.OpenMigrated(context.Background(), url, service)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,47 +62,52 @@ func open(t *testing.T, path string) *sqldb.DB {
 	return db
 }
 
-func things(db *sqldb.DB) sqldb.Docs { return sqldb.Docs{DB: db, Table: "things"} }
+func thingDocs(db *sqldb.DB) sqldb.Docs { return sqldb.Docs{DB: db, Table: "things"} }
 
 func TestJobQueueConformance(t *testing.T) {
-	jobstest.Run(t, func(t *testing.T) jobstest.Queue {
-		db := open(t, filepath.Join(t.TempDir(), "q.db"))
-		docs := things(db)
-		return jobstest.Queue{
-			Store: sqldb.JobStore{DB: db},
-			Enqueue: func(j jobs.New) {
-				t.Helper()
-				ctx := context.Background()
-				err := docs.Create(ctx, sqldb.Record{ID: j.Key, InstanceID: "i", Data: []byte("{}")}, &j)
-				if errors.Is(err, sqldb.ErrDuplicate) {
-					var r sqldb.Record
-					if r, err = docs.Get(ctx, "i", j.Key); err == nil {
-						_, err = docs.Update(ctx, r, &j)
+	eachDriver(t, func(t *testing.T, url func(t *testing.T) string) {
+		jobstest.Run(t, func(t *testing.T) jobstest.Queue {
+			db := open(t, url(t))
+			docs := thingDocs(db)
+			return jobstest.Queue{
+				Store: sqldb.JobStore{DB: db},
+				Enqueue: func(j jobs.New) {
+					t.Helper()
+					ctx := context.Background()
+					err := docs.Create(ctx, sqldb.Record{ID: j.Key, InstanceID: "i", Data: []byte("{}")}, &j)
+					if errors.Is(err, sqldb.ErrDuplicate) {
+						var r sqldb.Record
+						if r, err = docs.Get(ctx, "i", j.Key); err == nil {
+							_, err = docs.Update(ctx, r, &j)
+						}
 					}
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-			},
-			Write: func(ctx context.Context, key string) error {
-				r, err := docs.Get(ctx, "i", key)
-				if err != nil {
+					if err != nil {
+						t.Fatal(err)
+					}
+				},
+				Write: func(ctx context.Context, key string) error {
+					r, err := docs.Get(ctx, "i", key)
+					if err != nil {
+						return err
+					}
+					r.State = "written"
+					_, err = docs.Update(ctx, r, nil)
 					return err
-				}
-				r.State = "written"
-				_, err = docs.Update(ctx, r, nil)
-				return err
-			},
-		}
+				},
+			}
+		})
 	})
 }
 
 // TestDocsWritesAreFenced: Create, Update and Delete made with the context of
 // a claim that was lost are refused and change nothing.
 func TestDocsWritesAreFenced(t *testing.T) {
+	eachDriver(t, func(t *testing.T, url func(t *testing.T) string) { testDocsWritesAreFenced(t, open(t, url(t))) })
+}
+
+func testDocsWritesAreFenced(t *testing.T, db *sqldb.DB) {
 	ctx := context.Background()
-	db := open(t, filepath.Join(t.TempDir(), "q.db"))
-	docs, q := things(db), sqldb.JobStore{DB: db}
+	docs, q := thingDocs(db), sqldb.JobStore{DB: db}
 	if err := docs.Create(ctx, sqldb.Record{ID: "a", InstanceID: "i", State: "new", Data: []byte("{}")},
 		&jobs.New{Kind: "k.v1", Key: "a"}); err != nil {
 		t.Fatal(err)
@@ -178,7 +205,7 @@ func TestLegacyJobTableIsMigrated(t *testing.T) {
 	old.Close()
 
 	for range 2 { // the second open applies nothing
-		db := open(t, path)
+		db := open(t, "sqlite://"+path)
 		var service, jobsVersion int64
 		if err := db.QueryRowContext(ctx, `SELECT MAX(version_id) FROM goose_db_version`).Scan(&service); err != nil || service != 1 {
 			t.Fatalf("service migrations at %d (%v)", service, err)
@@ -188,7 +215,7 @@ func TestLegacyJobTableIsMigrated(t *testing.T) {
 		}
 		db.Close()
 	}
-	db := open(t, path)
+	db := open(t, "sqlite://"+path)
 	q := sqldb.JobStore{DB: db}
 	if n, err := q.Prune(ctx, time.UnixMilli(finished+1)); err != nil || n != 1 {
 		t.Fatalf("legacy done job not pruned: %d %v", n, err)

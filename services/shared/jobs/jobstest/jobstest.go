@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ func Run(t *testing.T, newQueue func(t *testing.T) Queue) {
 	t.Run("JobConcurrentClaims", func(t *testing.T) { testConcurrentClaims(t, newQueue(t)) })
 	t.Run("JobFencing", func(t *testing.T) { testFencing(t, newQueue(t)) })
 	t.Run("JobKeySerialised", func(t *testing.T) { testKeySerialised(t, newQueue(t)) })
+	t.Run("JobKeysUnderContention", func(t *testing.T) { testKeysUnderContention(t, newQueue(t)) })
 	t.Run("JobUnknownKindsLeftPending", func(t *testing.T) { testUnknownKinds(t, newQueue(t)) })
 	t.Run("JobReleaseGivesAttemptBack", func(t *testing.T) { testRelease(t, newQueue(t)) })
 	t.Run("JobPrune", func(t *testing.T) { testPrune(t, newQueue(t)) })
@@ -244,6 +246,68 @@ func testKeySerialised(t *testing.T, q Queue) {
 	}
 	if len(seen) != 2 || !keys["c"] || !keys["d"] {
 		t.Fatalf("concurrent claims took %v, want one job of c and one of d", seen)
+	}
+}
+
+// testKeysUnderContention: workers that claim and complete as fast as they
+// can (on several connections, where the store has them) never hold two
+// jobs of one key at once, and take every job exactly once.
+func testKeysUnderContention(t *testing.T, q Queue) {
+	const keys, perKey, workers = 4, 10, 6
+	for range perKey {
+		for k := range keys {
+			enqueue(q, fmt.Sprintf("k%d", k))
+		}
+	}
+	ctx := context.Background()
+	var mu sync.Mutex
+	running := map[string]int64{} // key -> job id
+	done := map[int64]bool{}
+	finished := func() bool { mu.Lock(); defer mu.Unlock(); return len(done) == keys*perKey }
+	deadline := time.Now().Add(time.Minute)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := fmt.Sprintf("w/%d", w)
+			for !finished() && time.Now().Before(deadline) {
+				now := time.Now()
+				j, err := q.Store.Claim(ctx, owner, kinds, now, now.Add(time.Minute))
+				if errors.Is(err, jobs.ErrNoJob) {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if other, ok := running[j.Key]; ok {
+					t.Errorf("job %d of key %s claimed while job %d of the key runs", j.ID, j.Key, other)
+				}
+				if done[j.ID] {
+					t.Errorf("job %d claimed again after it completed", j.ID)
+				}
+				running[j.Key] = j.ID
+				mu.Unlock()
+				time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)
+				// Forgotten before Complete: until Complete commits, the
+				// store must not hand out another job of the key anyway.
+				mu.Lock()
+				delete(running, j.Key)
+				done[j.ID] = true
+				mu.Unlock()
+				if err := q.Store.Complete(ctx, j.ID, j.Fence); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if !finished() {
+		t.Fatalf("%d of %d jobs done within a minute", len(done), keys*perKey)
 	}
 }
 

@@ -16,7 +16,7 @@ const Prefix = "SUBSCRIPTION"
 // Config of the subscription service.
 type Config struct {
 	ListenAddr  string        `env:"LISTEN_ADDR" default:"127.0.0.1:9002" help:"gRPC listen address"`
-	DatabaseURL string        `env:"DATABASE_URL" default:"sqlite://./data/subscription.db" help:"database URL (sqlite://path)"`
+	DatabaseURL string        `env:"DATABASE_URL" default:"sqlite://./data/subscription.db" help:"database URL: sqlite://path, or postgres://user:password@host:5432/db?search_path=SCHEMA (the schema is created on first start)"`
 	TenantAddr  string        `env:"TENANT_ADDR" default:"127.0.0.1:9001" help:"gRPC address of the tenant service (instances, customers) (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
 	CatalogTTL  time.Duration `env:"CATALOG_TTL" default:"1h" help:"how long an instance's catalog of a country is cached"`
 	UsageTTL    time.Duration `env:"USAGE_TTL" default:"30s" help:"how long a customer's seat usage (subscribed SKUs) is cached"`

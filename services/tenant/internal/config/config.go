@@ -15,7 +15,7 @@ const Prefix = "TENANT"
 // Config of the tenant service.
 type Config struct {
 	ListenAddr        string `env:"LISTEN_ADDR" default:"127.0.0.1:9001" help:"gRPC listen address"`
-	DatabaseURL       string `env:"DATABASE_URL" default:"sqlite://./data/tenant.db" help:"database URL (sqlite://path)"`
+	DatabaseURL       string `env:"DATABASE_URL" default:"sqlite://./data/tenant.db" help:"database URL: sqlite://path, or postgres://user:password@host:5432/db?search_path=SCHEMA (the schema is created on first start)"`
 	EncryptionKey     string `env:"ENCRYPTION_KEY" help:"base64 32-byte key that encrypts secrets at rest (or use ENCRYPTION_KEY_FILE)"`
 	EncryptionKeyFile string `env:"ENCRYPTION_KEY_FILE" help:"file holding the encryption key"`
 	APSCCAFile        string `env:"APSC_CA_FILE" help:"CA (PEM) that signs the APS controller's server certificate; empty skips verification"`

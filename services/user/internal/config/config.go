@@ -15,7 +15,7 @@ const Prefix = "USER"
 // Config of the user/license service.
 type Config struct {
 	ListenAddr           string  `env:"LISTEN_ADDR" default:"127.0.0.1:9003" help:"gRPC listen address"`
-	DatabaseURL          string  `env:"DATABASE_URL" default:"sqlite://./data/user.db" help:"database URL (sqlite://path)"`
+	DatabaseURL          string  `env:"DATABASE_URL" default:"sqlite://./data/user.db" help:"database URL: sqlite://path, or postgres://user:password@host:5432/db?search_path=SCHEMA (the schema is created on first start)"`
 	TenantAddr           string  `env:"TENANT_ADDR" default:"127.0.0.1:9001" help:"gRPC address of the tenant service (instances, customers) (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
 	SubscriptionAddr     string  `env:"SUBSCRIPTION_ADDR" default:"127.0.0.1:9002" help:"gRPC address of the subscription service (license SKUs of subscriptions) (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
 	EncryptionKey        string  `env:"ENCRYPTION_KEY" help:"base64 32-byte key that encrypts initial passwords until the user exists (or ENCRYPTION_KEY_FILE)"`

@@ -1,6 +1,9 @@
-// Package sqlite is the subscription service's embedded SQLite store. A
-// subscription is kept as one JSON document beside the columns queries filter
-// on (tenant as parent, state).
+// Package sqlite is the subscription service's SQL store, on SQLite (embedded,
+// the default) or PostgreSQL, chosen by the database URL (sqldb.Open); the
+// name is historical. Its migrations have a folder per dialect
+// (migrations/sqlite, migrations/postgres) with the same goose versions. A
+// subscription is kept as one JSON document beside the columns queries filter on
+// (tenant as parent, state).
 package sqlite
 
 import (
@@ -16,7 +19,7 @@ import (
 //go:embed migrations
 var migrations embed.FS
 
-// Store implements storage.Store on SQLite.
+// Store implements storage.Store on SQLite or PostgreSQL.
 type Store struct {
 	db   *sqldb.DB
 	subs sqldb.Typed[storage.Subscription]
@@ -24,7 +27,8 @@ type Store struct {
 
 var _ storage.Store = (*Store)(nil)
 
-// Open opens (creating if needed) and migrates the database at url.
+// Open opens (creating if needed) and migrates the database at url
+// (sqlite://… or postgres://…).
 func Open(ctx context.Context, url string) (*Store, error) {
 	db, err := sqldb.OpenMigrated(ctx, url, migrations)
 	if err != nil {

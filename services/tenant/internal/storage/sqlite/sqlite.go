@@ -1,6 +1,10 @@
-// Package sqlite is the tenant service's embedded SQLite store. Every write
-// made with a job's context is fenced (sqldb.DB.CheckFence): it fails with
-// jobs.ErrLeaseLost once the job's claim is lost.
+// Package sqlite is the tenant service's SQL store, on SQLite (embedded,
+// the default) or PostgreSQL, chosen by the database URL (sqldb.Open). The
+// name is historical: every query goes through sqldb's dialect layer
+// (DB.Rebind) and the migrations have a folder per dialect
+// (migrations/sqlite, migrations/postgres) with the same goose versions.
+// Every write made with a job's context is fenced (sqldb.DB.CheckFence): it
+// fails with jobs.ErrLeaseLost once the job's claim is lost.
 package sqlite
 
 import (
@@ -9,7 +13,6 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
@@ -21,14 +24,15 @@ import (
 //go:embed migrations
 var migrations embed.FS
 
-// Store implements storage.Store on SQLite.
+// Store implements storage.Store on SQLite or PostgreSQL.
 type Store struct {
 	db *sqldb.DB
 }
 
 var _ storage.Store = (*Store)(nil)
 
-// Open opens (creating if needed) and migrates the database at url (sqlite://…).
+// Open opens (creating if needed) and migrates the database at url
+// (sqlite://… or postgres://…).
 func Open(ctx context.Context, url string) (*Store, error) {
 	db, err := sqldb.OpenMigrated(ctx, url, migrations)
 	if err != nil {
@@ -49,7 +53,7 @@ func mapErr(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.ErrNotFound
 	}
-	if err != nil && (strings.Contains(err.Error(), "UNIQUE constraint") || strings.Contains(err.Error(), "PRIMARY KEY")) {
+	if sqldb.IsDuplicate(err) {
 		return storage.ErrAlreadyExists
 	}
 	return err
@@ -71,10 +75,10 @@ func (s *Store) CreateInstance(ctx context.Context, in *storage.Instance) error 
 		if err := s.db.CheckFence(ctx, tx); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO instances (instance_id, app_id, controller_uri, controller_cert_pem, instance_cert_pem,
+		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO instances (instance_id, app_id, controller_uri, controller_cert_pem, instance_cert_pem,
 			instance_key_sealed, cloud, partner_tenant_id, client_id, client_secret_sealed, refresh_token_sealed, reseller_mode,
 			indirect_reseller_mpn, sales_countries, test_partner, default_usage_location, package_version, created_at, updated_at)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`),
 			in.InstanceID, in.AppID, in.ControllerURI, in.ControllerCertPEM, in.InstanceCertPEM, in.InstanceKeySealed, in.Cloud,
 			in.PartnerTenantID, in.ClientID, in.ClientSecretSealed, in.RefreshTokenSealed, in.ResellerMode, in.IndirectResellerMPN,
 			string(countries), b2i(in.TestPartner), in.DefaultUsageLocation, in.PackageVersion, ms(now), ms(now))
@@ -92,7 +96,7 @@ func (s *Store) GetInstance(ctx context.Context, instanceID string) (*storage.In
 	var countries string
 	var test int
 	var created, updated int64
-	err := s.db.QueryRowContext(ctx, `SELECT `+instanceCols+` FROM instances WHERE instance_id = ?`, instanceID).Scan(
+	err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+instanceCols+` FROM instances WHERE instance_id = ?`), instanceID).Scan(
 		&in.InstanceID, &in.AppID, &in.ControllerURI, &in.ControllerCertPEM, &in.InstanceCertPEM, &in.InstanceKeySealed, &in.Cloud,
 		&in.PartnerTenantID, &in.ClientID, &in.ClientSecretSealed, &in.RefreshTokenSealed, &in.ResellerMode, &in.IndirectResellerMPN,
 		&countries, &test, &in.DefaultUsageLocation, &in.PackageVersion, &created, &updated)
@@ -113,10 +117,10 @@ func (s *Store) UpdateInstance(ctx context.Context, in *storage.Instance) error 
 		if err := s.db.CheckFence(ctx, tx); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE instances SET app_id=?, controller_uri=?, controller_cert_pem=?, instance_cert_pem=?,
+		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE instances SET app_id=?, controller_uri=?, controller_cert_pem=?, instance_cert_pem=?,
 			instance_key_sealed=?, cloud=?, partner_tenant_id=?, client_id=?, client_secret_sealed=?, refresh_token_sealed=?, reseller_mode=?,
 			indirect_reseller_mpn=?, sales_countries=?, test_partner=?, default_usage_location=?, package_version=?, updated_at=?
-			WHERE instance_id=?`,
+			WHERE instance_id=?`),
 			in.AppID, in.ControllerURI, in.ControllerCertPEM, in.InstanceCertPEM, in.InstanceKeySealed, in.Cloud, in.PartnerTenantID,
 			in.ClientID, in.ClientSecretSealed, in.RefreshTokenSealed, in.ResellerMode, in.IndirectResellerMPN, string(countries),
 			b2i(in.TestPartner), in.DefaultUsageLocation, in.PackageVersion, ms(in.UpdatedAt), in.InstanceID)
@@ -130,10 +134,10 @@ func (s *Store) DeleteInstance(ctx context.Context, instanceID string) error {
 		if err := s.db.CheckFence(ctx, tx); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE instance_id = ?`, instanceID); err != nil {
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM tenants WHERE instance_id = ?`), instanceID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM instances WHERE instance_id = ?`, instanceID)
+		res, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM instances WHERE instance_id = ?`), instanceID)
 		return affected(res, err)
 	})
 }
