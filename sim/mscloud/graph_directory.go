@@ -377,7 +377,11 @@ func (s *Server) adminCreateUser(w http.ResponseWriter, r *http.Request) {
 		nu.DisplayName = nu.MailNickname
 	}
 	if nu.Password == "" {
-		nu.Password = newPassword()
+		// Drawn again while it contains the alias, which Graph's rule refuses.
+		local, _, _ := strings.Cut(nu.UPN, "@")
+		for nu.Password == "" || !passwordOK(nu.Password, local) {
+			nu.Password = newPassword()
+		}
 	}
 	if msg := checkNewUser(d, &nu); msg != "" {
 		adminError(w, http.StatusBadRequest, msg)

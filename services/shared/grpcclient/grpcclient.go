@@ -10,12 +10,15 @@
 package grpcclient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
@@ -23,6 +26,19 @@ import (
 
 // roundRobin spreads calls over every ready address of the target.
 const roundRobin = `{"loadBalancingConfig": [{"round_robin": {}}]}`
+
+// CallTimeout bounds a call whose context has no deadline, so that waiting
+// for a ready replica never hangs.
+const CallTimeout = 60 * time.Second
+
+func defaultDeadline(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, CallTimeout)
+		defer cancel()
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
 
 // Dial returns a client connection to target (see the package doc). It
 // connects lazily, like grpc.NewClient.
@@ -35,6 +51,13 @@ func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 		grpc.WithDefaultServiceConfig(roundRobin),
+		// A replica that restarts is reconnected quickly, and a call waits
+		// for a ready replica (within its deadline) instead of failing at
+		// once while every connection is being re-established.
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 5 * time.Second,
+			Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second}}),
+		grpc.WithDefaultCallOptions(grpc.WaitForReady(true)),
+		grpc.WithChainUnaryInterceptor(defaultDeadline),
 	}
 	if strings.Contains(target, "://") || !strings.Contains(target, ",") {
 		if !strings.Contains(target, "://") {

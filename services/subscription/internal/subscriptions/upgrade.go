@@ -180,8 +180,10 @@ func (s *Service) upgradeReadBack(ctx context.Context, pc PartnerCenter, sub *st
 	}
 	var found []string
 	for _, ms := range list {
+		// Partner Center names a new subscription after its offer unless told
+		// otherwise; only a gateway marker says another resource owns it.
 		if strings.EqualFold(ms.OfferID, sub.TargetOfferID) && ms.Status == "active" &&
-			(ms.FriendlyName == "" || ms.FriendlyName == marker(sub)) {
+			(!strings.HasPrefix(ms.FriendlyName, "o365gw-") || ms.FriendlyName == marker(sub)) {
 			found = append(found, ms.ID)
 		}
 	}

@@ -76,18 +76,26 @@ func (s *Service) runConfigure(ctx context.Context, u *storage.User) (func(*stor
 	if err != nil {
 		return nil, err
 	}
+	if err := s.applyProfile(ctx, g, u); err != nil {
+		return nil, err
+	}
+	if err := s.syncLicenses(ctx, g, u); err != nil {
+		return nil, err
+	}
+	return func(x *storage.User) { x.State = stateOf(x) }, nil
+}
+
+// applyProfile writes the user's names, sign-in and usage location.
+func (s *Service) applyProfile(ctx context.Context, g Graph, u *storage.User) error {
 	patch := map[string]any{"displayName": u.DisplayName, "givenName": u.FirstName, "surname": u.LastName,
 		"accountEnabled": u.AccountEnabled}
 	if u.UsageLocation != "" {
 		patch["usageLocation"] = u.UsageLocation
 	}
 	if err := g.UpdateUser(ctx, u.MSUserID, patch); err != nil {
-		return nil, mserr.Job(err)
+		return mserr.Job(err)
 	}
-	if err := s.syncLicenses(ctx, g, u); err != nil {
-		return nil, err
-	}
-	return func(x *storage.User) { x.State = stateOf(x) }, nil
+	return nil
 }
 
 // Unprovision answers DELETE /users/{id}; a nil View means done (204). It
@@ -158,7 +166,7 @@ func (s *Service) ResetPassword(ctx context.Context, req apsmd.Request, id strin
 	if err != nil {
 		return "", err
 	}
-	pw := NewPassword()
+	pw := passwordFor(u.Login)
 	err = g.UpdateUser(ctx, u.MSUserID, map[string]any{"passwordProfile": graph.PasswordProfile{Password: pw, ForceChangePasswordNextSignIn: true}})
 	if err != nil {
 		if e, ok := graph.AsError(err); ok && e.StatusCode == http.StatusForbidden {

@@ -144,7 +144,7 @@ func (s *Service) prepare(ctx context.Context, req apsmd.Request, base *storage.
 		if u.PasswordSealed != "" {
 			return &u, nil, nil // a re-run keeps the password of the first attempt
 		}
-		pw, generated = secret.New(NewPassword()), true
+		pw, generated = secret.New(passwordFor(u.Login)), true
 	}
 	if u.PasswordSealed, err = s.Sealer.Seal(pw); err != nil {
 		return nil, nil, err
@@ -316,6 +316,11 @@ func (s *Service) runProvision(ctx context.Context, u *storage.User) (func(*stor
 		if err := s.machine().Do(ctx, u, s.createEffect(g)); err != nil {
 			return nil, err
 		}
+	} else if err := s.applyProfile(ctx, g, u); err != nil {
+		// A user the provisioning binds to (adopted by a synchronization)
+		// was not created with the requested profile: its usage location,
+		// which licenses need, may be missing.
+		return nil, err
 	}
 	if err := s.syncLicenses(ctx, g, u); err != nil {
 		return nil, err

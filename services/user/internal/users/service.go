@@ -188,6 +188,19 @@ func NewPassword() string {
 	return string(b)
 }
 
+// passwordFor returns a new password for a login: Entra refuses a password
+// that contains the user's alias (the login's local part), so one that does
+// is drawn again.
+func passwordFor(login string) string {
+	alias, _, _ := strings.Cut(strings.ToLower(login), "@")
+	for {
+		pw := NewPassword()
+		if len(alias) < 3 || !strings.Contains(strings.ToLower(pw), alias) {
+			return pw
+		}
+	}
+}
+
 func invalidUsageLocation(err error) bool {
 	e, ok := graph.AsError(err)
 	return ok && e.StatusCode == http.StatusBadRequest && strings.Contains(strings.ToLower(e.Message), "usage location")
