@@ -37,8 +37,8 @@ build: ## Build every binary into bin/
 	go build -o $(BIN)/ ./services/tenant/cmd/tenant ./services/subscription/cmd/subscription ./services/user/cmd/user ./services/facade/cmd/facade ./sim/cmd/mscloud ./sim/cmd/apsc ./sim/cmd/devstack
 
 .PHONY: run
-run: build ## Run the gateway with embedded defaults (SQLite, simulated Microsoft cloud)
-	$(BIN)/devstack -bin $(BIN) -work $(CURDIR)/.run $(RUN_FLAGS)
+run: build ## Run the gateway with embedded defaults (SQLite, simulated Microsoft cloud); DATABASE_URL=postgres://... stores on PostgreSQL
+	$(BIN)/devstack -bin $(BIN) -work $(CURDIR)/.run $(RUN_FLAGS) $(if $(DATABASE_URL),-database-url '$(DATABASE_URL)')
 
 .PHONY: demo
 demo: build ## Run a scripted APSC scenario against a fresh stack
@@ -72,6 +72,10 @@ test-unit: ## Unit, storage (SQLite and a throwaway PostgreSQL) and component te
 .PHONY: test-e2e
 test-e2e: build ## End-to-end tests: start the binaries and drive the facade as APSC does
 	cd sim && O365GW_BIN=$(BIN) go test -count=1 -timeout 15m $(if $(FILTER),-run '$(FILTER)') ./e2e/...
+
+.PHONY: test-e2e-postgres
+test-e2e-postgres: build ## The end-to-end tests with every service on PostgreSQL (a throwaway server; or DATABASE_URL=postgres://...)
+	$(if $(DATABASE_URL),DATABASE_URL='$(DATABASE_URL)',tools/with-postgres) bash -c 'cd sim && O365GW_DATABASE_URL="$$DATABASE_URL" O365GW_BIN=$(BIN) go test -count=1 -timeout 15m $(if $(FILTER),-run '\''$(FILTER)'\'') ./e2e/...'
 
 .PHONY: test-faults
 test-faults: build ## The full fault matrix: every Microsoft side effect x every fault (about 5 minutes)

@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,6 +64,13 @@ type Options struct {
 	RetryTimeout time.Duration
 	// Ports of the processes; 0 picks free ports.
 	Ports Ports
+	// DatabaseURL, when set, is a postgres:// URL every service stores its
+	// data at, each in its own schema (search_path=<service>, created on
+	// first start); empty keeps the embedded SQLite files in WorkDir.
+	DatabaseURL string
+	// SchemaPrefix, with DatabaseURL, names the schemas <prefix>_<service>,
+	// so that several stacks (tests) can share one database.
+	SchemaPrefix string
 	// ExtraEnv adds KEY=VALUE entries to a process's environment, by
 	// process name; they override the stack's own.
 	ExtraEnv map[string][]string
@@ -151,6 +159,12 @@ func newStack(opts Options) (*Stack, error) {
 	}
 	if opts.RetryTimeout <= 0 {
 		opts.RetryTimeout = time.Second
+	}
+	if u := opts.DatabaseURL; u != "" {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") {
+			return nil, errors.New("devstack: the database URL must be postgres://user@host:port/database (the default is SQLite)")
+		}
 	}
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 60 * time.Second
@@ -325,6 +339,26 @@ func (s *Stack) Args(name string) []string {
 	return nil
 }
 
+// databaseURL is where service keeps its data: its schema of the stack's
+// PostgreSQL database, or its SQLite file in the work directory.
+func (s *Stack) databaseURL(service string) string {
+	if s.opts.DatabaseURL == "" {
+		return "sqlite://" + filepath.Join(s.WorkDir, service+".db")
+	}
+	u, err := url.Parse(s.opts.DatabaseURL)
+	if err != nil {
+		return s.opts.DatabaseURL // Start validated it
+	}
+	q := u.Query()
+	schema := service
+	if s.opts.SchemaPrefix != "" {
+		schema = s.opts.SchemaPrefix + "_" + service
+	}
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // OwnEnv returns the variables the stack sets for a process (without the
 // inherited environment and ExtraEnv).
 func (s *Stack) OwnEnv(name string) []string {
@@ -332,7 +366,7 @@ func (s *Stack) OwnEnv(name string) []string {
 	case Tenant:
 		return []string{
 			"TENANT_LISTEN_ADDR=" + s.TenantGRPCAddr,
-			"TENANT_DATABASE_URL=sqlite://" + filepath.Join(s.WorkDir, "tenant.db"),
+			"TENANT_DATABASE_URL=" + s.databaseURL("tenant"),
 			"TENANT_CLOUD=" + s.Cloud,
 			"TENANT_ENCRYPTION_KEY_FILE=" + s.EncryptionKeyFile,
 			"TENANT_USER_ADDR=" + s.UserGRPCAddr,
@@ -346,7 +380,7 @@ func (s *Stack) OwnEnv(name string) []string {
 	case Subscription:
 		return []string{
 			"SUBSCRIPTION_LISTEN_ADDR=" + s.SubscriptionGRPCAddr,
-			"SUBSCRIPTION_DATABASE_URL=sqlite://" + filepath.Join(s.WorkDir, "subscription.db"),
+			"SUBSCRIPTION_DATABASE_URL=" + s.databaseURL("subscription"),
 			"SUBSCRIPTION_TENANT_ADDR=" + s.TenantGRPCAddr,
 			"SUBSCRIPTION_CLOUD=" + s.Cloud,
 			"SUBSCRIPTION_MS_LOGIN_URL=" + s.SimURL + "/",
@@ -359,7 +393,7 @@ func (s *Stack) OwnEnv(name string) []string {
 	case User:
 		return []string{
 			"USER_LISTEN_ADDR=" + s.UserGRPCAddr,
-			"USER_DATABASE_URL=sqlite://" + filepath.Join(s.WorkDir, "user.db"),
+			"USER_DATABASE_URL=" + s.databaseURL("user"),
 			"USER_TENANT_ADDR=" + s.TenantGRPCAddr,
 			"USER_SUBSCRIPTION_ADDR=" + s.SubscriptionGRPCAddr,
 			"USER_ENCRYPTION_KEY_FILE=" + s.EncryptionKeyFile,

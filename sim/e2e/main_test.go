@@ -67,7 +67,14 @@ func startWith(t *testing.T, extra map[string][]string, countries ...string) *en
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
+	// O365GW_DATABASE_URL (postgres://…) runs the stack on PostgreSQL, each
+	// test in schemas of its own (make test-e2e-postgres).
+	dbURL, prefix := os.Getenv("O365GW_DATABASE_URL"), ""
+	if dbURL != "" {
+		prefix = "e2e" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	}
 	stack, err := devstack.Start(ctx, devstack.Options{BinDir: binDir, WorkDir: t.TempDir(), RetryTimeout: time.Second,
+		DatabaseURL: dbURL, SchemaPrefix: prefix,
 		// A short job lease: a job whose process was killed is taken over by
 		// the restarted process once the lease runs out.
 		ExtraEnv: map[string][]string{"tenant": append([]string{"TENANT_JOB_POLL=100ms", "TENANT_JOB_LEASE=3s"}, extra["tenant"]...),

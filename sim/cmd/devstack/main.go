@@ -36,6 +36,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	subscriptionPort := fs.Int("subscription-port", 9002, "subscription service gRPC port (0 = any free port)")
 	userPort := fs.Int("user-port", 9003, "user service gRPC port (0 = any free port)")
 	cloud := fs.String("cloud", "global", "the deployment's Microsoft cloud: global, china or usgov")
+	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "postgres://user@host:port/db to store every service's data there, a schema each (default: SQLite files in -work)")
 	runDemo := fs.Bool("demo", false, "run the APS controller demo, then stop and exit with its status")
 	verbose := fs.Bool("v", false, "also copy the processes' output to this terminal")
 	readyTimeout := fs.Duration("ready-timeout", 60*time.Second, "how long each process may take to become ready")
@@ -57,6 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		BinDir:       *bin,
 		WorkDir:      *work,
 		Cloud:        *cloud,
+		DatabaseURL:  *databaseURL,
 		RetryTimeout: *retry,
 		Ports:        devstack.Ports{Sim: *simPort, Tenant: *tenantPort, Subscription: *subscriptionPort, User: *userPort, Facade: *facadePort},
 		ReadyTimeout: *readyTimeout,
