@@ -37,8 +37,8 @@ build: ## Build every binary into bin/
 	go build -o $(BIN)/ ./services/tenant/cmd/tenant ./services/subscription/cmd/subscription ./services/user/cmd/user ./services/facade/cmd/facade ./sim/cmd/mscloud ./sim/cmd/apsc ./sim/cmd/devstack
 
 .PHONY: run
-run: build ## Run the gateway with embedded defaults (SQLite, simulated Microsoft cloud); DATABASE_URL=postgres://... stores on PostgreSQL
-	$(BIN)/devstack -bin $(BIN) -work $(CURDIR)/.run $(RUN_FLAGS) $(if $(DATABASE_URL),-database-url '$(DATABASE_URL)')
+run: build ## Run the gateway with embedded defaults (SQLite, simulated Microsoft cloud); DATABASE_URL=postgres://... stores on PostgreSQL, REPLICAS=2 runs two of each service
+	$(BIN)/devstack -bin $(BIN) -work $(CURDIR)/.run $(RUN_FLAGS) $(if $(DATABASE_URL),-database-url '$(DATABASE_URL)') $(if $(REPLICAS),-replicas $(REPLICAS))
 
 .PHONY: demo
 demo: build ## Run a scripted APSC scenario against a fresh stack
@@ -88,4 +88,4 @@ bench: build ## Benchmarks (job queue on SQLite; facade through the real binarie
 	cd bench && O365GW_BIN=$(BIN) go test -run '^$$' -bench . -benchmem -benchtime $${BENCHTIME:-1000x} .
 
 .PHONY: test
-test: check-gen lint test-unit test-e2e ## Everything CI runs
+test: check-gen lint test-unit test-e2e test-e2e-postgres ## Everything CI runs

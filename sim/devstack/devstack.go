@@ -68,6 +68,11 @@ type Options struct {
 	// data at, each in its own schema (search_path=<service>, created on
 	// first start); empty keeps the embedded SQLite files in WorkDir.
 	DatabaseURL string
+	// Replicas is how many processes of each service (tenant, subscription,
+	// user) run, sharing the database (default 1). The second replica of
+	// the tenant service is named "tenant-2" in Kill, Restart and LogFiles;
+	// its callers spread their calls over all of them.
+	Replicas int
 	// SchemaPrefix, with DatabaseURL, names the schemas <prefix>_<service>,
 	// so that several stacks (tests) can share one database.
 	SchemaPrefix string
@@ -119,6 +124,8 @@ type Stack struct {
 
 	opts       Options
 	binDir     string
+	order      []string          // the processes in start order, replicas included
+	listen     map[string]string // a service replica's own gRPC address
 	removeWork bool
 	log        *slog.Logger
 	failed     chan error
@@ -139,7 +146,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range Processes {
+	for _, name := range s.order {
 		if err := s.start(ctx, name); err != nil {
 			_ = s.Stop()
 			return nil, err
@@ -221,14 +228,39 @@ func newStack(opts Options) (*Stack, error) {
 	s.SimURL = "https://" + s.SimAddr
 	s.SimAdminURL = s.SimURL + "/_sim/"
 	s.SimCAFile = filepath.Join(work, "mscloud-ca.pem")
-	s.TenantGRPCAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Tenant))
-	s.SubscriptionGRPCAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Subscription))
-	s.UserGRPCAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.User))
+	if opts.Replicas < 1 {
+		opts.Replicas = 1
+		s.opts.Replicas = 1
+	}
+	s.listen = map[string]string{}
+	first := map[string]int{Tenant: ports.Tenant, Subscription: ports.Subscription, User: ports.User}
+	addrs := map[string][]string{}
+	for _, name := range Processes {
+		if first[name] == 0 {
+			s.order = append(s.order, name)
+			continue
+		}
+		for r := 1; r <= opts.Replicas; r++ {
+			port, replica := first[name], name
+			if r > 1 {
+				if port, err = FreePort(); err != nil {
+					return nil, err
+				}
+				replica = fmt.Sprintf("%s-%d", name, r)
+			}
+			s.listen[replica] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			addrs[name] = append(addrs[name], s.listen[replica])
+			s.order = append(s.order, replica)
+		}
+	}
+	s.TenantGRPCAddr = strings.Join(addrs[Tenant], ",")
+	s.SubscriptionGRPCAddr = strings.Join(addrs[Subscription], ",")
+	s.UserGRPCAddr = strings.Join(addrs[User], ",")
 	s.FacadeAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Facade))
 	s.FacadeBaseURL = "https://" + s.FacadeAddr
 	s.FacadeURL = s.FacadeBaseURL + "/aps/"
 	s.FacadeCAFile = filepath.Join(s.FacadeTLSDir, "ca.pem")
-	for _, name := range Processes {
+	for _, name := range s.order {
 		s.LogFiles[name] = filepath.Join(work, name+".log")
 	}
 	return s, nil
@@ -362,10 +394,26 @@ func (s *Stack) databaseURL(service string) string {
 // OwnEnv returns the variables the stack sets for a process (without the
 // inherited environment and ExtraEnv).
 func (s *Stack) OwnEnv(name string) []string {
-	switch name {
+	env := s.serviceEnv(name)
+	if base := Base(name); base != name {
+		// A second replica: its own worker identity and trace file.
+		p := ownPrefixes[base]
+		env = append(env, p+"WORKER_ID="+name, p+"TRACES=file:"+filepath.Join(s.WorkDir, "traces-"+name+".jsonl"))
+	}
+	return env
+}
+
+// Base is the process name of a replica's service ("tenant" for "tenant-2").
+func Base(name string) string {
+	base, _, _ := strings.Cut(name, "-")
+	return base
+}
+
+func (s *Stack) serviceEnv(name string) []string {
+	switch Base(name) {
 	case Tenant:
 		return []string{
-			"TENANT_LISTEN_ADDR=" + s.TenantGRPCAddr,
+			"TENANT_LISTEN_ADDR=" + s.listen[name],
 			"TENANT_DATABASE_URL=" + s.databaseURL("tenant"),
 			"TENANT_CLOUD=" + s.Cloud,
 			"TENANT_ENCRYPTION_KEY_FILE=" + s.EncryptionKeyFile,
@@ -379,7 +427,7 @@ func (s *Stack) OwnEnv(name string) []string {
 		}
 	case Subscription:
 		return []string{
-			"SUBSCRIPTION_LISTEN_ADDR=" + s.SubscriptionGRPCAddr,
+			"SUBSCRIPTION_LISTEN_ADDR=" + s.listen[name],
 			"SUBSCRIPTION_DATABASE_URL=" + s.databaseURL("subscription"),
 			"SUBSCRIPTION_TENANT_ADDR=" + s.TenantGRPCAddr,
 			"SUBSCRIPTION_CLOUD=" + s.Cloud,
@@ -392,7 +440,7 @@ func (s *Stack) OwnEnv(name string) []string {
 		}
 	case User:
 		return []string{
-			"USER_LISTEN_ADDR=" + s.UserGRPCAddr,
+			"USER_LISTEN_ADDR=" + s.listen[name],
 			"USER_DATABASE_URL=" + s.databaseURL("user"),
 			"USER_TENANT_ADDR=" + s.TenantGRPCAddr,
 			"USER_SUBSCRIPTION_ADDR=" + s.SubscriptionGRPCAddr,
@@ -424,7 +472,7 @@ func (s *Stack) OwnEnv(name string) []string {
 // inherited one (minus the process's own prefix), the stack's variables,
 // then Options.ExtraEnv.
 func (s *Stack) Env(name string) []string {
-	prefix := ownPrefixes[name]
+	prefix := ownPrefixes[Base(name)]
 	var env []string
 	for _, kv := range os.Environ() {
 		if prefix != "" && strings.HasPrefix(kv, prefix) {
@@ -433,7 +481,11 @@ func (s *Stack) Env(name string) []string {
 		env = append(env, kv)
 	}
 	env = append(env, s.OwnEnv(name)...)
-	return append(env, s.opts.ExtraEnv[name]...)
+	env = append(env, s.opts.ExtraEnv[Base(name)]...)
+	if Base(name) != name {
+		env = append(env, s.opts.ExtraEnv[name]...)
+	}
+	return env
 }
 
 // Failed reports processes that exit without being asked to.
@@ -487,7 +539,7 @@ func (s *Stack) Kill(name string) error {
 // Restart stops a process if it runs (SIGTERM, then SIGKILL after 10s),
 // starts it again with the same configuration and waits until it is ready.
 func (s *Stack) Restart(ctx context.Context, name string) error {
-	if _, ok := ownPrefixes[name]; !ok {
+	if _, ok := ownPrefixes[Base(name)]; !ok || s.LogFiles[name] == "" {
 		return fmt.Errorf("devstack: no process %q", name)
 	}
 	s.mu.Lock()
@@ -509,9 +561,9 @@ func (s *Stack) Stop() error {
 		s.mu.Lock()
 		s.stopped = true
 		s.mu.Unlock()
-		for i := len(Processes) - 1; i >= 0; i-- {
+		for i := len(s.order) - 1; i >= 0; i-- {
 			s.mu.Lock()
-			p := s.procs[Processes[i]]
+			p := s.procs[s.order[i]]
 			s.mu.Unlock()
 			if p != nil {
 				p.terminate(10 * time.Second)

@@ -188,14 +188,14 @@ func (s *Stack) start(ctx context.Context, name string) error {
 	}
 	fmt.Fprintf(logFile, "--- devstack: starting %s at %s ---\n", name, time.Now().Format(time.RFC3339))
 	var pattern *regexp.Regexp
-	if name == Tenant || name == Subscription || name == User {
+	if b := Base(name); b == Tenant || b == Subscription || b == User {
 		pattern = servingLine
 	}
 	out := newOutput(logFile, pattern)
 	stdout := &lineSink{out: out, tee: s.opts.Stdout, teeMu: &s.teeMu, prefix: "[" + name + "] "}
 	stderr := &lineSink{out: out, tee: s.opts.Stderr, teeMu: &s.teeMu, prefix: "[" + name + "] "}
 
-	cmd := exec.Command(filepath.Join(s.binDir, name), s.Args(name)...)
+	cmd := exec.Command(filepath.Join(s.binDir, Base(name)), s.Args(name)...)
 	cmd.Env = s.Env(name)
 	cmd.Dir = s.WorkDir
 	cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -277,7 +277,7 @@ func (s *Stack) waitReady(ctx context.Context, p *process) error {
 
 // probe checks once whether a process is ready.
 func (s *Stack) probe(ctx context.Context, p *process) error {
-	switch p.name {
+	switch Base(p.name) {
 	case MSCloud:
 		pool, err := poolFromFile(s.SimCAFile)
 		if err != nil {
@@ -285,7 +285,7 @@ func (s *Stack) probe(ctx context.Context, p *process) error {
 		}
 		return httpOK(ctx, s.SimAdminURL, &tls.Config{RootCAs: pool})
 	case Tenant, Subscription, User:
-		addr := map[string]string{Tenant: s.TenantGRPCAddr, Subscription: s.SubscriptionGRPCAddr, User: s.UserGRPCAddr}[p.name]
+		addr := s.listen[p.name]
 		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return err

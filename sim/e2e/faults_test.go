@@ -66,11 +66,11 @@ type effect struct {
 
 func TestFaultMatrix(t *testing.T) {
 	all := os.Getenv("O365GW_FAULTS") == "all"
-	e := startWith(t, map[string][]string{
+	e := startWith(t, stackOpts{extra: map[string][]string{
 		"tenant":       {"TENANT_MS_TIMEOUT=" + msTimeout.String()},
 		"subscription": {"SUBSCRIPTION_MS_TIMEOUT=" + msTimeout.String()},
 		"user":         {"USER_MS_TIMEOUT=" + msTimeout.String()},
-	})
+	}})
 	smoke := map[string]string{ // effect → the one fault it gets in the smoke run
 		"customer create": faultKilled, "checkout": faultAfterCommit, "quantity PATCH": faultRefused,
 		"user create": faultSlow, "license assign": faultRetried5xx, "legacy upgrade": faultRefused,

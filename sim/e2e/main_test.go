@@ -59,12 +59,19 @@ type env struct {
 
 func start(t *testing.T, countries ...string) *env {
 	t.Helper()
-	return startWith(t, nil, countries...)
+	return startWith(t, stackOpts{}, countries...)
 }
 
-// startWith starts a stack whose processes get extra environment entries.
-func startWith(t *testing.T, extra map[string][]string, countries ...string) *env {
+// stackOpts change the stack a test starts.
+type stackOpts struct {
+	extra    map[string][]string // extra environment entries, by process
+	replicas int                 // processes of each service (default 1)
+}
+
+// startWith starts a stack with opts.
+func startWith(t *testing.T, opts stackOpts, countries ...string) *env {
 	t.Helper()
+	extra := opts.extra
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	// O365GW_DATABASE_URL (postgres://…) runs the stack on PostgreSQL, each
@@ -74,7 +81,7 @@ func startWith(t *testing.T, extra map[string][]string, countries ...string) *en
 		prefix = "e2e" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 	}
 	stack, err := devstack.Start(ctx, devstack.Options{BinDir: binDir, WorkDir: t.TempDir(), RetryTimeout: time.Second,
-		DatabaseURL: dbURL, SchemaPrefix: prefix,
+		DatabaseURL: dbURL, SchemaPrefix: prefix, Replicas: opts.replicas,
 		// A short job lease: a job whose process was killed is taken over by
 		// the restarted process once the lease runs out.
 		ExtraEnv: map[string][]string{"tenant": append([]string{"TENANT_JOB_POLL=100ms", "TENANT_JOB_LEASE=3s"}, extra["tenant"]...),

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -36,6 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	subscriptionPort := fs.Int("subscription-port", 9002, "subscription service gRPC port (0 = any free port)")
 	userPort := fs.Int("user-port", 9003, "user service gRPC port (0 = any free port)")
 	cloud := fs.String("cloud", "global", "the deployment's Microsoft cloud: global, china or usgov")
+	replicas := fs.Int("replicas", envInt("REPLICAS", 1), "processes of each service (tenant, subscription, user) sharing the database; PostgreSQL is what replicas are meant for")
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "postgres://user@host:port/db to store every service's data there, a schema each (default: SQLite files in -work)")
 	runDemo := fs.Bool("demo", false, "run the APS controller demo, then stop and exit with its status")
 	verbose := fs.Bool("v", false, "also copy the processes' output to this terminal")
@@ -59,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		WorkDir:      *work,
 		Cloud:        *cloud,
 		DatabaseURL:  *databaseURL,
+		Replicas:     *replicas,
 		RetryTimeout: *retry,
 		Ports:        devstack.Ports{Sim: *simPort, Tenant: *tenantPort, Subscription: *subscriptionPort, User: *userPort, Facade: *facadePort},
 		ReadyTimeout: *readyTimeout,
@@ -128,4 +131,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+}
+
+// envInt reads a whole number from the environment, or def.
+func envInt(key string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(key)); err == nil {
+		return n
+	}
+	return def
 }
