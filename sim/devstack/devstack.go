@@ -536,6 +536,16 @@ func (s *Stack) Kill(name string) error {
 	}
 }
 
+// Signal sends sig to a running process (e.g. SIGSTOP and SIGCONT, to
+// freeze a replica past its job lease and wake it again).
+func (s *Stack) Signal(name string, sig os.Signal) error {
+	p, err := s.proc(name)
+	if err != nil {
+		return err
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
 // Restart stops a process if it runs (SIGTERM, then SIGKILL after 10s),
 // starts it again with the same configuration and waits until it is ready.
 func (s *Stack) Restart(ctx context.Context, name string) error {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,4 +144,85 @@ func resend(e *env, inst *apsc.Instance, method, path string, body map[string]an
 		time.Sleep(300 * time.Millisecond)
 	}
 	return nil, fmt.Errorf("%s %s did not finish in 2 minutes", method, path)
+}
+
+// A replica frozen (SIGSTOP) while it holds a job in the middle of a
+// Microsoft call, past its lease: the other replica takes the job over with a
+// new fencing token and finishes it by reading back what the call did; when
+// the frozen one is continued, its stale claim is refused and it makes no
+// second side effect.
+func TestFrozenReplicaIsFenced(t *testing.T) {
+	e := startWith(t, stackOpts{replicas: 2})
+	inst := e.install(nil)
+	e.admin("POST", "/_sim/faults", map[string]any{"api": "partnercenter", "method": "POST", "path": "/v1/customers",
+		"mode": "delay_commit", "delay_ms": 2000, "count": 1}, nil)
+	body := withAPS(tenantBody(subdomain()), "tenants")
+	domain := body["initial_subdomain"].(string) + ".onmicrosoft.com"
+	r, err := e.ctrl.Raw(e.ctx, inst, "POST", "/tenants", nil, mustMarshal(body), apsc.WithHeader(apsc.HeaderRequestPhase, apsc.PhaseSync))
+	if err != nil || r.Status != http.StatusAccepted {
+		t.Fatalf("provision: %v %d %s", err, r.Status, r.Body)
+	}
+	logOf := func(name string) string {
+		b, _ := os.ReadFile(e.stack.LogFiles[name])
+		return string(b)
+	}
+	started := func(name string) bool {
+		for _, l := range strings.Split(logOf(name), "\n") {
+			if strings.Contains(l, `"msg":"job started"`) && strings.Contains(l, `"job_kind":"tenant.provision`) {
+				return true
+			}
+		}
+		return false
+	}
+	var owner, other string
+	for deadline := time.Now().Add(20 * time.Second); owner == ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no replica started the provisioning job")
+		}
+		switch {
+		case started("tenant"):
+			owner, other = "tenant", "tenant-2"
+		case started("tenant-2"):
+			owner, other = "tenant-2", "tenant"
+		}
+	}
+	waitHits(t, e, "/v1/customers") // the create is at Microsoft
+	if err := e.stack.Signal(owner, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// The other replica takes over once the lease (3 s) runs out.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logOf(other), `"msg":"job done"`); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = e.stack.Signal(owner, syscall.SIGCONT)
+			t.Fatalf("%s did not take the job over", other)
+		}
+	}
+	if !strings.Contains(logOf(other), `"fence":2`) {
+		t.Fatalf("%s took the job over without a new fencing token", other)
+	}
+	if err := e.stack.Signal(owner, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logOf(owner), "lost its claim"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the continued replica %s never found out it lost its claim", owner)
+		}
+	}
+	time.Sleep(time.Second) // anything it would still send, it would send now
+	r, err = resend(e, inst, "POST", "/tenants", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range e.state().Customers {
+		if c.Domain == domain {
+			n++
+			if m, _ := r.JSON(); m["ms_customer_id"] != c.ID {
+				t.Fatalf("platform %s, simulator %s", r.Body, c.ID)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d customers for %s", n, domain)
+	}
 }

@@ -354,6 +354,7 @@ func (r *Runner) runOne(s *session, job *Job) string {
 		return outcomeHandedBack
 	}
 	ctx = WithFence(ctx, job)
+	log.DebugContext(ctx, "job started")
 	var lost atomic.Bool
 	stopLease := r.keepLease(ctx, job, log, func() { lost.Store(true); cancel() })
 	defer stopLease()
