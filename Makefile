@@ -78,10 +78,11 @@ test-e2e-postgres: build ## The end-to-end tests with every service on PostgreSQ
 	$(if $(DATABASE_URL),DATABASE_URL='$(DATABASE_URL)',tools/with-postgres) bash -c 'cd sim && O365GW_DATABASE_URL="$$DATABASE_URL" O365GW_BIN=$(BIN) go test -count=1 -timeout 15m $(if $(FILTER),-run '\''$(FILTER)'\'') ./e2e/...'
 
 .PHONY: test-faults
-test-faults: build ## The full fault matrix: every Microsoft side effect x every fault (about 5 minutes)
+test-faults: build ## The full fault matrix, every Microsoft side effect x every fault (about 5 minutes); POSTGRES=1 on a throwaway PostgreSQL
 	@mkdir -p .run
-	cd sim && set -o pipefail && O365GW_BIN=$(BIN) O365GW_FAULTS=all go test -count=1 -timeout 30m -run 'TestFaultMatrix' -v ./e2e/ 2>&1 \
-		| tee $(CURDIR)/.run/test-faults.log | grep -E -- '--- FAIL|^(ok|FAIL)|faults_test.go|[a-z] +[a-z_0-9]+ +[0-9.]+s$$'
+	$(if $(POSTGRES),tools/with-postgres) bash -c 'set -o pipefail; cd sim && O365GW_DATABASE_URL="$${DATABASE_URL:-}" O365GW_BIN=$(BIN) O365GW_FAULTS=all \
+		go test -count=1 -timeout 30m -run TestFaultMatrix -v ./e2e/ 2>&1 | tee $(CURDIR)/.run/test-faults.log \
+		| grep -E -- "--- FAIL|^(ok|FAIL)|faults_test.go|[a-z] +[a-z_0-9]+ +[0-9.]+s$$"'
 
 .PHONY: bench
 bench: build ## Benchmarks (job queue on SQLite; facade through the real binaries); figures are reported, not asserted
