@@ -24,7 +24,7 @@ type Config struct {
 	TLSKeyFile       string        `env:"TLS_KEY_FILE" help:"server private key (PEM)"`
 	TLSDir           string        `env:"TLS_DIR" default:"./data/facade-tls" help:"where a self-signed server certificate is generated and kept when no files are given"`
 	ControllerCAFile string        `env:"CONTROLLER_CA_FILE" help:"optional CA (PEM) the controller certificate of a new instance must chain to"`
-	AuthCacheTTL     time.Duration `env:"AUTH_CACHE_TTL" default:"60s" help:"how long an instance's controller certificate is cached"`
+	AuthCacheTTL     time.Duration `env:"AUTH_CACHE_TTL" default:"5s" help:"how long an instance's controller certificate is cached (short, so that every facade replica sees a re-installed instance within seconds)"`
 	config.Observability
 }
 
