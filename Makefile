@@ -84,6 +84,14 @@ test-faults: build ## The full fault matrix, every Microsoft side effect x every
 		go test -count=1 -timeout 30m -run TestFaultMatrix -v ./e2e/ 2>&1 | tee $(CURDIR)/.run/test-faults.log \
 		| grep -E -- "--- FAIL|^(ok|FAIL)|faults_test.go|[a-z] +[a-z_0-9]+ +[0-9.]+s$$"'
 
+CHAOS_FOR ?= 150s
+CHAOS_TEST = go test -count=1 -timeout 20m -run TestChaos -v ./e2e/ 2>&1 | grep -E -- "--- |^(ok|FAIL)|chaos|^ +\|"
+
+.PHONY: chaos
+chaos: build ## Random SIGKILLs of replicas and the facade under load, CHAOS_FOR (150s) on SQLite, then on PostgreSQL; prints operations, kills, duplicates, lost
+	bash -c 'set -o pipefail; cd sim && O365GW_CHAOS=$(CHAOS_FOR) O365GW_BIN=$(BIN) $(CHAOS_TEST)'
+	tools/with-postgres bash -c 'set -o pipefail; cd sim && O365GW_DATABASE_URL="$$DATABASE_URL" O365GW_CHAOS=$(CHAOS_FOR) O365GW_BIN=$(BIN) $(CHAOS_TEST)'
+
 .PHONY: bench
 bench: build ## Benchmarks (job queue on SQLite; facade through the real binaries); figures are reported, not asserted
 	cd bench && O365GW_BIN=$(BIN) go test -run '^$$' -bench . -benchmem -benchtime $${BENCHTIME:-1000x} .

@@ -122,15 +122,19 @@ func TestReplicasSurviveKills(t *testing.T) {
 }
 
 // resend sends an APS request as the platform does (sync, then async
-// re-sends while 202), re-sending an answer that a dying replica could not
-// give (502/503) in the same phase. Safe in goroutines.
+// re-sends while 202), re-sending in the same phase when the facade or a
+// service was down (no answer, or 502/503). Safe in goroutines.
 func resend(e *env, inst *apsc.Instance, method, path string, body map[string]any) (*apsc.Result, error) {
 	raw := mustMarshal(body)
 	phase := apsc.PhaseSync
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
 		r, err := e.ctrl.Raw(e.ctx, inst, method, path, nil, raw, apsc.WithHeader(apsc.HeaderRequestPhase, phase))
 		if err != nil {
-			return nil, err
+			if e.ctx.Err() != nil {
+				return nil, err
+			}
+			time.Sleep(300 * time.Millisecond) // the facade itself was down: send again
+			continue
 		}
 		switch r.Status {
 		case http.StatusAccepted:
