@@ -38,7 +38,13 @@ func TestChaos(t *testing.T) {
 		t.Skip("set O365GW_CHAOS to the run's length (make chaos)")
 	}
 	e := startWith(t, stackOpts{replicas: 2})
-	inst := e.install(nil)
+	// A production partner: a sandbox one holds at most 75 customers.
+	p, err := e.sim.RegisterPartner(e.ctx, apsc.PartnerRequest{Name: "Chaos CSP", Cloud: "global", Countries: []string{"US"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.partner = p
+	inst := e.install(map[string]any{"test_partner": false})
 	// Steps take a little while at Microsoft, so that kills land mid-step.
 	e.admin("POST", "/_sim/faults", map[string]any{"api": "partnercenter", "method": "POST", "path": "/v1/customers",
 		"mode": "delay_commit", "delay_ms": 300, "count": 0}, nil)
@@ -138,7 +144,7 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos on %s for %s:\n| database | customers | operations | kills | duplicates | lost |\n|---|---|---|---|---|---|\n| %s | %d (%d complete) | %d | %d | %d | %d |",
 		db, length, db, len(chains), done, ops, kills.Load(), dups, lost)
 	if dups != 0 || lost != 0 || len(problems) > 0 {
-		t.Fatalf("chaos found %d duplicates and %d lost operations:\n%s", dups, lost, strings.Join(problems, "\n"))
+		t.Fatalf("chaos found %d duplicates and %d lost operations:\nchaos: %s", dups, lost, strings.Join(problems, "\nchaos: "))
 	}
 }
 
