@@ -1,10 +1,21 @@
 # Office 365 gateway: build, run and test. `make help` lists the targets.
 SHELL := /bin/bash
-MODULES := gen services/shared services/tenant services/subscription services/user services/facade sim bench
+MODULES := gen services/shared services/tenant services/subscription services/user services/facade sim bench deploy
 BIN := $(CURDIR)/bin
 GO_TEST_FLAGS ?= -race -count=1
 FILTER ?=
 RUN_FLAGS ?= -retry-timeout 3s
+# Every binary is static and built with trimmed paths: `make build` and
+# `make images` then share the build cache (the images only relink), and the
+# end-to-end tests run the binaries the images ship.
+GO_BUILD := CGO_ENABLED=0 go build -trimpath
+# The images' tag: a release builds on its tagged commit, whose version is the
+# newTag of deploy/base/kustomization.yaml (deploy/README.md).
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
+IMAGE_ARCH ?= amd64
+IMAGES := tenant subscription user facade
 
 .DEFAULT_GOAL := help
 
@@ -17,7 +28,22 @@ $(BIN)/buf: tools/go.mod
 	GOWORK=off go -C tools build -o $(BIN)/buf github.com/bufbuild/buf/cmd/buf
 
 .PHONY: tools
-tools: $(BIN)/buf ## Build the pinned tools (buf) into bin/
+tools: $(BIN)/buf $(BIN)/imagebuild ## Build the pinned tools (buf, imagebuild) into bin/
+
+$(BIN)/imagebuild: tools/go.mod $(wildcard tools/imagebuild/*.go)
+	@mkdir -p $(BIN)
+	GOWORK=off go -C tools build -o $(BIN)/imagebuild ./imagebuild
+
+.PHONY: images
+images: $(BIN)/imagebuild ## Image tarballs of the services, no Docker: bin/images/<service>-<version>.tar (VERSION=v1.2.3; default git describe)
+	@mkdir -p $(BIN)/images/$(IMAGE_ARCH)
+	GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO_BUILD) -ldflags '-s -w -X github.com/o365gateway/gateway/services/shared/service.Version=$(VERSION)' \
+		-o $(BIN)/images/$(IMAGE_ARCH)/ $(foreach s,$(IMAGES),./services/$(s)/cmd/$(s))
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) $(BIN)/imagebuild -version '$(VERSION)' -arch $(IMAGE_ARCH) \
+		-out $(BIN)/images $(foreach s,$(IMAGES),$(s)=$(BIN)/images/$(IMAGE_ARCH)/$(s))
+	GOWORK=off O365GW_IMAGES=$(BIN)/images O365GW_IMAGE_VERSION='$(VERSION)' go -C tools test -count=1 ./imagebuild
+	@tag=$$(sed -n 's/.*newTag: *\([^ },]*\).*/\1/p' deploy/base/kustomization.yaml | sort -u); \
+	if [ "$$tag" != '$(VERSION)' ]; then echo "note: the manifests deploy $$tag (deploy/base/kustomization.yaml); these images are $(VERSION)"; fi
 
 .PHONY: proto
 proto: $(BIN)/buf ## Lint the protos and regenerate gen/
@@ -32,9 +58,10 @@ check-gen: $(BIN)/buf ## Fail when gen/ is stale (regenerates into a temp dir an
 	diff -r -q -x go.mod -x go.sum -x openapi.go $$tmp/gen gen && echo "gen/ is fresh"
 
 .PHONY: build
-build: ## Build every binary into bin/
+build: ## Build every binary into bin/ (the services, the simulators, the *-dbcopy commands)
 	@mkdir -p $(BIN)
-	go build -o $(BIN)/ ./services/tenant/cmd/tenant ./services/subscription/cmd/subscription ./services/user/cmd/user ./services/facade/cmd/facade ./sim/cmd/mscloud ./sim/cmd/apsc ./sim/cmd/devstack
+	$(GO_BUILD) -o $(BIN)/ ./services/tenant/cmd/tenant ./services/subscription/cmd/subscription ./services/user/cmd/user ./services/facade/cmd/facade ./sim/cmd/mscloud ./sim/cmd/apsc ./sim/cmd/devstack \
+		./services/tenant/cmd/tenant-dbcopy ./services/subscription/cmd/subscription-dbcopy ./services/user/cmd/user-dbcopy
 
 .PHONY: run
 run: build ## Run the gateway with embedded defaults (SQLite, simulated Microsoft cloud); DATABASE_URL=postgres://... stores on PostgreSQL, REPLICAS=2 runs two of each service
@@ -52,7 +79,7 @@ fmt: ## Format the Go code
 lint: $(BIN)/buf ## buf lint, gofmt and go vet (each module also alone, GOWORK=off)
 	$(BIN)/buf lint
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
-	@for m in $(MODULES); do echo "go vet $$m"; (cd $$m && GOWORK=off go vet ./...) || exit 1; done
+	@for m in $(MODULES) tools; do echo "go vet $$m"; (cd $$m && GOWORK=off go vet ./...) || exit 1; done
 
 # Tests that cannot run here (no PostgreSQL server binaries) report
 # themselves in this file (services/shared/sqldb/pgtest); test-unit prints it.
@@ -97,4 +124,4 @@ bench: build ## Benchmarks (job queue on SQLite; facade through the real binarie
 	cd bench && O365GW_BIN=$(BIN) go test -run '^$$' -bench . -benchmem -benchtime $${BENCHTIME:-1000x} .
 
 .PHONY: test
-test: check-gen lint test-unit test-e2e test-e2e-postgres ## Everything CI runs
+test: check-gen lint test-unit test-e2e test-e2e-postgres images ## Everything CI runs
