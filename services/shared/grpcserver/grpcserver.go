@@ -89,6 +89,55 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	}
 }
 
+// Liveness is the health service name that reports only whether the process
+// serves at all (a liveness probe), while the overall health ("") also
+// follows the checks given to Watch (a readiness probe): an outage of the
+// database makes a replica unready, not restarted.
+const Liveness = "liveness"
+
+// Check is one readiness condition (the database answers a ping, the job
+// runner reaches its queue); nil means ready.
+type Check func(ctx context.Context) error
+
+// Watch sets the overall health from checks every interval until ctx ends:
+// SERVING while all pass, NOT_SERVING (with the reason logged once) while
+// one fails.
+func (s *Server) Watch(ctx context.Context, interval time.Duration, checks ...Check) {
+	s.Health.SetServingStatus(Liveness, healthpb.HealthCheckResponse_SERVING)
+	serving := true
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		var failed error
+		for _, c := range checks {
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := c(cctx)
+			cancel()
+			if err != nil {
+				failed = err
+				break
+			}
+		}
+		switch {
+		case ctx.Err() != nil:
+			return
+		case failed != nil && serving:
+			s.log.Warn("not ready", "reason", failed.Error())
+			s.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+			serving = false
+		case failed == nil && !serving:
+			s.log.Info("ready again")
+			s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+			serving = true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // Serve serves on lis until ctx ends, then stops gracefully (bounded).
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	errc := make(chan error, 1)

@@ -110,6 +110,24 @@ type Runner struct {
 	handlers map[string]Handler
 	kinds    []string
 	wake     chan struct{}
+	// polled is when a worker last reached the queue (unix nanoseconds).
+	polled atomic.Int64
+}
+
+// Healthy tells whether the workers reach the queue: a worker asked it for
+// a job, or extended the lease of the job it runs, within the last three
+// poll intervals or one lease, whichever is longer (plus 10 s).
+// A runner that is not running, or whose claims keep failing (the database
+// is gone), is not healthy. Readiness probes report it.
+func (r *Runner) Healthy() error {
+	last := r.polled.Load()
+	if last == 0 {
+		return errors.New("jobs: the runner has not reached the queue yet")
+	}
+	if since := time.Since(time.Unix(0, last)); since > max(3*r.Poll, r.Lease)+10*time.Second {
+		return fmt.Errorf("jobs: no worker reached the queue for %s", since.Round(time.Second))
+	}
+	return nil
 }
 
 // Register installs the handler of a job kind.
@@ -308,6 +326,9 @@ func (r *Runner) work(ctx context.Context, s *session) {
 			sctx, cancel := storeContext(ctx)
 			job, err = r.Store.Claim(sctx, s.owner, kinds, now, now.Add(r.Lease))
 			cancel()
+		}
+		if err == nil || errors.Is(err, ErrNoJob) {
+			r.polled.Store(time.Now().UnixNano())
 		}
 		if errors.Is(err, ErrNoJob) {
 			t := time.NewTimer(r.Poll)
@@ -521,6 +542,9 @@ func (r *Runner) keepLease(ctx context.Context, job *Job, log *slog.Logger, lost
 				sctx, cancel := storeContext(ctx)
 				err := r.Store.ExtendLease(sctx, job.ID, job.Fence, r.now().Add(r.Lease))
 				cancel()
+				if err == nil {
+					r.polled.Store(time.Now().UnixNano()) // a busy worker reaches the queue too
+				}
 				if errors.Is(err, ErrLeaseLost) {
 					log.WarnContext(ctx, "job lost its claim; cancelling it")
 					lost()

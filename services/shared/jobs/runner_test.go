@@ -576,3 +576,34 @@ func TestRunnerWakeUps(t *testing.T) {
 		t.Fatalf("ran %d times", ran)
 	}
 }
+
+// failingClaims is a store whose claims fail (the database is gone).
+type failingClaims struct{ *memStore }
+
+func (failingClaims) Claim(Context, string, []string, time.Time, time.Time) (*Job, error) {
+	return nil, errors.New("connection refused")
+}
+
+// A runner is healthy while its workers reach the queue, and not before it
+// runs or while its claims keep failing.
+func TestRunnerHealthy(t *testing.T) {
+	m := &memStore{jobs: map[int64]*memJob{}}
+	r := newRunner(m, map[string]Handler{"k": {Run: func(context.Context, *Job) error { return nil }}})
+	if r.Healthy() == nil {
+		t.Fatal("healthy before it ran")
+	}
+	stop := start(t, r)
+	for deadline := time.Now().Add(5 * time.Second); r.Healthy() != nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never healthy: %v", r.Healthy())
+		}
+	}
+	stop()
+	bad := newRunner(failingClaims{m}, map[string]Handler{"k": {Run: func(context.Context, *Job) error { return nil }}})
+	stopBad := start(t, bad)
+	time.Sleep(50 * time.Millisecond)
+	if bad.Healthy() == nil {
+		t.Fatal("a runner whose claims fail is healthy")
+	}
+	stopBad()
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -186,6 +187,11 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	cfg, runner, srv, metrics := a.cfg, a.runner, a.server, a.metrics
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return runner.Run(gctx) })
+	g.Go(func() error {
+		// Ready while the database answers and the job runner reaches its queue.
+		srv.Watch(gctx, 5*time.Second, a.store.Ping, func(context.Context) error { return runner.Healthy() })
+		return nil
+	})
 	g.Go(func() error { return srv.Serve(gctx, lis) })
 	g.Go(func() error { return telemetry.ServeMetrics(gctx, cfg.MetricsAddr, metrics) })
 	return g.Wait()

@@ -170,5 +170,7 @@ type Store interface {
 	DomainStore
 	// Jobs is the durable queue in the same database.
 	Jobs() jobs.Store
+	// Ping tells whether the database answers (readiness).
+	Ping(ctx context.Context) error
 	Close() error
 }

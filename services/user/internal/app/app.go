@@ -142,6 +142,11 @@ func (a *App) Close() error {
 func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.runner.Run(gctx) })
+	g.Go(func() error {
+		// Ready while the database answers and the job runner reaches its queue.
+		a.server.Watch(gctx, 5*time.Second, a.store.Ping, func(context.Context) error { return a.runner.Healthy() })
+		return nil
+	})
 	g.Go(func() error { return a.server.Serve(gctx, lis) })
 	g.Go(func() error { return telemetry.ServeMetrics(gctx, a.cfg.MetricsAddr, a.metrics) })
 	return g.Wait()

@@ -43,6 +43,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Ping tells whether the database answers (readiness).
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
 // Jobs implements storage.Store.
 func (s *Store) Jobs() jobs.Store { return sqldb.JobStore{DB: s.db} }
 
