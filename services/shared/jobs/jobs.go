@@ -68,7 +68,12 @@ type New struct {
 	Kind string
 	// Key serialises jobs: two jobs with the same non-empty key never run
 	// at the same time. Use the id of the resource the job works on.
-	Key         string
+	Key string
+	// Group is the fairness group (the APS instance: a provider or one of
+	// its resellers): when jobs of several groups are due, a claim prefers
+	// the group with the fewest running jobs, so one reseller's bulk import
+	// cannot starve the other instances.
+	Group       string
 	Payload     []byte
 	RunAt       time.Time
 	MaxAttempts int

@@ -81,7 +81,7 @@ func (m *Machine[T]) newJob(kind string, v *T, runAt time.Time) *jobs.New {
 	inst, id := m.Ref(v)
 	o := m.Op(v)
 	p, _ := json.Marshal(Payload{V: 1, InstanceID: inst, ID: id, Op: o.Name, Attempt: o.Attempt})
-	return &jobs.New{Kind: kind, Key: id, Payload: p, RunAt: runAt}
+	return &jobs.New{Kind: kind, Key: id, Group: inst, Payload: p, RunAt: runAt}
 }
 
 // Load reads the resource a request names: an id that is not an APS id is a

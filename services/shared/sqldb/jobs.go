@@ -73,10 +73,10 @@ func (db *DB) Enqueue(ctx context.Context, tx *sql.Tx, j jobs.New) (int64, error
 	carrier := propagation.MapCarrier{}
 	otel.GetTextMapPropagator().Inject(ctx, carrier)
 	traceCtx, _ := json.Marshal(carrier)
-	q := db.Rebind(`INSERT INTO jobs (kind, job_key, payload, state, max_attempts, run_at, trace_context, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+	q := db.Rebind(`INSERT INTO jobs (kind, job_key, job_group, payload, state, max_attempts, run_at, trace_context, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	var id int64
-	if err := tx.QueryRowContext(ctx, q, j.Kind, j.Key, payload, jobPending, j.MaxAttempts, runAt, string(traceCtx), now, now).Scan(&id); err != nil {
+	if err := tx.QueryRowContext(ctx, q, j.Kind, j.Key, j.Group, payload, jobPending, j.MaxAttempts, runAt, string(traceCtx), now, now).Scan(&id); err != nil {
 		return 0, err
 	}
 	if db.Dialect == Postgres {
@@ -157,6 +157,16 @@ func keyFree(t string) string {
 
 func keyFreeArgs(now int64) []any { return []any{jobRunning, now} }
 
+// fairOrder orders the candidates of a claim: the group with the fewest
+// running jobs first (fairness across instances), then the oldest due job;
+// with its parameters (now).
+func fairOrder(t string) string {
+	return `(SELECT COUNT(*) FROM jobs g WHERE g.job_group = ` + t + `.job_group AND g.state = ? AND g.lease_until >= ?), ` +
+		t + `.run_at, ` + t + `.id`
+}
+
+func fairOrderArgs(now int64) []any { return []any{jobRunning, now} }
+
 func kindIn(t string, kinds []string) (string, []any) {
 	args := make([]any, len(kinds))
 	for i, k := range kinds {
@@ -200,12 +210,13 @@ func (s JobStore) claimSQLite(ctx context.Context, owner string, kinds []string,
 	args = append(leaseArgs(owner, leaseUntil.UnixMilli(), nowMs), args...)
 	args = append(args, dueArgs(nowMs)...)
 	args = append(args, keyFreeArgs(nowMs)...)
+	args = append(args, fairOrderArgs(nowMs)...)
 	args = append(args, dueArgs(nowMs)...)
 	q := `UPDATE jobs SET ` + leaseSet + `
 		WHERE id = (
 			SELECT j.id FROM jobs j
 			WHERE ` + kindCond + ` AND ` + dueJob("j") + ` AND ` + keyFree("j") + `
-			ORDER BY j.run_at, j.id LIMIT 1)
+			ORDER BY ` + fairOrder("j") + ` LIMIT 1)
 		  AND ` + dueJob("jobs") + `
 		RETURNING ` + claimColumns
 	return scanClaim(s.DB.QueryRowContext(ctx, s.DB.Rebind(q), args...))
@@ -245,7 +256,7 @@ func (s JobStore) claimPostgres(ctx context.Context, owner string, kinds []strin
 		FROM (
 			SELECT j.id, j.job_key FROM jobs j
 			WHERE ` + kindCond + ` AND ` + dueJob("j") + ` AND ` + keyFree("j") + ` AND j.id <> ALL(?)
-			ORDER BY j.run_at, j.id LIMIT 1
+			ORDER BY ` + fairOrder("j") + ` LIMIT 1
 			FOR UPDATE OF j SKIP LOCKED) c`)
 	lease := s.DB.Rebind(`UPDATE jobs SET ` + leaseSet + `
 		WHERE id = ? AND ` + dueJob("jobs") + ` AND ` + keyFree("jobs") + `
@@ -258,6 +269,7 @@ func (s JobStore) claimPostgres(ctx context.Context, owner string, kinds []strin
 			args = append(args, dueArgs(nowMs)...)
 			args = append(args, keyFreeArgs(nowMs)...)
 			args = append(args, skip)
+			args = append(args, fairOrderArgs(nowMs)...)
 			var id int64
 			var locked bool
 			err := tx.QueryRowContext(ctx, pick, args...).Scan(&id, &locked)

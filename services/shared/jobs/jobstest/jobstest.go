@@ -42,6 +42,25 @@ func Run(t *testing.T, newQueue func(t *testing.T) Queue) {
 	t.Run("JobUnknownKindsLeftPending", func(t *testing.T) { testUnknownKinds(t, newQueue(t)) })
 	t.Run("JobReleaseGivesAttemptBack", func(t *testing.T) { testRelease(t, newQueue(t)) })
 	t.Run("JobPrune", func(t *testing.T) { testPrune(t, newQueue(t)) })
+	t.Run("JobFairAcrossGroups", func(t *testing.T) { testFairGroups(t, newQueue(t)) })
+}
+
+// One group's backlog does not starve another's jobs: with jobs of group a
+// running, a claim takes group b's job before a's next ones, though they are
+// older.
+func testFairGroups(t *testing.T, q Queue) {
+	for i := range 5 {
+		q.Enqueue(jobs.New{Kind: kind, Key: fmt.Sprintf("a%d", i), Group: "a", MaxAttempts: 3})
+	}
+	time.Sleep(5 * time.Millisecond) // b's job is the youngest
+	q.Enqueue(jobs.New{Kind: kind, Key: "b0", Group: "b", MaxAttempts: 3})
+	now := time.Now()
+	first := claim(t, q, "w/1", now, now.Add(time.Minute))
+	second := claim(t, q, "w/1", now, now.Add(time.Minute))
+	third := claim(t, q, "w/1", now, now.Add(time.Minute))
+	if first.Key != "a0" || second.Key != "b0" || third.Key != "a1" {
+		t.Fatalf("claims %s, %s, %s; want a0, b0, a1 (fair across groups)", first.Key, second.Key, third.Key)
+	}
 }
 
 func enqueue(q Queue, key string) { q.Enqueue(jobs.New{Kind: kind, Key: key, MaxAttempts: 3}) }

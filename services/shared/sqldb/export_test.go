@@ -1,0 +1,4 @@
+package sqldb
+
+// JobMigrations exposes the embedded job-table migrations to the external tests.
+var JobMigrations = jobMigrations
