@@ -167,3 +167,24 @@ func snoozeDelay(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// MustNext is Next for a job that must be due.
+func (d *Driver) MustNext(t testing.TB) Result {
+	t.Helper()
+	r, ok := d.Next(t)
+	if !ok {
+		t.Fatal("no job due")
+	}
+	return r
+}
+
+// MustDrain is Drain when at least one job must run; it returns the last
+// outcome.
+func (d *Driver) MustDrain(t testing.TB) string {
+	t.Helper()
+	rs := d.Drain(t)
+	if len(rs) == 0 {
+		t.Fatal("no job ran")
+	}
+	return rs[len(rs)-1].Outcome
+}

@@ -121,23 +121,9 @@ func (f *fixture) provision(t *testing.T, in tenants.Input) {
 }
 
 // drain runs the due jobs and returns the outcome of the last one.
-func (f *fixture) drain(t *testing.T) string {
-	t.Helper()
-	rs := f.jobs.Drain(t)
-	if len(rs) == 0 {
-		t.Fatal("no job ran")
-	}
-	return rs[len(rs)-1].Outcome
-}
+func (f *fixture) drain(t *testing.T) string { t.Helper(); return f.jobs.MustDrain(t) }
 
-func (f *fixture) next(t *testing.T) jobstest.Result {
-	t.Helper()
-	r, ok := f.jobs.Next(t)
-	if !ok {
-		t.Fatal("no job due")
-	}
-	return r
-}
+func (f *fixture) next(t *testing.T) jobstest.Result { t.Helper(); return f.jobs.MustNext(t) }
 
 func wantReason(t *testing.T, err error, reason string, status int) *apierr.Error {
 	t.Helper()

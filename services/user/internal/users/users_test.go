@@ -228,23 +228,9 @@ func (f *fixture) provision(in users.Input) {
 	}
 }
 
-func (f *fixture) next() jobstest.Result {
-	f.t.Helper()
-	r, ok := f.jobs.Next(f.t)
-	if !ok {
-		f.t.Fatal("no job due")
-	}
-	return r
-}
+func (f *fixture) next() jobstest.Result { f.t.Helper(); return f.jobs.MustNext(f.t) }
 
-func (f *fixture) drain() string {
-	f.t.Helper()
-	rs := f.jobs.Drain(f.t)
-	if len(rs) == 0 {
-		f.t.Fatal("no job ran")
-	}
-	return rs[len(rs)-1].Outcome
-}
+func (f *fixture) drain() string { f.t.Helper(); return f.jobs.MustDrain(f.t) }
 
 type simUser struct {
 	ID                string   `json:"id"`
