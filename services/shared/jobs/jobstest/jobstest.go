@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/storeerr"
 )
 
 // Queue is a store under test and the service's ways of writing beside it.
@@ -399,5 +400,46 @@ func testPrune(t *testing.T, q Queue) {
 	r := claimed["running"]
 	if err := s.Complete(ctx, r.ID, r.Fence); err != nil {
 		t.Fatalf("running job gone: %v", err)
+	}
+}
+
+// Rows is what QueueOn needs of a service's store for one row type: the
+// store's queue and its reads and writes of the row a job's key names.
+type Rows[T any] struct {
+	Jobs   jobs.Store
+	Get    func(ctx context.Context, key string) (*T, error)
+	Create func(ctx context.Context, v *T, job *jobs.New) error
+	Update func(ctx context.Context, v *T, job *jobs.New) error
+	// New is a fresh row with the key as its id.
+	New func(key string) *T
+}
+
+// QueueOn is the suite's Queue over a store's rows: Enqueue writes the row
+// named by the job's key (creating it) in one transaction with the job;
+// Write updates that row.
+func QueueOn[T any](t *testing.T, r Rows[T]) Queue {
+	return Queue{
+		Store: r.Jobs,
+		Enqueue: func(j jobs.New) {
+			t.Helper()
+			ctx := context.Background()
+			v, err := r.Get(ctx, j.Key)
+			switch {
+			case errors.Is(err, storeerr.ErrNotFound):
+				err = r.Create(ctx, r.New(j.Key), &j)
+			case err == nil:
+				err = r.Update(ctx, v, &j)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		},
+		Write: func(ctx context.Context, key string) error {
+			v, err := r.Get(ctx, key)
+			if err != nil {
+				return err
+			}
+			return r.Update(ctx, v, nil)
+		},
 	}
 }

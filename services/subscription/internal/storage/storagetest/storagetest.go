@@ -20,30 +20,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("JobCommitsAtomically", func(t *testing.T) { testAtomicJob(t, newStore(t)) })
 	jobstest.Run(t, func(t *testing.T) jobstest.Queue {
 		s := newStore(t)
-		return jobstest.Queue{
-			Store: s.Jobs(),
-			Enqueue: func(j jobs.New) {
-				t.Helper()
-				ctx := context.Background()
-				v, err := s.Get(ctx, "i1", j.Key)
-				switch {
-				case errors.Is(err, storage.ErrNotFound):
-					err = s.Create(ctx, sub(j.Key), &j)
-				case err == nil:
-					err = s.Update(ctx, v, &j)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-			},
-			Write: func(ctx context.Context, key string) error {
-				v, err := s.Get(ctx, "i1", key)
-				if err != nil {
-					return err
-				}
-				return s.Update(ctx, v, nil)
-			},
-		}
+		return jobstest.QueueOn(t, jobstest.Rows[storage.Subscription]{Jobs: s.Jobs(),
+			Get:    func(ctx context.Context, key string) (*storage.Subscription, error) { return s.Get(ctx, "i1", key) },
+			Create: s.Create, Update: s.Update, New: sub})
 	})
 }
 

@@ -26,30 +26,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		if err := s.CreateInstance(context.Background(), instance("i1")); err != nil {
 			t.Fatal(err)
 		}
-		return jobstest.Queue{
-			Store: s.Jobs(),
-			Enqueue: func(j jobs.New) {
-				t.Helper()
-				ctx := context.Background()
-				tn, err := s.GetTenant(ctx, "i1", j.Key)
-				switch {
-				case errors.Is(err, storage.ErrNotFound):
-					err = s.CreateTenant(ctx, tenant(j.Key), &j)
-				case err == nil:
-					err = s.UpdateTenant(ctx, tn, &j)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-			},
-			Write: func(ctx context.Context, key string) error {
-				tn, err := s.GetTenant(ctx, "i1", key)
-				if err != nil {
-					return err
-				}
-				return s.UpdateTenant(ctx, tn, nil)
-			},
-		}
+		return jobstest.QueueOn(t, jobstest.Rows[storage.Tenant]{Jobs: s.Jobs(),
+			Get:    func(ctx context.Context, key string) (*storage.Tenant, error) { return s.GetTenant(ctx, "i1", key) },
+			Create: s.CreateTenant, Update: s.UpdateTenant, New: tenant})
 	})
 }
 
