@@ -99,14 +99,12 @@ const Liveness = "liveness"
 // runner reaches its queue); nil means ready.
 type Check func(ctx context.Context) error
 
-// Watch sets the overall health from checks every interval until ctx ends:
-// SERVING while all pass, NOT_SERVING (with the reason logged once) while
-// one fails.
+// Watch sets the overall health from checks every interval (every half
+// second while not ready) until ctx ends: SERVING while all pass,
+// NOT_SERVING (with the reason logged once) while one fails.
 func (s *Server) Watch(ctx context.Context, interval time.Duration, checks ...Check) {
 	s.Health.SetServingStatus(Liveness, healthpb.HealthCheckResponse_SERVING)
 	serving := true
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	for {
 		var failed error
 		for _, c := range checks {
@@ -130,10 +128,17 @@ func (s *Server) Watch(ctx context.Context, interval time.Duration, checks ...Ch
 			s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 			serving = true
 		}
+		// While not ready, look again soon: a replica that is starting (its
+		// runner has not polled yet) or whose database is back is ready
+		// within half a second, not a whole interval later.
+		wait := interval
+		if !serving {
+			wait = min(interval, 500*time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }
