@@ -61,16 +61,7 @@ func TestCopySubscriptionDatabase(t *testing.T) {
 
 	to := dbcopytest.Copy(t, service, from)
 
-	src, err = sqlite.Open(ctx, from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := sqlite.Open(ctx, to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	src, dst := dbcopytest.Stores(t, sqlite.Open, from, to)
 	for _, s := range subs {
 		a, err := src.Get(ctx, s.InstanceID, s.ID)
 		if err != nil {

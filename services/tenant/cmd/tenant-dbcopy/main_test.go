@@ -111,16 +111,7 @@ func TestCopyTenantDatabase(t *testing.T) {
 
 	to := dbcopytest.Copy(t, service, from)
 
-	src, err = sqlite.Open(ctx, from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := sqlite.Open(ctx, to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	src, dst := dbcopytest.Stores(t, sqlite.Open, from, to)
 	for _, id := range []string{"inst-1", "inst-2"} {
 		a, err := src.GetInstance(ctx, id)
 		if err != nil {

@@ -70,16 +70,7 @@ func TestCopyUserDatabase(t *testing.T) {
 
 	to := dbcopytest.Copy(t, service, from)
 
-	src, err = sqlite.Open(ctx, from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := sqlite.Open(ctx, to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	src, dst := dbcopytest.Stores(t, sqlite.Open, from, to)
 	for tenant := range 3 {
 		a, err := src.ListByTenant(ctx, "inst-1", fmt.Sprintf("tenant-%d", tenant))
 		if err != nil {

@@ -71,3 +71,22 @@ func ExpectDifferent(t *testing.T, s dbcopy.Service, from, to string, want []str
 		t.Fatalf("copy again with -replace: %v\n%s", err, out)
 	}
 }
+
+// Stores opens the source and the copy with the service's own store, so
+// that a test compares what the store reads on both sides; both are closed
+// when the test ends.
+func Stores[S interface{ Close() error }](t *testing.T, open func(context.Context, string) (S, error), from, to string) (src, dst S) {
+	t.Helper()
+	for _, p := range []struct {
+		url string
+		s   *S
+	}{{from, &src}, {to, &dst}} {
+		s, err := open(context.Background(), p.url)
+		if err != nil {
+			t.Fatalf("open %s: %v", sqldb.RedactURL(p.url), err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		*p.s = s
+	}
+	return src, dst
+}
