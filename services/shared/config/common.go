@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -14,6 +15,24 @@ type Microsoft struct {
 	MSCAFile           string        `env:"MS_CA_FILE" help:"extra CA certificate (PEM) trusted for Microsoft calls (the simulator's)"`
 	MSTimeout          time.Duration `env:"MS_TIMEOUT" default:"60s" help:"timeout of one Microsoft HTTP attempt"`
 	MSMaxRetryDelay    time.Duration `env:"MS_MAX_RETRY_DELAY" default:"30s" help:"longest Retry-After waited in process; longer ones reschedule the job"`
+	// The service's share of Microsoft's rate limits, shared by all its
+	// replicas through its database.
+	GraphWritesPerSecond   float64 `env:"GRAPH_WRITES_PER_SECOND" default:"18" help:"this service's Graph writes per second per application and customer tenant, shared by all its replicas (Graph allows 3,000 per 150 s to all services together)"`
+	GraphWriteBurst        float64 `env:"GRAPH_WRITE_BURST" help:"Graph writes that may go at once on a full budget (default: one second's worth)"`
+	PartnerCenterPerSecond float64 `env:"PARTNER_CENTER_PER_SECOND" help:"this service's Partner Center calls per second per partner, shared by all its replicas (empty: unpaced, Microsoft's 429s still honoured)"`
+	PartnerCenterBurst     float64 `env:"PARTNER_CENTER_BURST" help:"Partner Center calls that may go at once on a full budget"`
+}
+
+// Validate checks the Microsoft settings.
+func (m Microsoft) Validate() error {
+	var errs []error
+	for name, v := range map[string]float64{"GRAPH_WRITES_PER_SECOND": m.GraphWritesPerSecond, "GRAPH_WRITE_BURST": m.GraphWriteBurst, "PARTNER_CENTER_PER_SECOND": m.PartnerCenterPerSecond,
+		"PARTNER_CENTER_BURST": m.PartnerCenterBurst} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative", name))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Simulated tells whether the endpoints are overridden (a private authority).

@@ -2,8 +2,9 @@
 // tenant, over the pipeline every Microsoft client shares (package msapi:
 // retries honouring Retry-After, the bearer-token policy, logging), with
 // tokens issued by the customer tenant for the partner's application and
-// a per-tenant rate limiter so that many requests for one tenant share its
-// Graph budget instead of tripping the throttling.
+// a rate budget per application and tenant (package budget, shared by the
+// service's replicas when the store is the database) so that many requests
+// for one tenant share its Graph budget instead of tripping the throttling.
 package graph
 
 import (
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,8 +23,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"golang.org/x/time/rate"
 
+	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/msapi"
 )
@@ -31,8 +33,6 @@ import (
 type Client struct {
 	base     string
 	pipeline runtime.Pipeline
-	writes   *rate.Limiter
-	reads    *rate.Limiter
 }
 
 // Options tune a client (the retry fields as in msapi.Retry; MaxRetries
@@ -47,7 +47,15 @@ type Options struct {
 	// 20/s; a little under it by default). Zero means the default.
 	WritesPerSecond float64
 	ReadsPerSecond  float64
-	Log             *slog.Logger
+	// WriteBurst is how many writes may go at once on a full budget
+	// (default: one second's worth).
+	WriteBurst float64
+	// Budget charges the tenant's budgets (default: one in this process).
+	Budget *budget.Limiter
+	// BudgetKey names the budgets of this client's application and tenant
+	// (default: the tenant id): Graph counts per application and tenant.
+	BudgetKey string
+	Log       *slog.Logger
 }
 
 // tenantCredential asks its credential for tokens issued by one tenant.
@@ -73,11 +81,30 @@ func New(e clouds.Endpoints, cred azcore.TokenCredential, customerTenantID strin
 	if o.ReadsPerSecond == 0 {
 		o.ReadsPerSecond = 100
 	}
+	if o.WriteBurst == 0 {
+		o.WriteBurst = max(1, math.Floor(o.WritesPerSecond))
+	}
+	if o.Budget == nil {
+		o.Budget = &budget.Limiter{Store: &budget.Local{}, Log: o.Log}
+	}
+	if o.BudgetKey == "" {
+		o.BudgetKey = customerTenantID
+	}
+	writes := budget.Rate{PerSecond: o.WritesPerSecond, Burst: o.WriteBurst}
+	reads := budget.Rate{PerSecond: o.ReadsPerSecond, Burst: max(1, math.Floor(o.ReadsPerSecond))}
+	// Every attempt is charged: retries count at Graph too.
+	pace := budget.Policy{Limiter: o.Budget, Bucket: func(req *http.Request) (string, budget.Rate, bool) {
+		if req.Method == http.MethodGet || req.Method == http.MethodHead {
+			return "graph/reads/" + o.BudgetKey, reads, true
+		}
+		return "graph/writes/" + o.BudgetKey, writes, true
+	}}
 	pl := msapi.NewPipeline(msapi.Config{
 		Name:       "graph",
 		Credential: tenantCredential{cred: cred, tenantID: customerTenantID},
 		Scope:      e.GraphAudience + "/.default",
 		HTTP:       httpClient,
+		PerRetry:   []policy.Policy{pace},
 		// Every attempt has its own client-request-id; Graph answers with
 		// its request-id and, when it throttles, why.
 		AttemptID:       msapi.Header{Name: "client-request-id", Attr: "graph_client_request_id"},
@@ -86,10 +113,7 @@ func New(e clouds.Endpoints, cred azcore.TokenCredential, customerTenantID strin
 		Retry:           msapi.Retry{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay, MaxRetryDelay: o.MaxRetryDelay, TryTimeout: o.TryTimeout},
 		Log:             o.Log,
 	})
-	burst := func(r float64) int { return max(1, int(r)) }
-	return &Client{base: strings.TrimRight(e.GraphURL, "/"), pipeline: pl,
-		writes: rate.NewLimiter(rate.Limit(o.WritesPerSecond), burst(o.WritesPerSecond)),
-		reads:  rate.NewLimiter(rate.Limit(o.ReadsPerSecond), burst(o.ReadsPerSecond))}
+	return &Client{base: strings.TrimRight(e.GraphURL, "/"), pipeline: pl}
 }
 
 // Error is a Graph refusal: {"error":{"code","message","innerError"}}.
@@ -158,13 +182,6 @@ func (c *Client) resolve(path string) (string, error) {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	lim := c.reads
-	if method != http.MethodGet {
-		lim = c.writes
-	}
-	if err := lim.Wait(ctx); err != nil {
-		return err
-	}
 	target, err := c.resolve(path)
 	if err != nil {
 		return err

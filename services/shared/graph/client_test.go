@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 )
 
@@ -63,5 +65,50 @@ func TestNextLinkStaysOnGraphHost(t *testing.T) {
 		if _, err := c.resolve(bad); err == nil {
 			t.Fatalf("%s accepted", bad)
 		}
+	}
+}
+
+// recordingStore is a budget.Store that records the charges.
+type recordingStore struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (r *recordingStore) Charge(_ context.Context, key string, _ budget.Rate, _ float64) (time.Duration, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.keys = append(r.keys, key)
+	return 0, nil
+}
+
+// Every attempt is charged to the budget of the application and tenant,
+// writes and reads apart: a retried write counts twice, as at Graph.
+func TestEveryAttemptIsChargedToTheSharedBudget(t *testing.T) {
+	var calls atomic.Int32
+	g := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPatch && calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		if r.Method == http.MethodGet {
+			fmt.Fprint(w, `{"id":"1","userPrincipalName":"a@x"}`)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer g.Close()
+	e := clouds.Endpoints{GraphURL: g.URL + "/v1.0", GraphAudience: "https://graph.microsoft.com"}
+	store := &recordingStore{}
+	c := New(e, staticToken{}, "tenant-1", g.Client(), Options{MaxRetries: 2, RetryDelay: time.Millisecond,
+		Budget: &budget.Limiter{Store: store}, BudgetKey: "app-1/tenant-1"})
+	if err := c.UpdateUser(context.Background(), "1", map[string]any{"displayName": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetUser(context.Background(), "1"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"graph/writes/app-1/tenant-1", "graph/writes/app-1/tenant-1", "graph/reads/app-1/tenant-1"}
+	if fmt.Sprint(store.keys) != fmt.Sprint(want) {
+		t.Fatalf("charges %v, want %v", store.keys, want)
 	}
 }

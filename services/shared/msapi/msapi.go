@@ -87,6 +87,9 @@ type Config struct {
 	// PerCall policies run once per logical call, before the retries: what
 	// they set is resent unchanged by every attempt.
 	PerCall []policy.Policy
+	// PerRetry policies run before every attempt, retries included (the
+	// rate budget: each attempt counts at Microsoft).
+	PerRetry []policy.Policy
 	// AttemptID is set to a new UUID on every attempt.
 	AttemptID Header
 	// RequestHeaders and ResponseHeaders are logged with each attempt when set.
@@ -99,7 +102,7 @@ type Config struct {
 }
 
 // NewPipeline builds the pipeline of an API client: per call, c.PerCall;
-// then azcore's retries; then, per attempt, the bearer token (so a retry uses
+// then azcore's retries; then, per attempt, c.PerRetry, the bearer token (so a retry uses
 // a refreshed one) and the attempt id with its log line.
 func NewPipeline(c Config) runtime.Pipeline {
 	r := c.Retry
@@ -120,10 +123,10 @@ func NewPipeline(c Config) runtime.Pipeline {
 	return runtime.NewPipeline("o365gateway", "v1",
 		runtime.PipelineOptions{
 			PerCall: c.PerCall,
-			PerRetry: []policy.Policy{
+			PerRetry: append(append([]policy.Policy(nil), c.PerRetry...),
 				runtime.NewBearerTokenPolicy(c.Credential, []string{c.Scope}, nil),
 				&attemptPolicy{name: c.Name, id: c.AttemptID, request: c.RequestHeaders, response: c.ResponseHeaders, log: log},
-			},
+			),
 			AllowedHeaders: allowed,
 		},
 		&policy.ClientOptions{

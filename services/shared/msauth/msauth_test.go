@@ -59,22 +59,27 @@ func TestClientSecretAgainstTheSimulator(t *testing.T) {
 
 func TestRefreshTokenRotates(t *testing.T) {
 	sim, p := simulator(t)
-	var rotated []string
-	cred := msauth.NewRefreshToken(opts(sim), p.TenantID, p.ClientID, secret.String{}, secret.New(p.RefreshToken),
-		func(_ context.Context, tok secret.String) error { rotated = append(rotated, tok.Reveal()); return nil })
+	store := msauth.NewMemoryStore(secret.New(p.RefreshToken))
+	cred := msauth.NewRefreshToken(opts(sim), p.TenantID, p.ClientID, secret.String{}, store)
 	tok, err := cred.GetToken(context.Background(), scope)
 	if err != nil || call(t, sim.Client, sim.URL, tok.Token) != 200 {
 		t.Fatalf("token refused: %v", err)
 	}
-	if len(rotated) != 1 || rotated[0] == p.RefreshToken || rotated[0] == "" {
-		t.Fatalf("rotation not reported: %d", len(rotated))
+	if store.Rotations != 1 || store.Token().Reveal() == p.RefreshToken || store.Token().Empty() {
+		t.Fatalf("rotation not stored: %d", store.Rotations)
 	}
 	again, err := cred.GetToken(context.Background(), scope)
-	if err != nil || again.Token != tok.Token || len(rotated) != 1 {
+	if err != nil || again.Token != tok.Token || store.Rotations != 1 {
 		t.Fatal("cached token not reused")
 	}
+	// Another credential on the same store (another replica) redeems the
+	// rotated token, not the spent one.
+	other := msauth.NewRefreshToken(opts(sim), p.TenantID, p.ClientID, secret.String{}, store)
+	if _, err := other.GetToken(context.Background(), scope); err != nil || store.Rotations != 2 {
+		t.Fatalf("second credential on the store: %v (%d rotations)", err, store.Rotations)
+	}
 	// The spent token no longer works; the error carries no token.
-	spent := msauth.NewRefreshToken(opts(sim), p.TenantID, p.ClientID, secret.String{}, secret.New(p.RefreshToken), nil)
+	spent := msauth.NewRefreshToken(opts(sim), p.TenantID, p.ClientID, secret.String{}, msauth.NewMemoryStore(secret.New(p.RefreshToken)))
 	if _, err := spent.GetToken(context.Background(), scope); err == nil || strings.Contains(err.Error(), p.RefreshToken) {
 		t.Fatalf("spent refresh token: %v", err)
 	}

@@ -20,24 +20,63 @@ import (
 
 // RefreshToken is an azcore.TokenCredential that redeems a stored refresh
 // token (secure application model, app+user) at the v2.0 token endpoint.
-// Entra returns a new refresh token with each redemption; OnRotate receives it
-// so that the caller can persist it (tokens live 90 days).
+// Entra returns a new refresh token with each redemption and invalidates
+// the one redeemed: Store keeps the newest token for every process that
+// redeems it (tokens live 90 days).
 type RefreshToken struct {
 	Options  Options
 	TenantID string
 	ClientID string
 	// ClientSecret is optional (confidential clients send it).
 	ClientSecret secret.String
-	OnRotate     func(ctx context.Context, newToken secret.String) error
+	Store        TokenStore
 
-	mu      sync.Mutex
-	refresh secret.String
-	cache   map[string]azcore.AccessToken
+	mu    sync.Mutex
+	cache map[string]azcore.AccessToken
 }
 
-// NewRefreshToken returns a credential starting from token.
-func NewRefreshToken(o Options, tenantID, clientID string, clientSecret, token secret.String, onRotate func(context.Context, secret.String) error) *RefreshToken {
-	return &RefreshToken{Options: o, TenantID: tenantID, ClientID: clientID, ClientSecret: clientSecret, OnRotate: onRotate, refresh: token, cache: map[string]azcore.AccessToken{}}
+// TokenStore holds the refresh token of one application instance.
+type TokenStore interface {
+	// Redeem calls redeem with the newest stored refresh token while
+	// holding a lock that no other process (replica) can take, and stores
+	// the token redeem returns, when it differs, before releasing the
+	// lock: two replicas never redeem one token, and no rotation is lost.
+	Redeem(ctx context.Context, redeem func(current secret.String) (next secret.String, err error)) error
+}
+
+// MemoryStore is a TokenStore for one process (tools and tests).
+type MemoryStore struct {
+	mu    sync.Mutex
+	token secret.String
+	// Rotations counts the stored rotations.
+	Rotations int
+}
+
+// NewMemoryStore returns a store holding token.
+func NewMemoryStore(token secret.String) *MemoryStore { return &MemoryStore{token: token} }
+
+// Redeem implements TokenStore.
+func (m *MemoryStore) Redeem(_ context.Context, redeem func(secret.String) (secret.String, error)) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next, err := redeem(m.token)
+	if err == nil && !next.Empty() && next.Reveal() != m.token.Reveal() {
+		m.token = next
+		m.Rotations++
+	}
+	return err
+}
+
+// Token returns the stored token.
+func (m *MemoryStore) Token() secret.String {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.token
+}
+
+// NewRefreshToken returns a credential redeeming the token of store.
+func NewRefreshToken(o Options, tenantID, clientID string, clientSecret secret.String, store TokenStore) *RefreshToken {
+	return &RefreshToken{Options: o, TenantID: tenantID, ClientID: clientID, ClientSecret: clientSecret, Store: store, cache: map[string]azcore.AccessToken{}}
 }
 
 // GetToken implements azcore.TokenCredential. TokenRequestOptions.TenantID
@@ -53,14 +92,30 @@ func (c *RefreshToken) GetToken(ctx context.Context, opts policy.TokenRequestOpt
 	if tok, ok := c.cache[key]; ok && time.Until(tok.ExpiresOn) > 5*time.Minute {
 		return tok, nil
 	}
-	if c.refresh.Empty() {
-		return azcore.AccessToken{}, errors.New("no refresh token configured for app+user calls")
+	var tok azcore.AccessToken
+	err := c.Store.Redeem(ctx, func(current secret.String) (secret.String, error) {
+		if current.Empty() {
+			return secret.String{}, errors.New("no refresh token configured for app+user calls")
+		}
+		var next secret.String
+		var err error
+		tok, next, err = c.redeem(ctx, current, tenant, opts.Scopes)
+		return next, err
+	})
+	if err != nil {
+		return azcore.AccessToken{}, err
 	}
+	c.cache[key] = tok
+	return tok, nil
+}
+
+// redeem exchanges refresh for an access token and the next refresh token.
+func (c *RefreshToken) redeem(ctx context.Context, refresh secret.String, tenant string, scopes []string) (azcore.AccessToken, secret.String, error) {
 	form := url.Values{
 		"grant_type":    {"refresh_token"},
 		"client_id":     {c.ClientID},
-		"refresh_token": {c.refresh.Reveal()},
-		"scope":         {strings.Join(opts.Scopes, " ") + " offline_access"},
+		"refresh_token": {refresh.Reveal()},
+		"scope":         {strings.Join(scopes, " ") + " offline_access"},
 	}
 	if !c.ClientSecret.Empty() {
 		form.Set("client_secret", c.ClientSecret.Reveal())
@@ -68,12 +123,12 @@ func (c *RefreshToken) GetToken(ctx context.Context, opts policy.TokenRequestOpt
 	endpoint := c.Options.Endpoints.LoginAuthority + url.PathEscape(tenant) + "/oauth2/v2.0/token"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return azcore.AccessToken{}, err
+		return azcore.AccessToken{}, secret.String{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := c.Options.HTTP.Do(req)
 	if err != nil {
-		return azcore.AccessToken{}, fmt.Errorf("token request: %w", err)
+		return azcore.AccessToken{}, secret.String{}, fmt.Errorf("token request: %w", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -88,17 +143,12 @@ func (c *RefreshToken) GetToken(ctx context.Context, opts policy.TokenRequestOpt
 	if resp.StatusCode != http.StatusOK || out.AccessToken == "" {
 		// error_description never contains the token; keep only its first line.
 		desc, _, _ := strings.Cut(out.Description, "\n")
-		return azcore.AccessToken{}, fmt.Errorf("refresh token redemption failed: HTTP %d %s %s", resp.StatusCode, out.Error, desc)
+		return azcore.AccessToken{}, secret.String{}, fmt.Errorf("refresh token redemption failed: HTTP %d %s %s", resp.StatusCode, out.Error, desc)
 	}
 	tok := azcore.AccessToken{Token: out.AccessToken, ExpiresOn: time.Now().Add(time.Duration(out.ExpiresIn) * time.Second)}
-	c.cache[key] = tok
-	if out.RefreshToken != "" && out.RefreshToken != c.refresh.Reveal() {
-		c.refresh = secret.New(out.RefreshToken)
-		if c.OnRotate != nil {
-			if err := c.OnRotate(ctx, c.refresh); err != nil {
-				return tok, fmt.Errorf("persist rotated refresh token: %w", err)
-			}
-		}
+	next := refresh
+	if out.RefreshToken != "" {
+		next = secret.New(out.RefreshToken)
 	}
-	return tok, nil
+	return tok, next, nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/google/uuid"
 
+	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/msapi"
 )
@@ -51,7 +52,16 @@ type Options struct {
 	// PollFor bounds how long a call follows a 202 + Location answer before
 	// it returns ErrStillRunning (default 2m), so that no worker is held.
 	PollFor time.Duration
-	Log     *slog.Logger
+	// RequestsPerSecond and Burst pace the partner's calls (0: unpaced;
+	// Microsoft publishes no general number, only that every API is
+	// throttled per partner, some per partner and customer).
+	RequestsPerSecond float64
+	Burst             float64
+	// Budget charges the partner's budget (default: one in this process);
+	// BudgetKey names it (the partner tenant).
+	Budget    *budget.Limiter
+	BudgetKey string
+	Log       *slog.Logger
 }
 
 // New builds a client for the endpoints of one cloud.
@@ -62,12 +72,20 @@ func New(e clouds.Endpoints, cred azcore.TokenCredential, httpClient *http.Clien
 	if o.PollFor == 0 {
 		o.PollFor = 2 * time.Minute
 	}
+	if o.Budget == nil {
+		o.Budget = &budget.Limiter{Store: &budget.Local{}, Log: o.Log}
+	}
+	rate := budget.Rate{PerSecond: o.RequestsPerSecond, Burst: max(1, o.Burst)}
+	pace := budget.Policy{Limiter: o.Budget, Bucket: func(*http.Request) (string, budget.Rate, bool) {
+		return "partnercenter/" + o.BudgetKey, rate, rate.Valid()
+	}}
 	pl := msapi.NewPipeline(msapi.Config{
 		Name:       "partner center",
 		Credential: cred,
 		Scope:      e.PartnerCenterAudience + "/.default",
 		HTTP:       httpClient,
 		PerCall:    []policy.Policy{requestIDPolicy{}},
+		PerRetry:   []policy.Policy{pace},
 		// Every attempt has its own MS-CorrelationId; the MS-RequestId of
 		// the logical call is logged with it.
 		AttemptID:      msapi.Header{Name: "MS-CorrelationId", Attr: "ms_correlation_id"},

@@ -28,6 +28,10 @@ const serviceVersionTable = "goose_db_version"
 // does a copy: the target's own migrations write them.
 var VersionTables = []string{serviceVersionTable, jobsVersionTable}
 
+// transientTables hold state that is worth nothing on another database
+// (the rate budgets refill within seconds): Tables leaves them out.
+var transientTables = []string{"rate_budget"}
+
 // querier is what the catalog queries need: a DB or a transaction.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -62,7 +66,8 @@ func (db *DB) SchemaVersions(ctx context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
-// Tables returns the DB's tables but VersionTables (on PostgreSQL, those of
+// Tables returns the DB's tables but VersionTables and the transient
+// rate budgets (on PostgreSQL, those of
 // its schema), parents first: a table comes after every table its foreign
 // keys reference, otherwise in name order. That is the order in which a
 // copy inserts.
@@ -71,7 +76,7 @@ func (db *DB) Tables(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	tables := slices.DeleteFunc(all, func(t string) bool { return slices.Contains(VersionTables, t) })
+	tables := slices.DeleteFunc(all, func(t string) bool { return slices.Contains(VersionTables, t) || slices.Contains(transientTables, t) })
 	refs, err := foreignKeys(ctx, db.Dialect, db, tables)
 	if err != nil {
 		return nil, err

@@ -62,6 +62,8 @@ type DB struct {
 	// schema is the first schema of the PostgreSQL search_path, created
 	// on first start ("" when the URL names none).
 	schema string
+	// file is the SQLite database's path (names its in-process locks).
+	file string
 }
 
 // Open opens a database URL:
@@ -109,7 +111,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite database: %w", err)
 	}
-	return &DB{DB: db, Dialect: SQLite}, nil
+	file := path
+	if abs, err := filepath.Abs(path); err == nil && path != ":memory:" {
+		file = abs
+	}
+	return &DB{DB: db, Dialect: SQLite, file: file}, nil
 }
 
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {

@@ -11,6 +11,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/o365gateway/gateway/services/shared/budget"
+	"github.com/o365gateway/gateway/services/shared/budget/budgettest"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/jobs/jobstest"
 	"github.com/o365gateway/gateway/services/shared/sqldb"
@@ -243,4 +245,63 @@ func jobMigrationCount(t *testing.T, dialect string) int {
 		t.Fatalf("job migrations of %s: %v", dialect, err)
 	}
 	return len(files)
+}
+
+// TestBudgetConformance: the budget suite on both drivers, two handles per
+// database standing for two replicas.
+func TestBudgetConformance(t *testing.T) {
+	eachDriver(t, func(t *testing.T, url func(t *testing.T) string) {
+		u := url(t)
+		budgettest.Run(t, func(t *testing.T, now func() time.Time) budget.Store {
+			return sqldb.Budget{DB: open(t, u), Now: now}
+		})
+	})
+}
+
+// TestLockIsExclusiveAcrossHandles: two handles on one database (two
+// replicas) never hold the same lock at once; another key is free; a
+// waiter gives up with its context.
+func TestLockIsExclusiveAcrossHandles(t *testing.T) {
+	eachDriver(t, func(t *testing.T, url func(t *testing.T) string) {
+		ctx := context.Background()
+		u := url(t)
+		a, b := open(t, u), open(t, u)
+		unlock, err := a.Lock(ctx, "instance-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := b.Lock(ctx, "instance-2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other()
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		if u2, err := b.Lock(short, "instance-1"); err == nil {
+			u2()
+			t.Fatal("the second handle took a held lock")
+		}
+		got := make(chan error, 1)
+		go func() {
+			u2, err := b.Lock(ctx, "instance-1")
+			if err == nil {
+				u2()
+			}
+			got <- err
+		}()
+		select {
+		case err := <-got:
+			t.Fatalf("took the held lock: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		unlock()
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the lock was not handed over after its release")
+		}
+	})
 }

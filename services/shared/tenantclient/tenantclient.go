@@ -1,20 +1,26 @@
 // Package tenantclient is the client of the tenant service for the other
-// services of a deployment: it reads the instances (with their Microsoft
-// credentials) and the tenants, which the tenant service owns.
+// services of a deployment: it reads the instances and the tenants, which
+// the tenant service owns, and obtains the instances' access tokens from
+// it. The secrets they are made with never leave the tenant service.
 package tenantclient
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/msclients"
-	"github.com/o365gateway/gateway/services/shared/secret"
 )
 
 // Instance is what the other services need of an application instance.
@@ -45,6 +51,8 @@ type Client struct {
 	Instances tenantv1.InstanceServiceClient
 	Tenants   tenantv1.TenantServiceClient
 	TTL       time.Duration
+	// Endpoints are the cloud's, which tell the audience of a token scope.
+	Endpoints clouds.Endpoints
 
 	mu    sync.Mutex
 	cache map[string]cachedInstance
@@ -56,8 +64,8 @@ type cachedInstance struct {
 }
 
 // New builds a client on a connection to the tenant service.
-func New(conn grpc.ClientConnInterface, ttl time.Duration) *Client {
-	return &Client{Instances: tenantv1.NewInstanceServiceClient(conn), Tenants: tenantv1.NewTenantServiceClient(conn), TTL: ttl}
+func New(conn grpc.ClientConnInterface, ttl time.Duration, e clouds.Endpoints) *Client {
+	return &Client{Instances: tenantv1.NewInstanceServiceClient(conn), Tenants: tenantv1.NewTenantServiceClient(conn), TTL: ttl, Endpoints: e}
 }
 
 // outgoing passes the caller's APS metadata on (for logs and audit).
@@ -68,7 +76,8 @@ func outgoing(ctx context.Context) context.Context {
 	return ctx
 }
 
-// Instance returns an instance with its credentials.
+// Instance returns an instance, with a credential that asks the tenant
+// service for its access tokens.
 func (c *Client) Instance(ctx context.Context, instanceID string) (*Instance, error) {
 	c.mu.Lock()
 	if e, ok := c.cache[instanceID]; ok && time.Since(e.at) < c.TTL {
@@ -76,15 +85,14 @@ func (c *Client) Instance(ctx context.Context, instanceID string) (*Instance, er
 		return e.inst, nil
 	}
 	c.mu.Unlock()
-	resp, err := c.Instances.GetInstanceCredentials(outgoing(ctx), &tenantv1.GetInstanceCredentialsRequest{InstanceId: instanceID})
+	resp, err := c.Instances.ResolveInstance(outgoing(ctx), &tenantv1.ResolveInstanceRequest{InstanceId: instanceID})
 	if err != nil {
 		return nil, apierr.From(err)
 	}
 	m := resp.GetInstance()
 	inst := &Instance{InstanceID: instanceID, AppID: m.GetAps().GetId(), Cloud: m.GetCloud(), SalesCountries: m.GetSalesCountries(),
 		TestPartner: m.GetTestPartner(), DefaultUsageLocation: m.GetDefaultUsageLocation(), Credentials: msclients.Credentials{InstanceID: instanceID,
-			PartnerTenantID: m.GetPartnerTenantId(), ClientID: m.GetClientId(), ClientSecret: secret.New(m.GetClientSecret()),
-			RefreshToken: secret.New(m.GetRefreshToken())}}
+			PartnerTenantID: m.GetPartnerTenantId(), ClientID: m.GetClientId(), Broker: broker{c: c, instanceID: instanceID}}}
 	c.mu.Lock()
 	if c.cache == nil {
 		c.cache = map[string]cachedInstance{}
@@ -102,4 +110,34 @@ func (c *Client) Tenant(ctx context.Context, instanceID, tenantID string) (*Tena
 	}
 	return &Tenant{ID: tenantID, MSCustomerID: resp.GetMsCustomerId(), Country: resp.GetCountry(), MCAAttested: resp.GetMcaAttested(),
 		State: resp.GetState(), InitialDomain: resp.GetDomainName()}, nil
+}
+
+// broker is the credential of an instance in a service other than the
+// tenant service: an azcore.TokenCredential whose tokens the tenant service
+// issues. azcore's bearer-token policy caches each until shortly before it
+// expires.
+type broker struct {
+	c          *Client
+	instanceID string
+}
+
+// GetToken implements azcore.TokenCredential.
+func (b broker) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if len(o.Scopes) != 1 {
+		return azcore.AccessToken{}, fmt.Errorf("one scope expected, got %d", len(o.Scopes))
+	}
+	var aud tenantv1.Audience
+	switch strings.TrimSuffix(o.Scopes[0], "/.default") {
+	case b.c.Endpoints.PartnerCenterAudience:
+		aud = tenantv1.Audience_AUDIENCE_PARTNER_CENTER
+	case b.c.Endpoints.GraphAudience:
+		aud = tenantv1.Audience_AUDIENCE_GRAPH
+	default:
+		return azcore.AccessToken{}, fmt.Errorf("no access token is issued for scope %q", o.Scopes[0])
+	}
+	resp, err := b.c.Instances.IssueAccessToken(outgoing(ctx), &tenantv1.IssueAccessTokenRequest{InstanceId: b.instanceID, TenantId: o.TenantID, Audience: aud})
+	if err != nil {
+		return azcore.AccessToken{}, apierr.From(err)
+	}
+	return azcore.AccessToken{Token: resp.GetAccessToken(), ExpiresOn: time.Unix(resp.GetExpiresOn(), 0)}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
+	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/grpcclient"
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
@@ -73,8 +74,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		store.Close()
 		return nil, err
 	}
-	factory := &msclients.Factory{Endpoints: endpoints, Simulated: cfg.Simulated(), HTTP: httpClient, Log: log, MaxRetryDelay: cfg.MSMaxRetryDelay}
-	tenantClient := tenantclient.New(conn, 30*time.Second)
+	factory := &msclients.Factory{Endpoints: endpoints, Simulated: cfg.Simulated(), HTTP: httpClient, Log: log, MaxRetryDelay: cfg.MSMaxRetryDelay,
+		Budget:               &budget.Limiter{Store: store.Budget(), Log: log},
+		GraphWritesPerSecond: cfg.GraphWritesPerSecond, GraphWriteBurst: cfg.GraphWriteBurst,
+		PartnerCenterPerSecond: cfg.PartnerCenterPerSecond, PartnerCenterBurst: cfg.PartnerCenterBurst}
+	tenantClient := tenantclient.New(conn, 30*time.Second, endpoints)
 	workerID := cfg.WorkerID
 	if workerID == "" {
 		workerID, _ = os.Hostname()

@@ -29,6 +29,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/secret"
+	"github.com/o365gateway/gateway/services/shared/tenantclient/tenantclienttest"
 	"github.com/o365gateway/gateway/sim/mscloud"
 	"github.com/o365gateway/gateway/sim/mscloud/mscloudtest"
 
@@ -45,18 +46,23 @@ const (
 type directory struct {
 	tenantv1.UnimplementedInstanceServiceServer
 	tenantv1.UnimplementedTenantServiceServer
+	issuer  *tenantclienttest.Issuer
 	p       mscloudtest.Partner
 	mu      sync.Mutex
 	tenants map[string]*tenantv1.ResolveTenantResponse
 }
 
-func (d *directory) GetInstanceCredentials(_ context.Context, r *tenantv1.GetInstanceCredentialsRequest) (*tenantv1.GetInstanceCredentialsResponse, error) {
+func (d *directory) IssueAccessToken(ctx context.Context, r *tenantv1.IssueAccessTokenRequest) (*tenantv1.IssueAccessTokenResponse, error) {
+	return d.issuer.IssueAccessToken(ctx, r)
+}
+
+func (d *directory) ResolveInstance(_ context.Context, r *tenantv1.ResolveInstanceRequest) (*tenantv1.ResolveInstanceResponse, error) {
 	if r.GetInstanceId() != instanceID {
 		return nil, status.Error(codes.NotFound, "unknown instance")
 	}
 	test := true
-	return &tenantv1.GetInstanceCredentialsResponse{Instance: &tenantv1.Instance{Aps: &apsv1.Meta{Id: "app-1"}, Cloud: "global",
-		PartnerTenantId: d.p.TenantID, ClientId: d.p.ClientID, ClientSecret: d.p.ClientSecret, TestPartner: &test}}, nil
+	return &tenantv1.ResolveInstanceResponse{Instance: &tenantv1.Instance{Aps: &apsv1.Meta{Id: "app-1"}, Cloud: "global",
+		PartnerTenantId: d.p.TenantID, ClientId: d.p.ClientID, TestPartner: &test}}, nil
 }
 
 func (d *directory) ResolveTenant(_ context.Context, r *tenantv1.ResolveTenantRequest) (*tenantv1.ResolveTenantResponse, error) {
@@ -89,8 +95,10 @@ func newEnv(t *testing.T) *env {
 	global, _ := clouds.Lookup("global")
 	endpoints := global.Override(sim.URL, sim.URL, "")
 	f := &msclients.Factory{Endpoints: endpoints, Simulated: true, HTTP: sim.Client}
-	e.pc, err = f.PartnerCenter(msclients.Credentials{InstanceID: "t", PartnerTenantID: e.dir.p.TenantID, ClientID: e.dir.p.ClientID,
-		ClientSecret: secret.New(e.dir.p.ClientSecret)})
+	creds := msclients.Credentials{InstanceID: "t", PartnerTenantID: e.dir.p.TenantID, ClientID: e.dir.p.ClientID,
+		ClientSecret: secret.New(e.dir.p.ClientSecret)}
+	e.dir.issuer = &tenantclienttest.Issuer{Factory: f, InstanceID: instanceID, Credentials: creds}
+	e.pc, err = f.PartnerCenter(creds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +115,7 @@ func newEnv(t *testing.T) *env {
 	cfg := &config.Config{ListenAddr: "127.0.0.1:0", DatabaseURL: "sqlite://" + filepath.Join(dir, "s.db"), TenantAddr: dl.Addr().String(),
 		CatalogTTL: time.Hour, UsageTTL: time.Millisecond,
 		Microsoft: sharedconfig.Microsoft{Cloud: "global", MSLoginURL: sim.URL + "/", MSPartnerCenterURL: sim.URL, MSCAFile: caFile,
-			MSTimeout: 2 * time.Second, MSMaxRetryDelay: 3 * time.Second},
+			MSTimeout: 2 * time.Second, MSMaxRetryDelay: 3 * time.Second, GraphWritesPerSecond: 18},
 		Jobs:          sharedconfig.Jobs{JobWorkers: 2, JobPoll: 50 * time.Millisecond, JobLease: 5 * time.Second, WorkerID: "test"},
 		Observability: sharedconfig.Observability{LogLevel: "debug"},
 	}

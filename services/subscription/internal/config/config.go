@@ -35,7 +35,7 @@ func (c *Config) Validate() error {
 	if c.TenantAddr == "" {
 		errs = append(errs, errors.New("TENANT_ADDR is required"))
 	}
-	errs = append(errs, c.Jobs.Validate())
+	errs = append(errs, c.Microsoft.Validate(), c.Jobs.Validate())
 	return errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ package storage
 
 import (
 	"context"
+	"github.com/o365gateway/gateway/services/shared/budget"
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
@@ -92,5 +93,7 @@ type Store interface {
 	CountLive(ctx context.Context, instanceID, tenantID string) (int, error)
 	// Jobs is the durable queue in the same database.
 	Jobs() jobs.Store
+	// Budget keeps Microsoft's rate budgets, shared by every replica.
+	Budget() budget.Store
 	Close() error
 }

@@ -19,6 +19,7 @@ import (
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/grpcclient"
@@ -127,10 +128,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	}
 
 	factory := &msclients.Factory{Endpoints: endpoints, Simulated: simulated, HTTP: httpClient, Log: log, MaxRetryDelay: cfg.MSMaxRetryDelay,
-		OnRotate: func(ctx context.Context, instanceID string, tok secret.String) error {
-			return rotate(ctx, store, sealer, instanceID, tok)
-		}}
+		Budget:                 &budget.Limiter{Store: store.Budget(), Log: log},
+		PartnerCenterPerSecond: cfg.PartnerCenterPerSecond, PartnerCenterBurst: cfg.PartnerCenterBurst,
+		GraphWritesPerSecond: cfg.GraphWritesPerSecond, GraphWriteBurst: cfg.GraphWriteBurst}
 	inst := &instances.Service{Store: store, Tenants: store, Checker: factory, Sealer: sealer, Endpoints: endpoints, Log: log}
+	factory.Tokens = inst.Tokens
 	// The clients of a stored instance, built with its unsealed credentials.
 	partnerCenter := func(in *storage.Instance) (*partnercenter.Client, error) {
 		c, err := inst.Credentials(in)
@@ -202,17 +204,4 @@ func redactDB(url string) string {
 		return url
 	}
 	return "(redacted)"
-}
-
-func rotate(ctx context.Context, store storage.InstanceStore, sealer *secret.Sealer, instanceID string, tok secret.String) error {
-	in, err := store.GetInstance(ctx, instanceID)
-	if err != nil {
-		return err
-	}
-	sealed, err := sealer.Seal(tok)
-	if err != nil {
-		return err
-	}
-	in.RefreshTokenSealed = sealed
-	return store.UpdateInstance(jobs.Unfenced(ctx), in)
 }

@@ -35,7 +35,7 @@ func (c *Config) Validate() error {
 	if c.EncryptionKey == "" && c.EncryptionKeyFile == "" {
 		errs = append(errs, errors.New("ENCRYPTION_KEY or ENCRYPTION_KEY_FILE is required"))
 	}
-	errs = append(errs, c.Jobs.Validate())
+	errs = append(errs, c.Microsoft.Validate(), c.Jobs.Validate())
 	return errors.Join(errs...)
 }
 

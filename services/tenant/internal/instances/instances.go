@@ -9,15 +9,19 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/msauth"
 	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
@@ -42,10 +46,13 @@ type Input struct {
 }
 
 // CredentialChecker proves that Microsoft accepts an instance's credentials
-// and forgets the clients built with old ones (*msclients.Factory).
+// (answering the refresh token to store, since redeeming one spends it),
+// forgets the clients built with old ones, and issues access tokens
+// (*msclients.Factory).
 type CredentialChecker interface {
-	CheckCredentials(ctx context.Context, c msclients.Credentials) error
+	CheckCredentials(ctx context.Context, c msclients.Credentials) (secret.String, error)
 	Forget(instanceID string)
+	AccessToken(ctx context.Context, c msclients.Credentials, tenantID string, audience msclients.Audience) (azcore.AccessToken, error)
 }
 
 // Service implements the instance operations.
@@ -95,12 +102,20 @@ func (s *Service) Create(ctx context.Context, req apsmd.Request, in Input) (*sto
 	return inst, nil
 }
 
+// check proves the credentials of inst and keeps the refresh token the
+// check rotated.
 func (s *Service) check(ctx context.Context, inst *storage.Instance) error {
 	c, err := s.Credentials(inst)
 	if err != nil {
 		return err
 	}
-	if err := s.Checker.CheckCredentials(ctx, c); err != nil {
+	next, err := s.Checker.CheckCredentials(ctx, c)
+	if err == nil && !next.Empty() && next.Reveal() != c.RefreshToken.Reveal() {
+		if inst.RefreshTokenSealed, err = s.Sealer.Seal(next); err != nil {
+			return err
+		}
+	}
+	if err != nil {
 		s.Log.WarnContext(ctx, "partner credentials refused", "cause", err.Error())
 		return apierr.Wrap(err, codes.InvalidArgument, apierr.InvalidRequest,
 			"Microsoft refused the partner credentials (partner_tenant_id %s, client_id %s): check them and the application's consent.",
@@ -264,7 +279,14 @@ func (s *Service) Load(ctx context.Context, instanceID string) (*storage.Instanc
 }
 
 // Configure replaces the settings; secrets left empty keep the stored ones.
+// It holds the instance's lock, so that a refresh token another replica
+// rotates meanwhile is not overwritten with the spent one.
 func (s *Service) Configure(ctx context.Context, req apsmd.Request, appID string, in Input) (*storage.Instance, error) {
+	unlock, err := s.Store.LockInstance(ctx, req.InstanceID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	inst, err := s.Get(ctx, req, appID)
 	if err != nil {
 		return nil, err
@@ -311,6 +333,11 @@ func (s *Service) Delete(ctx context.Context, req apsmd.Request, appID string) e
 
 // Upgrade records the package version the instance is upgraded from.
 func (s *Service) Upgrade(ctx context.Context, req apsmd.Request, appID, version string) (*storage.Instance, error) {
+	unlock, err := s.Store.LockInstance(ctx, req.InstanceID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	inst, err := s.Get(ctx, req, appID)
 	if err != nil {
 		return nil, err
@@ -321,6 +348,71 @@ func (s *Service) Upgrade(ctx context.Context, req apsmd.Request, appID, version
 		return nil, err
 	}
 	return inst, nil
+}
+
+// Tokens is the store of an instance's refresh token
+// (msclients.Factory.Tokens): every redemption holds the instance's lock,
+// starts from the token stored last, and stores the rotated one before the
+// lock is released, whichever replica redeems.
+func (s *Service) Tokens(c msclients.Credentials) msauth.TokenStore {
+	return tokenStore{s: s, instanceID: c.InstanceID}
+}
+
+type tokenStore struct {
+	s          *Service
+	instanceID string
+}
+
+func (t tokenStore) Redeem(ctx context.Context, redeem func(secret.String) (secret.String, error)) error {
+	unlock, err := t.s.Store.LockInstance(ctx, t.instanceID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	in, err := t.s.Store.GetInstance(ctx, t.instanceID)
+	if err != nil {
+		return err
+	}
+	current, err := t.s.Sealer.Open(in.RefreshTokenSealed)
+	if err != nil {
+		return err
+	}
+	next, err := redeem(current)
+	if err != nil || next.Empty() || next.Reveal() == current.Reveal() {
+		return err
+	}
+	if in.RefreshTokenSealed, err = t.s.Sealer.Seal(next); err != nil {
+		return err
+	}
+	// Not a job's write: the fencing of the job that needed the token
+	// does not apply to the instance.
+	if err := t.s.Store.UpdateInstance(jobs.Unfenced(ctx), in); err != nil {
+		return fmt.Errorf("store the rotated refresh token: %w", err)
+	}
+	return nil
+}
+
+// AccessToken issues an access token of the instance's application for
+// audience, issued by tenantID ("" for the partner's tenant).
+func (s *Service) AccessToken(ctx context.Context, instanceID, tenantID string, audience msclients.Audience) (azcore.AccessToken, error) {
+	if tenantID != "" && !IsUUID(tenantID) {
+		return azcore.AccessToken{}, apierr.Invalid("tenant_id must be a tenant GUID.")
+	}
+	in, err := s.Load(ctx, instanceID)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	c, err := s.Credentials(in)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	tok, err := s.Checker.AccessToken(ctx, c, tenantID, audience)
+	if err != nil {
+		s.Log.WarnContext(ctx, "access token refused", "tenant_id", tenantID, "cause", err.Error())
+		return azcore.AccessToken{}, apierr.Wrap(err, codes.Unavailable, apierr.MicrosoftUnavailable,
+			"Microsoft refused an access token for the instance's application: check its credentials and consent.")
+	}
+	return tok, nil
 }
 
 // Credentials opens an instance's sealed client secret and refresh token:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
+	"github.com/o365gateway/gateway/services/tenant/internal/storage/sqlite"
 	"github.com/o365gateway/gateway/services/tenant/internal/tenanttest"
 )
 
@@ -294,5 +295,75 @@ func TestGetDeleteUpgrade(t *testing.T) {
 	}
 	if fg := f.checker.forgotten(); len(fg) != 1 || fg[0] != id {
 		t.Fatalf("forgotten clients: %v", fg)
+	}
+}
+
+// TestRefreshTokenRedeemedByOneReplicaAtATime: two replicas (each with its
+// own store handle and Microsoft clients) issue access tokens of a
+// refresh-token instance concurrently, forgetting their cached tokens so
+// that every call redeems. Entra (the simulator) spends a refresh token at
+// its redemption: a redemption that raced another one, or started from a
+// token another replica had already rotated, would be refused. Every call
+// succeeds, and the stored token is the newest one.
+func TestRefreshTokenRedeemedByOneReplicaAtATime(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	in := f.input()
+	in.ClientSecret, in.RefreshToken = secret.String{}, secret.New(f.Partner.RefreshToken)
+	id := uuid.NewString()
+	created, err := f.svc.Create(ctx, request(id), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, _ := f.Sealer.Open(created.RefreshTokenSealed); stored.Reveal() == f.Partner.RefreshToken {
+		t.Fatal("the check spent the refresh token but the spent one was stored")
+	}
+	other, err := sqlite.Open(ctx, f.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	type replica struct {
+		svc     *instances.Service
+		factory *msclients.Factory
+	}
+	var replicas []replica
+	for _, store := range []*sqlite.Store{f.Store, other} {
+		factory := &msclients.Factory{Endpoints: f.Endpoints, Simulated: true, HTTP: f.Sim.Client, Log: f.Log}
+		svc := &instances.Service{Store: store, Tenants: store, Checker: factory, Sealer: f.Sealer, Endpoints: f.Endpoints, Log: f.Log}
+		factory.Tokens = svc.Tokens
+		replicas = append(replicas, replica{svc, factory})
+	}
+	const rounds = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*2*rounds)
+	for _, r := range replicas {
+		for _, aud := range []msclients.Audience{msclients.PartnerCenter, msclients.Graph} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range rounds {
+					r.factory.Forget(id)
+					if _, err := r.svc.AccessToken(ctx, id, "", aud); err != nil {
+						errs <- err
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a redemption failed: %v", err)
+	}
+	// The stored token is the live one: a fresh replica redeems it.
+	fresh := &msclients.Factory{Endpoints: f.Endpoints, Simulated: true, HTTP: f.Sim.Client, Log: f.Log}
+	svc := &instances.Service{Store: f.Store, Tenants: f.Store, Checker: fresh, Sealer: f.Sealer, Endpoints: f.Endpoints, Log: f.Log}
+	fresh.Tokens = svc.Tokens
+	if _, err := svc.AccessToken(ctx, id, "", msclients.PartnerCenter); err != nil {
+		t.Fatalf("the stored refresh token is not the live one: %v", err)
+	}
+	if strings.Contains(f.Logs.String(), f.Partner.RefreshToken) {
+		t.Fatal("a refresh token reached the logs")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/msclients"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
 	"github.com/o365gateway/gateway/services/tenant/internal/tenants"
@@ -91,8 +92,9 @@ func (s *InstanceServer) GetInstanceAuth(ctx context.Context, r *tenantv1.GetIns
 	return &tenantv1.GetInstanceAuthResponse{ControllerCertificatePem: in.ControllerCertPEM, Cloud: in.Cloud}, nil
 }
 
-// GetInstanceCredentials implements the RPC (other services only).
-func (s *InstanceServer) GetInstanceCredentials(ctx context.Context, r *tenantv1.GetInstanceCredentialsRequest) (*tenantv1.GetInstanceCredentialsResponse, error) {
+// ResolveInstance implements the RPC (other services only): the settings,
+// never a secret.
+func (s *InstanceServer) ResolveInstance(ctx context.Context, r *tenantv1.ResolveInstanceRequest) (*tenantv1.ResolveInstanceResponse, error) {
 	if r.GetInstanceId() == "" {
 		return nil, apierr.Invalid("instance_id is required.")
 	}
@@ -100,11 +102,26 @@ func (s *InstanceServer) GetInstanceCredentials(ctx context.Context, r *tenantv1
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.Instances.Credentials(in)
+	return &tenantv1.ResolveInstanceResponse{Instance: instanceMessage(in)}, nil
+}
+
+// IssueAccessToken implements the RPC (other services only).
+func (s *InstanceServer) IssueAccessToken(ctx context.Context, r *tenantv1.IssueAccessTokenRequest) (*tenantv1.IssueAccessTokenResponse, error) {
+	if r.GetInstanceId() == "" {
+		return nil, apierr.Invalid("instance_id is required.")
+	}
+	var aud msclients.Audience
+	switch r.GetAudience() {
+	case tenantv1.Audience_AUDIENCE_PARTNER_CENTER:
+		aud = msclients.PartnerCenter
+	case tenantv1.Audience_AUDIENCE_GRAPH:
+		aud = msclients.Graph
+	default:
+		return nil, apierr.Invalid("audience must be AUDIENCE_PARTNER_CENTER or AUDIENCE_GRAPH.")
+	}
+	tok, err := s.Instances.AccessToken(ctx, r.GetInstanceId(), r.GetTenantId(), aud)
 	if err != nil {
 		return nil, err
 	}
-	m := instanceMessage(in)
-	m.ClientSecret, m.RefreshToken = c.ClientSecret.Reveal(), c.RefreshToken.Reveal()
-	return &tenantv1.GetInstanceCredentialsResponse{Instance: m}, nil
+	return &tenantv1.IssueAccessTokenResponse{AccessToken: tok.Token, ExpiresOn: tok.ExpiresOn.Unix()}, nil
 }

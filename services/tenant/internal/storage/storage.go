@@ -5,6 +5,7 @@ package storage
 
 import (
 	"context"
+	"github.com/o365gateway/gateway/services/shared/budget"
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
@@ -106,6 +107,11 @@ type InstanceStore interface {
 	UpdateInstance(ctx context.Context, in *Instance) error
 	// DeleteInstance must return ErrNotFound for an unknown id.
 	DeleteInstance(ctx context.Context, instanceID string) error
+	// LockInstance takes an exclusive lock named after the instance, held
+	// by one process of all the service's replicas at a time (while the
+	// instance's refresh token is redeemed and the rotated one stored).
+	// Waiting ends with ctx.
+	LockInstance(ctx context.Context, instanceID string) (unlock func(), err error)
 }
 
 // TenantStore keeps tenants. Writes may carry a job that commits with them.
@@ -170,6 +176,8 @@ type Store interface {
 	DomainStore
 	// Jobs is the durable queue in the same database.
 	Jobs() jobs.Store
+	// Budget keeps Microsoft's rate budgets, shared by every replica.
+	Budget() budget.Store
 	// Ping tells whether the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -40,11 +40,13 @@ import (
 
 // Env is one simulator, one store and one registered instance.
 type Env struct {
-	T         testing.TB
-	Sim       *mscloudtest.Sim
-	Requests  *mscloudtest.Requests
-	Partner   mscloudtest.Partner
-	Store     *sqlite.Store
+	T        testing.TB
+	Sim      *mscloudtest.Sim
+	Requests *mscloudtest.Requests
+	Partner  mscloudtest.Partner
+	Store    *sqlite.Store
+	// URL is the store's database (another replica opens it too).
+	URL       string
 	Sealer    *secret.Sealer
 	Endpoints clouds.Endpoints
 	Factory   *msclients.Factory
@@ -86,7 +88,8 @@ func New(t testing.TB) *Env {
 	e.Endpoints = base.Override(sim.URL, sim.URL, sim.URL+"/v1.0")
 	// A Retry-After above MaxRetryDelay goes back to the job at once.
 	e.Factory = &msclients.Factory{Endpoints: e.Endpoints, Simulated: true, HTTP: sim.Client, Log: e.Log, MaxRetryDelay: 2 * time.Second}
-	e.Store, err = sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "tenant.db"))
+	e.URL = "sqlite://" + filepath.Join(t.TempDir(), "tenant.db")
+	e.Store, err = sqlite.Open(context.Background(), e.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
 	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/grpcclient"
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
@@ -108,14 +109,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		return nil, err
 	}
 	factory := &msclients.Factory{Endpoints: endpoints, Simulated: cfg.Simulated(), HTTP: httpClient, Log: log,
-		MaxRetryDelay: cfg.MSMaxRetryDelay, GraphWritesPerSecond: cfg.GraphWritesPerSecond}
+		MaxRetryDelay: cfg.MSMaxRetryDelay, Budget: &budget.Limiter{Store: store.Budget(), Log: log},
+		GraphWritesPerSecond: cfg.GraphWritesPerSecond, GraphWriteBurst: cfg.GraphWriteBurst,
+		PartnerCenterPerSecond: cfg.PartnerCenterPerSecond, PartnerCenterBurst: cfg.PartnerCenterBurst}
 	workerID := cfg.WorkerID
 	if workerID == "" {
 		workerID, _ = os.Hostname()
 	}
 	runner := &jobs.Runner{Store: store.Jobs(), Owner: "user:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll, Lease: cfg.JobLease,
 		Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
-	svc := &users.Service{Store: store, Tenants: tenantclient.New(tenantConn, 30*time.Second),
+	svc := &users.Service{Store: store, Tenants: tenantclient.New(tenantConn, 30*time.Second, endpoints),
 		Subscriptions: subscriptionSKUs{c: subscriptionv1.NewSubscriptionServiceClient(subConn)}, Sealer: sealer, Endpoints: endpoints,
 		Notify: runner.Notify, Log: log,
 		Graph: func(inst *tenantclient.Instance, tenantID string) (users.Graph, error) {

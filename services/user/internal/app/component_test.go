@@ -28,6 +28,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/secret"
+	"github.com/o365gateway/gateway/services/shared/tenantclient/tenantclienttest"
 	"github.com/o365gateway/gateway/sim/mscloud"
 	"github.com/o365gateway/gateway/sim/mscloud/mscloudtest"
 
@@ -46,6 +47,7 @@ type fakes struct {
 	tenantv1.UnimplementedInstanceServiceServer
 	tenantv1.UnimplementedTenantServiceServer
 	subscriptionv1.UnimplementedSubscriptionServiceServer
+	issuer   *tenantclienttest.Issuer
 	p        mscloudtest.Partner
 	location string
 	mu       sync.Mutex
@@ -53,12 +55,16 @@ type fakes struct {
 	subs     map[string]string // subscription aps id → tenant id
 }
 
-func (f *fakes) GetInstanceCredentials(_ context.Context, r *tenantv1.GetInstanceCredentialsRequest) (*tenantv1.GetInstanceCredentialsResponse, error) {
+func (f *fakes) IssueAccessToken(ctx context.Context, r *tenantv1.IssueAccessTokenRequest) (*tenantv1.IssueAccessTokenResponse, error) {
+	return f.issuer.IssueAccessToken(ctx, r)
+}
+
+func (f *fakes) ResolveInstance(_ context.Context, r *tenantv1.ResolveInstanceRequest) (*tenantv1.ResolveInstanceResponse, error) {
 	if r.GetInstanceId() != instanceID {
 		return nil, status.Error(codes.NotFound, "unknown instance")
 	}
-	return &tenantv1.GetInstanceCredentialsResponse{Instance: &tenantv1.Instance{Aps: &apsv1.Meta{Id: "app-1"}, Cloud: "global",
-		PartnerTenantId: f.p.TenantID, ClientId: f.p.ClientID, ClientSecret: f.p.ClientSecret, DefaultUsageLocation: f.location}}, nil
+	return &tenantv1.ResolveInstanceResponse{Instance: &tenantv1.Instance{Aps: &apsv1.Meta{Id: "app-1"}, Cloud: "global",
+		PartnerTenantId: f.p.TenantID, ClientId: f.p.ClientID, DefaultUsageLocation: f.location}}, nil
 }
 
 func (f *fakes) ResolveTenant(_ context.Context, r *tenantv1.ResolveTenantRequest) (*tenantv1.ResolveTenantResponse, error) {
@@ -122,6 +128,7 @@ func newEnv(t *testing.T, cloud string, settings map[string]any) *env {
 	var err error
 	e.factory = factory
 	e.creds = msclients.Credentials{InstanceID: "t", PartnerTenantID: f.p.TenantID, ClientID: f.p.ClientID, ClientSecret: secret.New(f.p.ClientSecret)}
+	f.issuer = &tenantclienttest.Issuer{Factory: factory, InstanceID: instanceID, Credentials: e.creds}
 	e.pc, err = factory.PartnerCenter(e.creds)
 	if err != nil {
 		t.Fatal(err)
@@ -136,9 +143,9 @@ func newEnv(t *testing.T, cloud string, settings map[string]any) *env {
 
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
 	cfg := &config.Config{ListenAddr: "127.0.0.1:0", DatabaseURL: "sqlite://" + t.TempDir() + "/u.db", TenantAddr: dl.Addr().String(),
-		SubscriptionAddr: dl.Addr().String(), EncryptionKey: key, GraphWritesPerSecond: 18,
+		SubscriptionAddr: dl.Addr().String(), EncryptionKey: key,
 		Microsoft: sharedconfig.Microsoft{Cloud: cloud, MSLoginURL: sim.URL + "/", MSPartnerCenterURL: sim.URL, MSGraphURL: sim.URL + "/v1.0",
-			MSCAFile: sim.CAFile, MSTimeout: 10 * time.Second, MSMaxRetryDelay: 20 * time.Second},
+			MSCAFile: sim.CAFile, MSTimeout: 10 * time.Second, MSMaxRetryDelay: 20 * time.Second, GraphWritesPerSecond: 18},
 		Jobs:          sharedconfig.Jobs{JobWorkers: 8, JobPoll: 50 * time.Millisecond, JobLease: 10 * time.Second, WorkerID: "test"},
 		Observability: sharedconfig.Observability{LogLevel: "info"},
 	}

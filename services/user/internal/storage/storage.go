@@ -4,6 +4,7 @@ package storage
 
 import (
 	"context"
+	"github.com/o365gateway/gateway/services/shared/budget"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
@@ -83,5 +84,7 @@ type Store interface {
 	ListByTenant(ctx context.Context, instanceID, tenantID string) ([]*User, error)
 	// Jobs is the durable queue in the same database.
 	Jobs() jobs.Store
+	// Budget keeps Microsoft's rate budgets, shared by every replica.
+	Budget() budget.Store
 	Close() error
 }

@@ -26,6 +26,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Audience is the Microsoft API an access token is for.
+type Audience int32
+
+const (
+	// Not set: refused.
+	Audience_AUDIENCE_UNSPECIFIED Audience = 0
+	// Partner Center API.
+	Audience_AUDIENCE_PARTNER_CENTER Audience = 1
+	// Microsoft Graph.
+	Audience_AUDIENCE_GRAPH Audience = 2
+)
+
+// Enum value maps for Audience.
+var (
+	Audience_name = map[int32]string{
+		0: "AUDIENCE_UNSPECIFIED",
+		1: "AUDIENCE_PARTNER_CENTER",
+		2: "AUDIENCE_GRAPH",
+	}
+	Audience_value = map[string]int32{
+		"AUDIENCE_UNSPECIFIED":    0,
+		"AUDIENCE_PARTNER_CENTER": 1,
+		"AUDIENCE_GRAPH":          2,
+	}
+)
+
+func (x Audience) Enum() *Audience {
+	p := new(Audience)
+	*p = x
+	return p
+}
+
+func (x Audience) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Audience) Descriptor() protoreflect.EnumDescriptor {
+	return file_o365_tenant_v1_instance_proto_enumTypes[0].Descriptor()
+}
+
+func (Audience) Type() protoreflect.EnumType {
+	return &file_o365_tenant_v1_instance_proto_enumTypes[0]
+}
+
+func (x Audience) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Audience.Descriptor instead.
+func (Audience) EnumDescriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{0}
+}
+
 // Instance is the `app` resource: global settings and Microsoft credentials.
 type Instance struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -952,8 +1005,8 @@ func (x *GetInstanceAuthResponse) GetCloud() string {
 	return ""
 }
 
-// GetInstanceCredentialsRequest names an instance by its APS-Instance-ID.
-type GetInstanceCredentialsRequest struct {
+// ResolveInstanceRequest names an instance by its APS-Instance-ID.
+type ResolveInstanceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The APS-Instance-ID of the instance.
 	InstanceId    string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
@@ -961,20 +1014,20 @@ type GetInstanceCredentialsRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *GetInstanceCredentialsRequest) Reset() {
-	*x = GetInstanceCredentialsRequest{}
+func (x *ResolveInstanceRequest) Reset() {
+	*x = ResolveInstanceRequest{}
 	mi := &file_o365_tenant_v1_instance_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *GetInstanceCredentialsRequest) String() string {
+func (x *ResolveInstanceRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*GetInstanceCredentialsRequest) ProtoMessage() {}
+func (*ResolveInstanceRequest) ProtoMessage() {}
 
-func (x *GetInstanceCredentialsRequest) ProtoReflect() protoreflect.Message {
+func (x *ResolveInstanceRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_o365_tenant_v1_instance_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -986,41 +1039,41 @@ func (x *GetInstanceCredentialsRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use GetInstanceCredentialsRequest.ProtoReflect.Descriptor instead.
-func (*GetInstanceCredentialsRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use ResolveInstanceRequest.ProtoReflect.Descriptor instead.
+func (*ResolveInstanceRequest) Descriptor() ([]byte, []int) {
 	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{17}
 }
 
-func (x *GetInstanceCredentialsRequest) GetInstanceId() string {
+func (x *ResolveInstanceRequest) GetInstanceId() string {
 	if x != nil {
 		return x.InstanceId
 	}
 	return ""
 }
 
-// GetInstanceCredentialsResponse carries the settings and credentials.
-type GetInstanceCredentialsResponse struct {
+// ResolveInstanceResponse carries the settings (secrets removed).
+type ResolveInstanceResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The instance, with client_secret and refresh_token filled in.
+	// The instance; client_secret and refresh_token are always empty.
 	Instance      *Instance `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *GetInstanceCredentialsResponse) Reset() {
-	*x = GetInstanceCredentialsResponse{}
+func (x *ResolveInstanceResponse) Reset() {
+	*x = ResolveInstanceResponse{}
 	mi := &file_o365_tenant_v1_instance_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *GetInstanceCredentialsResponse) String() string {
+func (x *ResolveInstanceResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*GetInstanceCredentialsResponse) ProtoMessage() {}
+func (*ResolveInstanceResponse) ProtoMessage() {}
 
-func (x *GetInstanceCredentialsResponse) ProtoReflect() protoreflect.Message {
+func (x *ResolveInstanceResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_o365_tenant_v1_instance_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1032,16 +1085,136 @@ func (x *GetInstanceCredentialsResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use GetInstanceCredentialsResponse.ProtoReflect.Descriptor instead.
-func (*GetInstanceCredentialsResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use ResolveInstanceResponse.ProtoReflect.Descriptor instead.
+func (*ResolveInstanceResponse) Descriptor() ([]byte, []int) {
 	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{18}
 }
 
-func (x *GetInstanceCredentialsResponse) GetInstance() *Instance {
+func (x *ResolveInstanceResponse) GetInstance() *Instance {
 	if x != nil {
 		return x.Instance
 	}
 	return nil
+}
+
+// IssueAccessTokenRequest asks for an access token of an instance.
+type IssueAccessTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The APS-Instance-ID of the instance.
+	InstanceId string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// The Entra tenant that issues the token: a customer's tenant id, or
+	// empty for the partner's own tenant.
+	TenantId string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// The API the token is for.
+	Audience      Audience `protobuf:"varint,3,opt,name=audience,proto3,enum=o365.tenant.v1.Audience" json:"audience,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueAccessTokenRequest) Reset() {
+	*x = IssueAccessTokenRequest{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueAccessTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueAccessTokenRequest) ProtoMessage() {}
+
+func (x *IssueAccessTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueAccessTokenRequest.ProtoReflect.Descriptor instead.
+func (*IssueAccessTokenRequest) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *IssueAccessTokenRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *IssueAccessTokenRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *IssueAccessTokenRequest) GetAudience() Audience {
+	if x != nil {
+		return x.Audience
+	}
+	return Audience_AUDIENCE_UNSPECIFIED
+}
+
+// IssueAccessTokenResponse carries the token.
+type IssueAccessTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The bearer token. A secret: never logged.
+	AccessToken string `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	// When it expires (Unix seconds).
+	ExpiresOn     int64 `protobuf:"varint,2,opt,name=expires_on,json=expiresOn,proto3" json:"expires_on,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueAccessTokenResponse) Reset() {
+	*x = IssueAccessTokenResponse{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueAccessTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueAccessTokenResponse) ProtoMessage() {}
+
+func (x *IssueAccessTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueAccessTokenResponse.ProtoReflect.Descriptor instead.
+func (*IssueAccessTokenResponse) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *IssueAccessTokenResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *IssueAccessTokenResponse) GetExpiresOn() int64 {
+	if x != nil {
+		return x.ExpiresOn
+	}
+	return 0
 }
 
 var File_o365_tenant_v1_instance_proto protoreflect.FileDescriptor
@@ -1103,12 +1276,25 @@ const file_o365_tenant_v1_instance_proto_rawDesc = "" +
 	"instanceId\"m\n" +
 	"\x17GetInstanceAuthResponse\x12<\n" +
 	"\x1acontroller_certificate_pem\x18\x01 \x01(\tR\x18controllerCertificatePem\x12\x14\n" +
-	"\x05cloud\x18\x02 \x01(\tR\x05cloud\"@\n" +
-	"\x1dGetInstanceCredentialsRequest\x12\x1f\n" +
+	"\x05cloud\x18\x02 \x01(\tR\x05cloud\"9\n" +
+	"\x16ResolveInstanceRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
-	"instanceId\"V\n" +
-	"\x1eGetInstanceCredentialsResponse\x124\n" +
-	"\binstance\x18\x01 \x01(\v2\x18.o365.tenant.v1.InstanceR\binstance2\xbf\a\n" +
+	"instanceId\"O\n" +
+	"\x17ResolveInstanceResponse\x124\n" +
+	"\binstance\x18\x01 \x01(\v2\x18.o365.tenant.v1.InstanceR\binstance\"\x8d\x01\n" +
+	"\x17IssueAccessTokenRequest\x12\x1f\n" +
+	"\vinstance_id\x18\x01 \x01(\tR\n" +
+	"instanceId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x124\n" +
+	"\baudience\x18\x03 \x01(\x0e2\x18.o365.tenant.v1.AudienceR\baudience\"\\\n" +
+	"\x18IssueAccessTokenResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12\x1d\n" +
+	"\n" +
+	"expires_on\x18\x02 \x01(\x03R\texpiresOn*U\n" +
+	"\bAudience\x12\x18\n" +
+	"\x14AUDIENCE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17AUDIENCE_PARTNER_CENTER\x10\x01\x12\x12\n" +
+	"\x0eAUDIENCE_GRAPH\x10\x022\x91\b\n" +
 	"\x0fInstanceService\x12_\n" +
 	"\x0eCreateInstance\x12%.o365.tenant.v1.CreateInstanceRequest\x1a&.o365.tenant.v1.CreateInstanceResponse\x12V\n" +
 	"\vGetInstance\x12\".o365.tenant.v1.GetInstanceRequest\x1a#.o365.tenant.v1.GetInstanceResponse\x12h\n" +
@@ -1117,8 +1303,9 @@ const file_o365_tenant_v1_instance_proto_rawDesc = "" +
 	"\x0fUpgradeInstance\x12&.o365.tenant.v1.UpgradeInstanceRequest\x1a'.o365.tenant.v1.UpgradeInstanceResponse\x12z\n" +
 	"\x17CheckDomainAvailability\x12..o365.tenant.v1.CheckDomainAvailabilityRequest\x1a/.o365.tenant.v1.CheckDomainAvailabilityResponse\x12k\n" +
 	"\x12NotifyInstanceLink\x12).o365.tenant.v1.NotifyInstanceLinkRequest\x1a*.o365.tenant.v1.NotifyInstanceLinkResponse\x12b\n" +
-	"\x0fGetInstanceAuth\x12&.o365.tenant.v1.GetInstanceAuthRequest\x1a'.o365.tenant.v1.GetInstanceAuthResponse\x12w\n" +
-	"\x16GetInstanceCredentials\x12-.o365.tenant.v1.GetInstanceCredentialsRequest\x1a..o365.tenant.v1.GetInstanceCredentialsResponseB?Z=github.com/o365gateway/gateway/gen/go/o365/tenant/v1;tenantv1b\x06proto3"
+	"\x0fGetInstanceAuth\x12&.o365.tenant.v1.GetInstanceAuthRequest\x1a'.o365.tenant.v1.GetInstanceAuthResponse\x12b\n" +
+	"\x0fResolveInstance\x12&.o365.tenant.v1.ResolveInstanceRequest\x1a'.o365.tenant.v1.ResolveInstanceResponse\x12e\n" +
+	"\x10IssueAccessToken\x12'.o365.tenant.v1.IssueAccessTokenRequest\x1a(.o365.tenant.v1.IssueAccessTokenResponseB?Z=github.com/o365gateway/gateway/gen/go/o365/tenant/v1;tenantv1b\x06proto3"
 
 var (
 	file_o365_tenant_v1_instance_proto_rawDescOnce sync.Once
@@ -1132,63 +1319,70 @@ func file_o365_tenant_v1_instance_proto_rawDescGZIP() []byte {
 	return file_o365_tenant_v1_instance_proto_rawDescData
 }
 
-var file_o365_tenant_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_o365_tenant_v1_instance_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_o365_tenant_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_o365_tenant_v1_instance_proto_goTypes = []any{
-	(*Instance)(nil),                        // 0: o365.tenant.v1.Instance
-	(*CreateInstanceRequest)(nil),           // 1: o365.tenant.v1.CreateInstanceRequest
-	(*CreateInstanceResponse)(nil),          // 2: o365.tenant.v1.CreateInstanceResponse
-	(*GetInstanceRequest)(nil),              // 3: o365.tenant.v1.GetInstanceRequest
-	(*GetInstanceResponse)(nil),             // 4: o365.tenant.v1.GetInstanceResponse
-	(*ConfigureInstanceRequest)(nil),        // 5: o365.tenant.v1.ConfigureInstanceRequest
-	(*ConfigureInstanceResponse)(nil),       // 6: o365.tenant.v1.ConfigureInstanceResponse
-	(*DeleteInstanceRequest)(nil),           // 7: o365.tenant.v1.DeleteInstanceRequest
-	(*DeleteInstanceResponse)(nil),          // 8: o365.tenant.v1.DeleteInstanceResponse
-	(*UpgradeInstanceRequest)(nil),          // 9: o365.tenant.v1.UpgradeInstanceRequest
-	(*UpgradeInstanceResponse)(nil),         // 10: o365.tenant.v1.UpgradeInstanceResponse
-	(*CheckDomainAvailabilityRequest)(nil),  // 11: o365.tenant.v1.CheckDomainAvailabilityRequest
-	(*CheckDomainAvailabilityResponse)(nil), // 12: o365.tenant.v1.CheckDomainAvailabilityResponse
-	(*NotifyInstanceLinkRequest)(nil),       // 13: o365.tenant.v1.NotifyInstanceLinkRequest
-	(*NotifyInstanceLinkResponse)(nil),      // 14: o365.tenant.v1.NotifyInstanceLinkResponse
-	(*GetInstanceAuthRequest)(nil),          // 15: o365.tenant.v1.GetInstanceAuthRequest
-	(*GetInstanceAuthResponse)(nil),         // 16: o365.tenant.v1.GetInstanceAuthResponse
-	(*GetInstanceCredentialsRequest)(nil),   // 17: o365.tenant.v1.GetInstanceCredentialsRequest
-	(*GetInstanceCredentialsResponse)(nil),  // 18: o365.tenant.v1.GetInstanceCredentialsResponse
-	(*v1.Meta)(nil),                         // 19: o365.aps.v1.Meta
-	(*structpb.Struct)(nil),                 // 20: google.protobuf.Struct
+	(Audience)(0),                           // 0: o365.tenant.v1.Audience
+	(*Instance)(nil),                        // 1: o365.tenant.v1.Instance
+	(*CreateInstanceRequest)(nil),           // 2: o365.tenant.v1.CreateInstanceRequest
+	(*CreateInstanceResponse)(nil),          // 3: o365.tenant.v1.CreateInstanceResponse
+	(*GetInstanceRequest)(nil),              // 4: o365.tenant.v1.GetInstanceRequest
+	(*GetInstanceResponse)(nil),             // 5: o365.tenant.v1.GetInstanceResponse
+	(*ConfigureInstanceRequest)(nil),        // 6: o365.tenant.v1.ConfigureInstanceRequest
+	(*ConfigureInstanceResponse)(nil),       // 7: o365.tenant.v1.ConfigureInstanceResponse
+	(*DeleteInstanceRequest)(nil),           // 8: o365.tenant.v1.DeleteInstanceRequest
+	(*DeleteInstanceResponse)(nil),          // 9: o365.tenant.v1.DeleteInstanceResponse
+	(*UpgradeInstanceRequest)(nil),          // 10: o365.tenant.v1.UpgradeInstanceRequest
+	(*UpgradeInstanceResponse)(nil),         // 11: o365.tenant.v1.UpgradeInstanceResponse
+	(*CheckDomainAvailabilityRequest)(nil),  // 12: o365.tenant.v1.CheckDomainAvailabilityRequest
+	(*CheckDomainAvailabilityResponse)(nil), // 13: o365.tenant.v1.CheckDomainAvailabilityResponse
+	(*NotifyInstanceLinkRequest)(nil),       // 14: o365.tenant.v1.NotifyInstanceLinkRequest
+	(*NotifyInstanceLinkResponse)(nil),      // 15: o365.tenant.v1.NotifyInstanceLinkResponse
+	(*GetInstanceAuthRequest)(nil),          // 16: o365.tenant.v1.GetInstanceAuthRequest
+	(*GetInstanceAuthResponse)(nil),         // 17: o365.tenant.v1.GetInstanceAuthResponse
+	(*ResolveInstanceRequest)(nil),          // 18: o365.tenant.v1.ResolveInstanceRequest
+	(*ResolveInstanceResponse)(nil),         // 19: o365.tenant.v1.ResolveInstanceResponse
+	(*IssueAccessTokenRequest)(nil),         // 20: o365.tenant.v1.IssueAccessTokenRequest
+	(*IssueAccessTokenResponse)(nil),        // 21: o365.tenant.v1.IssueAccessTokenResponse
+	(*v1.Meta)(nil),                         // 22: o365.aps.v1.Meta
+	(*structpb.Struct)(nil),                 // 23: google.protobuf.Struct
 }
 var file_o365_tenant_v1_instance_proto_depIdxs = []int32{
-	19, // 0: o365.tenant.v1.Instance.aps:type_name -> o365.aps.v1.Meta
-	0,  // 1: o365.tenant.v1.CreateInstanceRequest.instance:type_name -> o365.tenant.v1.Instance
-	0,  // 2: o365.tenant.v1.CreateInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
-	0,  // 3: o365.tenant.v1.GetInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
-	0,  // 4: o365.tenant.v1.ConfigureInstanceRequest.instance:type_name -> o365.tenant.v1.Instance
-	0,  // 5: o365.tenant.v1.ConfigureInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
-	0,  // 6: o365.tenant.v1.UpgradeInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
-	20, // 7: o365.tenant.v1.NotifyInstanceLinkRequest.body:type_name -> google.protobuf.Struct
-	0,  // 8: o365.tenant.v1.GetInstanceCredentialsResponse.instance:type_name -> o365.tenant.v1.Instance
-	1,  // 9: o365.tenant.v1.InstanceService.CreateInstance:input_type -> o365.tenant.v1.CreateInstanceRequest
-	3,  // 10: o365.tenant.v1.InstanceService.GetInstance:input_type -> o365.tenant.v1.GetInstanceRequest
-	5,  // 11: o365.tenant.v1.InstanceService.ConfigureInstance:input_type -> o365.tenant.v1.ConfigureInstanceRequest
-	7,  // 12: o365.tenant.v1.InstanceService.DeleteInstance:input_type -> o365.tenant.v1.DeleteInstanceRequest
-	9,  // 13: o365.tenant.v1.InstanceService.UpgradeInstance:input_type -> o365.tenant.v1.UpgradeInstanceRequest
-	11, // 14: o365.tenant.v1.InstanceService.CheckDomainAvailability:input_type -> o365.tenant.v1.CheckDomainAvailabilityRequest
-	13, // 15: o365.tenant.v1.InstanceService.NotifyInstanceLink:input_type -> o365.tenant.v1.NotifyInstanceLinkRequest
-	15, // 16: o365.tenant.v1.InstanceService.GetInstanceAuth:input_type -> o365.tenant.v1.GetInstanceAuthRequest
-	17, // 17: o365.tenant.v1.InstanceService.GetInstanceCredentials:input_type -> o365.tenant.v1.GetInstanceCredentialsRequest
-	2,  // 18: o365.tenant.v1.InstanceService.CreateInstance:output_type -> o365.tenant.v1.CreateInstanceResponse
-	4,  // 19: o365.tenant.v1.InstanceService.GetInstance:output_type -> o365.tenant.v1.GetInstanceResponse
-	6,  // 20: o365.tenant.v1.InstanceService.ConfigureInstance:output_type -> o365.tenant.v1.ConfigureInstanceResponse
-	8,  // 21: o365.tenant.v1.InstanceService.DeleteInstance:output_type -> o365.tenant.v1.DeleteInstanceResponse
-	10, // 22: o365.tenant.v1.InstanceService.UpgradeInstance:output_type -> o365.tenant.v1.UpgradeInstanceResponse
-	12, // 23: o365.tenant.v1.InstanceService.CheckDomainAvailability:output_type -> o365.tenant.v1.CheckDomainAvailabilityResponse
-	14, // 24: o365.tenant.v1.InstanceService.NotifyInstanceLink:output_type -> o365.tenant.v1.NotifyInstanceLinkResponse
-	16, // 25: o365.tenant.v1.InstanceService.GetInstanceAuth:output_type -> o365.tenant.v1.GetInstanceAuthResponse
-	18, // 26: o365.tenant.v1.InstanceService.GetInstanceCredentials:output_type -> o365.tenant.v1.GetInstanceCredentialsResponse
-	18, // [18:27] is the sub-list for method output_type
-	9,  // [9:18] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	22, // 0: o365.tenant.v1.Instance.aps:type_name -> o365.aps.v1.Meta
+	1,  // 1: o365.tenant.v1.CreateInstanceRequest.instance:type_name -> o365.tenant.v1.Instance
+	1,  // 2: o365.tenant.v1.CreateInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
+	1,  // 3: o365.tenant.v1.GetInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
+	1,  // 4: o365.tenant.v1.ConfigureInstanceRequest.instance:type_name -> o365.tenant.v1.Instance
+	1,  // 5: o365.tenant.v1.ConfigureInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
+	1,  // 6: o365.tenant.v1.UpgradeInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
+	23, // 7: o365.tenant.v1.NotifyInstanceLinkRequest.body:type_name -> google.protobuf.Struct
+	1,  // 8: o365.tenant.v1.ResolveInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
+	0,  // 9: o365.tenant.v1.IssueAccessTokenRequest.audience:type_name -> o365.tenant.v1.Audience
+	2,  // 10: o365.tenant.v1.InstanceService.CreateInstance:input_type -> o365.tenant.v1.CreateInstanceRequest
+	4,  // 11: o365.tenant.v1.InstanceService.GetInstance:input_type -> o365.tenant.v1.GetInstanceRequest
+	6,  // 12: o365.tenant.v1.InstanceService.ConfigureInstance:input_type -> o365.tenant.v1.ConfigureInstanceRequest
+	8,  // 13: o365.tenant.v1.InstanceService.DeleteInstance:input_type -> o365.tenant.v1.DeleteInstanceRequest
+	10, // 14: o365.tenant.v1.InstanceService.UpgradeInstance:input_type -> o365.tenant.v1.UpgradeInstanceRequest
+	12, // 15: o365.tenant.v1.InstanceService.CheckDomainAvailability:input_type -> o365.tenant.v1.CheckDomainAvailabilityRequest
+	14, // 16: o365.tenant.v1.InstanceService.NotifyInstanceLink:input_type -> o365.tenant.v1.NotifyInstanceLinkRequest
+	16, // 17: o365.tenant.v1.InstanceService.GetInstanceAuth:input_type -> o365.tenant.v1.GetInstanceAuthRequest
+	18, // 18: o365.tenant.v1.InstanceService.ResolveInstance:input_type -> o365.tenant.v1.ResolveInstanceRequest
+	20, // 19: o365.tenant.v1.InstanceService.IssueAccessToken:input_type -> o365.tenant.v1.IssueAccessTokenRequest
+	3,  // 20: o365.tenant.v1.InstanceService.CreateInstance:output_type -> o365.tenant.v1.CreateInstanceResponse
+	5,  // 21: o365.tenant.v1.InstanceService.GetInstance:output_type -> o365.tenant.v1.GetInstanceResponse
+	7,  // 22: o365.tenant.v1.InstanceService.ConfigureInstance:output_type -> o365.tenant.v1.ConfigureInstanceResponse
+	9,  // 23: o365.tenant.v1.InstanceService.DeleteInstance:output_type -> o365.tenant.v1.DeleteInstanceResponse
+	11, // 24: o365.tenant.v1.InstanceService.UpgradeInstance:output_type -> o365.tenant.v1.UpgradeInstanceResponse
+	13, // 25: o365.tenant.v1.InstanceService.CheckDomainAvailability:output_type -> o365.tenant.v1.CheckDomainAvailabilityResponse
+	15, // 26: o365.tenant.v1.InstanceService.NotifyInstanceLink:output_type -> o365.tenant.v1.NotifyInstanceLinkResponse
+	17, // 27: o365.tenant.v1.InstanceService.GetInstanceAuth:output_type -> o365.tenant.v1.GetInstanceAuthResponse
+	19, // 28: o365.tenant.v1.InstanceService.ResolveInstance:output_type -> o365.tenant.v1.ResolveInstanceResponse
+	21, // 29: o365.tenant.v1.InstanceService.IssueAccessToken:output_type -> o365.tenant.v1.IssueAccessTokenResponse
+	20, // [20:30] is the sub-list for method output_type
+	10, // [10:20] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_o365_tenant_v1_instance_proto_init() }
@@ -1203,13 +1397,14 @@ func file_o365_tenant_v1_instance_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_tenant_v1_instance_proto_rawDesc), len(file_o365_tenant_v1_instance_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   19,
+			NumEnums:      1,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_o365_tenant_v1_instance_proto_goTypes,
 		DependencyIndexes: file_o365_tenant_v1_instance_proto_depIdxs,
+		EnumInfos:         file_o365_tenant_v1_instance_proto_enumTypes,
 		MessageInfos:      file_o365_tenant_v1_instance_proto_msgTypes,
 	}.Build()
 	File_o365_tenant_v1_instance_proto = out.File

@@ -30,7 +30,8 @@ const (
 	InstanceService_CheckDomainAvailability_FullMethodName = "/o365.tenant.v1.InstanceService/CheckDomainAvailability"
 	InstanceService_NotifyInstanceLink_FullMethodName      = "/o365.tenant.v1.InstanceService/NotifyInstanceLink"
 	InstanceService_GetInstanceAuth_FullMethodName         = "/o365.tenant.v1.InstanceService/GetInstanceAuth"
-	InstanceService_GetInstanceCredentials_FullMethodName  = "/o365.tenant.v1.InstanceService/GetInstanceCredentials"
+	InstanceService_ResolveInstance_FullMethodName         = "/o365.tenant.v1.InstanceService/ResolveInstance"
+	InstanceService_IssueAccessToken_FullMethodName        = "/o365.tenant.v1.InstanceService/IssueAccessToken"
 )
 
 // InstanceServiceClient is the client API for InstanceService service.
@@ -58,10 +59,14 @@ type InstanceServiceClient interface {
 	// GetInstanceAuth returns what the facade needs to authenticate the
 	// controller for an instance. Internal: not exposed over REST.
 	GetInstanceAuth(ctx context.Context, in *GetInstanceAuthRequest, opts ...grpc.CallOption) (*GetInstanceAuthResponse, error)
-	// GetInstanceCredentials returns an instance's settings with its Microsoft
-	// credentials, for the other services of the deployment. Internal: not
-	// exposed over REST; the services reach it over the deployment's private network.
-	GetInstanceCredentials(ctx context.Context, in *GetInstanceCredentialsRequest, opts ...grpc.CallOption) (*GetInstanceCredentialsResponse, error)
+	// ResolveInstance returns an instance's settings, without any secret, for
+	// the other services of the deployment. Internal: not exposed over REST.
+	ResolveInstance(ctx context.Context, in *ResolveInstanceRequest, opts ...grpc.CallOption) (*ResolveInstanceResponse, error)
+	// IssueAccessToken returns a short-lived access token of an instance's
+	// partner application, for the other services of the deployment: the
+	// client secret and the refresh token never leave the tenant service.
+	// Internal: not exposed over REST.
+	IssueAccessToken(ctx context.Context, in *IssueAccessTokenRequest, opts ...grpc.CallOption) (*IssueAccessTokenResponse, error)
 }
 
 type instanceServiceClient struct {
@@ -152,10 +157,20 @@ func (c *instanceServiceClient) GetInstanceAuth(ctx context.Context, in *GetInst
 	return out, nil
 }
 
-func (c *instanceServiceClient) GetInstanceCredentials(ctx context.Context, in *GetInstanceCredentialsRequest, opts ...grpc.CallOption) (*GetInstanceCredentialsResponse, error) {
+func (c *instanceServiceClient) ResolveInstance(ctx context.Context, in *ResolveInstanceRequest, opts ...grpc.CallOption) (*ResolveInstanceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetInstanceCredentialsResponse)
-	err := c.cc.Invoke(ctx, InstanceService_GetInstanceCredentials_FullMethodName, in, out, cOpts...)
+	out := new(ResolveInstanceResponse)
+	err := c.cc.Invoke(ctx, InstanceService_ResolveInstance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *instanceServiceClient) IssueAccessToken(ctx context.Context, in *IssueAccessTokenRequest, opts ...grpc.CallOption) (*IssueAccessTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueAccessTokenResponse)
+	err := c.cc.Invoke(ctx, InstanceService_IssueAccessToken_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -187,10 +202,14 @@ type InstanceServiceServer interface {
 	// GetInstanceAuth returns what the facade needs to authenticate the
 	// controller for an instance. Internal: not exposed over REST.
 	GetInstanceAuth(context.Context, *GetInstanceAuthRequest) (*GetInstanceAuthResponse, error)
-	// GetInstanceCredentials returns an instance's settings with its Microsoft
-	// credentials, for the other services of the deployment. Internal: not
-	// exposed over REST; the services reach it over the deployment's private network.
-	GetInstanceCredentials(context.Context, *GetInstanceCredentialsRequest) (*GetInstanceCredentialsResponse, error)
+	// ResolveInstance returns an instance's settings, without any secret, for
+	// the other services of the deployment. Internal: not exposed over REST.
+	ResolveInstance(context.Context, *ResolveInstanceRequest) (*ResolveInstanceResponse, error)
+	// IssueAccessToken returns a short-lived access token of an instance's
+	// partner application, for the other services of the deployment: the
+	// client secret and the refresh token never leave the tenant service.
+	// Internal: not exposed over REST.
+	IssueAccessToken(context.Context, *IssueAccessTokenRequest) (*IssueAccessTokenResponse, error)
 	mustEmbedUnimplementedInstanceServiceServer()
 }
 
@@ -225,8 +244,11 @@ func (UnimplementedInstanceServiceServer) NotifyInstanceLink(context.Context, *N
 func (UnimplementedInstanceServiceServer) GetInstanceAuth(context.Context, *GetInstanceAuthRequest) (*GetInstanceAuthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetInstanceAuth not implemented")
 }
-func (UnimplementedInstanceServiceServer) GetInstanceCredentials(context.Context, *GetInstanceCredentialsRequest) (*GetInstanceCredentialsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method GetInstanceCredentials not implemented")
+func (UnimplementedInstanceServiceServer) ResolveInstance(context.Context, *ResolveInstanceRequest) (*ResolveInstanceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveInstance not implemented")
+}
+func (UnimplementedInstanceServiceServer) IssueAccessToken(context.Context, *IssueAccessTokenRequest) (*IssueAccessTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueAccessToken not implemented")
 }
 func (UnimplementedInstanceServiceServer) mustEmbedUnimplementedInstanceServiceServer() {}
 func (UnimplementedInstanceServiceServer) testEmbeddedByValue()                         {}
@@ -393,20 +415,38 @@ func _InstanceService_GetInstanceAuth_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
-func _InstanceService_GetInstanceCredentials_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetInstanceCredentialsRequest)
+func _InstanceService_ResolveInstance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveInstanceRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(InstanceServiceServer).GetInstanceCredentials(ctx, in)
+		return srv.(InstanceServiceServer).ResolveInstance(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: InstanceService_GetInstanceCredentials_FullMethodName,
+		FullMethod: InstanceService_ResolveInstance_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(InstanceServiceServer).GetInstanceCredentials(ctx, req.(*GetInstanceCredentialsRequest))
+		return srv.(InstanceServiceServer).ResolveInstance(ctx, req.(*ResolveInstanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InstanceService_IssueAccessToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueAccessTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InstanceServiceServer).IssueAccessToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InstanceService_IssueAccessToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InstanceServiceServer).IssueAccessToken(ctx, req.(*IssueAccessTokenRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -451,8 +491,12 @@ var InstanceService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _InstanceService_GetInstanceAuth_Handler,
 		},
 		{
-			MethodName: "GetInstanceCredentials",
-			Handler:    _InstanceService_GetInstanceCredentials_Handler,
+			MethodName: "ResolveInstance",
+			Handler:    _InstanceService_ResolveInstance_Handler,
+		},
+		{
+			MethodName: "IssueAccessToken",
+			Handler:    _InstanceService_IssueAccessToken_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -9,6 +9,7 @@ package sqlite
 import (
 	"context"
 	"embed"
+	"github.com/o365gateway/gateway/services/shared/budget"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/sqldb"
@@ -48,6 +49,10 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Jobs implements storage.Store.
 func (s *Store) Jobs() jobs.Store { return sqldb.JobStore{DB: s.db} }
+
+// Budget is the store of Microsoft's rate budgets, shared by the service's
+// replicas.
+func (s *Store) Budget() budget.Store { return sqldb.Budget{DB: s.db} }
 
 // Create implements storage.Store.
 func (s *Store) Create(ctx context.Context, sub *storage.Subscription, job *jobs.New) error {

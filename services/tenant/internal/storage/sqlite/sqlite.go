@@ -13,6 +13,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"github.com/o365gateway/gateway/services/shared/budget"
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
@@ -49,6 +50,15 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Jobs implements storage.Store.
 func (s *Store) Jobs() jobs.Store { return sqldb.JobStore{DB: s.db} }
+
+// LockInstance implements storage.InstanceStore.
+func (s *Store) LockInstance(ctx context.Context, instanceID string) (func(), error) {
+	return s.db.Lock(ctx, "instance:"+instanceID)
+}
+
+// Budget is the store of Microsoft's rate budgets, shared by the service's
+// replicas.
+func (s *Store) Budget() budget.Store { return sqldb.Budget{DB: s.db} }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 

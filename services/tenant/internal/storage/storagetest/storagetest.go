@@ -21,6 +21,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("TenantJobCommitsAtomically", func(t *testing.T) { testAtomicJob(t, newStore(t)) })
 	t.Run("Domains", func(t *testing.T) { testDomains(t, newStore(t)) })
 	t.Run("WritesOfALostJobClaimAreRefused", func(t *testing.T) { testFencedWrites(t, newStore(t)) })
+	t.Run("InstanceLock", func(t *testing.T) { testInstanceLock(t, newStore(t)) })
 	jobstest.Run(t, func(t *testing.T) jobstest.Queue {
 		s := newStore(t)
 		if err := s.CreateInstance(context.Background(), instance("i1")); err != nil {
@@ -261,4 +262,31 @@ func testDomains(t *testing.T, s storage.Store) {
 	if err := s.DeleteDomain(ctx, "i1", "d1"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("delete twice: %v", err)
 	}
+}
+
+// testInstanceLock: an instance's lock is exclusive; other instances' are
+// not affected; a waiter gives up with its context.
+func testInstanceLock(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	unlock, err := s.LockInstance(ctx, "inst-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.LockInstance(ctx, "inst-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other()
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if again, err := s.LockInstance(short, "inst-a"); err == nil {
+		again()
+		t.Fatal("a held instance lock was taken twice")
+	}
+	unlock()
+	again, err := s.LockInstance(ctx, "inst-a")
+	if err != nil {
+		t.Fatalf("the released lock cannot be taken: %v", err)
+	}
+	again()
 }

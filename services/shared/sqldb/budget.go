@@ -1,0 +1,95 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/o365gateway/gateway/services/shared/budget"
+)
+
+// Budget is a budget.Store in the service's database (table rate_budget),
+// shared by every replica of the service. A charge is one statement: an
+// upsert that refills and charges the bucket under its row lock and
+// returns the tokens left, so that concurrent charges from several
+// replicas are serialised by the database.
+type Budget struct {
+	DB *DB
+	// Now is the clock (time.Now by default). Replicas' clocks may differ a
+	// little; a bucket's time never goes back.
+	Now func() time.Time
+}
+
+var _ budget.Store = Budget{}
+
+// Charge implements budget.Store.
+func (b Budget) Charge(ctx context.Context, key string, r budget.Rate, cost float64) (time.Duration, error) {
+	now := time.Now()
+	if b.Now != nil {
+		now = b.Now()
+	}
+	ms := now.UnixMilli()
+	least, greatest := "LEAST", "GREATEST"
+	if b.DB.Dialect == SQLite {
+		least, greatest = "MIN", "MAX"
+	}
+	q := b.DB.Rebind(`INSERT INTO rate_budget (budget_key, tokens, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (budget_key) DO UPDATE SET
+		  tokens = ` + least + `(CAST(? AS DOUBLE PRECISION), rate_budget.tokens + ` + greatest + `(0, CAST(? AS BIGINT) - rate_budget.updated_at) * CAST(? AS DOUBLE PRECISION) / 1000.0) - CAST(? AS DOUBLE PRECISION),
+		  updated_at = ` + greatest + `(rate_budget.updated_at, excluded.updated_at)
+		RETURNING tokens`)
+	var left float64
+	if err := b.DB.QueryRowContext(ctx, q, key, r.Burst-cost, ms, r.Burst, ms, r.PerSecond, cost).Scan(&left); err != nil {
+		return 0, fmt.Errorf("charge rate budget: %w", err)
+	}
+	return budget.Wait(left, r), nil
+}
+
+// Lock takes the exclusive lock named key, shared by every process working
+// on the database and schema, and returns the function that releases it.
+// On PostgreSQL it is a session advisory lock held on a connection of its
+// own (released by the server should the process die). A SQLite database
+// is written by one process, so the lock lives in that process. Waiting
+// ends with ctx.
+func (db *DB) Lock(ctx context.Context, key string) (unlock func(), err error) {
+	if db.Dialect != Postgres {
+		return db.localLock(ctx, key)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := lockID("lock:"+key, db.schema)
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("take lock: %w", err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, id); err != nil {
+			// The session may still hold the lock: close the connection
+			// for good so that the server releases it.
+			_ = conn.Raw(func(any) error { return sql.ErrConnDone })
+		}
+		conn.Close()
+	}, nil
+}
+
+// locks are the in-process locks of SQLite databases, by database and key.
+var locks sync.Map // map[lockKey]chan struct{}
+
+type lockKey struct{ file, key string }
+
+func (db *DB) localLock(ctx context.Context, key string) (func(), error) {
+	v, _ := locks.LoadOrStore(lockKey{db.file, key}, make(chan struct{}, 1))
+	ch := v.(chan struct{})
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
