@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -14,12 +15,14 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -30,8 +33,9 @@ import (
 var clouds = []string{"global", "china", "usgov"}
 
 // operatorSecrets are the Secrets the operator creates in each namespace
-// (deploy/README.md says how); the manifests reference no others.
-var operatorSecrets = []string{"gateway-database", "gateway-encryption-key", "facade-tls"}
+// (deploy/README.md says how); the manifests reference no others but those
+// cert-manager writes for the Certificates.
+var operatorSecrets = []string{"gateway-database", "gateway-encryption-key", "gateway-audit-keys", "facade-tls", "gateway-ca"}
 
 // publicServices are the Services that are not balanced on the client and
 // so may have a cluster IP: the facade's is the gateway's entry point.
@@ -81,6 +85,9 @@ func TestRulesCatchBrokenOverlays(t *testing.T) {
 	jsonPatch := func(kind, name, ops string) string {
 		return fmt.Sprintf("patches:\n  - target: {kind: %s, name: %s}\n    patch: '%s'\n", kind, name, ops)
 	}
+	deletePolicy := func(name string) string {
+		return "  - patch: '{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: " + name + "}, $patch: delete}'\n"
+	}
 	container := func(deployment, fields string) string {
 		return "patches:\n  - patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata: {name: " + deployment +
 			"}\n      spec: {template: {spec: {containers: [{name: " + deployment + ", " + fields + "}]}}}\n"
@@ -90,7 +97,9 @@ func TestRulesCatchBrokenOverlays(t *testing.T) {
 		{"latest", "images: [{name: o365gateway/user, newTag: latest}]\n", "image \"o365gateway/user:latest\" is tagged latest"},
 		{"untagged", "images: [{name: o365gateway/user, newName: registry.example/user}]\n", "image \"registry.example/user:v"},
 		{"no liveness probe", jsonPatch("Deployment", "facade", `[{"op": "remove", "path": "/spec/template/spec/containers/0/livenessProbe"}]`), "container facade: no liveness probe"},
-		{"HTTP probe on a gRPC service", jsonPatch("Deployment", "user", `[{"op": "replace", "path": "/spec/template/spec/containers/0/readinessProbe", "value": {"httpGet": {"path": "/", "port": 9090}}}]`), "readiness probe must be the gRPC health check"},
+		{"gRPC probe", jsonPatch("Deployment", "user", `[{"op": "replace", "path": "/spec/template/spec/containers/0/readinessProbe", "value": {"grpc": {"port": 9003}}}]`), "the readiness probe must be an HTTP GET on the admin port"},
+		{"probe on the APS port", jsonPatch("Deployment", "facade", `[{"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet", "value": {"path": "/healthz", "port": "https", "scheme": "HTTPS"}}]`), "the liveness probe asks port https, not the admin port"},
+		{"liveness on /readyz", jsonPatch("Deployment", "tenant", `[{"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/path", "value": "/readyz"}]`), "the liveness probe asks \"/readyz\", want /healthz"},
 		{"no limits", jsonPatch("Deployment", "subscription", `[{"op": "remove", "path": "/spec/template/spec/containers/0/resources/limits"}]`), "container subscription: cpu needs a request and a limit"},
 		{"writable root", container("tenant", "securityContext: {readOnlyRootFilesystem: false}"), "readOnlyRootFilesystem must be true"},
 		{"a capability", container("facade", "securityContext: {capabilities: {add: [NET_ADMIN]}}"), "capabilities must drop ALL"},
@@ -104,13 +113,50 @@ func TestRulesCatchBrokenOverlays(t *testing.T) {
 		{"one address", container("facade", "env: [{name: FACADE_TENANT_ADDR, value: 'tenant:9001'}]"), "\"tenant:9001\" is not a dns:/// target"},
 		{"misspelled variable", container("tenant", "env: [{name: TENANT_METRIC_ADDR, value: ':9090'}]"), "TENANT_METRIC_ADDR is not a documented"},
 		{"undocumented Secret", container("user", "env: [{name: USER_ENCRYPTION_KEY, valueFrom: {secretKeyRef: {name: user-key, key: k}}}]"), "Secret \"user-key\" is not one of the documented"},
-		{"metrics port", container("subscription", "env: [{name: SUBSCRIPTION_METRICS_ADDR, value: ':9100'}]"), "*_METRICS_ADDR \":9100\" disagree"},
+		{"admin port", container("subscription", "env: [{name: SUBSCRIPTION_ADMIN_ADDR, value: ':9100'}]"), "*_ADMIN_ADDR \":9100\" disagree"},
+		{"metrics address", container("user", "env: [{name: USER_METRICS_ADDR, value: ':9090'}]"), "USER_METRICS_ADDR no longer exists"},
+		{"admin port exposed", jsonPatch("Service", "facade", `[{"op": "add", "path": "/spec/ports/-", "value": {"name": "admin", "port": 9090, "targetPort": "admin"}}]`), "Service facade exposes the admin port"},
+		{"scraped over HTTPS", jsonPatch("Deployment", "facade", `[{"op": "add", "path": "/spec/template/metadata/annotations/prometheus.io~1scheme", "value": "https"}]`), "prometheus.io/scheme https"},
+		{"plaintext", container("tenant", "env: [{name: TENANT_INSECURE_PLAINTEXT, value: 'true'}]"), "TENANT_INSECURE_PLAINTEXT must not be set"},
+		{"reflection", container("subscription", "env: [{name: SUBSCRIPTION_GRPC_REFLECTION, value: 'true'}]"), "reflection stays off"},
+		{"no mutual TLS", container("facade", "env: [{name: FACADE_MTLS_CERT_FILE, $patch: delete}]"), "FACADE_MTLS_CA_FILE, FACADE_MTLS_CERT_FILE, FACADE_MTLS_KEY_FILE and FACADE_TRUST_DOMAIN must be set"},
+		{"no certificate mounted", jsonPatch("Deployment", "tenant", `[{"op": "remove", "path": "/spec/template/spec/containers/0/volumeMounts/1"}]`), "no volume is mounted at /mtls"},
+		{"certificate by subPath", container("user", "volumeMounts: [{name: mtls, mountPath: /mtls, subPath: tls.crt}]"), "mounted with a subPath"},
+		{"another trust domain", container("user", "env: [{name: USER_TRUST_DOMAIN, value: example.org}]"), "Certificate user: uris [spiffe://o365gw.local/user], want [spiffe://example.org/user]"},
+		{"wrong identity", jsonPatch("Certificate", "subscription", `[{"op": "replace", "path": "/spec/uris/0", "value": "spiffe://o365gw.local/tenant"}]`), "Certificate subscription: uris [spiffe://o365gw.local/tenant], want [spiffe://o365gw.local/subscription]"},
+		{"no client auth", jsonPatch("Certificate", "facade", `[{"op": "remove", "path": "/spec/usages/1"}]`), "lack \"client auth\""},
+		{"misspelled usage", jsonPatch("Certificate", "facade", `[{"op": "replace", "path": "/spec/usages/0", "value": "serverAuth"}]`), "usage \"serverAuth\" is not one cert-manager knows"},
+		{"long-lived certificate", jsonPatch("Certificate", "user", `[{"op": "replace", "path": "/spec/duration", "value": "8760h"}]`), "duration 8760h0m0s is longer than"},
+		{"cluster issuer", jsonPatch("Certificate", "tenant", `[{"op": "replace", "path": "/spec/issuerRef/kind", "value": "ClusterIssuer"}]`), "is not an Issuer of the namespace"},
+		{"unknown Certificate field", jsonPatch("Certificate", "tenant", `[{"op": "add", "path": "/spec/dnsNames", "value": ["tenant"]}]`), "unknown field \"spec.dnsNames\""},
+		{"mis-cased Certificate field", jsonPatch("Certificate", "tenant", `[{"op": "move", "from": "/spec/renewBefore", "path": "/spec/renewbefore"}]`), "unknown field \"spec.renewbefore\""},
+		{"a tool's certificate in the manifests", "resources: [../overlays/global, tool.yaml]\n", "Certificate alice: its Secret tool-alice is mounted by 0 Deployments"},
+		{"a service's rule in the policy file", "configMapGenerator:\n  - name: gateway-authz\n    behavior: replace\n    literals: ['policy.json={\"rules\": [{\"identity\": \"facade\", \"methods\": [\"*\"], \"instances\": [\"*\"]}]}']\n", "\"facade\" is not an operator's tool"},
+		{"no policy file", container("user", "env: [{name: USER_AUTHZ_POLICY_FILE, $patch: delete}]"), "no USER_AUTHZ_POLICY_FILE"},
+		{"no default deny", "patches:\n  - patch: '{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: default-deny}, $patch: delete}'\n", "no default-deny NetworkPolicy"},
+		{"no policy of its own", "patches:\n" + deletePolicy("subscription") + deletePolicy("database") + deletePolicy("microsoft"), "Deployment subscription: no NetworkPolicy of its own"},
+		{"no policy for a service", "patches:\n" + deletePolicy("subscription"), "facade cannot reach subscription on 9002/TCP, which it needs"},
+		{"a flow too many", jsonPatch("NetworkPolicy", "user", `[{"op": "add", "path": "/spec/ingress/0/from/0/podSelector/matchExpressions/0/values/-", "value": "subscription"}]`) +
+			strings.TrimPrefix(jsonPatch("NetworkPolicy", "subscription", `[{"op": "add", "path": "/spec/egress/-", "value": {"to": [{"podSelector": {}}], "ports": [{"port": 9003}]}}]`), "patches:\n"),
+			"subscription may reach user on 9003/TCP, which it has no need of"},
+		{"a flow missing", jsonPatch("NetworkPolicy", "tenant", `[{"op": "remove", "path": "/spec/egress/0"}]`), "tenant cannot reach user on 9003/TCP, which it needs"},
+		{"egress to the cluster's ranges", jsonPatch("NetworkPolicy", "microsoft", `[{"op": "remove", "path": "/spec/egress/0/to/0/ipBlock/except"}]`), "may reach address 10.1.2.3 outside the cluster on 443/TCP"},
+		{"the facade to Microsoft", jsonPatch("NetworkPolicy", "microsoft", `[{"op": "add", "path": "/spec/podSelector/matchExpressions/0/values/-", "value": "facade"}]`), "facade may reach address 203.0.113.10 outside the cluster on 443/TCP"},
+		{"admin port open", jsonPatch("NetworkPolicy", "every-pod", `[{"op": "remove", "path": "/spec/ingress/0/from"}]`), "other (a pod of another namespace) may reach tenant on 9090/TCP"},
+		{"no DNS", jsonPatch("NetworkPolicy", "every-pod", `[{"op": "remove", "path": "/spec/egress/0"}]`), "facade cannot reach kube-dns on 53/UDP"},
+		{"a named policy port", jsonPatch("NetworkPolicy", "tenant", `[{"op": "replace", "path": "/spec/ingress/0/ports/0/port", "value": "grpc"}]`), "port \"grpc\": name ports by number"},
 		{"unknown field", jsonPatch("Deployment", "facade", `[{"op": "add", "path": "/spec/template/spec/containers/0/securityContext/readonlyRootFilesystem", "value": true}]`), "unknown field"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../overlays/global]\n" + tc.kustomization
+			k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" + tc.kustomization
+			if !strings.HasPrefix(tc.kustomization, "resources:") {
+				k = strings.Replace(k, "Kustomization\n", "Kustomization\nresources: [../overlays/global]\n", 1)
+			}
 			if err := mem.WriteFile("/deploy/broken/kustomization.yaml", []byte(k)); err != nil {
+				t.Fatal(err)
+			}
+			if err := mem.WriteFile("/deploy/broken/tool.yaml", []byte(toolCertificate)); err != nil {
 				t.Fatal(err)
 			}
 			r, err := render(mem, "/deploy/broken", "global")
@@ -131,6 +177,21 @@ func TestRulesCatchBrokenOverlays(t *testing.T) {
 	}
 }
 
+// toolCertificate is an operator's tool certificate as deploy/README.md
+// shows it; it belongs in no overlay.
+const toolCertificate = `apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: alice}
+spec:
+  secretName: tool-alice
+  issuerRef: {group: cert-manager.io, kind: Issuer, name: gateway-ca}
+  uris: ["spiffe://o365gw.local/tool/alice"]
+  usages: [client auth, digital signature, key encipherment]
+  duration: 8h
+  renewBefore: 2h
+  privateKey: {algorithm: RSA, size: 2048, rotationPolicy: Always}
+`
+
 func TestStrictDecodingRejectsUnknownFields(t *testing.T) {
 	for _, doc := range []string{
 		"apiVersion: apps/v1\nkind: Deployment\nspec:\n  replica: 2\n",
@@ -139,6 +200,39 @@ func TestStrictDecodingRejectsUnknownFields(t *testing.T) {
 	} {
 		if _, _, err := strictDecoder.Decode([]byte(doc), nil, nil); err == nil {
 			t.Errorf("accepted:\n%s", doc)
+		}
+	}
+	var c certificate
+	if err := decodeStrict([]byte(toolCertificate), &c); err != nil || c.Spec.URIs[0] != "spiffe://o365gw.local/tool/alice" {
+		t.Fatalf("the tool's Certificate: %v, %+v", err, c)
+	}
+	for _, doc := range []string{
+		"apiVersion: cert-manager.io/v1\nkind: Certificate\nspec:\n  uri: [x]\n",
+		"apiVersion: cert-manager.io/v1\nkind: Certificate\nspec:\n  URIs: [x]\n",
+		"apiVersion: cert-manager.io/v1\nkind: Certificate\nspec:\n  duration: 1h\n  duration: 2h\n",
+		"apiVersion: cert-manager.io/v1\nkind: Issuer\nspec:\n  selfSigned: {}\n",
+	} {
+		if err := decodeStrict([]byte(doc), &c); err == nil {
+			t.Errorf("accepted:\n%s", doc)
+		}
+	}
+}
+
+// TestPolicyFileShape keeps checkPolicyFile reading policies as the
+// services do.
+func TestPolicyFileShape(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		`{"rules": []}`: true,
+		`{"rules": [{"identity": "tool/alice", "methods": ["/o365.tenant.v1.TenantService/*"], "instances": ["*"]}]}`: true,
+		`{"rules": [{"identity": "spiffe://o365gw.local/tool/bob", "methods": ["*"], "instances": ["i-1"]}]}`:         true,
+		`{"rules": [{"identity": "tool/alice", "methods": ["*"]}]}`:                                                   false,
+		`{"rules": [{"identity": "user", "methods": ["*"], "instances": ["*"]}]}`:                                     false,
+		`{"rules": [{"identity": "tool/", "methods": ["*"], "instances": ["*"]}]}`:                                    false,
+		`{"rules": [{"identity": "spiffe://example.org/tool/alice", "methods": ["*"], "instances": ["*"]}]}`:          false,
+		`{"rule": []}`: false,
+	} {
+		if err := checkPolicyFile(raw, "o365gw.local"); (err == nil) != ok {
+			t.Errorf("%s: %v", raw, err)
 		}
 	}
 }
@@ -157,16 +251,33 @@ func TestSecretsDocumented(t *testing.T) {
 	}
 }
 
+// TestNamespaceLabelsDocumented keeps deploy/README.md naming the namespace
+// labels the network policies select.
+func TestNamespaceLabelsDocumented(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{prometheusLabel, databaseLabel, telemetryLabel} {
+		if !strings.Contains(string(raw), "`"+l) {
+			t.Errorf("deploy/README.md does not name the namespace label %s", l)
+		}
+	}
+}
+
 // rendered is one overlay's output, each object decoded into its type, and
 // the rules it breaks.
 type rendered struct {
-	cloud       string
-	namespaces  []corev1.Namespace
-	deployments []appsv1.Deployment
-	services    []corev1.Service
-	pdbs        []policyv1.PodDisruptionBudget
-	configMaps  []corev1.ConfigMap
-	problems    []string
+	cloud        string
+	namespaces   []corev1.Namespace
+	deployments  []appsv1.Deployment
+	services     []corev1.Service
+	pdbs         []policyv1.PodDisruptionBudget
+	configMaps   []corev1.ConfigMap
+	policies     []networkingv1.NetworkPolicy
+	certificates []certificate // cert-manager's, decoded by decodeCertManager
+	issuers      []issuer
+	problems     []string
 }
 
 func (r *rendered) errorf(format string, args ...any) {
@@ -187,6 +298,12 @@ func render(fs filesys.FileSystem, dir, cloud string) (*rendered, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", res.CurId(), err)
 		}
+		if res.GetApiVersion() == certManagerV1 {
+			if err := r.decodeCertManager(res.GetKind(), y); err != nil {
+				return nil, fmt.Errorf("%s %s: %w\n%s", res.GetKind(), res.GetName(), err, y)
+			}
+			continue
+		}
 		obj, _, err := strictDecoder.Decode(y, nil, nil)
 		if runtime.IsNotRegisteredError(err) {
 			err = nil // reported below
@@ -205,6 +322,8 @@ func render(fs filesys.FileSystem, dir, cloud string) (*rendered, error) {
 			r.pdbs = append(r.pdbs, *o)
 		case *corev1.ConfigMap:
 			r.configMaps = append(r.configMaps, *o)
+		case *networkingv1.NetworkPolicy:
+			r.policies = append(r.policies, *o)
 		default:
 			// A StatefulSet, a volume claim or anything new is added here on
 			// purpose, with the rules it has to follow.
@@ -219,7 +338,7 @@ func render(fs filesys.FileSystem, dir, cloud string) (*rendered, error) {
 // sensitively, unlike encoding/json) or a duplicate field is an error.
 var strictDecoder = func() runtime.Decoder {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, policyv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, policyv1.AddToScheme, networkingv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			panic(err)
 		}
@@ -236,6 +355,8 @@ func (r *rendered) check(release string, documented map[string]bool) {
 	}
 	r.checkServices()
 	r.checkDisruptionBudgets()
+	r.checkCertificates()
+	r.checkNetwork()
 }
 
 func (r *rendered) checkNamespace() {
@@ -262,6 +383,15 @@ func (r *rendered) checkNamespace() {
 	}
 	for _, o := range r.configMaps {
 		metas = append(metas, o.ObjectMeta)
+	}
+	for _, o := range r.policies {
+		metas = append(metas, o.ObjectMeta)
+	}
+	for _, o := range r.certificates {
+		metas = append(metas, o.Metadata)
+	}
+	for _, o := range r.issuers {
+		metas = append(metas, o.Metadata)
 	}
 	for _, m := range metas {
 		if m.Namespace != ns.Name {
@@ -294,7 +424,11 @@ func (r *rendered) checkDeployment(d appsv1.Deployment, release string, document
 		r.checkContainerSecurity(cwhere, pod.SecurityContext, c.SecurityContext)
 		r.checkProbes(cwhere, c)
 		r.checkEnv(cwhere, c, documented)
-		r.checkMetrics(cwhere, d.Spec.Template.Annotations, c)
+		r.checkAdmin(cwhere, d.Spec.Template.Annotations, c)
+		r.checkMesh(cwhere, d.Name, pod, c)
+		if containerPort(c, "grpc") != 0 {
+			r.checkAuthzPolicy(cwhere, pod, c)
+		}
 	}
 }
 
@@ -309,8 +443,11 @@ func (r *rendered) checkPod(where string, pod corev1.PodSpec) {
 		if v.HostPath != nil || v.PersistentVolumeClaim != nil || v.Ephemeral != nil {
 			r.errorf("%s: volume %s: the services are stateless; only Secrets, ConfigMaps and emptyDirs", where, v.Name)
 		}
-		if v.Secret != nil && !slices.Contains(operatorSecrets, v.Secret.SecretName) {
-			r.errorf("%s: volume %s: Secret %q is not one of the documented %v", where, v.Name, v.Secret.SecretName, operatorSecrets)
+		if v.Secret != nil && !slices.Contains(operatorSecrets, v.Secret.SecretName) && r.certificateOf(v.Secret.SecretName) == nil {
+			r.errorf("%s: volume %s: Secret %q is not one of the documented %v nor written by a Certificate", where, v.Name, v.Secret.SecretName, operatorSecrets)
+		}
+		if v.ConfigMap != nil && r.configMap(v.ConfigMap.Name) == nil {
+			r.errorf("%s: volume %s: no ConfigMap %s", where, v.Name, v.ConfigMap.Name)
 		}
 	}
 	if len(pod.InitContainers) > 0 || len(pod.EphemeralContainers) > 0 {
@@ -396,31 +533,44 @@ func (r *rendered) checkContainerSecurity(where string, pod *corev1.PodSecurityC
 	}
 }
 
-// checkProbes requires the three probes: the gRPC health check for a gRPC
-// service; for the facade HTTP checks, readiness on /healthz.
+// checkProbes requires the three probes as HTTP GETs on the admin port:
+// the gRPC port requires a client certificate, which kubelet does not have.
+// Readiness asks /readyz, liveness /healthz; startup asks /readyz for a
+// service (ready once migrated) and /readyz or /healthz for the facade,
+// whose readiness depends on the services.
 func (r *rendered) checkProbes(where string, c corev1.Container) {
-	grpcPort := containerPort(c, "grpc")
+	admin := containerPort(c, "admin")
+	startup := []string{"/readyz", "/healthz"}
+	if containerPort(c, "grpc") != 0 {
+		startup = []string{"/readyz"}
+	}
 	for _, p := range []struct {
 		kind  string
 		probe *corev1.Probe
-	}{{"startup", c.StartupProbe}, {"readiness", c.ReadinessProbe}, {"liveness", c.LivenessProbe}} {
-		switch {
-		case p.probe == nil:
+		paths []string
+	}{{"startup", c.StartupProbe, startup}, {"readiness", c.ReadinessProbe, []string{"/readyz"}}, {"liveness", c.LivenessProbe, []string{"/healthz"}}} {
+		if p.probe == nil {
 			r.errorf("%s: no %s probe", where, p.kind)
-		case grpcPort != 0:
-			if p.probe.GRPC == nil || p.probe.GRPC.Port != grpcPort {
-				r.errorf("%s: the %s probe must be the gRPC health check on port %d", where, p.kind, grpcPort)
-			}
-		case p.probe.HTTPGet != nil:
-			if containerPort(c, p.probe.HTTPGet.Port.String()) == 0 {
-				r.errorf("%s: the %s probe's port %s is not a named port of the container", where, p.kind, p.probe.HTTPGet.Port.String())
-			}
-		default:
-			r.errorf("%s: the %s probe must be an HTTP check", where, p.kind)
+			continue
 		}
-	}
-	if grpcPort == 0 && c.ReadinessProbe != nil && (c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz") {
-		r.errorf("%s: readiness must ask /healthz", where)
+		get := p.probe.HTTPGet
+		if get == nil {
+			r.errorf("%s: the %s probe must be an HTTP GET on the admin port (kubelet has no client certificate for the gRPC port)", where, p.kind)
+			continue
+		}
+		port := get.Port.IntVal
+		if get.Port.Type == intstr.String {
+			port = containerPort(c, get.Port.StrVal)
+		}
+		if admin == 0 || port != admin {
+			r.errorf("%s: the %s probe asks port %s, not the admin port", where, p.kind, get.Port.String())
+		}
+		if get.Scheme != "" && get.Scheme != corev1.URISchemeHTTP {
+			r.errorf("%s: the %s probe's scheme is %s; the admin listener is plaintext HTTP", where, p.kind, get.Scheme)
+		}
+		if !slices.Contains(p.paths, get.Path) {
+			r.errorf("%s: the %s probe asks %q, want %s", where, p.kind, get.Path, strings.Join(p.paths, " or "))
+		}
 	}
 	if l, rd := c.LivenessProbe, c.ReadinessProbe; l != nil && rd != nil && l.FailureThreshold*l.PeriodSeconds <= rd.FailureThreshold*rd.PeriodSeconds {
 		r.errorf("%s: liveness must be more lenient than readiness", where)
@@ -455,6 +605,16 @@ func (r *rendered) checkEnv(where string, c corev1.Container, documented map[str
 		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && !slices.Contains(operatorSecrets, e.ValueFrom.SecretKeyRef.Name) {
 			r.errorf("%s: %s: Secret %q is not one of the documented %v", where, e.Name, e.ValueFrom.SecretKeyRef.Name, operatorSecrets)
 		}
+		switch {
+		case strings.HasSuffix(e.Name, "_INSECURE_PLAINTEXT"):
+			r.errorf("%s: %s must not be set: it turns mutual TLS and authorization off (tests only)", where, e.Name)
+		case strings.HasSuffix(e.Name, "_GRPC_REFLECTION"):
+			if on, err := strconv.ParseBool(e.Value); err != nil || on || e.ValueFrom != nil {
+				r.errorf("%s: %s=%q: reflection stays off in a deployment", where, e.Name, e.Value)
+			}
+		case strings.HasSuffix(e.Name, "_METRICS_ADDR"):
+			r.errorf("%s: %s no longer exists: the admin listener (*_ADMIN_ADDR) serves /metrics", where, e.Name)
+		}
 	}
 	if len(c.EnvFrom) > 0 {
 		r.errorf("%s: envFrom hides which variables are set; name them in env", where)
@@ -487,12 +647,35 @@ func (r *rendered) checkEnv(where string, c corev1.Container, documented map[str
 }
 
 func (r *rendered) configValue(ref *corev1.ConfigMapKeySelector) string {
-	for _, cm := range r.configMaps {
-		if cm.Name == ref.Name {
-			return cm.Data[ref.Key]
-		}
+	if cm := r.configMap(ref.Name); cm != nil {
+		return cm.Data[ref.Key]
 	}
 	return "(no ConfigMap " + ref.Name + ")"
+}
+
+func (r *rendered) configMap(name string) *corev1.ConfigMap {
+	for i := range r.configMaps {
+		if r.configMaps[i].Name == name {
+			return &r.configMaps[i]
+		}
+	}
+	return nil
+}
+
+// mountAt returns the volume mounted at dir in c, nil when none is.
+func mountAt(pod corev1.PodSpec, c corev1.Container, dir string) (*corev1.VolumeMount, *corev1.Volume) {
+	for i, m := range c.VolumeMounts {
+		if path.Clean(m.MountPath) != path.Clean(dir) {
+			continue
+		}
+		for j, v := range pod.Volumes {
+			if v.Name == m.Name {
+				return &c.VolumeMounts[i], &pod.Volumes[j]
+			}
+		}
+		return &c.VolumeMounts[i], nil
+	}
+	return nil, nil
 }
 
 // checkTarget requires dns:///<service>:<port>, naming a headless Service
@@ -526,26 +709,31 @@ func (r *rendered) checkTarget(where, target string) {
 	r.errorf("%s: no Service %s", where, host)
 }
 
-// checkMetrics requires the scrape annotations on a declared port; a
-// service's port named metrics is the one *_METRICS_ADDR serves.
-func (r *rendered) checkMetrics(where string, annotations map[string]string, c corev1.Container) {
+// checkAdmin requires the admin listener (*_ADMIN_ADDR) on the port named
+// admin, and the scrape annotations on that port: /metrics is served there
+// only, in plaintext HTTP.
+func (r *rendered) checkAdmin(where string, annotations map[string]string, c corev1.Container) {
+	admin, addr := containerPort(c, "admin"), ""
+	for _, e := range c.Env {
+		if strings.HasSuffix(e.Name, "_ADMIN_ADDR") {
+			addr = e.Value
+		}
+	}
+	if admin == 0 || !strings.HasSuffix(addr, ":"+strconv.Itoa(int(admin))) {
+		r.errorf("%s: the admin port %d and *_ADMIN_ADDR %q disagree", where, admin, addr)
+	}
 	port, err := strconv.Atoi(annotations["prometheus.io/port"])
-	if err != nil || annotations["prometheus.io/scrape"] != "true" {
+	switch {
+	case err != nil || annotations["prometheus.io/scrape"] != "true":
 		r.errorf("%s: no prometheus.io/scrape and prometheus.io/port annotations", where)
+	case int32(port) != admin:
+		r.errorf("%s: prometheus.io/port %d is not the admin port %d, where /metrics is served", where, port, admin)
 	}
-	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return int(p.ContainerPort) == port }) {
-		r.errorf("%s: the metrics port %d is not declared", where, port)
+	if p := annotations["prometheus.io/path"]; p != "/metrics" {
+		r.errorf("%s: prometheus.io/path %q, want /metrics", where, p)
 	}
-	if m := containerPort(c, "metrics"); m != 0 {
-		addr := ""
-		for _, e := range c.Env {
-			if strings.HasSuffix(e.Name, "_METRICS_ADDR") {
-				addr = e.Value
-			}
-		}
-		if int(m) != port || !strings.HasSuffix(addr, ":"+strconv.Itoa(int(m))) {
-			r.errorf("%s: the metrics port %d, the annotation %d and *_METRICS_ADDR %q disagree", where, m, port, addr)
-		}
+	if scheme := annotations["prometheus.io/scheme"]; scheme != "" && scheme != "http" {
+		r.errorf("%s: prometheus.io/scheme %s: the admin listener is plaintext HTTP", where, scheme)
 	}
 }
 
@@ -553,6 +741,9 @@ func (r *rendered) checkServices() {
 	for _, s := range r.services {
 		if !slices.Contains(publicServices, s.Name) && s.Spec.ClusterIP != corev1.ClusterIPNone {
 			r.errorf("Service %s must be headless (clusterIP: None): its callers balance over the replicas", s.Name)
+		}
+		if slices.Contains(publicServices, s.Name) && slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return p.TargetPort.String() == "admin" }) {
+			r.errorf("Service %s exposes the admin port: it is plaintext and stays inside the cluster", s.Name)
 		}
 		sel := labels.SelectorFromSet(s.Spec.Selector)
 		matched := 0

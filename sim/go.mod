@@ -6,6 +6,7 @@ require (
 	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.24.0
 	github.com/Azure/azure-sdk-for-go/sdk/azidentity v1.15.0
 	github.com/google/uuid v1.6.0
+	github.com/o365gateway/gateway/services/shared v0.0.0
 )
 
 require (
@@ -20,3 +21,7 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )
+
+// The development stack issues its processes' certificates with the
+// shared module's development CA (services/shared/mtls/devpki).
+replace github.com/o365gateway/gateway/services/shared => ../services/shared

@@ -62,19 +62,18 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261026165753-2ffab32bce7e // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 	modernc.org/libc v1.80.1 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
 
-require (
-	github.com/o365gateway/gateway/sim v0.0.0
-	golang.org/x/time v0.16.0
-)
+require github.com/o365gateway/gateway/sim v0.0.0
 
 replace github.com/o365gateway/gateway/sim => ../../sim
 
-require github.com/o365gateway/gateway/gen v0.0.0
+require (
+	github.com/o365gateway/gateway/gen v0.0.0
+	google.golang.org/protobuf v1.36.12
+)
 
 replace github.com/o365gateway/gateway/gen => ../../gen

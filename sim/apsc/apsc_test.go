@@ -733,3 +733,19 @@ func tlsConfigFor(pool *x509.CertPool, inst *Instance) *tls.Config {
 	}
 	return conf
 }
+
+// The controller API bounds request bodies: a larger one is a 413 with
+// APSC's error body (it was cut at 10 MiB and read as malformed JSON).
+func TestResourcesAPIBodyLimit(t *testing.T) {
+	h := newHarness(t)
+	inst := h.install(t)
+	id := h.ctrl.AddResource(TypeAccount, DemoAccount("Contoso"))
+	big := []byte(`{"companyName":"` + strings.Repeat("a", maxAPIBody) + `"}`)
+	status, m := callResource(t, h.ctrl, inst, http.MethodPut, id, big)
+	if status != http.StatusRequestEntityTooLarge || m["error"] != "APS::Util::Exception" {
+		t.Fatalf("%d %v", status, m)
+	}
+	if stored, _ := h.ctrl.Resource(id); stored["companyName"] != "Contoso" {
+		t.Fatalf("changed: %v", stored["companyName"])
+	}
+}

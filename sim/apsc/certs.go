@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -170,4 +172,49 @@ func SplitSelfPEM(self string) (tls.Certificate, error) {
 		return tls.Certificate{}, errors.New("apsc: aps.x509.self must hold a certificate and a private key in PEM")
 	}
 	return tls.X509KeyPair(certPEM, keyPEM)
+}
+
+// EnsureAuthority loads the emulator's CA from dir (ca.pem, ca-key.pem),
+// creating it on first use, and returns the CA certificate's file: what a
+// deployment configures as the controllers' CA (TENANT_APSC_CA_FILE,
+// FACADE_CONTROLLER_CA_FILE).
+func EnsureAuthority(dir string) (string, error) {
+	_, err := loadAuthority(dir)
+	return filepath.Join(dir, "ca.pem"), err
+}
+
+// loadAuthority reads the CA kept in dir, or creates and keeps a new one.
+func loadAuthority(dir string) (*authority, error) {
+	certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
+	if pair, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil {
+		cert, err := x509.ParseCertificate(pair.Certificate[0])
+		signer, ok := pair.PrivateKey.(crypto.Signer)
+		if err == nil && ok && time.Until(cert.NotAfter) > 24*time.Hour {
+			return &authority{cert: cert, key: signer, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})}, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("controller CA in %s: %w", dir, err)
+	}
+	a, err := newAuthority("APS Controller CA")
+	if err != nil {
+		return nil, err
+	}
+	key, ok := a.key.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("controller CA: unexpected key type")
+	}
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(certFile, a.pem, 0o644); err != nil {
+		return nil, err
+	}
+	return a, nil
 }

@@ -297,6 +297,9 @@ func (c *Controller) Install(ctx context.Context, settings map[string]any, opts 
 		return nil, err
 	}
 	inst.CertPEM, inst.KeyPEM, inst.cert = is.certPEM, is.keyPEM, is.tlsCertificate()
+	c.mu.Lock()
+	c.instanceKeys = append(c.instanceKeys, string(is.keyPEM))
+	c.mu.Unlock()
 
 	body := deepCopyMap(settings)
 	aps := map[string]any{
@@ -627,6 +630,9 @@ func (c *Controller) exchange(ctx context.Context, inst *Instance, cfg *callConf
 	}
 	res.Status, res.Body, res.Header = resp.StatusCode, respBody, resp.Header
 	res.Trace = append(res.Trace, step)
+	c.noteSecrets(body, true)
+	c.checkAnswer(method, display, respBody)
+	c.noteSecrets(respBody, false)
 	c.log.Debug("apsc: exchange", "method", method, "path", display, "phase", phase,
 		"transaction_id", txID, "status", step.Status, "aps_info", step.Info,
 		"retry_timeout", step.RetryTimeout, "duration", step.Duration)

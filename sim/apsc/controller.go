@@ -30,6 +30,10 @@ type Options struct {
 	// ListenAddr is where the controller's own REST API listens
 	// (default 127.0.0.1:0, a free port).
 	ListenAddr string
+	// CADir keeps the controller's CA (EnsureAuthority), so that a
+	// deployment can trust it before the controller exists; empty makes a
+	// CA of its own for this controller.
+	CADir string
 	// MaxRetryWait caps the wait between asynchronous re-sends, whatever
 	// APS-Retry-Timeout says. 0 obeys the header.
 	MaxRetryWait time.Duration
@@ -72,16 +76,21 @@ type Controller struct {
 
 	client *http.Client // towards the facade, presenting the controller certificate
 
-	mu          sync.Mutex
-	progressMu  sync.Mutex
-	resources   map[string]map[string]any // by aps.id
-	instances   map[string]string         // instance certificate DER -> instance id
-	received    []ReceivedRequest
-	httpServer  *http.Server
-	listener    net.Listener
-	uri         string
-	serveDone   chan struct{}
-	startCalled bool
+	mu         sync.Mutex
+	progressMu sync.Mutex
+	resources  map[string]map[string]any // by aps.id
+	instances  map[string]string         // instance certificate DER -> instance id
+	received   []ReceivedRequest
+	// secrets seen (value → sent by the platform), the instances' private
+	// keys (PEM) and the answers that leaked one (secrets.go).
+	secrets      map[Secret]bool
+	instanceKeys []string
+	leaks        []string
+	httpServer   *http.Server
+	listener     net.Listener
+	uri          string
+	serveDone    chan struct{}
+	startCalled  bool
 }
 
 // NewController creates the controller's CA and certificates in memory.
@@ -114,7 +123,12 @@ func NewController(opts Options) (*Controller, error) {
 	if c.progress == nil {
 		c.progress = io.Discard
 	}
-	if c.ca, err = newAuthority("APS Controller CA"); err != nil {
+	if opts.CADir != "" {
+		c.ca, err = loadAuthority(opts.CADir)
+	} else {
+		c.ca, err = newAuthority("APS Controller CA")
+	}
+	if err != nil {
 		return nil, err
 	}
 	if c.controller, err = c.ca.issue(certRequest{commonName: "APS Controller", rsa: true, client: true}); err != nil {
@@ -175,7 +189,13 @@ func (c *Controller) Start(ctx context.Context) error {
 			// missing or wrong one gets APSC's JSON error, not a handshake failure.
 			ClientAuth: tls.RequestClientCert,
 		},
+		// Slow or oversized requests cannot hold the listener; every answer
+		// of the controller API is immediate.
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
 	done := make(chan struct{})
@@ -357,11 +377,14 @@ func apscError(w http.ResponseWriter, status int, kind, msg string) {
 
 const resourcesPrefix = "/aps/2/resources/"
 
+// maxAPIBody bounds the request bodies of the controller API.
+const maxAPIBody = 1 << 20
+
 // serveAPI is the controller's REST API subset: GET and PUT of
 // /aps/2/resources/{id}, for callers presenting an installed instance
 // certificate.
 func (c *Controller) serveAPI(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 10<<20))
+	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	rec := ReceivedRequest{
 		Time:   time.Now(),
 		Method: r.Method,
@@ -380,6 +403,16 @@ func (c *Controller) serveAPI(w http.ResponseWriter, r *http.Request) {
 			"instance_id", rec.InstanceID, "transaction_id", rec.TransactionID(), "status", rec.Status)
 	}()
 
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(readErr, &tooLarge):
+		apscError(sw, http.StatusRequestEntityTooLarge, "APS::Util::Exception",
+			fmt.Sprintf("The request body is larger than the emulator accepts (%d bytes).", maxAPIBody))
+		return
+	case readErr != nil:
+		apscError(sw, http.StatusBadRequest, "APS::Util::Exception", "The request body could not be read.")
+		return
+	}
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		apscError(sw, http.StatusUnauthorized, "APS::Util::AccessViolation",
 			"No client certificate presented: call the APS controller with the application instance certificate.")

@@ -34,6 +34,8 @@ type DemoOptions struct {
 	Subdomain string
 	// MaxRetryWait caps the waits between async re-sends (0 obeys the facade).
 	MaxRetryWait time.Duration
+	// CADir keeps the controller's CA (Options.CADir).
+	CADir string
 	// Out receives the demo's readable output (nil discards it).
 	Out io.Writer
 	// Logger receives the controller's debug records (nil discards them).
@@ -127,7 +129,7 @@ func DemoAccount(company string) map[string]any {
 			"email":      "ada.lovelace@example.com",
 			"givenName":  "Ada",
 			"familyName": "Lovelace",
-			"telVoice":   "4255550100",
+			"telVoice":   "1#425#5550100#", // the platform's format: country#area#number#extension
 		},
 	}
 }
@@ -202,6 +204,7 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 		FacadeURL:    opts.FacadeURL,
 		FacadeCAPool: opts.FacadeCAPool,
 		MaxRetryWait: opts.MaxRetryWait,
+		CADir:        opts.CADir,
 		Logger:       opts.Logger,
 		Progress:     &indentWriter{w: d.out, prefix: "      "},
 	})

@@ -37,7 +37,9 @@
 //	addressPostal   {streetAddress, extendedAddress, locality, region, postalCode, countryName}
 //	techContact     {email, givenName, familyName, telVoice}
 //
-// countryName holds an ISO 3166 alpha-2 code (e.g. "US").
+// countryName holds an ISO 3166 alpha-2 code (e.g. "US"); telVoice is in the
+// platform's phone format, <country code>#<area code>#<number>#<extension>
+// (e.g. "1#425#5550100#"), which the gateway turns into Microsoft's.
 //
 // Any installed instance certificate may read and write any stored
 // resource (real APSC checks ownership and impersonation). Errors other than

@@ -66,9 +66,12 @@ func (p *Partner) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("tenant_id", p.TenantID), slog.String("client_id", p.ClientID))
 }
 
-// DemoPartnerRequest is the partner the demo registers.
+// DemoPartnerRequest is the partner the demo registers. It names no
+// countries: the simulator then authorizes the partner wherever its cloud
+// sells (global: US, CA, GB, DE and the other markets of its table; china:
+// CN; usgov: US), so the request stays right when the cloud is changed.
 func DemoPartnerRequest(name string) PartnerRequest {
-	return PartnerRequest{Name: name, Cloud: "global", Countries: []string{"US", "CA", "GB", "DE"}, Sandbox: true}
+	return PartnerRequest{Name: name, Cloud: "global", Sandbox: true}
 }
 
 // RegisterPartner sends POST /_sim/partners.

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/o365gateway/gateway/services/shared/mtls/devpki"
 	"github.com/o365gateway/gateway/sim/apsc"
 )
 
@@ -93,8 +95,8 @@ type Options struct {
 type Stack struct {
 	// FacadeURL is the endpoint URI to give APSC: https://127.0.0.1:PORT/aps/.
 	FacadeURL string
-	// FacadeBaseURL is https://127.0.0.1:PORT, serving /healthz, /metrics
-	// and /openapi.json.
+	// FacadeBaseURL is https://127.0.0.1:PORT, serving /healthz and
+	// /openapi.json (its metrics are on its admin listener, AdminAddr).
 	FacadeBaseURL string
 	FacadeAddr    string
 	// FacadeTLSDir is where the facade keeps its server certificate;
@@ -118,6 +120,25 @@ type Stack struct {
 	UserGRPCAddr string
 	// EncryptionKeyFile is the tenant service's key for secrets at rest.
 	EncryptionKeyFile string
+	// AuditKeyFiles are the keys of the services' audit logs (their MAC
+	// chains), by service name (tenant, subscription, user): audit-<name>.key.
+	AuditKeyFiles map[string]string
+	// PKIDir holds the development CA of the stack's mutual TLS (ca.pem)
+	// and a certificate per process and for the operator's tool
+	// (tool_operator.pem), created on first start and reused.
+	PKIDir string
+	// Mesh are the certificate files by process name and ToolIdentity.
+	Mesh map[string]devpki.Files
+	// AdminAddr is the admin listener (plaintext HTTP: /healthz, /readyz,
+	// /metrics) of each process but the simulator, by process name.
+	AdminAddr map[string]string
+	// ControllerCADir keeps the CA of the stack's APS controller emulators
+	// (NewController), and ControllerCAFile is its certificate, which the
+	// tenant service trusts for its calls back into APSC.
+	ControllerCADir, ControllerCAFile string
+	// PolicyFile is the services' authorization policy file: it lets the
+	// operator's tool certificate act for every instance.
+	PolicyFile string
 	// LogFiles are the processes' log files, by process name.
 	LogFiles map[string]string
 	Cloud    string
@@ -223,6 +244,22 @@ func newStack(opts Options) (*Stack, error) {
 	if err := ensureKeyFile(s.EncryptionKeyFile); err != nil {
 		return nil, err
 	}
+	s.AuditKeyFiles = map[string]string{}
+	for _, name := range []string{Tenant, Subscription, User} {
+		s.AuditKeyFiles[name] = filepath.Join(work, "audit-"+name+".key")
+		if err := ensureKeyFile(s.AuditKeyFiles[name]); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.ensureMesh(); err != nil {
+		return nil, err
+	}
+	// The controllers' CA, trusted by the tenant service for its calls back
+	// into APSC; the stack's APSC emulators issue their certificates from it.
+	s.ControllerCADir = filepath.Join(work, "apsc-ca")
+	if s.ControllerCAFile, err = apsc.EnsureAuthority(s.ControllerCADir); err != nil {
+		return nil, fmt.Errorf("devstack: controller CA: %w", err)
+	}
 
 	s.SimAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports.Sim))
 	s.SimURL = "https://" + s.SimAddr
@@ -260,10 +297,52 @@ func newStack(opts Options) (*Stack, error) {
 	s.FacadeBaseURL = "https://" + s.FacadeAddr
 	s.FacadeURL = s.FacadeBaseURL + "/aps/"
 	s.FacadeCAFile = filepath.Join(s.FacadeTLSDir, "ca.pem")
+	s.AdminAddr = map[string]string{}
 	for _, name := range s.order {
 		s.LogFiles[name] = filepath.Join(work, name+".log")
+		if name == MSCloud {
+			continue
+		}
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		s.AdminAddr[name] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
 	return s, nil
+}
+
+// TrustDomain is the development stack's SPIFFE trust domain, and
+// ToolIdentity the name of the operator's tool certificate in it.
+const (
+	TrustDomain  = "o365gw.local"
+	ToolIdentity = "tool/operator"
+)
+
+// ensureMesh creates (or reuses) the development CA and the certificates
+// of the processes and of the operator's tool, and the policy file that
+// lets that tool act for every instance.
+func (s *Stack) ensureMesh() error {
+	s.PKIDir = filepath.Join(s.WorkDir, "pki")
+	pki := devpki.PKI{Dir: s.PKIDir, TrustDomain: TrustDomain}
+	s.Mesh = map[string]devpki.Files{}
+	for _, name := range []string{Tenant, Subscription, User, Facade, ToolIdentity} {
+		f, err := pki.Files(name)
+		if err != nil {
+			return fmt.Errorf("devstack: development certificates: %w", err)
+		}
+		s.Mesh[name] = f
+	}
+	s.PolicyFile = filepath.Join(s.WorkDir, "authz-policy.json")
+	policy := `{"rules": [{"identity": "` + ToolIdentity + `", "methods": ["*"], "instances": ["*"]}]}` + "\n"
+	return os.WriteFile(s.PolicyFile, []byte(policy), 0o600)
+}
+
+// meshEnv are the mutual TLS settings of a process (prefix "TENANT_", …).
+func (s *Stack) meshEnv(prefix, name string) []string {
+	f := s.Mesh[name]
+	return []string{prefix + "MTLS_CA_FILE=" + f.CA, prefix + "MTLS_CERT_FILE=" + f.Cert, prefix + "MTLS_KEY_FILE=" + f.Key,
+		prefix + "TRUST_DOMAIN=" + TrustDomain}
 }
 
 // MissingBinaryError names a binary that the binaries directory lacks.
@@ -327,8 +406,29 @@ func resolvePorts(p Ports) (Ports, error) {
 	return p, nil
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that is free right now.
+// Ports picked by FreePort lie below Linux's default ephemeral range
+// (32768–60999): a port taken from that range could be handed to another
+// process's outgoing connection before the stack's process binds it.
+const (
+	freePortLow  = 20000
+	freePortHigh = 32000
+)
+
+// FreePort returns a TCP port on 127.0.0.1 that is free right now, picked
+// at random outside the ephemeral range, or one the system assigns when
+// none of a few tries is free.
 func FreePort() (int, error) {
+	for range 50 {
+		n, err := rand.Int(rand.Reader, big.NewInt(freePortHigh-freePortLow))
+		if err != nil {
+			break
+		}
+		port := freePortLow + int(n.Int64())
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -410,6 +510,22 @@ func Base(name string) string {
 }
 
 func (s *Stack) serviceEnv(name string) []string {
+	base := Base(name)
+	env := s.processEnv(name)
+	p := ownPrefixes[base]
+	switch base {
+	case Tenant, Subscription, User:
+		// Reflection on, for grpcurl with the operator's certificate.
+		env = append(env, p+"AUTHZ_POLICY_FILE="+s.PolicyFile, p+"GRPC_REFLECTION=true", p+"AUDIT_KEY_FILE="+s.AuditKeyFiles[base])
+	case Facade:
+	default:
+		return env
+	}
+	env = append(env, s.meshEnv(p, base)...)
+	return append(env, p+"ADMIN_ADDR="+s.AdminAddr[name])
+}
+
+func (s *Stack) processEnv(name string) []string {
 	switch Base(name) {
 	case Tenant:
 		return []string{
@@ -417,6 +533,7 @@ func (s *Stack) serviceEnv(name string) []string {
 			"TENANT_DATABASE_URL=" + s.databaseURL("tenant"),
 			"TENANT_CLOUD=" + s.Cloud,
 			"TENANT_ENCRYPTION_KEY_FILE=" + s.EncryptionKeyFile,
+			"TENANT_APSC_CA_FILE=" + s.ControllerCAFile,
 			"TENANT_USER_ADDR=" + s.UserGRPCAddr,
 			"TENANT_MS_LOGIN_URL=" + s.SimURL + "/",
 			"TENANT_MS_PARTNER_CENTER_URL=" + s.SimURL,
@@ -461,6 +578,9 @@ func (s *Stack) serviceEnv(name string) []string {
 			"FACADE_USER_ADDR=" + s.UserGRPCAddr,
 			"FACADE_RETRY_TIMEOUT=" + s.opts.RetryTimeout.String(),
 			"FACADE_TLS_DIR=" + s.FacadeTLSDir,
+			// The stack's controllers are issued by its controller CA.
+			"FACADE_REGISTRATION_POLICY=controller-ca",
+			"FACADE_CONTROLLER_CA_FILE=" + s.ControllerCAFile,
 			"FACADE_LOG_LEVEL=debug",
 			"FACADE_TRACES=file:" + filepath.Join(s.WorkDir, "traces-facade.jsonl"),
 		}
@@ -621,6 +741,9 @@ func (s *Stack) RegisterDemoPartner(ctx context.Context, name string) (*apsc.Par
 func (s *Stack) NewController(opts apsc.Options) (*apsc.Controller, error) {
 	if opts.FacadeURL == "" {
 		opts.FacadeURL = s.FacadeURL
+	}
+	if opts.CADir == "" {
+		opts.CADir = s.ControllerCADir
 	}
 	if opts.FacadeCAPool == nil {
 		pool, err := s.FacadeCAPool()

@@ -135,7 +135,7 @@ func TestStackLifecycleWithFakeBinaries(t *testing.T) {
 	if err != nil || ctrl.FacadeURL() != s.FacadeURL {
 		t.Fatalf("controller: %v", err)
 	}
-	if b := s.Banner(p); !strings.Contains(b, s.FacadeURL) || !strings.Contains(b, "grpcurl -plaintext "+s.TenantGRPCAddr+" list") ||
+	if b := s.Banner(p); !strings.Contains(b, s.FacadeURL) || !strings.Contains(b, "tool_operator-key.pem "+s.TenantGRPCAddr+" list") ||
 		!strings.Contains(b, "csecret") || !strings.Contains(b, s.SimAdminURL) {
 		t.Errorf("banner:\n%s", b)
 	}
@@ -303,6 +303,7 @@ func TestEnvironment(t *testing.T) {
 		"TENANT_DATABASE_URL=sqlite://" + filepath.Join(work, "tenant.db"),
 		"TENANT_CLOUD=china",
 		"TENANT_ENCRYPTION_KEY_FILE=" + filepath.Join(work, "encryption.key"),
+		"TENANT_APSC_CA_FILE=" + filepath.Join(work, "apsc-ca", "ca.pem"),
 		"TENANT_USER_ADDR=" + s.UserGRPCAddr,
 		"TENANT_MS_LOGIN_URL=" + s.SimURL + "/",
 		"TENANT_MS_PARTNER_CENTER_URL=" + s.SimURL,
@@ -310,6 +311,14 @@ func TestEnvironment(t *testing.T) {
 		"TENANT_MS_CA_FILE=" + filepath.Join(work, "mscloud-ca.pem"),
 		"TENANT_LOG_LEVEL=debug",
 		"TENANT_TRACES=file:" + filepath.Join(work, "traces-tenant.jsonl"),
+		"TENANT_AUTHZ_POLICY_FILE=" + filepath.Join(work, "authz-policy.json"),
+		"TENANT_GRPC_REFLECTION=true",
+		"TENANT_AUDIT_KEY_FILE=" + filepath.Join(work, "audit-tenant.key"),
+		"TENANT_MTLS_CA_FILE=" + filepath.Join(work, "pki", "ca.pem"),
+		"TENANT_MTLS_CERT_FILE=" + filepath.Join(work, "pki", "tenant.pem"),
+		"TENANT_MTLS_KEY_FILE=" + filepath.Join(work, "pki", "tenant-key.pem"),
+		"TENANT_TRUST_DOMAIN=o365gw.local",
+		"TENANT_ADMIN_ADDR=" + s.AdminAddr[Tenant],
 	}
 	if got := s.OwnEnv(Tenant); !slices.Equal(got, wantTenant) {
 		t.Errorf("tenant env\n got %q\nwant %q", got, wantTenant)
@@ -321,8 +330,15 @@ func TestEnvironment(t *testing.T) {
 		"FACADE_USER_ADDR=" + s.UserGRPCAddr,
 		"FACADE_RETRY_TIMEOUT=1s",
 		"FACADE_TLS_DIR=" + filepath.Join(work, "facade-tls"),
+		"FACADE_REGISTRATION_POLICY=controller-ca",
+		"FACADE_CONTROLLER_CA_FILE=" + filepath.Join(work, "apsc-ca", "ca.pem"),
 		"FACADE_LOG_LEVEL=debug",
 		"FACADE_TRACES=file:" + filepath.Join(work, "traces-facade.jsonl"),
+		"FACADE_MTLS_CA_FILE=" + filepath.Join(work, "pki", "ca.pem"),
+		"FACADE_MTLS_CERT_FILE=" + filepath.Join(work, "pki", "facade.pem"),
+		"FACADE_MTLS_KEY_FILE=" + filepath.Join(work, "pki", "facade-key.pem"),
+		"FACADE_TRUST_DOMAIN=o365gw.local",
+		"FACADE_ADMIN_ADDR=" + s.AdminAddr[Facade],
 	}
 	if got := s.OwnEnv(Facade); !slices.Equal(got, wantFacade) {
 		t.Errorf("facade env\n got %q\nwant %q", got, wantFacade)

@@ -90,6 +90,14 @@ func startWith(t *testing.T, opts stackOpts, countries ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Runs after the stack stopped (cleanups run last first), when every
+	// process has flushed its logs and traces.
+	var e *env
+	t.Cleanup(func() {
+		if e != nil {
+			scanForSecrets(t, e)
+		}
+	})
 	t.Cleanup(func() {
 		if t.Failed() {
 			for name, f := range stack.LogFiles {
@@ -119,7 +127,7 @@ func startWith(t *testing.T, opts stackOpts, countries ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, stack: stack, ctrl: ctrl, sim: sim, partner: p}
+	e = &env{t: t, ctx: ctx, stack: stack, ctrl: ctrl, sim: sim, partner: p}
 	// Graph tokens of customer tenants need the application consent the
 	// tenant service grants when it provisions a customer.
 	e.admin("POST", "/_sim/settings", map[string]any{"require_app_consent": true}, nil)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"github.com/o365gateway/gateway/sim/devstack"
 	"io"
 	"net/http"
 	"net/url"
@@ -89,11 +90,38 @@ func TestTenantLifecycle(t *testing.T) {
 		t.Fatalf("unprovision of an unknown id: %v %d", err, r.Status)
 	}
 
-	// The facade's own endpoints.
-	for path, want := range map[string]string{"/metrics": "http_server_request_duration_seconds", "/healthz": `"ok"`, "/openapi.json": `"/tenants/{id}"`} {
+	// The facade's own endpoints. Metrics are served on the admin
+	// listener only, never on the APS listener.
+	for path, want := range map[string]string{"/healthz": `"ok"`, "/openapi.json": `"/tenants/{id}"`} {
 		body := facadeGet(t, e, path)
 		if !strings.Contains(body, want) {
 			t.Errorf("%s lacks %s", path, want)
+		}
+	}
+	pool, err := e.stack.FacadeCAPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	if resp, err := public.Get(e.stack.FacadeBaseURL + "/metrics"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the APS listener answers /metrics: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	for _, name := range []string{devstack.Facade, devstack.Tenant} {
+		for path, want := range map[string]string{"/metrics": "jobs_", "/healthz": "ok", "/readyz": "ready"} {
+			if name == devstack.Facade && path == "/metrics" {
+				want = "http_server_request_duration_seconds"
+			}
+			resp, err := http.Get("http://" + e.stack.AdminAddr[name] + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+				t.Errorf("%s admin %s: %d, lacks %s", name, path, resp.StatusCode, want)
+			}
 		}
 	}
 }
@@ -392,7 +420,7 @@ func TestDemo(t *testing.T) {
 	e := start(t)
 	var out strings.Builder
 	if err := apsc.RunDemo(e.ctx, apsc.DemoOptions{FacadeURL: e.stack.FacadeURL, SimURL: e.stack.SimURL, SimCAPEM: mustRead(t, e.stack.SimCAFile),
-		Out: &out, MaxRetryWait: 500 * time.Millisecond}); err != nil {
+		CADir: e.stack.ControllerCADir, Out: &out, MaxRetryWait: 500 * time.Millisecond}); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 }

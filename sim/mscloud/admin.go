@@ -120,7 +120,9 @@ func (s *Server) adminCreatePartner(w http.ResponseWriter, r *http.Request) {
 		countries = append(countries, c)
 	}
 	if len(in.Countries) == 0 {
-		countries = []string{"US"}
+		// By default a partner sells wherever its cloud does: a 21Vianet
+		// partner in CN, a US Government one in the US.
+		countries = catalogs[cloudName].markets()
 	}
 	name := strings.TrimSpace(in.Name)
 	if name == "" {

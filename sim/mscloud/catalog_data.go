@@ -1,6 +1,7 @@
 package mscloud
 
 import (
+	"maps"
 	"slices"
 	"strings"
 )
@@ -83,6 +84,11 @@ type catalog struct {
 }
 
 func (c *catalog) sellsIn(country string) bool { return c.Markets[country] }
+
+// markets lists the countries the catalog sells in, sorted.
+func (c *catalog) markets() []string {
+	return slices.Sorted(maps.Keys(c.Markets))
+}
 
 func (c *catalog) offer(id string) *legacyOffer {
 	for _, o := range c.Offers {

@@ -17,6 +17,23 @@
 // (base + "/v1.0") are the same host for every cloud profile (global, usgov,
 // china); a partner's profile decides which audiences its tokens may carry
 // and the initial-domain suffix of its customers. GET /_sim/ describes it.
+// A partner registered without countries (POST /_sim/partners) may sell
+// wherever its cloud's catalog does: china CN, usgov US, global every
+// country of the table but CN and RU.
+//
+// # Request bodies
+//
+// Partner Center and Graph read a body before the simulator's lock is
+// taken, at most 1 MiB as sent. Content-Encoding gzip (also x-gzip) and
+// deflate are undone (msgraph-sdk-go gzips every body; at most two codings
+// listed together are undone in reverse order; identity is ignored), and the
+// decompressed body is held to the same 1 MiB: larger → 413; compressed
+// data that does not decode → 400; another coding → 415 (on which the
+// SDK sends the body again uncompressed). Errors are in the API's shape.
+// JSON property names match in any case, and @odata.type (or any other
+// @-annotation) is ignored on Graph objects, nested ones too (the SDK
+// annotates every object it writes); Partner Center ignores properties it
+// does not know.
 //
 // # Tokens
 //
@@ -41,7 +58,12 @@
 //     where required, the state is not in the country's state list where a
 //     state is required, or the postal code is missing where required or does
 //     not match the country's regular expression. validationMessage names the
-//     properties ('AddressLine1', 'City', 'Region', 'PostalCode').
+//     properties ('AddressLine1', 'City', 'Region', 'PostalCode'). In the US
+//     a ZIP code must also belong to the state by its first three digits
+//     (pc_uszip.go: ranges per state for the 50 states and DC, e.g. 980–994
+//     WA, 900–961 CA, 100–149 NY; the territories are not checked); a ZIP
+//     code of another state names both 'Region' and 'PostalCode' (which of
+//     the two is wrong is not known).
 //   - "StreetPartial" with one suggestion (addressLine1 prefixed "1 ") when
 //     addressLine1 holds no digit.
 //   - "VerifiedShippable" with one suggestion, the normalised original
@@ -66,9 +88,12 @@
 // with the regex in the message, missing phone 600051), accepted without
 // checks in BR, ZA, PL, AE, SA, TR, TH, VN, MM, IQ, SS, VE, refused
 // elsewhere (600002); address verdict "None" → 400 600059 (simulated).
-// 600xxx errors use the richer shape (code, message, description,
-// errorName, isRetryable, parameters, errorMessageExtended); their errorName
-// values, except PartnerConfirmedAgreementAlreadyExists, are simulated.
+// 600xxx errors use the richer shape (code, message, description, data,
+// source, errorName, isRetryable, parameters, errorMessageExtended): every
+// Partner Center error body carries code, description, data (a list, maybe
+// empty) and source ("PartnerFD"), the only exception being the 429's
+// {statusCode, message}. Their errorName values, except
+// PartnerConfirmedAgreementAlreadyExists, are simulated.
 //
 // # Other Partner Center choices
 //
@@ -101,7 +126,8 @@
 // country is required and must be in the built-in table (else 400 2000,
 // simulated). Markets: the global catalog sells in every table country
 // except CN and RU; usgov only in US; china only in CN. A country outside
-// the partner's markets gives empty lists and 404s. Catalogs per cloud
+// the partner's markets gives empty lists (200, as every Partner Center
+// list, never 204) and 404s. Catalogs per cloud
 // profile (a choice; the public docs do not list them):
 //
 //   - global: 8 legacy offers and 8 products (below).

@@ -94,16 +94,20 @@ type pcRichErrorBody struct {
 	Code                 int               `json:"code"`
 	Message              string            `json:"message"`
 	Description          string            `json:"description"`
+	Data                 []string          `json:"data"`
+	Source               string            `json:"source"`
 	ErrorName            string            `json:"errorName"`
 	IsRetryable          bool              `json:"isRetryable"`
 	Parameters           map[string]string `json:"parameters"`
 	ErrorMessageExtended string            `json:"errorMessageExtended"`
 }
 
-// pcRichError is the richer shape newer customer endpoints use for 600xxx codes.
+// pcRichError is the richer shape newer customer endpoints use for 600xxx
+// codes: the normal fields (code, description, data, source: every Partner
+// Center error carries them, reference §1.4) plus the richer ones.
 func pcRichError(status, code int, errorName, message string) *response {
 	return jsonResponse(status, pcRichErrorBody{
-		Code: code, Message: message, Description: message, ErrorName: errorName,
+		Code: code, Message: message, Description: message, Data: []string{}, Source: "PartnerFD", ErrorName: errorName,
 		Parameters: map[string]string{}, ErrorMessageExtended: "InternalErrorCode=" + strconv.Itoa(code),
 	})
 }
@@ -122,6 +126,13 @@ func pcThrottled(retryAfter int) *response {
 	})
 	r.header.Set("Retry-After", strconv.Itoa(retryAfter))
 	return r
+}
+
+// pcBodyError is Partner Center's answer to a body it cannot read (too
+// large, unknown content coding, bad compressed data).
+func pcBodyError(err error) *response {
+	status, msg := bodyProblem(err)
+	return pcError(status, codeInvalidInput, msg)
 }
 
 // pcFault is the body of an injected Partner Center error. The code equals

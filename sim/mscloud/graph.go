@@ -40,6 +40,13 @@ func (s *Server) graphRoute(pattern string, h apiHandler) {
 	})
 }
 
+// graphBodyError is Graph's answer to a body it cannot read (too large,
+// unknown content coding, bad compressed data).
+func (c *apiCall) graphBodyError(err error, now time.Time) *response {
+	status, msg := bodyProblem(err)
+	return graphError(status, "Request_BadRequest", msg, c.requestID, c.clientRequestID, now)
+}
+
 func (c *apiCall) graphNotFound(r *http.Request, now time.Time) *response {
 	return graphError(http.StatusNotFound, "Request_ResourceNotFound",
 		"Resource '"+r.URL.Path+"' does not exist or one of its queried reference-property objects are not present.",
@@ -56,8 +63,8 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		case faultDelay, faultDelayCommit:
 			// The body is read first: net/http notices that a client gave
 			// up only once the body is consumed.
-			if bufferBody(r) != nil {
-				graphError(http.StatusRequestEntityTooLarge, "Request_BadRequest", "The request body is too large.", c.requestID, c.clientRequestID, s.clock.Now()).writeTo(w)
+			if err := bufferBody(r); err != nil {
+				c.graphBodyError(err, s.clock.Now()).writeTo(w)
 				return
 			}
 			if !s.faultWait(f, &r) {
@@ -73,10 +80,20 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 			s.graphThrottled(r, c, f.RetryAfterSeconds).writeTo(w)
 			return
 		case faultErrorAfterCommit:
+			if err := bufferBody(r); err != nil {
+				c.graphBodyError(err, s.clock.Now()).writeTo(w)
+				return
+			}
 			s.handleGraph(r, c)
 			graphError(f.Status, graphCodeFor(f.Status), "Simulated failure: "+http.StatusText(f.Status)+".", c.requestID, c.clientRequestID, s.clock.Now()).writeTo(w)
 			return
 		}
+	}
+	// The body is read before the lock is taken (a slow client must not
+	// hold the simulator) and bounded, as Partner Center's is.
+	if err := bufferBody(r); err != nil {
+		c.graphBodyError(err, s.clock.Now()).writeTo(w)
+		return
 	}
 	resp := s.handleGraph(r, c)
 	// Every Graph answer names the request (Graph has no MS-RequestId replay).

@@ -34,8 +34,9 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		case faultDelay, faultDelayCommit:
 			// The body is read first: net/http notices that a client gave
 			// up only once the body is consumed.
-			if bufferBody(r) != nil {
-				entraError(http.StatusRequestEntityTooLarge, "invalid_request", 50000, "The request body is too large. (simulated)", r.Host, corr, s.clock.Now()).writeTo(w)
+			if err := bufferBody(r); err != nil {
+				status, msg := bodyProblem(err)
+				entraError(status, "invalid_request", 50000, msg+" (simulated)", r.Host, corr, s.clock.Now()).writeTo(w)
 				return
 			}
 			if !s.faultWait(f, &r) {

@@ -74,6 +74,10 @@ func checkAddress(a address, rules *countryRules) addressCheck {
 		invalid = append(invalid, "PostalCode")
 	case n.PostalCode != "" && rules.postal != nil && !rules.postal.MatchString(n.PostalCode):
 		invalid = append(invalid, "PostalCode")
+	case rules.ISO2 == "US" && rules.hasState(n.State) && !usZIPFitsState(n.State, n.PostalCode):
+		// A ZIP code of another state: which of the two is wrong is not
+		// known, so both are named.
+		invalid = append(invalid, "Region", "PostalCode")
 	}
 	if len(invalid) > 0 {
 		return addressCheck{status: addrNone, invalid: invalid}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -81,3 +82,36 @@ type Observable interface{ Obs() Observability }
 
 // Obs returns the observability settings.
 func (o Observability) Obs() Observability { return o }
+
+// Mesh is how a process proves its identity to the deployment's other
+// processes (mutual TLS with certificates of the deployment's CA) and
+// checks theirs.
+type Mesh struct {
+	MTLSCAFile   string `env:"MTLS_CA_FILE" help:"the deployment CA (PEM) that every internal certificate chains to; re-read when it changes"`
+	MTLSCertFile string `env:"MTLS_CERT_FILE" help:"this process's certificate (PEM) whose one URI SAN is its SPIFFE ID, spiffe://TRUST_DOMAIN/<name>; re-read when it changes"`
+	MTLSKeyFile  string `env:"MTLS_KEY_FILE" help:"the private key (PEM) of MTLS_CERT_FILE"`
+	TrustDomain  string `env:"TRUST_DOMAIN" default:"o365gw.local" help:"the SPIFFE trust domain of the deployment's identities"`
+	Plaintext    bool   `env:"INSECURE_PLAINTEXT" help:"gRPC without TLS, caller identities or authorization; for a test only (logged as an error)"`
+}
+
+// Validate checks the mesh settings.
+func (m Mesh) Validate() error {
+	files := m.MTLSCAFile != "" && m.MTLSCertFile != "" && m.MTLSKeyFile != ""
+	switch {
+	case m.Plaintext && (m.MTLSCAFile != "" || m.MTLSCertFile != "" || m.MTLSKeyFile != ""):
+		return errors.New("INSECURE_PLAINTEXT and MTLS_* exclude each other")
+	case !m.Plaintext && !files:
+		return errors.New("MTLS_CA_FILE, MTLS_CERT_FILE and MTLS_KEY_FILE are required (or INSECURE_PLAINTEXT=true, for a test only)")
+	case m.TrustDomain == "" || strings.ContainsAny(m.TrustDomain, "/:@ "):
+		return errors.New("TRUST_DOMAIN must be a plain domain name")
+	}
+	return nil
+}
+
+// Server is what every gRPC service adds to serving: the admin listener,
+// the operators' authorization rules and reflection.
+type Server struct {
+	AdminAddr       string `env:"ADMIN_ADDR" help:"optional plaintext HTTP address for kubelet and Prometheus: /healthz (liveness), /readyz (readiness), /metrics"`
+	AuthzPolicyFile string `env:"AUTHZ_POLICY_FILE" help:"JSON rules {\"rules\":[{\"identity\",\"methods\",\"instances\"}]} added to the built-in ones: which operator tools may call which methods for which instances"`
+	GRPCReflection  bool   `env:"GRPC_REFLECTION" help:"serve gRPC reflection (to authorized callers); off in production"`
+}

@@ -123,7 +123,9 @@ type Error struct {
 	Message    string
 	RequestID  string
 	RetryAfter time.Duration
-	transport  error
+	// transport is why no readable answer came: the transport's failure, or
+	// an answer that cannot be decoded or followed.
+	transport error
 }
 
 func (e *Error) Error() string {
@@ -188,7 +190,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	req, err := runtime.NewRequest(ctx, method, target)
 	if err != nil {
-		return err
+		return &Error{Message: "a link Microsoft Graph returned could not be followed", transport: err}
 	}
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -208,26 +210,37 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return &Error{StatusCode: resp.StatusCode, Message: "reading the Graph answer failed", transport: err}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("request-id")}
-		var raw struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(data, &raw) == nil {
-			e.Code, e.Message = raw.Error.Code, raw.Error.Message
-		}
-		if e.Message == "" {
-			e.Message = http.StatusText(resp.StatusCode)
-		}
-		e.RetryAfter = msapi.RetryAfter(resp.Header)
-		return e
+		return parseError(resp, data)
 	}
 	if out != nil && len(bytes.TrimSpace(data)) > 0 {
-		return json.Unmarshal(data, out)
+		if err := json.Unmarshal(data, out); err != nil {
+			return &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("request-id"),
+				Message: "the answer to " + method + " " + req.Raw().URL.Path + " could not be read", transport: err}
+		}
 	}
 	return nil
+}
+
+// parseError reads Graph's error answer {"error":{"code","message"}}.
+func parseError(resp *http.Response, data []byte) *Error {
+	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("request-id")}
+	var raw struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(data, &raw) == nil {
+		e.Code, e.Message = raw.Error.Code, raw.Error.Message
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	if e.Message == "" {
+		e.Message = fmt.Sprintf("HTTP status %d", resp.StatusCode)
+	}
+	e.RetryAfter = msapi.RetryAfter(resp.Header)
+	return e
 }
 
 func escape(idOrUPN string) string { return url.PathEscape(idOrUPN) }

@@ -67,11 +67,22 @@ func (c *Client) FindUser(ctx context.Context, upn string) (*User, error) {
 	return nil, nil
 }
 
-// ListUsers returns every user, following @odata.nextLink.
+// maxUserPages bounds ListUsers: 1000 pages of 999 users is more than a
+// tenant holds.
+const maxUserPages = 1000
+
+// ListUsers returns every user, following @odata.nextLink. A link that
+// comes back, or more pages than any tenant has, is an error: Graph's
+// answers must not keep a job paging forever.
 func (c *Client) ListUsers(ctx context.Context) ([]User, error) {
 	var all []User
+	seen := map[string]bool{}
 	next := "/users?$top=999"
 	for next != "" {
+		if seen[next] || len(seen) == maxUserPages {
+			return nil, &Error{Message: "Microsoft Graph kept returning pages of users (a repeated or endless @odata.nextLink)"}
+		}
+		seen[next] = true
 		var page struct {
 			Value    []User `json:"value"`
 			NextLink string `json:"@odata.nextLink"`

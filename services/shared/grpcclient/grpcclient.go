@@ -19,9 +19,11 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+
+	"github.com/o365gateway/gateway/services/shared/mtls"
 )
 
 // roundRobin spreads calls over every ready address of the target.
@@ -40,15 +42,20 @@ func defaultDeadline(ctx context.Context, method string, req, reply any, cc *grp
 	return invoker(ctx, method, req, reply, cc, opts...)
 }
 
-// Dial returns a client connection to target (see the package doc). It
-// connects lazily, like grpc.NewClient.
-func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+// Dial returns a client connection to target (see the package doc), the
+// service named service ("tenant", "subscription", "user"): with mesh, the
+// connection is mutual TLS and the server must prove that service's
+// identity; nil mesh dials plaintext (tests only). It connects lazily,
+// like grpc.NewClient.
+func Dial(target string, mesh *mtls.Source, service string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	target = strings.TrimSpace(target)
 	if target == "" {
 		return nil, errors.New("grpcclient: empty target")
 	}
 	base := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		mtls.DialOption(mesh, service),
+		// Pings no more often than the servers allow (grpcserver).
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 		grpc.WithDefaultServiceConfig(roundRobin),
 		// A replica that restarts is reconnected quickly, and a call waits

@@ -33,7 +33,7 @@ func server(t *testing.T, calls *atomic.Int32) string {
 func TestReplicasShareCalls(t *testing.T) {
 	var a, b atomic.Int32
 	addrA, addrB := server(t, &a), server(t, &b)
-	conn, err := Dial(addrA + ", " + addrB)
+	conn, err := Dial(addrA+", "+addrB, nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,14 +49,14 @@ func TestReplicasShareCalls(t *testing.T) {
 	if a.Load() == 0 || b.Load() == 0 {
 		t.Fatalf("calls not spread: %d and %d", a.Load(), b.Load())
 	}
-	if _, err := Dial(" , "); err == nil {
+	if _, err := Dial(" , ", nil, "test"); err == nil {
 		t.Fatal("an empty list was accepted")
 	}
 }
 
 func TestSingleAddress(t *testing.T) {
 	var n atomic.Int32
-	conn, err := Dial(server(t, &n))
+	conn, err := Dial(server(t, &n), nil, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
-// Package grpcserver builds the gRPC server every service runs: OpenTelemetry
-// stats handler, panic recovery, request logging, error mapping through
-// apierr, health and reflection.
+// Package grpcserver builds the gRPC server every service runs: mutual TLS
+// and per-caller authorization (packages mtls, authz), the audit log of
+// every change (package audit), OpenTelemetry stats handler, panic
+// recovery, request logging, error mapping through apierr, limits on
+// messages and connections, health, and reflection when asked.
 package grpcserver
 
 import (
@@ -16,33 +18,115 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/audit"
+	"github.com/o365gateway/gateway/services/shared/authz"
+	"github.com/o365gateway/gateway/services/shared/config"
+	"github.com/o365gateway/gateway/services/shared/mtls"
 )
 
 // Server is a gRPC server with health reporting.
 type Server struct {
 	*grpc.Server
-	Health *health.Server
-	log    *slog.Logger
+	Health      *health.Server
+	log         *slog.Logger
+	trustDomain string
 }
 
+// Options secure a server.
+type Options struct {
+	// Mesh proves the server's identity and checks its callers'; nil
+	// serves plaintext with no authorization (tests only).
+	Mesh *mtls.Source
+	// TrustDomain of the callers' identities.
+	TrustDomain string
+	// Rules say who may call what (the service's built-in rules and the
+	// operator's); they apply with Mesh.
+	Rules []authz.Rule
+	// Reflection serves gRPC reflection (to authorized callers).
+	Reflection bool
+	// Audit, when set, records every state-changing call (audit.IsChange)
+	// with its caller and outcome, refused ones included.
+	Audit *audit.Log
+}
+
+// Self is the server's own identity (its certificate's SPIFFE ID), "" on
+// a plaintext server.
+func (o Options) Self() string {
+	if o.Mesh == nil {
+		return ""
+	}
+	return o.Mesh.Self()
+}
+
+// Limits of every server: a request larger than MaxRecvMsgSize is refused
+// (ResourceExhausted); clients may not ping more often than every 10 s;
+// connections are recycled every few minutes, so that clients resolving a
+// headless Service's DNS name see new replicas.
+const (
+	MaxRecvMsgSize = 4 << 20
+	MaxSendMsgSize = 16 << 20
+)
+
 // New builds a server. Order (outermost first): the otelgrpc stats handler
-// opens the span; then logUnary adds the APS metadata to the log context, logs
-// the call with its internal cause, and maps the error to a status (the one
-// place where that happens); then panic recovery.
-func New(log *slog.Logger) *Server {
-	s := &Server{log: log, Health: health.NewServer()}
+// opens the span; then logUnary adds the APS metadata and the caller to the
+// log context, logs the call with its internal cause, and maps the error to
+// a status (the one place where that happens); then the audit log, which
+// records each change with its outcome (outside the policy, so that refused
+// changes are recorded too); then the authorization policy; then panic
+// recovery.
+func New(log *slog.Logger, o Options) *Server {
+	s := &Server{log: log, Health: health.NewServer(), trustDomain: o.TrustDomain}
+	chain := []grpc.UnaryServerInterceptor{s.logUnary}
+	if o.Audit != nil {
+		chain = append(chain, auditUnary(o.Audit, func(ctx context.Context) string {
+			id, _ := mtls.Peer(ctx, o.TrustDomain)
+			return id
+		}))
+	}
+	var streams []grpc.StreamServerInterceptor
+	if o.Mesh != nil {
+		policy := authz.New(o.TrustDomain, log, o.Rules...)
+		chain = append(chain, policy.UnaryInterceptor())
+		streams = append(streams, policy.StreamInterceptor())
+	}
+	chain = append(chain, recoverUnary(log))
 	s.Server = grpc.NewServer(
+		mtls.ServerOption(o.Mesh),
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
-		grpc.ChainUnaryInterceptor(s.logUnary, recoverUnary(log)),
+		grpc.ChainUnaryInterceptor(chain...),
+		grpc.ChainStreamInterceptor(streams...),
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.MaxSendMsgSize(MaxSendMsgSize),
+		grpc.MaxConcurrentStreams(1000),
+		grpc.ConnectionTimeout(10*time.Second),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, MaxConnectionAge: 5 * time.Minute,
+			MaxConnectionAgeGrace: time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
 	)
 	healthpb.RegisterHealthServer(s.Server, s.Health)
-	reflection.Register(s.Server)
+	if o.Reflection {
+		reflection.Register(s.Server)
+	}
 	return s
+}
+
+// Ready tells whether the overall health is SERVING (the readiness probe
+// of the admin listener).
+func (s *Server) Ready(ctx context.Context) error {
+	resp, err := s.Health.Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return err
+	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("not ready: %s", resp.GetStatus())
+	}
+	return nil
 }
 
 func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
@@ -57,6 +141,9 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	}
 	st, _ := status.FromError(err)
 	attrs := []any{"method", info.FullMethod, "code", st.Code().String(), "duration_ms", time.Since(start).Milliseconds()}
+	if caller, ok := mtls.Peer(ctx, s.trustDomain); ok {
+		attrs = append(attrs, "caller", caller)
+	}
 	if r.Phase != "" {
 		attrs = append(attrs, "aps_phase", r.Phase)
 	}
@@ -162,4 +249,20 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		s.Stop()
 	}
 	return nil
+}
+
+// Configure returns the Options of a service from its settings: its mesh
+// identity (nil with INSECURE_PLAINTEXT), the built-in rules followed by the
+// operator's policy file, and reflection. Options.Mesh also dials the
+// service's own calls to other services.
+func Configure(m config.Mesh, srv config.Server, builtin []authz.Rule, log *slog.Logger) (Options, error) {
+	mesh, err := mtls.Open(m, log)
+	if err != nil {
+		return Options{}, err
+	}
+	rules, err := authz.WithFile(builtin, srv.AuthzPolicyFile)
+	if err != nil {
+		return Options{}, err
+	}
+	return Options{Mesh: mesh, TrustDomain: m.TrustDomain, Rules: rules, Reflection: srv.GRPCReflection}, nil
 }

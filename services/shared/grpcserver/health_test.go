@@ -15,7 +15,7 @@ import (
 // Readiness follows the checks; liveness stays SERVING while the process
 // serves.
 func TestWatchFollowsChecks(t *testing.T) {
-	s := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := New(slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
 	var down atomic.Bool
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

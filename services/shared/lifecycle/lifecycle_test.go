@@ -388,3 +388,41 @@ func TestBegin(t *testing.T) {
 		t.Fatalf("unprovision while provisioning must proceed (supersede): %v %v", d, err)
 	}
 }
+
+// Finished is told of a completed attempt with its steps' request ids, and
+// of a failure with the platform's reason.
+func TestFinishedReportsOutcomes(t *testing.T) {
+	refuse := true
+	var f *fixture
+	f = newFixture(t, map[string]lifecycle.Work[thing]{
+		lifecycle.Provision: func(ctx context.Context, v *thing) (func(*thing), error) {
+			return nil, f.m.Do(ctx, v, lifecycle.Effect[thing]{Step: "create",
+				Call: func(ctx context.Context, v *thing, id string) (func(*thing), error) {
+					if refuse {
+						return nil, jobs.Permanent(apierr.New(codes.FailedPrecondition, apierr.InvalidAddress, "bad address"))
+					}
+					return nil, nil
+				}})
+		},
+	})
+	var got []lifecycle.Finish
+	f.m.Finished = func(ctx context.Context, fin lifecycle.Finish) { got = append(got, fin) }
+	f.create(t)
+	_ = f.runJobs(t)
+	if len(got) != 1 || got[0].Err == nil || got[0].Err.Reason != apierr.InvalidAddress || got[0].JobKind != "thing.provision.v2" ||
+		got[0].ID != "x" || got[0].InstanceID != "i" || got[0].Attempt != 1 {
+		t.Fatalf("failure reported as %+v", got)
+	}
+	refuse = false
+	v := f.get(t)
+	f.m.Prepare(v, lifecycle.Provision)
+	if err := f.store.Update(context.Background(), v, f.m.Job(v)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.runJobs(t); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1].Err != nil || got[1].Attempt != 2 || got[1].Steps["create"].RequestID == "" {
+		t.Fatalf("completion reported as %+v", got[1:])
+	}
+}

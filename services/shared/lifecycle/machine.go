@@ -51,8 +51,48 @@ type Machine[T any] struct {
 	OnFail func(op string, v *T)
 	// Notify wakes the job runner after an enqueue.
 	Notify func()
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Finished, when set, is told of every attempt whose job ended it:
+	// completed (an unprovision: the resource removed) or failed for good.
+	// Superseded attempts are not reported. The audit log records these
+	// asynchronous outcomes.
+	Finished func(ctx context.Context, f Finish)
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Finish is how an attempt ended, as Machine.Finished is told.
+type Finish struct {
+	// Resource is the machine's Name ("tenant").
+	Resource   string
+	InstanceID string
+	ID         string
+	// Op is the operation, JobKind the job that ran it.
+	Op      string
+	JobKind string
+	Attempt int
+	// Err is the final failure as the platform sees it (Classify); nil
+	// when the attempt completed.
+	Err *apierr.Error
+	// Steps are the operation's keyed side effects at Microsoft, with
+	// their MS-RequestIds.
+	Steps map[string]Step
+}
+
+// finished tells Finished of an ended attempt of v.
+func (m *Machine[T]) finished(ctx context.Context, v *T, p *Payload, err *apierr.Error) {
+	if m.Finished == nil {
+		return
+	}
+	f := Finish{Resource: m.Name, InstanceID: p.InstanceID, ID: p.ID, Op: p.Op, JobKind: m.JobKind(p.Op), Attempt: p.Attempt, Err: err}
+	if o := m.Op(v); len(o.Steps) > 0 {
+		f.Steps = make(map[string]Step, len(o.Steps))
+		for name, s := range o.Steps {
+			if s != nil {
+				f.Steps[name] = *s
+			}
+		}
+	}
+	m.Finished(ctx, f)
 }
 
 func (m *Machine[T]) now() time.Time {

@@ -72,7 +72,9 @@ type Op struct {
 
 	// Secret is a sealed secret (an initial password) that the answer
 	// completing the provisioning reveals, again on a re-send of that answer
-	// until RevealUntil, after which it is erased.
+	// until RevealUntil, after which it is erased. The service seals it for
+	// the resource's own place (secret.Place), so that it opens for no
+	// other resource, and re-seals it after a key rotation (Machine.Reseal).
 	Secret      string     `json:"secret,omitempty"`
 	RevealUntil *time.Time `json:"reveal_until,omitempty"`
 

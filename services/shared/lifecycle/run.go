@@ -71,6 +71,7 @@ func (m *Machine[T]) run(op string, work Work[T]) func(context.Context, *jobs.Jo
 			if err := m.Store.Delete(ctx, p.InstanceID, p.ID); err != nil && !errors.Is(err, storeerr.ErrNotFound) {
 				return err
 			}
+			m.finished(ctx, v, p, nil)
 			return nil
 		}
 		return m.complete(ctx, v, p, finish)
@@ -98,6 +99,9 @@ func (m *Machine[T]) complete(ctx context.Context, v *T, p *Payload, finish func
 			erase = m.newJob(m.eraseKind(), v, until)
 		}
 		err := m.Store.Update(ctx, v, erase)
+		if err == nil {
+			m.finished(ctx, v, p, nil)
+		}
 		if !errors.Is(err, storeerr.ErrConflict) {
 			return err
 		}
@@ -136,8 +140,11 @@ func (m *Machine[T]) failed(ctx context.Context, job *jobs.Job, cause error) err
 	if errors.Is(err, ErrSuperseded) {
 		return nil
 	}
-	if err == nil && m.Log != nil {
-		m.Log.WarnContext(ctx, m.Name+" operation failed", "id", p.ID, "operation", p.Op, "reason", e.Reason, "cause", cause.Error())
+	if err == nil {
+		m.finished(ctx, v, p, e)
+		if m.Log != nil {
+			m.Log.WarnContext(ctx, m.Name+" operation failed", "id", p.ID, "operation", p.Op, "reason", e.Reason, "cause", cause.Error())
+		}
 	}
 	return err
 }
@@ -180,7 +187,8 @@ func (m *Machine[T]) erase(ctx context.Context, job *jobs.Job) error {
 	})
 }
 
-// SetSecret records the sealed secret the completing answer reveals.
+// SetSecret records the sealed secret the completing answer reveals, sealed
+// for v's place by the service.
 func (m *Machine[T]) SetSecret(v *T, sealed string) { m.Op(v).Secret = sealed }
 
 // Effect is one keyed side effect at Microsoft.

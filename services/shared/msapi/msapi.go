@@ -130,7 +130,7 @@ func NewPipeline(c Config) runtime.Pipeline {
 			AllowedHeaders: allowed,
 		},
 		&policy.ClientOptions{
-			Transport: c.HTTP,
+			Transport: stayOnHost(c.HTTP),
 			Retry: policy.RetryOptions{
 				MaxRetries:    r.MaxRetries,
 				RetryDelay:    r.RetryDelay,
@@ -139,6 +139,30 @@ func NewPipeline(c Config) runtime.Pipeline {
 			},
 			Telemetry: policy.TelemetryOptions{ApplicationID: "o365gateway"},
 		})
+}
+
+// stayOnHost is c (a copy) following no redirect to another host or
+// scheme: the 3xx itself is the answer (an error to the clients), so that
+// no request body (passwords, customer data) goes to a host other than the
+// API's. Go already drops the bearer token on such redirects.
+func stayOnHost(c *http.Client) *http.Client {
+	if c == nil {
+		return nil
+	}
+	cc := *c
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !strings.EqualFold(req.URL.Host, via[0].URL.Host) || req.URL.Scheme != via[0].URL.Scheme {
+			return http.ErrUseLastResponse
+		}
+		if c.CheckRedirect != nil {
+			return c.CheckRedirect(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cc
 }
 
 // attemptPolicy gives every attempt its own id and logs it.
@@ -181,20 +205,24 @@ func (p *attemptPolicy) Do(req *policy.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// MaxRetryAfter bounds what RetryAfter returns: a larger value is a
+// mistake, and would leave a job waiting for years.
+const MaxRetryAfter = time.Hour
+
 // RetryAfter reads a Retry-After header (seconds or an HTTP date); 0 when
-// absent or unreadable.
+// absent, unreadable or past, at most MaxRetryAfter.
 func RetryAfter(h http.Header) time.Duration {
 	ra := strings.TrimSpace(h.Get("Retry-After"))
 	if ra == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(ra); err == nil {
-		return time.Duration(s) * time.Second
+	var d time.Duration
+	if s, err := strconv.ParseInt(ra, 10, 64); err == nil {
+		d = time.Duration(min(max(s, 0), int64(MaxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(ra); err == nil {
+		d = time.Until(t)
 	}
-	if t, err := http.ParseTime(ra); err == nil {
-		return time.Until(t)
-	}
-	return 0
+	return min(max(d, 0), MaxRetryAfter)
 }
 
 // SetJSON sets an encoded JSON body that azcore can rewind between attempts.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,7 +80,11 @@ func TestPipeline(t *testing.T) {
 }
 
 func TestRetryAfter(t *testing.T) {
-	for v, want := range map[string]time.Duration{"": 0, "57": 57 * time.Second, " 3 ": 3 * time.Second, "soon": 0} {
+	// Negative, past and huge values (found by the clients' fuzz targets:
+	// a negative wait, and an overflow for 10^13 seconds) are clamped.
+	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	for v, want := range map[string]time.Duration{"": 0, "57": 57 * time.Second, " 3 ": 3 * time.Second, "soon": 0,
+		"-5": 0, past: 0, "10000000000000": MaxRetryAfter, "99999999999999999999": 0} {
 		if got := RetryAfter(http.Header{"Retry-After": {v}}); got != want {
 			t.Errorf("%q: %s", v, got)
 		}
@@ -87,5 +92,46 @@ func TestRetryAfter(t *testing.T) {
 	at := time.Now().Add(time.Minute).UTC().Format(http.TimeFormat)
 	if got := RetryAfter(http.Header{"Retry-After": {at}}); got < 55*time.Second || got > time.Minute {
 		t.Errorf("HTTP date: %s", got)
+	}
+}
+
+// A redirect to another host is not followed: the request body (a password,
+// customer data) stays with the API. Found by partnercenter's FuzzAnswer:
+// a 308 with Location //0 sent the call to host "0".
+func TestNoRedirectToAnotherHost(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, other.URL+"/x", http.StatusPermanentRedirect)
+		case "/same":
+			http.Redirect(w, r, "/done", http.StatusPermanentRedirect)
+		}
+	}))
+	defer api.Close()
+	// httptest's servers share one certificate: api's client trusts both.
+	pl := NewPipeline(Config{Name: "test", Credential: staticCred{}, Scope: "api/.default", HTTP: api.Client(),
+		AttemptID: Header{Name: "X-Attempt", Attr: "attempt"}, Retry: Retry{MaxRetries: -1}, Log: slog.New(slog.DiscardHandler)})
+	for path, want := range map[string]int{"/away": http.StatusPermanentRedirect, "/same": http.StatusOK} {
+		req, err := runtime.NewRequest(context.Background(), http.MethodPost, api.URL+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := SetJSON(req, []byte(`{"password":"secret"}`)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := pl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = ReadBody(resp)
+		if resp.StatusCode != want {
+			t.Fatalf("%s: status %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("%d requests went to the other host", n)
 	}
 }

@@ -145,7 +145,7 @@ func (c *Client) do(ctx context.Context, method, path string, query map[string]s
 		}
 		if out != nil && len(bytes.TrimSpace(data)) > 0 {
 			if err := json.Unmarshal(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), out); err != nil {
-				return resp, fmt.Errorf("decode Partner Center answer to %s %s: %w", method, path, err)
+				return resp, readError(resp, fmt.Sprintf("the answer to %s %s could not be read", method, path), err)
 			}
 		}
 		return resp, nil
@@ -155,7 +155,7 @@ func (c *Client) do(ctx context.Context, method, path string, query map[string]s
 func (c *Client) send(ctx context.Context, method, path string, query, headers map[string]string, payload []byte) (*http.Response, []byte, error) {
 	req, err := runtime.NewRequest(ctx, method, c.base+path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, readError(nil, "a link Partner Center returned could not be followed", err)
 	}
 	if len(query) > 0 {
 		q := req.Raw().URL.Query()

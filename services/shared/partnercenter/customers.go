@@ -3,6 +3,7 @@ package partnercenter
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -77,7 +78,7 @@ func (c *Client) FindCustomerByDomain(ctx context.Context, domain string) (*Cust
 		}
 		u, err := url.Parse(next.URI)
 		if err != nil {
-			return nil, err
+			return nil, readError(nil, "the next page link Partner Center returned is not a URL", err)
 		}
 		path = "/" + strings.TrimPrefix(strings.TrimPrefix(u.Path, "/"), "")
 		if !strings.HasPrefix(path, "/v1/") {
@@ -92,7 +93,9 @@ func (c *Client) FindCustomerByDomain(ctx context.Context, domain string) (*Cust
 			headers[h.Key] = h.Value
 		}
 	}
-	return nil, nil
+	// Not "not found": a customer may still exist beyond the pages read,
+	// and the caller would create a duplicate.
+	return nil, readError(nil, "Partner Center's customer search did not end within 100 pages", errors.New("too many pages"))
 }
 
 // DeleteCustomer deletes a customer (integration sandbox only).

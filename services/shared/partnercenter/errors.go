@@ -25,7 +25,9 @@ type Error struct {
 	RetryAfter    time.Duration
 	RequestID     string
 	CorrelationID string
-	transport     error
+	// transport is why no readable answer came: the transport's failure, or
+	// an answer that cannot be decoded or followed.
+	transport error
 }
 
 func (e *Error) Error() string {
@@ -107,8 +109,29 @@ func parseError(resp *http.Response, body []byte) *Error {
 		e.Retryable = raw.IsRetryable
 	}
 	if e.Description == "" {
-		e.Description = http.StatusText(resp.StatusCode)
+		e.Description = statusText(resp.StatusCode)
 	}
 	e.RetryAfter = msapi.RetryAfter(resp.Header)
+	return e
+}
+
+// statusText describes an HTTP status, also one net/http has no text for.
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return t
+	}
+	return fmt.Sprintf("HTTP status %d", code)
+}
+
+// readError is the typed error of an answer that cannot be read or followed
+// (malformed JSON, a link that is not a URL). It counts as transient, as any
+// failure to get Partner Center's answer does.
+func readError(resp *http.Response, what string, err error) *Error {
+	e := &Error{Description: what, transport: err}
+	if resp != nil {
+		e.StatusCode = resp.StatusCode
+		e.RequestID = resp.Header.Get("MS-RequestId")
+		e.CorrelationID = resp.Header.Get("MS-CorrelationId")
+	}
 	return e
 }

@@ -3,6 +3,7 @@ package secret
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -24,24 +25,31 @@ func TestStringNeverPrints(t *testing.T) {
 }
 
 func TestSealRoundTripAndWrongKey(t *testing.T) {
-	k1 := bytes.Repeat([]byte{1}, 32)
-	s1, _ := NewSealer(k1)
-	sealed, err := s1.Seal(New("client-secret"))
-	if err != nil || strings.Contains(sealed, "client-secret") {
+	s1, _ := NewSealer(bytes.Repeat([]byte{1}, 32))
+	at := At("tenant", "instances", "i1", "client_secret")
+	sealed, err := s1.Seal(New("client-secret"), at)
+	if err != nil || strings.Contains(sealed, "client-secret") || !strings.HasPrefix(sealed, "v2.default.") {
 		t.Fatalf("%v %s", err, sealed)
 	}
-	got, err := s1.Open(sealed)
+	got, err := s1.Open(sealed, at)
 	if err != nil || got.Reveal() != "client-secret" {
 		t.Fatalf("%v", err)
 	}
+	// Another key under the same id: the value does not open.
 	s2, _ := NewSealer(bytes.Repeat([]byte{2}, 32))
-	if _, err := s2.Open(sealed); err == nil {
-		t.Fatal("opened with the wrong key")
+	if _, err := s2.Open(sealed, at); !errors.Is(err, ErrNotOpened) {
+		t.Fatalf("opened with the wrong key: %v", err)
 	}
 	if _, err := NewSealer([]byte("short")); err == nil {
 		t.Fatal("short key accepted")
 	}
 	if _, err := ParseKey("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="); err != nil {
 		t.Fatal(err)
+	}
+	if empty, err := s1.Seal(String{}, at); err != nil || empty != "" {
+		t.Fatalf("the empty secret sealed to %q, %v", empty, err)
+	}
+	if _, err := s1.Seal(New("x"), ""); err == nil {
+		t.Fatal("sealed for no place")
 	}
 }

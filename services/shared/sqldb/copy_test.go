@@ -11,6 +11,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/o365gateway/gateway/services/shared/audit"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/sqldb"
 )
@@ -117,13 +118,16 @@ func TestCopyAndVerify(t *testing.T) {
 		ctx := context.Background()
 		src := openCopy(t, "sqlite://"+filepath.Join(t.TempDir(), "source.db"))
 		fillCopySource(t, ctx, src)
+		// The audit chain moves with the rest and still verifies.
+		key := auditKey(t)
+		appendEntries(t, &audit.Log{Store: sqldb.AuditLog{DB: src}, Key: key, Service: "svc"}, "inst-1", 3)
 		dst := openCopy(t, url(t))
 
 		tables, err := dst.Tables(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := []string{"jobs", "rooms", "bookings"}; !slices.Equal(tables, want) {
+		if want := []string{"audit_log", "jobs", "rooms", "bookings"}; !slices.Equal(tables, want) {
 			t.Fatalf("tables %v, want %v (version tables left out, parents first)", tables, want)
 		}
 		if st, err := src.Tables(ctx); err != nil || !slices.Equal(st, tables) {
@@ -136,7 +140,7 @@ func TestCopyAndVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := strings.Join(progress, " "), fmt.Sprintf("jobs=3 rooms=3 bookings=%d", copiedBookings); got != want {
+		if got, want := strings.Join(progress, " "), fmt.Sprintf("audit_log=3 jobs=3 rooms=3 bookings=%d", copiedBookings); got != want {
 			t.Errorf("progress %q, want %q", got, want)
 		}
 		if counts["bookings"] != copiedBookings {
@@ -144,6 +148,9 @@ func TestCopyAndVerify(t *testing.T) {
 		}
 		if p := verifyProblems(t, src, dst, tables); len(p) > 0 {
 			t.Fatalf("a fresh copy differs: %v", p)
+		}
+		if r := verify(t, dst, audit.NewKeyring(key), &audit.Head{Seq: 3, MAC: mustHead(t, src).MAC}); !r.OK() || r.Entries != 3 {
+			t.Fatalf("the copied audit chain: %+v", r)
 		}
 		var attachment []byte
 		if err := dst.QueryRowContext(ctx, dst.Rebind(`SELECT attachment FROM bookings WHERE id = ?`), 4).Scan(&attachment); err != nil ||

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
@@ -159,3 +160,42 @@ func (d Docs) List(ctx context.Context, instanceID, parentID string) ([]Record, 
 	}
 	return out, rows.Err()
 }
+
+// Scan returns up to limit documents of every instance whose id sorts after
+// after, in id order, among those whose document contains one of the given
+// strings (every document when none is given): a pass over the whole table,
+// one batch at a time.
+func (d Docs) Scan(ctx context.Context, after string, limit int, contains ...string) ([]Record, error) {
+	q := `SELECT id, instance_id, parent_id, data, state, version FROM ` + d.Table + ` WHERE id > ?`
+	args := []any{after}
+	if len(contains) > 0 {
+		like := make([]string, len(contains))
+		for i, c := range contains {
+			like[i] = `data LIKE ? ESCAPE '\'`
+			args = append(args, LikeContains(c))
+		}
+		q += ` AND (` + strings.Join(like, ` OR `) + `)`
+	}
+	rows, err := d.DB.QueryContext(ctx, d.DB.Rebind(q+` ORDER BY id LIMIT ?`), append(args, limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		var r Record
+		var data string
+		if err := rows.Scan(&r.ID, &r.InstanceID, &r.ParentID, &data, &r.State, &r.Version); err != nil {
+			return nil, err
+		}
+		r.Data = []byte(data)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// LikeContains is the pattern of `LIKE ? ESCAPE '\'` that matches the
+// strings containing s (its wildcards match only themselves).
+func LikeContains(s string) string { return "%" + likeEscaper.Replace(s) + "%" }
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

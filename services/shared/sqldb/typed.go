@@ -89,3 +89,22 @@ func (t Typed[T]) List(ctx context.Context, instanceID, parentID string) ([]*T, 
 	}
 	return out, nil
 }
+
+// Scan returns up to limit values of every instance whose id sorts after
+// after, in id order, whose document contains one of the given strings
+// (Docs.Scan).
+func (t Typed[T]) Scan(ctx context.Context, after string, limit int, contains ...string) ([]*T, error) {
+	recs, err := t.Docs.Scan(ctx, after, limit, contains...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*T, 0, len(recs))
+	for _, r := range recs {
+		v, err := t.decode(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

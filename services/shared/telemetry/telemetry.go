@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -97,15 +98,31 @@ func Setup(ctx context.Context, service, version, traces string) (*Providers, er
 	return p, nil
 }
 
-// ServeMetrics serves h as /metrics on addr until ctx ends; an empty addr
-// or nil h serves nothing.
-func ServeMetrics(ctx context.Context, addr string, h http.Handler) error {
-	if addr == "" || h == nil {
+// ServeAdmin serves the admin listener of a process on addr until ctx ends:
+// /healthz answers 200 while the process runs (liveness), /readyz 200 while
+// ready says so (readiness; 503 with the reason otherwise), and /metrics.
+// It is plaintext HTTP for kubelet and Prometheus, and must not be exposed
+// outside the cluster (it reveals no secret). An empty addr serves nothing.
+func ServeAdmin(ctx context.Context, addr string, metrics http.Handler, ready func(context.Context) error) error {
+	if addr == "" {
 		return nil
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", h)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if ready != nil {
+			if err := ready(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {

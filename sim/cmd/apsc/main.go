@@ -44,9 +44,9 @@ Run "apsc <command> -h" for the flags of a command.
 
 // common are the flags every command has.
 type common struct {
-	facade, facadeCA, sim, simCA string
-	maxRetryWait, timeout        time.Duration
-	verbose                      bool
+	facade, facadeCA, sim, simCA, caDir string
+	maxRetryWait, timeout               time.Duration
+	verbose                             bool
 }
 
 func envOr(key, def string) string {
@@ -69,6 +69,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.facadeCA, "facade-ca", envOr("APSC_FACADE_CA", existing(".run/facade-tls/ca.pem")), "PEM file to verify the facade's certificate; empty skips verification (env APSC_FACADE_CA)")
 	fs.StringVar(&c.sim, "sim", envOr("APSC_SIM_URL", "https://127.0.0.1:9443"), "the Microsoft simulator's base URL (env APSC_SIM_URL)")
 	fs.StringVar(&c.simCA, "sim-ca", envOr("APSC_SIM_CA", existing(".run/mscloud-ca.pem")), "PEM file of the simulator's CA; empty skips verification (env APSC_SIM_CA)")
+	fs.StringVar(&c.caDir, "ca-dir", envOr("APSC_CA_DIR", ".run/apsc-ca"), "where the controller's CA is kept (created if missing); `make run`'s tenant service trusts .run/apsc-ca (env APSC_CA_DIR)")
 	fs.DurationVar(&c.maxRetryWait, "max-retry-wait", 0, "cap on the wait between async re-sends (0 obeys APS-Retry-Timeout)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this long")
 	fs.BoolVar(&c.verbose, "v", false, "debug logs of every exchange on stderr")
@@ -170,6 +171,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		SimCAPEM:     simCA,
 		Subdomain:    *subdomain,
 		MaxRetryWait: c.maxRetryWait,
+		CADir:        c.caDir,
 		Out:          stdout,
 		Logger:       c.logger(stderr),
 	})
@@ -219,6 +221,7 @@ func install(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ctrl, err := apsc.NewController(apsc.Options{
 		FacadeURL:    c.facade,
 		FacadeCAPool: pool,
+		CADir:        c.caDir,
 		MaxRetryWait: c.maxRetryWait,
 		Logger:       c.logger(stderr),
 		Progress:     stdout,

@@ -111,6 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			SimURL:       s.SimURL,
 			SimCAPEM:     simCA,
 			Partner:      partner,
+			CADir:        s.ControllerCADir,
 			Out:          stdout,
 		})
 		if err != nil {

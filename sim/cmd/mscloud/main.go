@@ -84,10 +84,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// Slow or oversized requests cannot hold the listener (bodies are bounded
+	// by the simulator itself). No WriteTimeout: delay faults hold an answer
+	// as long as a test asks.
 	srv := &http.Server{
 		Handler:           sim.Handler(),
 		TLSConfig:         bundle.ServerConfig(),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	base := "https://" + ln.Addr().String()

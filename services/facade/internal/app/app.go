@@ -21,6 +21,8 @@ import (
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/gen/openapi"
 	"github.com/o365gateway/gateway/services/shared/grpcclient"
+	"github.com/o365gateway/gateway/services/shared/mtls"
+	"github.com/o365gateway/gateway/services/shared/telemetry"
 
 	"github.com/o365gateway/gateway/services/facade/internal/aps"
 	"github.com/o365gateway/gateway/services/facade/internal/config"
@@ -35,6 +37,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		return fmt.Errorf("server certificate: %w", err)
 	}
 	var controllerCA *x509.CertPool
+	if cfg.Registration == "open" {
+		log.Warn("FACADE_REGISTRATION_POLICY=open: any APS controller that reaches the facade can register an instance; use controller-ca in production")
+	}
 	if cfg.ControllerCAFile != "" {
 		pem, err := os.ReadFile(cfg.ControllerCAFile)
 		if err != nil {
@@ -45,19 +50,23 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 			return fmt.Errorf("no certificate in %s", cfg.ControllerCAFile)
 		}
 	}
-	// The services are reached over the deployment's private network.
-	dial := func(addr string) (*grpc.ClientConn, error) { return grpcclient.Dial(addr) }
-	tenantConn, err := dial(cfg.TenantAddr)
+	// The services are reached over mutual TLS, each proving its identity.
+	mesh, err := mtls.Open(cfg.Mesh, log)
+	if err != nil {
+		return err
+	}
+	dial := func(addr, service string) (*grpc.ClientConn, error) { return grpcclient.Dial(addr, mesh, service) }
+	tenantConn, err := dial(cfg.TenantAddr, "tenant")
 	if err != nil {
 		return fmt.Errorf("tenant service: %w", err)
 	}
 	defer tenantConn.Close()
-	subscriptionConn, err := dial(cfg.SubscriptionAddr)
+	subscriptionConn, err := dial(cfg.SubscriptionAddr, "subscription")
 	if err != nil {
 		return fmt.Errorf("subscription service: %w", err)
 	}
 	defer subscriptionConn.Close()
-	userConn, err := dial(cfg.UserAddr)
+	userConn, err := dial(cfg.UserAddr, "user")
 	if err != nil {
 		return fmt.Errorf("user service: %w", err)
 	}
@@ -72,40 +81,59 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		Certs:        &aps.TenantServiceCerts{Client: tenantv1.NewInstanceServiceClient(tenantConn), TTL: cfg.AuthCacheTTL},
 		ControllerCA: controllerCA,
 		Log:          log,
+		MaxBody:      aps.DefaultMaxBody,
 	})
 	upstreams := map[string]healthpb.HealthClient{"tenant": healthpb.NewHealthClient(tenantConn),
 		"subscription": healthpb.NewHealthClient(subscriptionConn), "user": healthpb.NewHealthClient(userConn)}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		cctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	// ready checks that every upstream service is ready.
+	ready := func(ctx context.Context) error {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		w.Header().Set("Content-Type", "application/json")
 		for name, h := range upstreams {
 			resp, err := h.Check(cctx, &healthpb.HealthCheckRequest{})
 			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = w.Write([]byte(`{"status":"unavailable","service":"` + name + `"}`))
-				return
+				return fmt.Errorf("the %s service is unavailable", name)
 			}
+		}
+		return nil
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"unavailable"}`))
+			return
 		}
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	mux.Handle("GET /metrics", metrics)
+	// Metrics are served on the admin listener only, never to the
+	// anonymous callers of the APS listener.
+	go func() {
+		if err := telemetry.ServeAdmin(ctx, cfg.AdminAddr, metrics, ready); err != nil {
+			log.Error("admin listener failed", "error", err)
+		}
+	}()
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.Gateway)
 	})
 	mux.Handle("/", apsHandler)
 	handler := otelhttp.NewHandler(mux, "facade", otelhttp.WithFilter(func(r *http.Request) bool {
-		return r.URL.Path != "/healthz" && r.URL.Path != "/metrics"
+		return r.URL.Path != "/healthz"
 	}), otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 
+	// Slow or oversized requests cannot hold the listener: APS requests are
+	// small JSON (bodies are bounded by aps.Options.MaxBody, a 413), and a
+	// service call ends well within WriteTimeout.
 	srv := &http.Server{
 		Addr:              cfg.ListenAddr,
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			// Any client certificate is requested and verified per instance by the APS layer.

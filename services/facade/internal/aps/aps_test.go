@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,8 +85,8 @@ func (f *fakeServices) UnprovisionTenant(context.Context, *tenantv1.UnprovisionT
 	return &tenantv1.UnprovisionTenantResponse{}, nil
 }
 
-func newCert(t *testing.T, cn string) (tls.Certificate, string) {
-	t.Helper()
+func newCert(tb testing.TB, cn string) (tls.Certificate, string) {
+	tb.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
@@ -95,6 +96,8 @@ func newCert(t *testing.T, cn string) (tls.Certificate, string) {
 
 type harness struct {
 	url      string
+	rest     http.Handler
+	calls    *atomic.Int32 // service calls other than the certificate look-up
 	fake     *fakeServices
 	ctrl     tls.Certificate
 	ctrlPEM  string
@@ -106,7 +109,13 @@ func newHarness(t *testing.T) *harness {
 	ctrl, ctrlPEM := newCert(t, "controller")
 	other, otherPEM := newCert(t, "intruder")
 	fake := &fakeServices{controllerPEM: ctrlPEM}
-	gs := grpc.NewServer()
+	calls := &atomic.Int32{}
+	gs := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		if info.FullMethod != tenantv1.InstanceService_GetInstanceAuth_FullMethodName {
+			calls.Add(1)
+		}
+		return next(ctx, req)
+	}))
 	tenantv1.RegisterInstanceServiceServer(gs, fake)
 	tenantv1.RegisterTenantServiceServer(gs, fake)
 	lis, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -127,7 +136,7 @@ func newHarness(t *testing.T) *harness {
 	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return &harness{url: srv.URL, fake: fake, ctrl: ctrl, ctrlPEM: ctrlPEM, other: other, otherPEM: otherPEM}
+	return &harness{url: srv.URL, rest: rest, calls: calls, fake: fake, ctrl: ctrl, ctrlPEM: ctrlPEM, other: other, otherPEM: otherPEM}
 }
 
 type answer struct {

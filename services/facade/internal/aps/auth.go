@@ -23,10 +23,19 @@ var ErrUnknownInstance = errors.New("unknown instance")
 type ControllerCerts interface {
 	// ControllerCert returns the DER certificate, or ErrUnknownInstance.
 	ControllerCert(ctx context.Context, instanceID string) ([]byte, error)
+	// Forget drops what is cached of an instance (this replica has just
+	// registered or removed it).
+	Forget(instanceID string)
 }
 
+// NegativeTTL bounds how long an unknown instance id is remembered as
+// unknown: a flood of requests for made-up ids costs the tenant service
+// little, and an instance another facade replica registers is seen within
+// this time at most.
+const NegativeTTL = 2 * time.Second
+
 // TenantServiceCerts asks the tenant service (which owns instances), caching
-// answers for a while: a controller certificate never changes for an instance.
+// answers for a while (TTL; unknown ids for NegativeTTL at most).
 type TenantServiceCerts struct {
 	Client tenantv1.InstanceServiceClient
 	TTL    time.Duration
@@ -36,20 +45,43 @@ type TenantServiceCerts struct {
 }
 
 type certEntry struct {
-	der []byte
+	der []byte // nil: the instance was unknown
 	at  time.Time
+}
+
+// Forget implements ControllerCerts.
+func (c *TenantServiceCerts) Forget(instanceID string) {
+	c.mu.Lock()
+	delete(c.cache, instanceID)
+	c.mu.Unlock()
+}
+
+func (c *TenantServiceCerts) store(instanceID string, der []byte) {
+	c.mu.Lock()
+	if c.cache == nil {
+		c.cache = map[string]certEntry{}
+	}
+	c.cache[instanceID] = certEntry{der: der, at: time.Now()}
+	c.mu.Unlock()
 }
 
 // ControllerCert implements ControllerCerts.
 func (c *TenantServiceCerts) ControllerCert(ctx context.Context, instanceID string) ([]byte, error) {
 	c.mu.Lock()
-	if e, ok := c.cache[instanceID]; ok && time.Since(e.at) < c.TTL {
-		c.mu.Unlock()
-		return e.der, nil
+	if e, ok := c.cache[instanceID]; ok {
+		switch age := time.Since(e.at); {
+		case e.der != nil && age < c.TTL:
+			c.mu.Unlock()
+			return e.der, nil
+		case e.der == nil && age < min(c.TTL, NegativeTTL):
+			c.mu.Unlock()
+			return nil, ErrUnknownInstance
+		}
 	}
 	c.mu.Unlock()
 	resp, err := c.Client.GetInstanceAuth(ctx, &tenantv1.GetInstanceAuthRequest{InstanceId: instanceID})
 	if status.Code(err) == codes.NotFound {
+		c.store(instanceID, nil)
 		return nil, ErrUnknownInstance
 	}
 	if err != nil {
@@ -59,12 +91,7 @@ func (c *TenantServiceCerts) ControllerCert(ctx context.Context, instanceID stri
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	if c.cache == nil {
-		c.cache = map[string]certEntry{}
-	}
-	c.cache[instanceID] = certEntry{der: der, at: time.Now()}
-	c.mu.Unlock()
+	c.store(instanceID, der)
 	return der, nil
 }
 

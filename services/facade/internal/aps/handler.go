@@ -1,10 +1,8 @@
 package aps
 
 import (
-	"bytes"
 	"crypto/x509"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -12,6 +10,9 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 )
+
+// DefaultMaxBody bounds request bodies when Options.MaxBody is zero.
+const DefaultMaxBody = 1 << 20
 
 // Options of the APS layer.
 type Options struct {
@@ -21,14 +22,14 @@ type Options struct {
 	// ControllerCA, when set, must sign the controller certificate of new instances.
 	ControllerCA *x509.CertPool
 	Log          *slog.Logger
-	// MaxBody bounds request bodies.
+	// MaxBody bounds request bodies (default DefaultMaxBody); a longer one is a 413.
 	MaxBody int64
 }
 
 // Handler wraps the REST handler with the APS protocol layer.
 func Handler(next http.Handler, o Options) http.Handler {
 	if o.MaxBody == 0 {
-		o.MaxBody = 1 << 20
+		o.MaxBody = DefaultMaxBody
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -38,10 +39,14 @@ func Handler(next http.Handler, o Options) http.Handler {
 				o.Log.Error("panic in facade", "panic", p)
 				WriteError(rw, http.StatusInternalServerError, apierr.Internal, "Internal error in the gateway.")
 			}
-			o.Log.InfoContext(r.Context(), "aps request", "method", r.Method, "path", r.URL.Path, "status", rw.status,
+			attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rw.status,
 				"duration_ms", time.Since(start).Milliseconds(), "instance_id", r.Header.Get("APS-Instance-ID"),
 				"aps_phase", r.Header.Get("APS-Request-Phase"), "aps_transaction_id", r.Header.Get("APS-Transaction-ID"),
-				"aps_info", rw.Header().Get("APS-Info"))
+				"aps_info", rw.Header().Get("APS-Info")}
+			if rw.cause != nil {
+				attrs = append(attrs, "error", rw.cause.Error())
+			}
+			o.Log.InfoContext(r.Context(), "aps request", attrs...)
 		}()
 		serve(rw, r, next, o)
 	})
@@ -58,6 +63,11 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options)
 	}
 	path = "/" + strings.Trim(path, "/")
 	r.URL.Path, r.URL.RawPath = path, ""
+	dropInternalHeaders(r)
+	if f := checkRequestLine(r); f != nil {
+		f.write(w)
+		return
+	}
 
 	if r.Header.Get("APS-Instance-ID") == "" || r.Header.Get("APS-Controller-URI") == "" {
 		WriteError(w, http.StatusBadRequest, apierr.InvalidRequest, "The APS-Instance-ID and APS-Controller-URI headers are required.")
@@ -71,12 +81,11 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options)
 	instanceID := r.Header.Get("APS-Instance-ID")
 
 	if r.Method == http.MethodPost && path == "/app" {
-		body, err := io.ReadAll(io.LimitReader(r.Body, o.MaxBody+1))
-		if err != nil || int64(len(body)) > o.MaxBody {
-			WriteError(w, http.StatusBadRequest, apierr.InvalidRequest, "The request body could not be read or is too large.")
+		body, f := readBody(w, r, o.MaxBody)
+		if f != nil {
+			f.write(w)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		ctrl, err := controllerFromBody(body)
 		if err != nil {
 			WriteError(w, http.StatusBadRequest, apierr.InvalidRequest, "Invalid instance creation: "+err.Error()+".")
@@ -95,6 +104,9 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options)
 			WriteError(w, http.StatusForbidden, apierr.Forbidden, "The instance exists and belongs to another controller.")
 			return
 		}
+		// The lookup above may have remembered the id as unknown: the
+		// instance exists once this call is through, on this replica at once.
+		defer o.Certs.Forget(instanceID)
 		next.ServeHTTP(w, r)
 		return
 	}
@@ -113,7 +125,10 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options)
 		WriteError(w, http.StatusForbidden, apierr.Forbidden, "The client certificate is not the controller certificate of this instance.")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, o.MaxBody)
+	if _, f := readBody(w, r, o.MaxBody); f != nil {
+		f.write(w)
+		return
+	}
 	next.ServeHTTP(w, r)
 }
 
@@ -123,6 +138,16 @@ type responseWriter struct {
 	status  int
 	noBody  bool
 	written bool
+	// cause is an internal error the answer does not show; the request's
+	// log line names it.
+	cause error
+}
+
+// noteCause records the internal cause of an answer for the log line.
+func noteCause(w http.ResponseWriter, err error) {
+	if rw, ok := w.(*responseWriter); ok {
+		rw.cause = err
+	}
 }
 
 func (w *responseWriter) WriteHeader(code int) {

@@ -3,6 +3,7 @@ package aps
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -29,8 +30,13 @@ func MuxOptions(retryTimeout time.Duration) []runtime.ServeMuxOption {
 		runtime.WithForwardResponseOption(func(ctx context.Context, w http.ResponseWriter, m proto.Message) error {
 			return forwardResponse(ctx, w, m, secs)
 		}),
+		runtime.WithForwardResponseRewriter(emptyListAsArray),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		// APSC sends JSON with the real method: no form POST stands for a GET
+		// and no X-HTTP-Method-Override header changes the method.
+		runtime.WithDisablePathLengthFallback(),
+		runtime.WithDisableHTTPMethodOverride(),
 	}
 }
 
@@ -51,7 +57,8 @@ func incomingHeaders(key string) (string, bool) {
 
 // forwardResponse maps a service's answer to the APS status: 202 with
 // APS-Retry-Timeout and APS-Info while a job runs, 204 for empty answers
-// (unprovision done, link notifications), 200 otherwise.
+// (unprovision done, link notifications), 200 otherwise. A list answer
+// (e.g. offers) is never empty in that sense: no offers is 200 [].
 func forwardResponse(ctx context.Context, w http.ResponseWriter, m proto.Message, retrySecs int) error {
 	md, ok := runtime.ServerMetadataFromContext(ctx)
 	if ok {
@@ -62,8 +69,32 @@ func forwardResponse(ctx context.Context, w http.ResponseWriter, m proto.Message
 			return nil
 		}
 	}
-	if proto.Size(m) == 0 {
+	if proto.Size(m) == 0 && !isList(m) {
 		w.WriteHeader(http.StatusNoContent)
 	}
 	return nil
+}
+
+// isList tells whether an answer is a list: a message with a repeated field.
+func isList(m proto.Message) bool {
+	fields := m.ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		if fields.Get(i).IsList() {
+			return true
+		}
+	}
+	return false
+}
+
+// emptyListAsArray makes an empty list answer [] rather than null (the
+// answer body of a list is the repeated field, which is nil when empty).
+func emptyListAsArray(_ context.Context, m proto.Message) (any, error) {
+	rb, ok := m.(interface{ XXX_ResponseBody() any })
+	if !ok {
+		return m, nil
+	}
+	if v := reflect.ValueOf(rb.XXX_ResponseBody()); v.Kind() == reflect.Slice && v.Len() == 0 {
+		return []struct{}{}, nil
+	}
+	return m, nil
 }

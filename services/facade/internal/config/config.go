@@ -23,8 +23,11 @@ type Config struct {
 	TLSCertFile      string        `env:"TLS_CERT_FILE" help:"server certificate (PEM); with TLS_KEY_FILE"`
 	TLSKeyFile       string        `env:"TLS_KEY_FILE" help:"server private key (PEM)"`
 	TLSDir           string        `env:"TLS_DIR" default:"./data/facade-tls" help:"where a self-signed server certificate is generated and kept when no files are given"`
-	ControllerCAFile string        `env:"CONTROLLER_CA_FILE" help:"optional CA (PEM) the controller certificate of a new instance must chain to"`
+	Registration     string        `env:"REGISTRATION_POLICY" default:"open" help:"who may register an instance (POST /app): controller-ca (the controller's certificate must chain to CONTROLLER_CA_FILE; production) or open (any controller; development, logged as a warning)"`
+	ControllerCAFile string        `env:"CONTROLLER_CA_FILE" help:"the CA (PEM) the controller certificate of a new instance must chain to (REGISTRATION_POLICY=controller-ca)"`
 	AuthCacheTTL     time.Duration `env:"AUTH_CACHE_TTL" default:"5s" help:"how long an instance's controller certificate is cached (short, so that every facade replica sees a re-installed instance within seconds)"`
+	AdminAddr        string        `env:"ADMIN_ADDR" help:"optional plaintext HTTP address for kubelet and Prometheus: /healthz (liveness), /readyz (readiness: every service ready), /metrics; never the APS listener"`
+	config.Mesh
 	config.Observability
 }
 
@@ -40,6 +43,19 @@ func (c *Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("TLS_CERT_FILE and TLS_KEY_FILE go together"))
 	}
+	switch c.Registration {
+	case "controller-ca":
+		if c.ControllerCAFile == "" {
+			errs = append(errs, errors.New("REGISTRATION_POLICY=controller-ca needs CONTROLLER_CA_FILE"))
+		}
+	case "open":
+		if c.ControllerCAFile != "" {
+			errs = append(errs, errors.New("CONTROLLER_CA_FILE applies with REGISTRATION_POLICY=controller-ca; set it, or remove the file"))
+		}
+	default:
+		errs = append(errs, errors.New("REGISTRATION_POLICY must be controller-ca or open"))
+	}
+	errs = append(errs, c.Mesh.Validate())
 	if c.TenantAddr == "" || c.SubscriptionAddr == "" || c.UserAddr == "" {
 		errs = append(errs, errors.New("TENANT_ADDR, SUBSCRIPTION_ADDR and USER_ADDR are required"))
 	}

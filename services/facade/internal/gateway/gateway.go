@@ -20,26 +20,35 @@ type Upstreams struct {
 	User         *grpc.ClientConn
 }
 
-type registration func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+type registration func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error
+
+// handler registers the REST routes of one service over a client of it.
+func handler[C any](newClient func(grpc.ClientConnInterface) C, register func(context.Context, *runtime.ServeMux, C) error) registration {
+	return func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+		return register(ctx, mux, newClient(conn))
+	}
+}
 
 // New returns the REST handler; opts carry the APS protocol behaviour.
+// Every call goes through textConn: a request the services cannot receive
+// is refused as the caller's mistake.
 func New(ctx context.Context, up Upstreams, opts ...runtime.ServeMuxOption) (*runtime.ServeMux, error) {
 	mux := runtime.NewServeMux(opts...)
 	regs := []struct {
 		conn *grpc.ClientConn
 		reg  registration
 	}{
-		{up.Tenant, tenantv1.RegisterInstanceServiceHandler},
-		{up.Tenant, tenantv1.RegisterTenantServiceHandler},
-		{up.Tenant, tenantv1.RegisterDomainServiceHandler},
-		{up.Subscription, subscriptionv1.RegisterSubscriptionServiceHandler},
-		{up.User, userv1.RegisterUserServiceHandler},
+		{up.Tenant, handler(tenantv1.NewInstanceServiceClient, tenantv1.RegisterInstanceServiceHandlerClient)},
+		{up.Tenant, handler(tenantv1.NewTenantServiceClient, tenantv1.RegisterTenantServiceHandlerClient)},
+		{up.Tenant, handler(tenantv1.NewDomainServiceClient, tenantv1.RegisterDomainServiceHandlerClient)},
+		{up.Subscription, handler(subscriptionv1.NewSubscriptionServiceClient, subscriptionv1.RegisterSubscriptionServiceHandlerClient)},
+		{up.User, handler(userv1.NewUserServiceClient, userv1.RegisterUserServiceHandlerClient)},
 	}
 	for _, r := range regs {
 		if r.conn == nil {
 			continue
 		}
-		if err := r.reg(ctx, mux, r.conn); err != nil {
+		if err := r.reg(ctx, mux, textConn{r.conn}); err != nil {
 			return nil, err
 		}
 	}

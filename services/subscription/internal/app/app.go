@@ -12,12 +12,16 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
+	adminv1 "github.com/o365gateway/gateway/gen/go/o365/admin/v1"
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
+	"github.com/o365gateway/gateway/services/shared/adminapi"
+	"github.com/o365gateway/gateway/services/shared/audit"
 	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/grpcclient"
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/msauth"
 	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
@@ -38,6 +42,7 @@ type App struct {
 	runner  *jobs.Runner
 	server  *grpcserver.Server
 	metrics http.Handler
+	audit   *audit.Log
 }
 
 // Run serves on cfg.ListenAddr until ctx ends.
@@ -56,6 +61,10 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 
 // New wires the service.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler) (*App, error) {
+	auditKey, err := cfg.Audit.Key()
+	if err != nil {
+		return nil, err
+	}
 	base, err := clouds.Lookup(cfg.Cloud)
 	if err != nil {
 		return nil, err
@@ -65,11 +74,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	if err != nil {
 		return nil, err
 	}
+	sopts, err := grpcserver.Configure(cfg.Mesh, cfg.Server, rules(), log)
+	if err != nil {
+		return nil, err
+	}
 	store, err := sqlite.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpcclient.Dial(cfg.TenantAddr)
+	auditLog := &audit.Log{Store: store.Audit(), Key: auditKey, Service: "subscription", Self: sopts.Self(), Log: log}
+	sopts.Audit = auditLog
+	conn, err := grpcclient.Dial(cfg.TenantAddr, sopts.Mesh, "tenant")
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -86,17 +101,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	runner := &jobs.Runner{Store: store.Jobs(), Owner: "subscription:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll,
 		Lease: cfg.JobLease, Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
 	subs := &subscriptions.Service{Store: store, Tenants: tenantClient, Catalog: &catalog.Catalog{TTL: cfg.CatalogTTL}, Notify: runner.Notify,
-		Log: log, UsageTTL: cfg.UsageTTL,
+		Log: log, UsageTTL: cfg.UsageTTL, Finished: lifecycle.AuditTo(auditLog),
 		PC: func(inst *tenantclient.Instance) (subscriptions.PartnerCenter, error) {
 			return factory.PartnerCenter(inst.Credentials)
 		}}
 	for kind, h := range subs.Handlers() {
 		runner.Register(kind, h)
 	}
-	srv := grpcserver.New(log)
+	srv := grpcserver.New(log, sopts)
 	subscriptionv1.RegisterSubscriptionServiceServer(srv.Server, &server.Server{Subs: subs})
+	// The subscription service stores no secret: its key rotation re-seals nothing.
+	adminv1.RegisterAdminServiceServer(srv.Server, &adminapi.Server{Audit: store.Audit()})
 	log.Info("subscription service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL, "tenant", cfg.TenantAddr)
-	return &App{cfg: cfg, store: store, conn: conn, runner: runner, server: srv, metrics: metrics}, nil
+	return &App{cfg: cfg, store: store, conn: conn, runner: runner, server: srv, metrics: metrics, audit: auditLog}, nil
 }
 
 // Close releases the database and the tenant connection.
@@ -112,6 +129,7 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 		return nil
 	})
 	g.Go(func() error { return a.server.Serve(gctx, lis) })
-	g.Go(func() error { return telemetry.ServeMetrics(gctx, a.cfg.MetricsAddr, a.metrics) })
+	g.Go(func() error { a.audit.RunHeads(gctx, a.cfg.AuditHeadInterval); return nil })
+	g.Go(func() error { return telemetry.ServeAdmin(gctx, a.cfg.AdminAddr, a.metrics, a.server.Ready) })
 	return g.Wait()
 }

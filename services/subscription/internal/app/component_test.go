@@ -23,6 +23,7 @@ import (
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/audit/audittest"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	sharedconfig "github.com/o365gateway/gateway/services/shared/config"
 	"github.com/o365gateway/gateway/services/shared/logging"
@@ -117,6 +118,8 @@ func newEnv(t *testing.T) *env {
 		Microsoft: sharedconfig.Microsoft{Cloud: "global", MSLoginURL: sim.URL + "/", MSPartnerCenterURL: sim.URL, MSCAFile: caFile,
 			MSTimeout: 2 * time.Second, MSMaxRetryDelay: 3 * time.Second, GraphWritesPerSecond: 18},
 		Jobs:          sharedconfig.Jobs{JobWorkers: 2, JobPoll: 50 * time.Millisecond, JobLease: 5 * time.Second, WorkerID: "test"},
+		Mesh:          sharedconfig.Mesh{Plaintext: true, TrustDomain: "o365gw.test"},
+		Audit:         sharedconfig.Audit{AuditKeyFile: audittest.KeyFile(t)},
 		Observability: sharedconfig.Observability{LogLevel: "debug"},
 	}
 	e.logs = &bytes.Buffer{}

@@ -20,9 +20,11 @@ type Config struct {
 	TenantAddr  string        `env:"TENANT_ADDR" default:"127.0.0.1:9001" help:"gRPC address of the tenant service (instances, customers) (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
 	CatalogTTL  time.Duration `env:"CATALOG_TTL" default:"1h" help:"how long an instance's catalog of a country is cached"`
 	UsageTTL    time.Duration `env:"USAGE_TTL" default:"30s" help:"how long a customer's seat usage (subscribed SKUs) is cached"`
-	MetricsAddr string        `env:"METRICS_ADDR" help:"optional HTTP address serving /metrics"`
 	config.Microsoft
 	config.Jobs
+	config.Mesh
+	config.Server
+	config.Audit
 	config.Observability
 }
 
@@ -35,7 +37,7 @@ func (c *Config) Validate() error {
 	if c.TenantAddr == "" {
 		errs = append(errs, errors.New("TENANT_ADDR is required"))
 	}
-	errs = append(errs, c.Microsoft.Validate(), c.Jobs.Validate())
+	errs = append(errs, c.Microsoft.Validate(), c.Jobs.Validate(), c.Mesh.Validate(), c.Audit.Validate())
 	return errors.Join(errs...)
 }
 

@@ -63,6 +63,9 @@ type Service struct {
 	UsageTTL time.Duration
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Finished is told how each asynchronous operation ended (the audit
+	// log); nil tells no one.
+	Finished func(ctx context.Context, f lifecycle.Finish)
 
 	once sync.Once
 	lc   *lifecycle.Machine[storage.Subscription]
@@ -87,6 +90,7 @@ type View struct {
 func (s *Service) machine() *lifecycle.Machine[storage.Subscription] {
 	s.once.Do(func() {
 		s.lc = &lifecycle.Machine[storage.Subscription]{Name: "subscription", Store: s.Store, Notify: s.Notify, Log: s.Log, Now: s.Now,
+			Finished: s.Finished,
 			Op:       func(x *storage.Subscription) *lifecycle.Op { return &x.Op },
 			Ref:      func(x *storage.Subscription) (string, string) { return x.InstanceID, x.ID },
 			Describe: describe,
@@ -161,12 +165,16 @@ func (s *Service) notify() {
 }
 
 // usageOf is the seat usage (licenses assigned) from the customer's
-// subscribed SKUs; a failure to read it leaves usage out.
+// subscribed SKUs; a failure to read it leaves usage out. It is read from
+// Partner Center every time, never from the cache: the user service
+// assigns and removes licenses without telling this service, so a cached
+// count could show a change made a moment ago only after UsageTTL (the
+// demo showed 0 seats used right after assigning 25).
 func (s *Service) usageOf(ctx context.Context, sub *storage.Subscription) *int64 {
 	if sub.MSCustomerID == "" || sub.MSSubscriptionID == "" || sub.State == storage.StateDeleted {
 		return nil
 	}
-	skus, err := s.subscribedSKUs(ctx, sub)
+	skus, err := s.readSubscribedSKUs(ctx, sub)
 	if err != nil {
 		s.Log.WarnContext(ctx, "seat usage unavailable", "error", err.Error())
 		return nil
@@ -185,6 +193,9 @@ func (s *Service) usageOf(ctx context.Context, sub *storage.Subscription) *int64
 // offerName is recorded at purchase in SKUID's absence (new commerce).
 func offerName(sub *storage.Subscription) string { return sub.OfferName }
 
+// subscribedSKUs returns the customer's subscribed SKUs, reused for
+// UsageTTL: only for what license assignments do not change (which SKU a
+// subscription grants), never for seat usage.
 func (s *Service) subscribedSKUs(ctx context.Context, sub *storage.Subscription) ([]partnercenter.SubscribedSKU, error) {
 	s.usageMu.Lock()
 	if e, ok := s.usage[sub.MSCustomerID]; ok && time.Since(e.at) < s.UsageTTL {
@@ -192,6 +203,12 @@ func (s *Service) subscribedSKUs(ctx context.Context, sub *storage.Subscription)
 		return e.skus, nil
 	}
 	s.usageMu.Unlock()
+	return s.readSubscribedSKUs(ctx, sub)
+}
+
+// readSubscribedSKUs reads the customer's subscribed SKUs from Partner
+// Center and keeps them for subscribedSKUs.
+func (s *Service) readSubscribedSKUs(ctx context.Context, sub *storage.Subscription) ([]partnercenter.SubscribedSKU, error) {
 	inst, err := s.Tenants.Instance(ctx, sub.InstanceID)
 	if err != nil {
 		return nil, err

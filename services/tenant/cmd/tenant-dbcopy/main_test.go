@@ -35,8 +35,8 @@ func TestCopyTenantDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seal := func(v string) string {
-		s, err := sealer.Seal(secret.New(v))
+	seal := func(v string, at secret.Place) string {
+		s, err := sealer.Seal(secret.New(v), at)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,9 +49,11 @@ func TestCopyTenantDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"inst-1", "inst-2"} {
+		at := (&storage.Instance{InstanceID: id}).SealedAt
 		in := &storage.Instance{InstanceID: id, AppID: "app-" + id, ControllerURI: "https://apsc.example/aps/2/", ControllerCertPEM: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-			InstanceKeySealed: seal("instance key of " + id), Cloud: "global", PartnerTenantID: "partner", ClientID: "client",
-			ClientSecretSealed: seal("client secret of " + id), RefreshTokenSealed: seal("refresh token of " + id), ResellerMode: "direct",
+			InstanceKeySealed: seal("instance key of "+id, at(storage.SealedInstanceKey)), Cloud: "global", PartnerTenantID: "partner", ClientID: "client",
+			ClientSecretSealed: seal("client secret of "+id, at(storage.SealedClientSecret)),
+			RefreshTokenSealed: seal("refresh token of "+id, at(storage.SealedRefreshToken)), ResellerMode: "direct",
 			SalesCountries: []string{"US", "DE", "FR"}, TestPartner: id == "inst-2", DefaultUsageLocation: "US", PackageVersion: "1.4-2"}
 		if err := src.CreateInstance(ctx, in); err != nil {
 			t.Fatal(err)
@@ -71,7 +73,7 @@ func TestCopyTenantDatabase(t *testing.T) {
 			AdminLogin:       "admin@contoso.onmicrosoft.com",
 			State:            state,
 			Seats:            int64(10 * i),
-			Op: lifecycle.Op{Name: lifecycle.Provision, State: lifecycle.Running, Attempt: 1, Secret: seal("first password"),
+			Op: lifecycle.Op{Name: lifecycle.Provision, State: lifecycle.Running, Attempt: 1, Secret: seal("first password", (&storage.Tenant{InstanceID: "inst-1", ID: "tenant-" + string(rune('a'+i))}).SecretAt()),
 				Steps: map[string]*lifecycle.Step{"create": {RequestID: "9c7e2b1a-0000-4000-8000-00000000000" + string(rune('0'+i))}}},
 		}
 		if i == 1 {
@@ -124,7 +126,7 @@ func TestCopyTenantDatabase(t *testing.T) {
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("instance %s\nSQLite:     %+v\nPostgreSQL: %+v", id, a, b)
 		}
-		if s, err := sealer.Open(b.RefreshTokenSealed); err != nil || s.Reveal() != "refresh token of "+id {
+		if s, err := sealer.Open(b.RefreshTokenSealed, b.SealedAt(storage.SealedRefreshToken)); err != nil || s.Reveal() != "refresh token of "+id {
 			t.Errorf("the copied refresh token of %s does not open with the key: %v", id, err)
 		}
 	}

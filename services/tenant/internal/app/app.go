@@ -16,15 +16,19 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	adminv1 "github.com/o365gateway/gateway/gen/go/o365/admin/v1"
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
+	"github.com/o365gateway/gateway/services/shared/adminapi"
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/audit"
 	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/grpcclient"
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/msauth"
 	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
@@ -51,6 +55,9 @@ type App struct {
 	server  *grpcserver.Server
 	metrics http.Handler
 	conn    *grpc.ClientConn
+	sealer  *secret.Sealer
+	rekey   secret.Rekeyer
+	audit   *audit.Log
 }
 
 // userSync asks the user service to synchronize a tenant's users.
@@ -88,13 +95,18 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 // Close releases the database and the user-service connection.
 func (a *App) Close() error { a.conn.Close(); return a.store.Close() }
 
+// Rekey seals the stored secrets that are not under the active key again
+// under it (secret.Rekeyer): the pass Serve runs at start and every
+// TENANT_ENCRYPTION_REKEY_INTERVAL, for operator tooling to run at will.
+func (a *App) Rekey(ctx context.Context) (int, error) { return a.rekey.Rekey(ctx) }
+
 // New wires the service.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler) (*App, error) {
-	key, err := secret.LoadKey(cfg.EncryptionKey, cfg.EncryptionKeyFile)
+	sealer, err := cfg.Encryption.Sealer()
 	if err != nil {
 		return nil, err
 	}
-	sealer, err := secret.NewSealer(key)
+	auditKey, err := cfg.Audit.Key()
 	if err != nil {
 		return nil, err
 	}
@@ -118,14 +130,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		if !apscRoots.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("no certificate in %s", cfg.APSCCAFile)
 		}
-	} else {
-		log.Warn("TENANT_APSC_CA_FILE is not set: the APS controller's server certificate is not verified")
+	} else if cfg.APSCInsecureSkipVerify {
+		log.Warn("TENANT_APSC_INSECURE_SKIP_VERIFY: the APS controllers' server certificates are not verified; development only")
 	}
 
+	sopts, err := grpcserver.Configure(cfg.Mesh, cfg.Server, rules(), log)
+	if err != nil {
+		return nil, err
+	}
 	store, err := sqlite.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
+	auditLog := &audit.Log{Store: store.Audit(), Key: auditKey, Service: "tenant", Self: sopts.Self(), Log: log}
+	sopts.Audit = auditLog
 
 	factory := &msclients.Factory{Endpoints: endpoints, Simulated: simulated, HTTP: httpClient, Log: log, MaxRetryDelay: cfg.MSMaxRetryDelay,
 		Budget:                 &budget.Limiter{Store: store.Budget(), Log: log},
@@ -155,15 +173,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	runner := &jobs.Runner{Store: store.Jobs(), Owner: "tenant:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll,
 		Lease: cfg.JobLease, Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
 	ten := &tenants.Service{Store: store, Instances: inst, Sealer: sealer, Endpoints: endpoints, Log: log,
-		Accounts: &accounts.Reader{Sealer: sealer, Roots: apscRoots}, Notify: runner.Notify,
+		Accounts: &accounts.Reader{Sealer: sealer, Roots: apscRoots}, Notify: runner.Notify, Finished: lifecycle.AuditTo(auditLog),
 		PC: func(in *storage.Instance) (tenants.PartnerCenter, error) { return partnerCenter(in) }}
 	for kind, h := range ten.Handlers() {
 		runner.Register(kind, h)
 	}
 
-	srv := grpcserver.New(log)
+	srv := grpcserver.New(log, sopts)
 	tenantv1.RegisterInstanceServiceServer(srv.Server, &server.InstanceServer{Instances: inst, Tenants: ten})
-	userConn, err := grpcclient.Dial(cfg.UserAddr)
+	userConn, err := grpcclient.Dial(cfg.UserAddr, sopts.Mesh, "user")
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -179,9 +197,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 			return tenantGraph(in, customerID)
 		}}})
 
+	rekey := secret.Rekeyers{inst, ten}
+	adminv1.RegisterAdminServiceServer(srv.Server, &adminapi.Server{Audit: store.Audit(), Rekey: rekey, Sealer: sealer})
+
 	log.Info("tenant service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL,
 		"login", endpoints.LoginAuthority, "database", redactDB(cfg.DatabaseURL))
-	return &App{cfg: cfg, log: log, store: store, runner: runner, server: srv, metrics: metrics, conn: userConn}, nil
+	return &App{cfg: cfg, log: log, store: store, runner: runner, server: srv, metrics: metrics, conn: userConn,
+		sealer: sealer, rekey: rekey, audit: auditLog}, nil
 }
 
 // Serve runs the job runner and the gRPC server on lis until ctx ends.
@@ -195,7 +217,9 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 		return nil
 	})
 	g.Go(func() error { return srv.Serve(gctx, lis) })
-	g.Go(func() error { return telemetry.ServeMetrics(gctx, cfg.MetricsAddr, metrics) })
+	g.Go(func() error { secret.RunRekey(gctx, a.rekey, a.sealer, cfg.EncryptionRekeyInterval, a.log); return nil })
+	g.Go(func() error { a.audit.RunHeads(gctx, cfg.AuditHeadInterval); return nil })
+	g.Go(func() error { return telemetry.ServeAdmin(gctx, cfg.AdminAddr, metrics, srv.Ready) })
 	return g.Wait()
 }
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -27,8 +29,11 @@ import (
 	apsv1 "github.com/o365gateway/gateway/gen/go/o365/aps/v1"
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/audit/audittest"
 	sharedconfig "github.com/o365gateway/gateway/services/shared/config"
 	"github.com/o365gateway/gateway/services/shared/logging"
+	"github.com/o365gateway/gateway/services/shared/mtls"
+	"github.com/o365gateway/gateway/services/shared/mtls/devpki"
 	"github.com/o365gateway/gateway/sim/mscloud"
 	"github.com/o365gateway/gateway/sim/mscloud/mscloudtest"
 
@@ -45,6 +50,34 @@ type env struct {
 	tenants   tenantv1.TenantServiceClient
 	logs      *syncBuffer
 	partner   mscloudtest.Partner
+	addr      string
+	pki       devpki.PKI
+	// dbURL is the service's database, auditKeyFile its audit key.
+	dbURL, auditKeyFile string
+}
+
+// meshDial is the credential of a client with name's certificate of pki.
+func meshDial(t *testing.T, pki devpki.PKI, name string) grpc.DialOption {
+	t.Helper()
+	files, err := pki.Files(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := mtls.Load(mtls.Files(files), pki.TrustDomain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mtls.DialOption(src, "tenant")
+}
+
+// clientAs connects to the service with name's certificate.
+func (e *env) clientAs(name string) tenantv1.InstanceServiceClient {
+	conn, err := grpc.NewClient(e.addr, meshDial(e.t, e.pki, name))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	return tenantv1.NewInstanceServiceClient(conn)
 }
 
 type syncBuffer struct {
@@ -60,6 +93,19 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func newEnv(t *testing.T, partnerCountries ...string) *env {
+	return newEnvWith(t, envOptions{}, partnerCountries...)
+}
+
+// envOptions change the service's setup.
+type envOptions struct {
+	// mesh runs the service with mutual TLS and authorization (the
+	// development CA of dir/pki); the env's clients call as the facade.
+	mesh bool
+	// policy is the operator's authorization policy file's content.
+	policy string
+}
+
+func newEnvWith(t *testing.T, o envOptions, partnerCountries ...string) *env {
 	t.Helper()
 	sim := mscloudtest.Start(t, mscloud.Options{})
 	dir := t.TempDir()
@@ -68,11 +114,30 @@ func newEnv(t *testing.T, partnerCountries ...string) *env {
 	_, _ = rand.Read(key)
 	cfg := &config.Config{
 		ListenAddr: "127.0.0.1:0", DatabaseURL: "sqlite://" + filepath.Join(dir, "tenant.db"),
-		EncryptionKey: base64.StdEncoding.EncodeToString(key), UserAddr: "127.0.0.1:1",
+		Encryption: sharedconfig.Encryption{EncryptionKey: base64.StdEncoding.EncodeToString(key)}, UserAddr: "127.0.0.1:1", APSCInsecureSkipVerify: true,
 		Microsoft: sharedconfig.Microsoft{Cloud: "global", MSLoginURL: sim.URL + "/", MSPartnerCenterURL: sim.URL,
 			MSGraphURL: sim.URL + "/v1.0", MSCAFile: caFile, MSTimeout: 10 * time.Second, MSMaxRetryDelay: 5 * time.Second},
 		Jobs:          sharedconfig.Jobs{JobWorkers: 2, JobPoll: 50 * time.Millisecond, JobLease: 5 * time.Second, WorkerID: "test"},
+		Mesh:          sharedconfig.Mesh{Plaintext: true, TrustDomain: "o365gw.test"},
+		Audit:         sharedconfig.Audit{AuditKeyFile: audittest.KeyFile(t)},
 		Observability: sharedconfig.Observability{LogLevel: "debug"},
+	}
+	dial := grpc.WithTransportCredentials(insecure.NewCredentials())
+	var pki devpki.PKI
+	if o.mesh {
+		pki = devpki.PKI{Dir: filepath.Join(dir, "pki"), TrustDomain: "o365gw.test"}
+		files, err := pki.Files("tenant")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Mesh = sharedconfig.Mesh{MTLSCAFile: files.CA, MTLSCertFile: files.Cert, MTLSKeyFile: files.Key, TrustDomain: "o365gw.test"}
+		dial = meshDial(t, pki, "facade")
+	}
+	if o.policy != "" {
+		cfg.AuthzPolicyFile = filepath.Join(dir, "policy.json")
+		if err := os.WriteFile(cfg.AuthzPolicyFile, []byte(o.policy), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -90,12 +155,12 @@ func newEnv(t *testing.T, partnerCountries ...string) *env {
 	done := make(chan struct{})
 	go func() { _ = a.Serve(ctx, lis); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; a.Close() })
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), dial)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	e := &env{t: t, sim: sim, logs: logs,
+	e := &env{t: t, sim: sim, logs: logs, addr: lis.Addr().String(), pki: pki, dbURL: cfg.DatabaseURL, auditKeyFile: cfg.AuditKeyFile,
 		instances: tenantv1.NewInstanceServiceClient(conn), tenants: tenantv1.NewTenantServiceClient(conn),
 		domains: tenantv1.NewDomainServiceClient(conn)}
 	if len(partnerCountries) == 0 {
@@ -144,7 +209,11 @@ func (e *env) ctx(inst instance, phase string) context.Context {
 }
 
 func (e *env) install(mutate func(*tenantv1.Instance)) (instance, error) {
-	inst := instance{id: uuid.NewString(), appID: uuid.NewString()}
+	return e.installID(uuid.NewString(), mutate)
+}
+
+func (e *env) installID(id string, mutate func(*tenantv1.Instance)) (instance, error) {
+	inst := instance{id: id, appID: uuid.NewString()}
 	cert, key := selfSigned(e.t, "instance")
 	ctrl, _ := selfSigned(e.t, "controller")
 	inst.keyPEM = key
@@ -482,5 +551,59 @@ func TestCustomDomainVerification(t *testing.T) {
 	_, err = e.domains.ProvisionDomain(e.ctx(inst, "sync"), &tenantv1.ProvisionDomainRequest{Domain: bad})
 	if r := reason(t, err); r.Reason != apierr.InvalidRequest {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// TestToolLimitedToOneInstance: with mutual TLS and the operator's policy,
+// a tool certificate allowed instance A reads and changes A but can neither
+// read nor change instance B, not even by naming A in the metadata and B in
+// the request; a tool the policy does not name gets nothing; the facade's
+// identity gets no access token; the subscription service's does.
+func TestToolLimitedToOneInstance(t *testing.T) {
+	a, b := uuid.NewString(), uuid.NewString()
+	e := newEnvWith(t, envOptions{mesh: true,
+		policy: `{"rules":[{"identity":"tool/alice","methods":["/o365.tenant.v1.InstanceService/*"],"instances":["` + a + `"]}]}`})
+	instA, err := e.installID(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	instB, err := e.installID(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := e.clientAs("tool/alice")
+	denied := func(what string, err error) {
+		t.Helper()
+		if status.Code(err) != codes.PermissionDenied {
+			t.Errorf("%s: %v, want PermissionDenied", what, err)
+		}
+	}
+	if _, err := alice.GetInstance(e.ctx(instA, ""), &tenantv1.GetInstanceRequest{Id: instA.appID}); err != nil {
+		t.Fatalf("alice reads A: %v", err)
+	}
+	if _, err := alice.UpgradeInstance(e.ctx(instA, ""), &tenantv1.UpgradeInstanceRequest{Id: instA.appID, Version: "1.0"}); err != nil {
+		t.Fatalf("alice changes A: %v", err)
+	}
+	_, err = alice.GetInstance(e.ctx(instB, ""), &tenantv1.GetInstanceRequest{Id: instB.appID})
+	denied("alice reads B", err)
+	_, err = alice.UpgradeInstance(e.ctx(instB, ""), &tenantv1.UpgradeInstanceRequest{Id: instB.appID, Version: "1.0"})
+	denied("alice changes B", err)
+	_, err = alice.ResolveInstance(e.ctx(instA, ""), &tenantv1.ResolveInstanceRequest{InstanceId: b})
+	denied("alice names A in the metadata and B in the request", err)
+	_, err = alice.GetInstance(context.Background(), &tenantv1.GetInstanceRequest{Id: instA.appID})
+	denied("alice names no instance", err)
+	_, err = e.clientAs("tool/mallory").GetInstance(e.ctx(instA, ""), &tenantv1.GetInstanceRequest{Id: instA.appID})
+	denied("a tool the policy does not name", err)
+	_, err = e.instances.IssueAccessToken(e.ctx(instA, ""), &tenantv1.IssueAccessTokenRequest{InstanceId: a,
+		Audience: tenantv1.Audience_AUDIENCE_PARTNER_CENTER})
+	denied("the facade asks for an access token", err)
+	tok, err := e.clientAs("subscription").IssueAccessToken(e.ctx(instA, ""), &tenantv1.IssueAccessTokenRequest{InstanceId: a,
+		Audience: tenantv1.Audience_AUDIENCE_PARTNER_CENTER})
+	if err != nil || tok.GetAccessToken() == "" {
+		t.Fatalf("the subscription service gets no access token: %v", err)
+	}
+	if !strings.Contains(e.logs.String(), `"caller":"spiffe://o365gw.test/tool/alice"`) ||
+		!strings.Contains(e.logs.String(), "call refused by the authorization policy") {
+		t.Error("the refusals and their caller are not logged")
 	}
 }

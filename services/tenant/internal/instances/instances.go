@@ -111,7 +111,7 @@ func (s *Service) check(ctx context.Context, inst *storage.Instance) error {
 	}
 	next, err := s.Checker.CheckCredentials(ctx, c)
 	if err == nil && !next.Empty() && next.Reveal() != c.RefreshToken.Reveal() {
-		if inst.RefreshTokenSealed, err = s.Sealer.Seal(next); err != nil {
+		if inst.RefreshTokenSealed, err = s.Sealer.Seal(next, inst.SealedAt(storage.SealedRefreshToken)); err != nil {
 			return err
 		}
 	}
@@ -178,7 +178,7 @@ func (s *Service) apply(inst *storage.Instance, in Input, create bool) error {
 			problems = append(problems, err.Error())
 		} else {
 			inst.InstanceCertPEM = certPEM
-			sealed, err := s.Sealer.Seal(secret.New(keyPEM))
+			sealed, err := s.Sealer.Seal(secret.New(keyPEM), inst.SealedAt(storage.SealedInstanceKey))
 			if err != nil {
 				return err
 			}
@@ -202,14 +202,14 @@ func (s *Service) apply(inst *storage.Instance, in Input, create bool) error {
 	inst.TestPartner = in.TestPartner
 	inst.DefaultUsageLocation = loc
 	if !in.ClientSecret.Empty() {
-		sealed, err := s.Sealer.Seal(in.ClientSecret)
+		sealed, err := s.Sealer.Seal(in.ClientSecret, inst.SealedAt(storage.SealedClientSecret))
 		if err != nil {
 			return err
 		}
 		inst.ClientSecretSealed = sealed
 	}
 	if !in.RefreshToken.Empty() {
-		sealed, err := s.Sealer.Seal(in.RefreshToken)
+		sealed, err := s.Sealer.Seal(in.RefreshToken, inst.SealedAt(storage.SealedRefreshToken))
 		if err != nil {
 			return err
 		}
@@ -373,7 +373,7 @@ func (t tokenStore) Redeem(ctx context.Context, redeem func(secret.String) (secr
 	if err != nil {
 		return err
 	}
-	current, err := t.s.Sealer.Open(in.RefreshTokenSealed)
+	current, err := t.s.Sealer.Open(in.RefreshTokenSealed, in.SealedAt(storage.SealedRefreshToken))
 	if err != nil {
 		return err
 	}
@@ -381,7 +381,7 @@ func (t tokenStore) Redeem(ctx context.Context, redeem func(secret.String) (secr
 	if err != nil || next.Empty() || next.Reveal() == current.Reveal() {
 		return err
 	}
-	if in.RefreshTokenSealed, err = t.s.Sealer.Seal(next); err != nil {
+	if in.RefreshTokenSealed, err = t.s.Sealer.Seal(next, in.SealedAt(storage.SealedRefreshToken)); err != nil {
 		return err
 	}
 	// Not a job's write: the fencing of the job that needed the token
@@ -418,11 +418,11 @@ func (s *Service) AccessToken(ctx context.Context, instanceID, tenantID string, 
 // Credentials opens an instance's sealed client secret and refresh token:
 // what its Microsoft clients (msclients.Factory) are built with.
 func (s *Service) Credentials(in *storage.Instance) (msclients.Credentials, error) {
-	cs, err := s.Sealer.Open(in.ClientSecretSealed)
+	cs, err := s.Sealer.Open(in.ClientSecretSealed, in.SealedAt(storage.SealedClientSecret))
 	if err != nil {
 		return msclients.Credentials{}, err
 	}
-	rt, err := s.Sealer.Open(in.RefreshTokenSealed)
+	rt, err := s.Sealer.Open(in.RefreshTokenSealed, in.SealedAt(storage.SealedRefreshToken))
 	if err != nil {
 		return msclients.Credentials{}, err
 	}

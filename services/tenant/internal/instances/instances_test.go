@@ -163,7 +163,7 @@ func TestCreateSealsSecretsAndIsIdempotent(t *testing.T) {
 	if err != nil || creds.ClientSecret.Reveal() != f.Partner.ClientSecret || creds.ClientID != f.Partner.ClientID || !creds.RefreshToken.Empty() {
 		t.Fatalf("credentials: %v", err)
 	}
-	if key, err := f.Sealer.Open(stored.InstanceKeySealed); err != nil || key.Reveal() != f.keyPEM {
+	if key, err := f.Sealer.Open(stored.InstanceKeySealed, stored.SealedAt(storage.SealedInstanceKey)); err != nil || key.Reveal() != f.keyPEM {
 		t.Fatalf("instance key: %v", err)
 	}
 	// A re-sent creation, even with other data, answers what is stored.
@@ -315,7 +315,7 @@ func TestRefreshTokenRedeemedByOneReplicaAtATime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored, _ := f.Sealer.Open(created.RefreshTokenSealed); stored.Reveal() == f.Partner.RefreshToken {
+	if stored, _ := f.Sealer.Open(created.RefreshTokenSealed, created.SealedAt(storage.SealedRefreshToken)); stored.Reveal() == f.Partner.RefreshToken {
 		t.Fatal("the check spent the refresh token but the spent one was stored")
 	}
 	other, err := sqlite.Open(ctx, f.URL)

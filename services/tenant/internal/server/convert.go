@@ -82,7 +82,7 @@ func tenantMessage(v *tenants.View, sealer *secret.Sealer) (*tenantv1.Tenant, er
 	t, status := v.V, v.Status()
 	var password secret.String
 	if v.Secret != "" {
-		pw, err := sealer.Open(v.Secret)
+		pw, err := sealer.Open(v.Secret, t.SecretAt())
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/secret"
 	"github.com/o365gateway/gateway/services/shared/storeerr"
 )
 
@@ -42,6 +43,28 @@ type Instance struct {
 	PackageVersion       string
 	CreatedAt            time.Time
 	UpdatedAt            time.Time
+}
+
+// Sealed columns of an instance: the last part of their places.
+const (
+	SealedInstanceKey  = "instance_key"
+	SealedClientSecret = "client_secret"
+	SealedRefreshToken = "refresh_token"
+)
+
+// SealedAt is the place of one of the instance's sealed columns: each value
+// is sealed for it (secret.Place) and opens in no other row or column.
+func (in *Instance) SealedAt(column string) secret.Place {
+	return secret.At("tenant", "instances", in.InstanceID, column)
+}
+
+// Sealed lists the instance's sealed values with their places.
+func (in *Instance) Sealed() []secret.Field {
+	return []secret.Field{
+		{Value: &in.InstanceKeySealed, At: in.SealedAt(SealedInstanceKey)},
+		{Value: &in.ClientSecretSealed, At: in.SealedAt(SealedClientSecret)},
+		{Value: &in.RefreshTokenSealed, At: in.SealedAt(SealedRefreshToken)},
+	}
 }
 
 // Company profile of a tenant.
@@ -97,6 +120,17 @@ type Tenant struct {
 	UpdatedAt      time.Time
 }
 
+// SecretAt is the place of the tenant's sealed first admin password
+// (Op.Secret).
+func (t *Tenant) SecretAt() secret.Place {
+	return secret.At("tenant", "tenants", t.InstanceID, t.ID, "op_secret")
+}
+
+// Sealed lists the tenant's sealed values with their places.
+func (t *Tenant) Sealed() []secret.Field {
+	return []secret.Field{{Value: &t.Op.Secret, At: t.SecretAt()}}
+}
+
 // InstanceStore keeps application instances.
 type InstanceStore interface {
 	// CreateInstance must return ErrAlreadyExists if InstanceID is taken.
@@ -112,6 +146,9 @@ type InstanceStore interface {
 	// instance's refresh token is redeemed and the rotated one stored).
 	// Waiting ends with ctx.
 	LockInstance(ctx context.Context, instanceID string) (unlock func(), err error)
+	// ListInstances returns up to limit instances whose id sorts after
+	// after, in id order (the re-sealing pass walks them in batches).
+	ListInstances(ctx context.Context, after string, limit int) ([]*Instance, error)
 }
 
 // TenantStore keeps tenants. Writes may carry a job that commits with them.
@@ -128,6 +165,11 @@ type TenantStore interface {
 	DeleteTenant(ctx context.Context, instanceID, id string) error
 	// CountTenants counts an instance's tenants.
 	CountTenants(ctx context.Context, instanceID string) (int, error)
+	// ListSealedTenants returns up to limit tenants of every instance whose
+	// id sorts after after, in id order, among those that may hold a
+	// sealed value (one beginning with one of secret.Prefixes): it may
+	// return others too, never fewer (the re-sealing pass).
+	ListSealedTenants(ctx context.Context, after string, limit int) ([]*Tenant, error)
 }
 
 // Domain states.

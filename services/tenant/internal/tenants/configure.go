@@ -69,6 +69,17 @@ func (s *Service) Configure(ctx context.Context, req apsmd.Request, id string, i
 			}
 		}
 	}
+	if in.MCA != nil {
+		if _, ok := parsePlatformPhone(in.MCA.PhoneNumber); ok {
+			pc, err := s.PC(inst)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.mcaPhone(ctx, pc, t.Address.Country, in.MCA); err != nil {
+				return nil, err
+			}
+		}
+	}
 	newMCA := in.MCA != nil && (t.MCA == nil || *in.MCA != *t.MCA)
 	if newMCA {
 		if err := checkMCA(in.MCA); err != nil {

@@ -122,6 +122,9 @@ func (s *Service) prepare(ctx context.Context, req apsmd.Request, inst *storage.
 	if err := applyRules(rules, &company, &address); err != nil {
 		return nil, err
 	}
+	if err := s.mcaPhone(ctx, pc, address.Country, t.MCA); err != nil {
+		return nil, err
+	}
 	if err := validateAddress(ctx, pc, address); err != nil {
 		return nil, err
 	}
@@ -224,6 +227,9 @@ func (s *Service) prepareLink(ctx context.Context, pc PartnerCenter, t *storage.
 	t.Address = storage.Address{FirstName: da.FirstName, LastName: da.LastName, AddressLine1: da.AddressLine1,
 		AddressLine2: da.AddressLine2, City: da.City, State: da.State, PostalCode: da.PostalCode, Country: da.Country,
 		PhoneNumber: da.PhoneNumber}
+	if err := s.mcaPhone(ctx, pc, t.Address.Country, t.MCA); err != nil {
+		return nil, err
+	}
 	return t, nil // the job consents the application and attests the MCA
 }
 
@@ -298,7 +304,7 @@ func (s *Service) createEffect(pc PartnerCenter, inst *storage.Instance) lifecyc
 			}
 			var sealed string
 			if c.UserCredentials != nil && c.UserCredentials.Password != "" {
-				if sealed, err = s.Sealer.Seal(secret.New(c.UserCredentials.Password)); err != nil {
+				if sealed, err = s.Sealer.Seal(secret.New(c.UserCredentials.Password), t.SecretAt()); err != nil {
 					return nil, err
 				}
 			}

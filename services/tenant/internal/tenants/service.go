@@ -61,6 +61,9 @@ type Service struct {
 	Log    *slog.Logger
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Finished is told how each asynchronous operation ended (the audit
+	// log); nil tells no one.
+	Finished func(ctx context.Context, f lifecycle.Finish)
 
 	once sync.Once
 	lc   *lifecycle.Machine[storage.Tenant]
@@ -97,6 +100,7 @@ func (s tenantStore) Delete(ctx context.Context, instanceID, id string) error {
 func (s *Service) machine() *lifecycle.Machine[storage.Tenant] {
 	s.once.Do(func() {
 		s.lc = &lifecycle.Machine[storage.Tenant]{Name: "tenant", Store: tenantStore{s.Store}, Notify: s.Notify, Log: s.Log, Now: s.Now,
+			Finished: s.Finished,
 			Op:       func(t *storage.Tenant) *lifecycle.Op { return &t.Op },
 			Ref:      func(t *storage.Tenant) (string, string) { return t.InstanceID, t.ID },
 			Describe: describe,

@@ -236,7 +236,7 @@ func TestProvisionRevealsAdminPasswordOnlyInTheCompletingAnswer(t *testing.T) {
 		if err != nil || a.Running() || a.Secret == "" {
 			t.Fatalf("%s completing answer: %+v %v", phase, a, err)
 		}
-		pw, err := f.Sealer.Open(a.Secret)
+		pw, err := f.Sealer.Open(a.Secret, a.V.SecretAt())
 		if err != nil || pw.Empty() || (password != "" && pw.Reveal() != password) {
 			t.Fatalf("revealed password: %v", err)
 		}

@@ -123,8 +123,12 @@ func applyRules(r *partnercenter.CountryRules, c *storage.Company, a *storage.Ad
 	}
 	if a.State != "" && len(r.SupportedStates) > 0 {
 		found := false
+		state := a.State
+		if code, ok := partnercenter.USStateCode(state); ok && a.Country == "US" {
+			state = code // the platform may name the state ("Washington")
+		}
 		for _, st := range r.SupportedStates {
-			if strings.EqualFold(st, a.State) {
+			if strings.EqualFold(st, state) {
 				a.State = st
 				found = true
 			}
@@ -144,6 +148,10 @@ func applyRules(r *partnercenter.CountryRules, c *storage.Company, a *storage.Ad
 			return invalidAddress("Postal code %q is not valid in %s.", a.PostalCode, a.Country)
 		}
 	}
+	if a.Country == "US" && !partnercenter.USZIPFitsState(a.State, a.PostalCode) {
+		return invalidAddress("Postal code %q is not a ZIP code of %s; check address.state and address.postal_code.", a.PostalCode, a.State)
+	}
+	a.PhoneNumber = microsoftPhone(a.PhoneNumber, r)
 	if a.PhoneNumber != "" && r.PhoneNumberRegex != "" {
 		if re, err := regexp.Compile(r.PhoneNumberRegex); err == nil && !re.MatchString(a.PhoneNumber) {
 			return invalidAddress("Phone number %q is not valid in %s.", a.PhoneNumber, a.Country)

@@ -102,14 +102,17 @@ func New(t testing.TB) *Env {
 // AddInstance stores an instance of the partner (changed by mutate first).
 func (e *Env) AddInstance(mutate func(*storage.Instance)) *storage.Instance {
 	e.T.Helper()
-	sealed, err := e.Sealer.Seal(secret.New(e.Partner.ClientSecret))
-	if err != nil {
-		e.T.Fatal(err)
-	}
 	in := &storage.Instance{InstanceID: uuid.NewString(), AppID: uuid.NewString(), ControllerURI: "https://apsc.example:6308/",
-		Cloud: "global", PartnerTenantID: e.Partner.TenantID, ClientID: e.Partner.ClientID, ClientSecretSealed: sealed,
+		Cloud: "global", PartnerTenantID: e.Partner.TenantID, ClientID: e.Partner.ClientID,
 		ResellerMode: "direct", SalesCountries: []string{"US", "CA", "GB"}, TestPartner: true}
 	mutate(in)
+	if in.ClientSecretSealed == "" {
+		sealed, err := e.Sealer.Seal(secret.New(e.Partner.ClientSecret), in.SealedAt(storage.SealedClientSecret))
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		in.ClientSecretSealed = sealed
+	}
 	if err := e.Store.CreateInstance(context.Background(), in); err != nil {
 		e.T.Fatal(err)
 	}

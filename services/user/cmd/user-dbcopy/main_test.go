@@ -37,15 +37,13 @@ func TestCopyUserDatabase(t *testing.T) {
 	}
 	var users []*storage.User
 	for i := range 30 {
-		sealed, err := sealer.Seal(secret.New(fmt.Sprintf("Pa55-word-%d!", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
 		u := &storage.User{ID: fmt.Sprintf("user-%02d", i), InstanceID: "inst-1", TenantID: fmt.Sprintf("tenant-%d", i%3), CustomerID: "ms-customer",
 			Login: fmt.Sprintf("user%02d@contoso.example", i), DisplayName: "Jürgen Ø " + fmt.Sprint(i), UsageLocation: "DE", AccountEnabled: i%4 != 0,
-			Licenses: []storage.LicenseRef{{SubscriptionID: "sub-1", SKUID: "c7df2760-2c81-4ef7-b578-5b5392b571df"}}, PasswordSealed: sealed,
-			PasswordGenerated: i%2 == 0, State: storage.StateCreating,
-			Op: lifecycle.Op{Name: lifecycle.Provision, State: lifecycle.Running, Attempt: 1, Generation: 1, Target: 1}}
+			Licenses: []storage.LicenseRef{{SubscriptionID: "sub-1", SKUID: "c7df2760-2c81-4ef7-b578-5b5392b571df"}}, State: storage.StateCreating,
+			PasswordGenerated: i%2 == 0, Op: lifecycle.Op{Name: lifecycle.Provision, State: lifecycle.Running, Attempt: 1, Generation: 1, Target: 1}}
+		if u.PasswordSealed, err = sealer.Seal(secret.New(fmt.Sprintf("Pa55-word-%d!", i)), u.SealedAt(storage.SealedPassword)); err != nil {
+			t.Fatal(err)
+		}
 		if err := src.Create(ctx, u, &jobs.New{Kind: "user.provision.v1", Key: u.ID}); err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +86,7 @@ func TestCopyUserDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, err := sealer.Open(u.PasswordSealed); err != nil || p.Reveal() != "Pa55-word-7!" {
+	if p, err := sealer.Open(u.PasswordSealed, u.SealedAt(storage.SealedPassword)); err != nil || p.Reveal() != "Pa55-word-7!" {
 		t.Errorf("the copied password does not open with the key: %v", err)
 	}
 	dst.Close()

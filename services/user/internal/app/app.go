@@ -13,14 +13,18 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	adminv1 "github.com/o365gateway/gateway/gen/go/o365/admin/v1"
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
 	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
+	"github.com/o365gateway/gateway/services/shared/adminapi"
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/audit"
 	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/grpcclient"
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/msauth"
 	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/secret"
@@ -41,6 +45,10 @@ type App struct {
 	runner  *jobs.Runner
 	server  *grpcserver.Server
 	metrics http.Handler
+	log     *slog.Logger
+	sealer  *secret.Sealer
+	rekey   secret.Rekeyer
+	audit   *audit.Log
 }
 
 // Run serves on cfg.ListenAddr until ctx ends.
@@ -75,11 +83,11 @@ func (s subscriptionSKUs) SKU(ctx context.Context, instanceID, id string) (strin
 
 // New wires the service.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler) (*App, error) {
-	key, err := secret.LoadKey(cfg.EncryptionKey, cfg.EncryptionKeyFile)
+	sealer, err := cfg.Encryption.Sealer()
 	if err != nil {
 		return nil, err
 	}
-	sealer, err := secret.NewSealer(key)
+	auditKey, err := cfg.Audit.Key()
 	if err != nil {
 		return nil, err
 	}
@@ -92,17 +100,22 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	if err != nil {
 		return nil, err
 	}
+	sopts, err := grpcserver.Configure(cfg.Mesh, cfg.Server, rules(), log)
+	if err != nil {
+		return nil, err
+	}
 	store, err := sqlite.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
-	dial := func(addr string) (*grpc.ClientConn, error) { return grpcclient.Dial(addr) }
-	tenantConn, err := dial(cfg.TenantAddr)
+	auditLog := &audit.Log{Store: store.Audit(), Key: auditKey, Service: "user", Self: sopts.Self(), Log: log}
+	sopts.Audit = auditLog
+	tenantConn, err := grpcclient.Dial(cfg.TenantAddr, sopts.Mesh, "tenant")
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	subConn, err := dial(cfg.SubscriptionAddr)
+	subConn, err := grpcclient.Dial(cfg.SubscriptionAddr, sopts.Mesh, "subscription")
 	if err != nil {
 		store.Close()
 		tenantConn.Close()
@@ -120,17 +133,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
 	svc := &users.Service{Store: store, Tenants: tenantclient.New(tenantConn, 30*time.Second, endpoints),
 		Subscriptions: subscriptionSKUs{c: subscriptionv1.NewSubscriptionServiceClient(subConn)}, Sealer: sealer, Endpoints: endpoints,
-		Notify: runner.Notify, Log: log,
+		Notify: runner.Notify, Log: log, Finished: lifecycle.AuditTo(auditLog),
 		Graph: func(inst *tenantclient.Instance, tenantID string) (users.Graph, error) {
 			return factory.Graph(inst.Credentials, tenantID)
 		}}
 	for kind, h := range svc.Handlers() {
 		runner.Register(kind, h)
 	}
-	srv := grpcserver.New(log)
+	srv := grpcserver.New(log, sopts)
 	userv1.RegisterUserServiceServer(srv.Server, &server.Server{Users: svc})
+	adminv1.RegisterAdminServiceServer(srv.Server, &adminapi.Server{Audit: store.Audit(), Rekey: svc, Sealer: sealer})
 	log.Info("user service starting", "cloud", endpoints.Cloud, "graph", endpoints.GraphURL, "tenant", cfg.TenantAddr)
-	return &App{cfg: cfg, store: store, conns: []*grpc.ClientConn{tenantConn, subConn}, runner: runner, server: srv, metrics: metrics}, nil
+	return &App{cfg: cfg, store: store, conns: []*grpc.ClientConn{tenantConn, subConn}, runner: runner, server: srv, metrics: metrics,
+		log: log, sealer: sealer, rekey: svc, audit: auditLog}, nil
 }
 
 // Close releases the database and the connections.
@@ -140,6 +155,11 @@ func (a *App) Close() error {
 	}
 	return a.store.Close()
 }
+
+// Rekey seals the stored secrets that are not under the active key again
+// under it (secret.Rekeyer): the pass Serve runs at start and every
+// USER_ENCRYPTION_REKEY_INTERVAL, for operator tooling to run at will.
+func (a *App) Rekey(ctx context.Context) (int, error) { return a.rekey.Rekey(ctx) }
 
 // Serve runs the job runner and the gRPC server on lis until ctx ends.
 func (a *App) Serve(ctx context.Context, lis net.Listener) error {
@@ -151,6 +171,11 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 		return nil
 	})
 	g.Go(func() error { return a.server.Serve(gctx, lis) })
-	g.Go(func() error { return telemetry.ServeMetrics(gctx, a.cfg.MetricsAddr, a.metrics) })
+	g.Go(func() error { a.audit.RunHeads(gctx, a.cfg.AuditHeadInterval); return nil })
+	g.Go(func() error {
+		secret.RunRekey(gctx, a.rekey, a.sealer, a.cfg.EncryptionRekeyInterval, a.log)
+		return nil
+	})
+	g.Go(func() error { return telemetry.ServeAdmin(gctx, a.cfg.AdminAddr, a.metrics, a.server.Ready) })
 	return g.Wait()
 }

@@ -22,6 +22,7 @@ import (
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/audit/audittest"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	sharedconfig "github.com/o365gateway/gateway/services/shared/config"
 	"github.com/o365gateway/gateway/services/shared/logging"
@@ -143,10 +144,12 @@ func newEnv(t *testing.T, cloud string, settings map[string]any) *env {
 
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
 	cfg := &config.Config{ListenAddr: "127.0.0.1:0", DatabaseURL: "sqlite://" + t.TempDir() + "/u.db", TenantAddr: dl.Addr().String(),
-		SubscriptionAddr: dl.Addr().String(), EncryptionKey: key,
+		SubscriptionAddr: dl.Addr().String(), Encryption: sharedconfig.Encryption{EncryptionKey: key},
 		Microsoft: sharedconfig.Microsoft{Cloud: cloud, MSLoginURL: sim.URL + "/", MSPartnerCenterURL: sim.URL, MSGraphURL: sim.URL + "/v1.0",
 			MSCAFile: sim.CAFile, MSTimeout: 10 * time.Second, MSMaxRetryDelay: 20 * time.Second, GraphWritesPerSecond: 18},
 		Jobs:          sharedconfig.Jobs{JobWorkers: 8, JobPoll: 50 * time.Millisecond, JobLease: 10 * time.Second, WorkerID: "test"},
+		Mesh:          sharedconfig.Mesh{Plaintext: true, TrustDomain: "o365gw.test"},
+		Audit:         sharedconfig.Audit{AuditKeyFile: audittest.KeyFile(t)},
 		Observability: sharedconfig.Observability{LogLevel: "info"},
 	}
 	e.logs = &lockedBuffer{}

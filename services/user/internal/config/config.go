@@ -14,15 +14,16 @@ const Prefix = "USER"
 
 // Config of the user/license service.
 type Config struct {
-	ListenAddr        string `env:"LISTEN_ADDR" default:"127.0.0.1:9003" help:"gRPC listen address"`
-	DatabaseURL       string `env:"DATABASE_URL" default:"sqlite://./data/user.db" help:"database URL: sqlite://path, or postgres://user:password@host:5432/db?search_path=SCHEMA (the schema is created on first start)"`
-	TenantAddr        string `env:"TENANT_ADDR" default:"127.0.0.1:9001" help:"gRPC address of the tenant service (instances, customers) (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
-	SubscriptionAddr  string `env:"SUBSCRIPTION_ADDR" default:"127.0.0.1:9002" help:"gRPC address of the subscription service (license SKUs of subscriptions) (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
-	EncryptionKey     string `env:"ENCRYPTION_KEY" help:"base64 32-byte key that encrypts initial passwords until the user exists (or ENCRYPTION_KEY_FILE)"`
-	EncryptionKeyFile string `env:"ENCRYPTION_KEY_FILE" help:"file holding the encryption key"`
-	MetricsAddr       string `env:"METRICS_ADDR" help:"optional HTTP address serving /metrics"`
+	ListenAddr       string `env:"LISTEN_ADDR" default:"127.0.0.1:9003" help:"gRPC listen address"`
+	DatabaseURL      string `env:"DATABASE_URL" default:"sqlite://./data/user.db" help:"database URL: sqlite://path, or postgres://user:password@host:5432/db?search_path=SCHEMA (the schema is created on first start)"`
+	TenantAddr       string `env:"TENANT_ADDR" default:"127.0.0.1:9001" help:"gRPC address of the tenant service (instances, customers) (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
+	SubscriptionAddr string `env:"SUBSCRIPTION_ADDR" default:"127.0.0.1:9002" help:"gRPC address of the subscription service (license SKUs of subscriptions) (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
+	config.Encryption
 	config.Microsoft
 	config.Jobs
+	config.Mesh
+	config.Server
+	config.Audit
 	config.Observability
 }
 
@@ -32,10 +33,8 @@ func (c *Config) Validate() error {
 	if _, err := clouds.Lookup(c.Cloud); err != nil {
 		errs = append(errs, fmt.Errorf("CLOUD: %w", err))
 	}
-	if c.EncryptionKey == "" && c.EncryptionKeyFile == "" {
-		errs = append(errs, errors.New("ENCRYPTION_KEY or ENCRYPTION_KEY_FILE is required"))
-	}
-	errs = append(errs, c.Microsoft.Validate(), c.Jobs.Validate())
+	errs = append(errs, c.Encryption.Validate())
+	errs = append(errs, c.Microsoft.Validate(), c.Jobs.Validate(), c.Mesh.Validate(), c.Audit.Validate())
 	return errors.Join(errs...)
 }
 

@@ -60,7 +60,7 @@ func (s *Server) message(v *users.View) (*userv1.User, error) {
 		m.Licenses = append(m.Licenses, ul)
 	}
 	if v.Secret != "" {
-		pw, err := s.Users.Sealer.Open(v.Secret)
+		pw, err := s.Users.Sealer.Open(v.Secret, u.SealedAt(storage.SealedOpSecret))
 		if err != nil {
 			return nil, err
 		}

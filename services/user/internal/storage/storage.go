@@ -8,6 +8,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/secret"
 	"github.com/o365gateway/gateway/services/shared/storeerr"
 )
 
@@ -69,6 +70,26 @@ type User struct {
 	Version  int64
 }
 
+// Sealed values of a user: the last part of their places.
+const (
+	SealedPassword = "password"  // PasswordSealed
+	SealedOpSecret = "op_secret" // Op.Secret
+)
+
+// SealedAt is the place of one of the user's sealed values: each is sealed
+// for it (secret.Place) and opens for no other user or field.
+func (u *User) SealedAt(field string) secret.Place {
+	return secret.At("user", "users", u.InstanceID, u.ID, field)
+}
+
+// Sealed lists the user's sealed values with their places.
+func (u *User) Sealed() []secret.Field {
+	return []secret.Field{
+		{Value: &u.PasswordSealed, At: u.SealedAt(SealedPassword)},
+		{Value: &u.Op.Secret, At: u.SealedAt(SealedOpSecret)},
+	}
+}
+
 // Store keeps users. Writes may carry a job that commits with them.
 type Store interface {
 	// Create must return ErrAlreadyExists if the id is taken.
@@ -82,6 +103,11 @@ type Store interface {
 	Delete(ctx context.Context, instanceID, id string) error
 	// ListByTenant returns a tenant's users.
 	ListByTenant(ctx context.Context, instanceID, tenantID string) ([]*User, error)
+	// ListSealed returns up to limit users of every instance whose id sorts
+	// after after, in id order, among those that may hold a sealed value
+	// (one beginning with one of secret.Prefixes): it may return others
+	// too, never fewer (the re-sealing pass).
+	ListSealed(ctx context.Context, after string, limit int) ([]*User, error)
 	// Jobs is the durable queue in the same database.
 	Jobs() jobs.Store
 	// Budget keeps Microsoft's rate budgets, shared by every replica.

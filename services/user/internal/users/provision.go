@@ -146,7 +146,7 @@ func (s *Service) prepare(ctx context.Context, req apsmd.Request, base *storage.
 		}
 		pw, generated = secret.New(passwordFor(u.Login)), true
 	}
-	if u.PasswordSealed, err = s.Sealer.Seal(pw); err != nil {
+	if u.PasswordSealed, err = s.Sealer.Seal(pw, u.SealedAt(storage.SealedPassword)); err != nil {
 		return nil, nil, err
 	}
 	u.PasswordGenerated = generated
@@ -325,10 +325,22 @@ func (s *Service) runProvision(ctx context.Context, u *storage.User) (func(*stor
 	if err := s.syncLicenses(ctx, g, u); err != nil {
 		return nil, err
 	}
+	// A generated password is revealed once: sealed again for the
+	// operation's secret, a place of its own.
+	var reveal string
+	if u.PasswordGenerated && u.PasswordSealed != "" {
+		pw, err := s.Sealer.Open(u.PasswordSealed, u.SealedAt(storage.SealedPassword))
+		if err != nil {
+			return nil, err // the user exists: retried, not failed for good
+		}
+		if reveal, err = s.Sealer.Seal(pw, u.SealedAt(storage.SealedOpSecret)); err != nil {
+			return nil, err
+		}
+	}
 	return func(x *storage.User) {
 		x.State = stateOf(x)
-		if x.PasswordGenerated && x.PasswordSealed != "" {
-			s.machine().SetSecret(x, x.PasswordSealed) // initial_password, revealed once
+		if x.PasswordGenerated && x.PasswordSealed != "" && reveal != "" {
+			s.machine().SetSecret(x, reveal) // initial_password, revealed once
 		}
 		x.PasswordSealed, x.PasswordGenerated = "", false
 	}, nil
@@ -358,7 +370,7 @@ func (s *Service) createEffect(g Graph) lifecycle.Effect[storage.User] {
 			return record(found.ID), nil
 		},
 		Call: func(ctx context.Context, u *storage.User, _ string) (func(*storage.User), error) {
-			pw, err := s.Sealer.Open(u.PasswordSealed)
+			pw, err := s.Sealer.Open(u.PasswordSealed, u.SealedAt(storage.SealedPassword))
 			if err != nil {
 				return nil, jobs.Permanent(err)
 			}

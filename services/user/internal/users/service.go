@@ -64,6 +64,9 @@ type Service struct {
 	Log           *slog.Logger
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Finished is told how each asynchronous operation ended (the audit
+	// log); nil tells no one.
+	Finished func(ctx context.Context, f lifecycle.Finish)
 
 	once sync.Once
 	lc   *lifecycle.Machine[storage.User]
@@ -76,6 +79,7 @@ type View = lifecycle.Answer[storage.User]
 func (s *Service) machine() *lifecycle.Machine[storage.User] {
 	s.once.Do(func() {
 		s.lc = &lifecycle.Machine[storage.User]{Name: "user", Store: s.Store, Notify: s.Notify, Log: s.Log, Now: s.Now,
+			Finished: s.Finished,
 			Op:       func(u *storage.User) *lifecycle.Op { return &u.Op },
 			Ref:      func(u *storage.User) (string, string) { return u.InstanceID, u.ID },
 			Describe: describe,

@@ -405,7 +405,7 @@ func TestInitialPasswordOnlyInTheCompletingAnswer(t *testing.T) {
 		if err != nil || a.Running() || a.Secret == "" {
 			t.Fatalf("%s completing answer: %+v %v", phase, a, err)
 		}
-		pw, err := f.sealer.Open(a.Secret)
+		pw, err := f.sealer.Open(a.Secret, a.V.SealedAt(storage.SealedOpSecret))
 		if err != nil || len(pw.Reveal()) != 16 || (password != "" && pw.Reveal() != password) {
 			t.Fatalf("revealed password: %v", err)
 		}

@@ -9,6 +9,7 @@ package sqlite
 import (
 	"context"
 	"embed"
+	"github.com/o365gateway/gateway/services/shared/audit"
 	"github.com/o365gateway/gateway/services/shared/budget"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
@@ -53,6 +54,9 @@ func (s *Store) Jobs() jobs.Store { return sqldb.JobStore{DB: s.db} }
 // Budget is the store of Microsoft's rate budgets, shared by the service's
 // replicas.
 func (s *Store) Budget() budget.Store { return sqldb.Budget{DB: s.db} }
+
+// Audit is the service's audit log (one chain, shared by its replicas).
+func (s *Store) Audit() audit.Store { return sqldb.AuditLog{DB: s.db} }
 
 // Create implements storage.Store.
 func (s *Store) Create(ctx context.Context, sub *storage.Subscription, job *jobs.New) error {

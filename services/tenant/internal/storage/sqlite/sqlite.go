@@ -13,6 +13,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"github.com/o365gateway/gateway/services/shared/audit"
 	"github.com/o365gateway/gateway/services/shared/budget"
 	"time"
 
@@ -60,6 +61,9 @@ func (s *Store) LockInstance(ctx context.Context, instanceID string) (func(), er
 // replicas.
 func (s *Store) Budget() budget.Store { return sqldb.Budget{DB: s.db} }
 
+// Audit is the service's audit log (one chain, shared by its replicas).
+func (s *Store) Audit() audit.Store { return sqldb.AuditLog{DB: s.db} }
+
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func mapErr(err error) error {
@@ -103,13 +107,15 @@ const instanceCols = `instance_id, app_id, controller_uri, controller_cert_pem, 
 	partner_tenant_id, client_id, client_secret_sealed, refresh_token_sealed, reseller_mode, indirect_reseller_mpn,
 	sales_countries, test_partner, default_usage_location, package_version, created_at, updated_at`
 
-// GetInstance implements storage.InstanceStore.
-func (s *Store) GetInstance(ctx context.Context, instanceID string) (*storage.Instance, error) {
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanInstance(row scanner) (*storage.Instance, error) {
 	var in storage.Instance
 	var countries string
 	var test int
 	var created, updated int64
-	err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+instanceCols+` FROM instances WHERE instance_id = ?`), instanceID).Scan(
+	err := row.Scan(
 		&in.InstanceID, &in.AppID, &in.ControllerURI, &in.ControllerCertPEM, &in.InstanceCertPEM, &in.InstanceKeySealed, &in.Cloud,
 		&in.PartnerTenantID, &in.ClientID, &in.ClientSecretSealed, &in.RefreshTokenSealed, &in.ResellerMode, &in.IndirectResellerMPN,
 		&countries, &test, &in.DefaultUsageLocation, &in.PackageVersion, &created, &updated)
@@ -120,6 +126,30 @@ func (s *Store) GetInstance(ctx context.Context, instanceID string) (*storage.In
 	in.TestPartner = test == 1
 	in.CreatedAt, in.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
 	return &in, nil
+}
+
+// GetInstance implements storage.InstanceStore.
+func (s *Store) GetInstance(ctx context.Context, instanceID string) (*storage.Instance, error) {
+	return scanInstance(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+instanceCols+` FROM instances WHERE instance_id = ?`), instanceID))
+}
+
+// ListInstances implements storage.InstanceStore.
+func (s *Store) ListInstances(ctx context.Context, after string, limit int) ([]*storage.Instance, error) {
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+instanceCols+` FROM instances WHERE instance_id > ? ORDER BY instance_id LIMIT ?`),
+		after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*storage.Instance
+	for rows.Next() {
+		in, err := scanInstance(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
 }
 
 // UpdateInstance implements storage.InstanceStore.

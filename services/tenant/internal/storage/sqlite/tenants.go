@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/secret"
+	"github.com/o365gateway/gateway/services/shared/sqldb"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 )
@@ -57,7 +59,38 @@ func (s *Store) CreateTenant(ctx context.Context, t *storage.Tenant, job *jobs.N
 
 // GetTenant implements storage.TenantStore.
 func (s *Store) GetTenant(ctx context.Context, instanceID, id string) (*storage.Tenant, error) {
-	row := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE id = ? AND instance_id = ?`), id, instanceID)
+	return scanTenant(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE id = ? AND instance_id = ?`), id, instanceID))
+}
+
+// ListSealedTenants implements storage.TenantStore: the sealed value of a
+// tenant is in its operation state (lifecycle.Op.Secret, a JSON string).
+func (s *Store) ListSealedTenants(ctx context.Context, after string, limit int) ([]*storage.Tenant, error) {
+	q := `SELECT ` + tenantCols + ` FROM tenants WHERE id > ? AND (`
+	args := []any{after}
+	for i, p := range secret.Prefixes() {
+		if i > 0 {
+			q += ` OR `
+		}
+		q += `op LIKE ? ESCAPE '\'`
+		args = append(args, sqldb.LikeContains(`"`+p))
+	}
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(q+`) ORDER BY id LIMIT ?`), append(args, limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*storage.Tenant
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func scanTenant(row scanner) (*storage.Tenant, error) {
 	var t storage.Tenant
 	var linked, attested int
 	var company, address, mca, op string
@@ -77,7 +110,7 @@ func (s *Store) GetTenant(ctx context.Context, instanceID, id string) (*storage.
 		to  any
 	}{{company, &t.Company}, {address, &t.Address}, {mca, &t.MCA}, {op, &t.Op}} {
 		if err := json.Unmarshal([]byte(f.raw), f.to); err != nil {
-			return nil, fmt.Errorf("tenant %s: %w", id, err)
+			return nil, fmt.Errorf("tenant %s: %w", t.ID, err)
 		}
 	}
 	if lastSync.Valid {

@@ -4,6 +4,8 @@ package storagetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +24,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Domains", func(t *testing.T) { testDomains(t, newStore(t)) })
 	t.Run("WritesOfALostJobClaimAreRefused", func(t *testing.T) { testFencedWrites(t, newStore(t)) })
 	t.Run("InstanceLock", func(t *testing.T) { testInstanceLock(t, newStore(t)) })
+	t.Run("ListInstancesInBatches", func(t *testing.T) { testListInstances(t, newStore(t)) })
+	t.Run("ListSealedTenants", func(t *testing.T) { testListSealedTenants(t, newStore(t)) })
 	jobstest.Run(t, func(t *testing.T) jobstest.Queue {
 		s := newStore(t)
 		if err := s.CreateInstance(context.Background(), instance("i1")); err != nil {
@@ -289,4 +293,77 @@ func testInstanceLock(t *testing.T, s storage.Store) {
 		t.Fatalf("the released lock cannot be taken: %v", err)
 	}
 	again()
+}
+
+// testListInstances: batches in id order cover every instance once.
+func testListInstances(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	for _, id := range []string{"i3", "i1", "i5", "i2", "i4"} {
+		if err := s.CreateInstance(ctx, instance(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []string
+	after := ""
+	for {
+		page, err := s.ListInstances(ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range page {
+			ids = append(ids, in.InstanceID)
+			after = in.InstanceID
+		}
+		if len(page) < 2 {
+			break
+		}
+	}
+	if strings.Join(ids, ",") != "i1,i2,i3,i4,i5" {
+		t.Fatalf("listed %v", ids)
+	}
+	if page, _ := s.ListInstances(ctx, "i4", 10); len(page) != 1 || page[0].ClientSecretSealed != "v1:sealed" || len(page[0].SalesCountries) != 2 {
+		t.Fatalf("last page %+v", page)
+	}
+}
+
+// testListSealedTenants: the tenants of every instance whose operation state
+// holds a sealed value (of either format) are all listed, in batches.
+func testListSealedTenants(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	for _, id := range []string{"i1", "i2"} {
+		if err := s.CreateInstance(ctx, instance(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, secret := range []string{"v2.k1.AAAA", "", "v1:BBBB", "", "v2.default.CCCC", "v2.k1.DDDD"} {
+		tn := tenant(fmt.Sprintf("t%d", i))
+		tn.InstanceID = []string{"i1", "i2"}[i%2]
+		tn.Op.Secret = secret
+		if secret == "" {
+			tn.Op.FailureMessage = "nothing sealed here, not even v2_x" // a wildcard must match only itself
+		}
+		if err := s.CreateTenant(ctx, tn, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	after := ""
+	for {
+		page, err := s.ListSealedTenants(ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tn := range page {
+			after = tn.ID
+			if tn.Op.Secret != "" {
+				got = append(got, tn.ID+"@"+tn.InstanceID+"="+tn.Op.Secret)
+			}
+		}
+		if len(page) < 2 {
+			break
+		}
+	}
+	if want := "t0@i1=v2.k1.AAAA t2@i1=v1:BBBB t4@i1=v2.default.CCCC t5@i2=v2.k1.DDDD"; strings.Join(got, " ") != want {
+		t.Fatalf("listed %v, want %s", got, want)
+	}
 }

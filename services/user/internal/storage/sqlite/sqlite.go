@@ -9,9 +9,11 @@ package sqlite
 import (
 	"context"
 	"embed"
+	"github.com/o365gateway/gateway/services/shared/audit"
 	"github.com/o365gateway/gateway/services/shared/budget"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/secret"
 	"github.com/o365gateway/gateway/services/shared/sqldb"
 
 	"github.com/o365gateway/gateway/services/user/internal/storage"
@@ -54,6 +56,9 @@ func (s *Store) Jobs() jobs.Store { return sqldb.JobStore{DB: s.db} }
 // replicas.
 func (s *Store) Budget() budget.Store { return sqldb.Budget{DB: s.db} }
 
+// Audit is the service's audit log (one chain, shared by its replicas).
+func (s *Store) Audit() audit.Store { return sqldb.AuditLog{DB: s.db} }
+
 // Create implements storage.Store.
 func (s *Store) Create(ctx context.Context, u *storage.User, job *jobs.New) error {
 	return s.users.Create(ctx, u, job)
@@ -77,4 +82,14 @@ func (s *Store) Delete(ctx context.Context, instanceID, id string) error {
 // ListByTenant implements storage.Store.
 func (s *Store) ListByTenant(ctx context.Context, instanceID, tenantID string) ([]*storage.User, error) {
 	return s.users.List(ctx, instanceID, tenantID)
+}
+
+// ListSealed implements storage.Store: a sealed value is a JSON string of
+// the user's document.
+func (s *Store) ListSealed(ctx context.Context, after string, limit int) ([]*storage.User, error) {
+	var marks []string
+	for _, p := range secret.Prefixes() {
+		marks = append(marks, `"`+p)
+	}
+	return s.users.Scan(ctx, after, limit, marks...)
 }

@@ -4,6 +4,8 @@ package storagetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Users", func(t *testing.T) { testUsers(t, newStore(t)) })
 	t.Run("JobCommitsAtomically", func(t *testing.T) { testAtomicJob(t, newStore(t)) })
+	t.Run("ListSealed", func(t *testing.T) { testListSealed(t, newStore(t)) })
 	jobstest.Run(t, func(t *testing.T) jobstest.Queue {
 		s := newStore(t)
 		return jobstest.QueueOn(t, jobstest.Rows[storage.User]{Jobs: s.Jobs(),
@@ -96,5 +99,46 @@ func testAtomicJob(t *testing.T, s storage.Store) {
 	}
 	if _, err := s.Jobs().Claim(ctx, "w/1", []string{"user.provision"}, now, now.Add(time.Minute)); !errors.Is(err, jobs.ErrNoJob) {
 		t.Fatalf("rolled-back job enqueued: %v", err)
+	}
+}
+
+// testListSealed: the users of every instance holding a sealed value (a
+// password or an operation's secret, of either format) are all listed, in
+// batches.
+func testListSealed(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	for i, sealed := range []struct{ password, secret string }{
+		{"v2.k1.AAAA", ""}, {"", ""}, {"", "v1:BBBB"}, {"v1:CCCC", "v2.k1.DDDD"}, {"", ""}, {"", "v2.default.EEEE"},
+	} {
+		u := user(fmt.Sprintf("u%d", i))
+		u.InstanceID = []string{"i1", "i2"}[i%2]
+		u.PasswordSealed, u.Op.Secret = sealed.password, sealed.secret
+		if sealed == (struct{ password, secret string }{}) {
+			u.DisplayName = "v2_x" // a wildcard must match only itself
+		}
+		if err := s.Create(ctx, u, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	after := ""
+	for {
+		page, err := s.ListSealed(ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range page {
+			after = u.ID
+			if u.PasswordSealed != "" || u.Op.Secret != "" {
+				got = append(got, u.ID+"@"+u.InstanceID+"="+u.PasswordSealed+"/"+u.Op.Secret)
+			}
+		}
+		if len(page) < 2 {
+			break
+		}
+	}
+	want := "u0@i1=v2.k1.AAAA/ u2@i1=/v1:BBBB u3@i2=v1:CCCC/v2.k1.DDDD u5@i2=/v2.default.EEEE"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("listed %v, want %s", got, want)
 	}
 }
