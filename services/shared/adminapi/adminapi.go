@@ -2,8 +2,9 @@
 // gRPC server: queries and exports of the service's audit log, its head,
 // and a key rotation pass. Who may call it is the authorization policy's
 // business: only tool identities that the operators' policy file names; no
-// built-in rule grants it. A tool limited to some instances may read only
-// their entries (the request's instance_id is checked by the policy).
+// built-in rule grants it. A tool limited to some instances must name one
+// of them in every audit query (instance_id), and may neither read the
+// chain's head nor rotate keys, which span every instance.
 package adminapi
 
 import (
@@ -19,6 +20,7 @@ import (
 	adminv1 "github.com/o365gateway/gateway/gen/go/o365/admin/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/audit"
+	"github.com/o365gateway/gateway/services/shared/authz"
 	"github.com/o365gateway/gateway/services/shared/secret"
 )
 
@@ -55,6 +57,9 @@ type query interface {
 
 // page reads the matching entries of one page and the next page's token.
 func (s *Server) page(ctx context.Context, q query, def, max int) ([]audit.Entry, string, error) {
+	if err := authz.RequireInstance(ctx, q.GetInstanceId()); err != nil {
+		return nil, "", err
+	}
 	f := audit.Filter{InstanceID: q.GetInstanceId(), Method: q.GetMethod(), Caller: q.GetCaller(), Code: q.GetCode()}
 	for _, t := range []struct {
 		ts  *timestamppb.Timestamp
@@ -132,6 +137,9 @@ func (s *Server) ExportAuditEntries(ctx context.Context, req *adminv1.ExportAudi
 
 // GetAuditHead implements adminv1.AdminServiceServer.
 func (s *Server) GetAuditHead(ctx context.Context, _ *adminv1.GetAuditHeadRequest) (*adminv1.GetAuditHeadResponse, error) {
+	if err := authz.RequireAll(ctx, "The audit chain's head"); err != nil {
+		return nil, err
+	}
 	h, err := s.Audit.Head(ctx)
 	if err != nil {
 		return nil, apierr.Wrap(err, codes.Unavailable, apierr.Internal, "The audit log cannot be read right now.")
@@ -143,6 +151,9 @@ func (s *Server) GetAuditHead(ctx context.Context, _ *adminv1.GetAuditHeadReques
 // (the one each replica runs every *_ENCRYPTION_REKEY_INTERVAL). A service
 // that stores no secret answers 0.
 func (s *Server) RotateKeys(ctx context.Context, _ *adminv1.RotateKeysRequest) (*adminv1.RotateKeysResponse, error) {
+	if err := authz.RequireAll(ctx, "A key rotation"); err != nil {
+		return nil, err
+	}
 	resp := &adminv1.RotateKeysResponse{}
 	if s.Sealer != nil {
 		resp.ActiveKey, resp.KeyIds = s.Sealer.ActiveKey(), s.Sealer.KeyIDs()

@@ -42,7 +42,10 @@ func New(certPEM string, keyPEM secret.String, roots *x509.CertPool) (*Client, e
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
-	return &Client{http: &http.Client{Transport: otelhttp.NewTransport(tr), Timeout: 30 * time.Second}}, nil
+	// No redirect is followed: the instance's certificate is presented to
+	// the registered controller only, and account data read from it alone.
+	return &Client{http: &http.Client{Transport: otelhttp.NewTransport(tr), Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
 }
 
 // Error is a refusal by the controller.

@@ -6,8 +6,9 @@ import "strings"
 // account hierarchy is a list of them).
 const maxID = 512
 
-// NotAnID replaces a caller-supplied value that is not an id.
-const NotAnID = "(not an id)"
+// NotAnID replaces a caller-supplied value that is not an id. It holds
+// no space (lists of ids are stored space-separated) and cannot be an id.
+const NotAnID = "(not-an-id)"
 
 // SafeID returns s when it looks like an id (a UUID, a SPIFFE ID, a job
 // kind, a list of account ids: letters, digits and - _ . : / , = only, at

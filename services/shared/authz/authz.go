@@ -160,6 +160,66 @@ func Instances(ctx context.Context, req any) []string {
 
 type callerKey struct{}
 
+type scopeKey struct{}
+
+// scope is what the rules that allowed a call let its caller reach.
+type scope struct {
+	all       bool
+	instances []string
+}
+
+// scopeOf is the union of the instances the identity's rules matching
+// method allow.
+func (p *Policy) scopeOf(identity, method string) scope {
+	var sc scope
+	for _, r := range p.rules[identity] {
+		if !matchMethod(r.Methods, method) {
+			continue
+		}
+		if slices.Contains(r.Instances, Any) {
+			return scope{all: true}
+		}
+		sc.instances = append(sc.instances, r.Instances...)
+	}
+	return sc
+}
+
+// Scope returns the instances the caller of the call ctx serves may act
+// for: all of them, or a list. Handlers whose answers span instances (an
+// audit query with no instance filter) narrow them to it. Without an
+// authorization policy (a plaintext test server) it is all.
+func Scope(ctx context.Context) (all bool, instances []string) {
+	sc, ok := ctx.Value(scopeKey{}).(scope)
+	if !ok {
+		return true, nil
+	}
+	return sc.all, sc.instances
+}
+
+// RequireAll refuses a call whose caller may act only for some instances:
+// for operations that touch every instance at once.
+func RequireAll(ctx context.Context, what string) error {
+	if all, _ := Scope(ctx); !all {
+		return apierr.New(codes.PermissionDenied, apierr.Forbidden, "%s needs an identity allowed every instance.", what)
+	}
+	return nil
+}
+
+// RequireInstance refuses an instance filter outside the caller's scope,
+// and no filter at all from a caller limited to some instances.
+func RequireInstance(ctx context.Context, instanceID string) error {
+	all, ids := Scope(ctx)
+	switch {
+	case all:
+		return nil
+	case instanceID == "":
+		return apierr.New(codes.PermissionDenied, apierr.Forbidden, "Name an instance you may act for (instance_id).")
+	case !slices.Contains(ids, instanceID):
+		return apierr.New(codes.PermissionDenied, apierr.Forbidden, "You may not act for instance %s.", instanceID)
+	}
+	return nil
+}
+
 // Caller returns the identity that made the call ctx serves ("" on a
 // plaintext server).
 func Caller(ctx context.Context) string {
@@ -182,7 +242,8 @@ func (p *Policy) UnaryInterceptor() grpc.UnaryServerInterceptor {
 				"instances", instances)
 			return nil, apierr.ToStatus(err)
 		}
-		return next(context.WithValue(ctx, callerKey{}, id), req)
+		ctx = context.WithValue(ctx, callerKey{}, id)
+		return next(context.WithValue(ctx, scopeKey{}, p.scopeOf(id, info.FullMethod)), req)
 	}
 }
 

@@ -45,11 +45,30 @@ func CallEntry(ctx context.Context, fullMethod string, req any, identity string,
 	if e.InstanceID == "" {
 		e.InstanceID = audit.SafeID(stringField(req, "instance_id"))
 	}
+	if isTool(identity) {
+		// A tool is its certificate: APSC's headers are believed only from
+		// the deployment's own processes (the facade, and services passing
+		// them on), so a tool cannot make its changes look like the
+		// platform's.
+		e.Caller = audit.Caller{Identity: e.Caller.Identity}
+		e.Operation.Phase = ""
+	}
 	if err != nil {
 		ae := apierr.From(err)
 		e.Outcome = audit.Outcome{Code: ae.Code.String(), Reason: ae.Reason}
 	}
 	return e
+}
+
+// isTool tells whether a SPIFFE ID names an operator's tool
+// (spiffe://<trust domain>/tool/<name>), not a process of the deployment.
+func isTool(identity string) bool {
+	rest, ok := strings.CutPrefix(identity, "spiffe://")
+	if !ok {
+		return false
+	}
+	_, path, _ := strings.Cut(rest, "/")
+	return strings.HasPrefix(path, "tool/")
 }
 
 // resourceType is the resource kind of a gRPC service: its name without

@@ -151,10 +151,22 @@ func IdentityOf(cert *x509.Certificate, trustDomain string) (string, error) {
 		return "", fmt.Errorf("the certificate must carry exactly one URI SAN (a SPIFFE ID), it has %d", len(cert.URIs))
 	}
 	u := cert.URIs[0]
-	if u.Scheme != "spiffe" || !strings.EqualFold(u.Host, trustDomain) || len(u.Path) < 2 || u.RawQuery != "" || u.Fragment != "" {
+	if u.Scheme != "spiffe" || !strings.EqualFold(u.Host, trustDomain) || len(u.Path) < 2 || u.RawQuery != "" || u.Fragment != "" ||
+		u.User != nil || u.Port() != "" || u.RawPath != "" || strings.Contains(u.String(), "%") || !cleanPath(u.Path) {
 		return "", fmt.Errorf("the certificate's identity %q is not a SPIFFE ID of the trust domain %q", u.String(), trustDomain)
 	}
 	return ID(trustDomain, strings.TrimPrefix(u.Path, "/")), nil
+}
+
+// cleanPath tells whether a SPIFFE ID's path has only non-empty segments
+// other than . and .. (the SPIFFE ID rules).
+func cleanPath(p string) bool {
+	for _, seg := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // ID is the SPIFFE ID of name in trustDomain.
@@ -193,6 +205,9 @@ func (s *Source) ServerConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		ClientAuth: tls.RequireAnyClientCert,
+		// A resumed session skips VerifyPeerCertificate: no tickets, so
+		// that every connection proves a certificate of the current CA.
+		SessionTicketsDisabled: true,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			cert, _ := s.current()
 			return cert, nil

@@ -3,8 +3,10 @@ package mtls_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,5 +142,31 @@ func TestIdentityRules(t *testing.T) {
 	}
 	if _, err := mtls.Load(mtls.Files(files), td, nil); err == nil || !strings.Contains(err.Error(), "trust domain") {
 		t.Fatalf("a certificate of another trust domain was loaded: %v", err)
+	}
+}
+
+// Only canonical SPIFFE IDs of the trust domain are identities.
+func TestIdentityOfIsStrict(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		"spiffe://o365gw.test/tenant":         true,
+		"spiffe://o365gw.test/tool/alice":     true,
+		"spiffe://o365gw.test/tenan%74":       false,
+		"spiffe://user@o365gw.test/tenant":    false,
+		"spiffe://o365gw.test:8443/tenant":    false,
+		"spiffe://o365gw.test/a//b":           false,
+		"spiffe://o365gw.test/tool/../tenant": false,
+		"spiffe://o365gw.test/":               false,
+		"spiffe://other.test/tenant":          false,
+		"https://o365gw.test/tenant":          false,
+		"spiffe://o365gw.test/tenant?x=1":     false,
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = mtls.IdentityOf(&x509.Certificate{URIs: []*url.URL{u}}, td)
+		if (err == nil) != ok {
+			t.Errorf("%s: %v", raw, err)
+		}
 	}
 }

@@ -2,10 +2,11 @@ package sqldb
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/o365gateway/gateway/services/shared/budget"
 )
@@ -50,31 +51,28 @@ func (b Budget) Charge(ctx context.Context, key string, r budget.Rate, cost floa
 // Lock takes the exclusive lock named key, shared by every process working
 // on the database and schema, and returns the function that releases it.
 // On PostgreSQL it is a session advisory lock held on a connection of its
-// own (released by the server should the process die). A SQLite database
-// is written by one process, so the lock lives in that process. Waiting
-// ends with ctx.
+// own, outside the pool: holders never starve the pool that the work under
+// the lock needs, and closing that connection releases the lock for sure
+// (as the server does should the process die). A SQLite database is
+// written by one process, so the lock lives in that process. Waiting ends
+// with ctx.
 func (db *DB) Lock(ctx context.Context, key string) (unlock func(), err error) {
-	if db.Dialect != Postgres {
+	if db.Dialect != Postgres || db.pg == nil {
 		return db.localLock(ctx, key)
 	}
-	conn, err := db.Conn(ctx)
+	conn, err := pgx.ConnectConfig(ctx, db.pg.Copy())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("take lock: connect: %s", scrub(err.Error(), db.pg.Password))
 	}
-	id := lockID("lock:"+key, db.schema)
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("take lock: %w", err)
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockID("lock:"+key, db.schema)); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, fmt.Errorf("take lock: %s", scrub(err.Error(), db.pg.Password))
 	}
 	return func() {
+		// Closing the session releases its advisory locks.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, id); err != nil {
-			// The session may still hold the lock: close the connection
-			// for good so that the server releases it.
-			_ = conn.Raw(func(any) error { return sql.ErrConnDone })
-		}
-		conn.Close()
+		_ = conn.Close(ctx)
 	}, nil
 }
 

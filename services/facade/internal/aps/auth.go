@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
 )
 
 // ErrUnknownInstance: no instance is registered under the APS-Instance-ID.
@@ -56,17 +59,34 @@ func (c *TenantServiceCerts) Forget(instanceID string) {
 	c.mu.Unlock()
 }
 
+// maxCached bounds the cache: past it, expired entries are swept, and
+// unknown ids are no longer remembered.
+const maxCached = 10000
+
 func (c *TenantServiceCerts) store(instanceID string, der []byte) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.cache == nil {
 		c.cache = map[string]certEntry{}
 	}
+	if len(c.cache) >= maxCached {
+		for id, e := range c.cache {
+			if age := time.Since(e.at); (e.der == nil && age >= NegativeTTL) || age >= c.TTL {
+				delete(c.cache, id)
+			}
+		}
+		if len(c.cache) >= maxCached && der == nil {
+			return
+		}
+	}
 	c.cache[instanceID] = certEntry{der: der, at: time.Now()}
-	c.mu.Unlock()
 }
 
 // ControllerCert implements ControllerCerts.
 func (c *TenantServiceCerts) ControllerCert(ctx context.Context, instanceID string) ([]byte, error) {
+	if !apsmd.IsID(instanceID) {
+		return nil, ErrUnknownInstance // APS instance ids are UUIDs: no lookup, nothing cached
+	}
 	c.mu.Lock()
 	if e, ok := c.cache[instanceID]; ok {
 		switch age := time.Since(e.at); {
@@ -103,22 +123,36 @@ func certDER(pemText string) ([]byte, error) {
 	return block.Bytes, nil
 }
 
-// controllerFromBody extracts aps.x509.controller of an instance-creation body.
+// controllerFromBody extracts aps.x509.controller of an instance-creation
+// body. Keys must match exactly: encoding/json matches them regardless of
+// case (a later "Controller" would win) while the services' protojson reads
+// only "controller", so a body with a case variant of one of these keys is
+// refused rather than read two ways.
 func controllerFromBody(body []byte) ([]byte, error) {
-	var b struct {
-		APS struct {
-			X509 struct {
-				Controller string `json:"controller"`
-			} `json:"x509"`
-		} `json:"aps"`
+	raw := json.RawMessage(body)
+	for _, key := range []string{"aps", "x509", "controller"} {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return nil, errors.New("the body is not valid JSON")
+		}
+		raw = nil
+		for k, v := range obj {
+			switch {
+			case k == key:
+				raw = v
+			case strings.EqualFold(k, key):
+				return nil, fmt.Errorf("the body names %q: property names are case-sensitive", k)
+			}
+		}
+		if raw == nil {
+			return nil, errors.New("aps.x509.controller is missing")
+		}
 	}
-	if err := json.Unmarshal(body, &b); err != nil {
-		return nil, errors.New("the body is not valid JSON")
-	}
-	if b.APS.X509.Controller == "" {
+	var pemText string
+	if err := json.Unmarshal(raw, &pemText); err != nil || pemText == "" {
 		return nil, errors.New("aps.x509.controller is missing")
 	}
-	return certDER(b.APS.X509.Controller)
+	return certDER(pemText)
 }
 
 // chainsTo verifies a client certificate against a controller CA pool.

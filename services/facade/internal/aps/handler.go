@@ -99,9 +99,15 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options)
 			WriteError(w, http.StatusForbidden, apierr.Forbidden, "The controller certificate is not signed by the trusted controller CA.")
 			return
 		}
-		// A repeated creation must come from the controller that created the instance.
-		if stored, err := o.Certs.ControllerCert(r.Context(), instanceID); err == nil && !sameCert(presented, stored) {
+		// A repeated creation must come from the controller that created
+		// the instance; a lookup that fails refuses rather than guesses.
+		switch stored, err := o.Certs.ControllerCert(r.Context(), instanceID); {
+		case err == nil && !sameCert(presented, stored):
 			WriteError(w, http.StatusForbidden, apierr.Forbidden, "The instance exists and belongs to another controller.")
+			return
+		case err != nil && !errors.Is(err, ErrUnknownInstance):
+			o.Log.ErrorContext(r.Context(), "instance lookup failed", "error", err.Error())
+			WriteError(w, http.StatusServiceUnavailable, apierr.Internal, "The gateway cannot check the instance right now; try again.")
 			return
 		}
 		// The lookup above may have remembered the id as unknown: the

@@ -191,6 +191,10 @@ func TestAuditRecordsChangesWithTheirCaller(t *testing.T) {
 		if _, err := alice.ListAuditEntries(ctx, r); status.Code(err) != codes.PermissionDenied {
 			t.Errorf("alice lists %q: %v", r.GetInstanceId(), err)
 		}
+		// Naming her instance in the metadata does not widen an empty filter.
+		if _, err := alice.ListAuditEntries(apsCtx(a, ""), r); status.Code(err) != codes.PermissionDenied {
+			t.Errorf("alice lists %q with instance A in the metadata: %v", r.GetInstanceId(), err)
+		}
 	}
 
 	// The chain verifies with the key against the head the service gives.

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"google.golang.org/grpc/codes"
@@ -384,9 +385,21 @@ func (t tokenStore) Redeem(ctx context.Context, redeem func(secret.String) (secr
 	if in.RefreshTokenSealed, err = t.s.Sealer.Seal(next, in.SealedAt(storage.SealedRefreshToken)); err != nil {
 		return err
 	}
-	// Not a job's write: the fencing of the job that needed the token
-	// does not apply to the instance.
-	if err := t.s.Store.UpdateInstance(jobs.Unfenced(ctx), in); err != nil {
+	// Entra has spent the current token: the rotated one must be stored
+	// even if the caller gave up meanwhile (its own context), so the write
+	// gets a context of its own and a few tries. Not a job's write: the
+	// fencing of the job that needed the token does not apply.
+	sctx, cancel := context.WithTimeout(jobs.Unfenced(context.WithoutCancel(ctx)), 30*time.Second)
+	defer cancel()
+	for try := 1; ; try++ {
+		err = t.s.Store.UpdateInstance(sctx, in)
+		if err == nil || try == 3 || sctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+	}
+	if err != nil {
+		t.s.Log.ErrorContext(ctx, "the rotated refresh token could not be stored; the instance needs a new one", "cause", err.Error())
 		return fmt.Errorf("store the rotated refresh token: %w", err)
 	}
 	return nil
