@@ -66,6 +66,36 @@ func (p *Pass) Err() error {
 	return fmt.Errorf("%d rows still hold values of the first format or under another key than the active one: %w", p.Left, errors.Join(p.errs...))
 }
 
+// SweepBatch is how many rows Sweep reads at a time.
+const SweepBatch = 100
+
+// Sweep is a re-sealing pass over a service's rows: it pages through them
+// in id order (list returns up to n rows after the id given) and calls
+// reseal for each row holding a value that is stale under s (the first
+// format, or another key than the active one). reseal writes the row with
+// whatever concurrency control the row needs and answers the values it
+// re-sealed. The pass goes on past rows it cannot re-seal and reports them.
+func Sweep[T any](ctx context.Context, s *Sealer, list func(ctx context.Context, after string, n int) ([]T, error),
+	id func(T) string, fields func(T) []Field, reseal func(context.Context, T) (int, error)) (int, error) {
+	var p Pass
+	after := ""
+	for {
+		page, err := list(ctx, after, SweepBatch)
+		if err != nil {
+			return p.Resealed, errors.Join(err, p.Err())
+		}
+		for _, row := range page {
+			after = id(row)
+			if s.AnyStale(fields(row)...) {
+				p.Add(reseal(ctx, row))
+			}
+		}
+		if len(page) < SweepBatch {
+			return p.Resealed, p.Err()
+		}
+	}
+}
+
 // RunRekey runs r at once and then about every interval (none when 0) until
 // ctx ends, and logs each pass: how many values it re-sealed, the key ids,
 // and what it left; never a value.

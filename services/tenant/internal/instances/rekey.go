@@ -9,32 +9,15 @@ import (
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 )
 
-// rekeyBatch is how many rows a re-sealing pass reads at a time.
-const rekeyBatch = 100
-
 // Rekey seals the instances' stale sealed values (instance key, client
 // secret, refresh token) again under the active key (secret.Rekeyer). Each
 // instance is re-sealed under its lock, which the redemption of its refresh
 // token and every change of its configuration hold too, so that a token
 // rotated meanwhile is never overwritten with the one before.
 func (s *Service) Rekey(ctx context.Context) (int, error) {
-	var p secret.Pass
-	after := ""
-	for {
-		page, err := s.Store.ListInstances(ctx, after, rekeyBatch)
-		if err != nil {
-			return p.Resealed, errors.Join(err, p.Err())
-		}
-		for _, in := range page {
-			after = in.InstanceID
-			if s.Sealer.AnyStale(in.Sealed()...) {
-				p.Add(s.reseal(ctx, in.InstanceID))
-			}
-		}
-		if len(page) < rekeyBatch {
-			return p.Resealed, p.Err()
-		}
-	}
+	return secret.Sweep(ctx, s.Sealer, s.Store.ListInstances, func(in *storage.Instance) string { return in.InstanceID },
+		func(in *storage.Instance) []secret.Field { return in.Sealed() },
+		func(ctx context.Context, in *storage.Instance) (int, error) { return s.reseal(ctx, in.InstanceID) })
 }
 
 func (s *Service) reseal(ctx context.Context, instanceID string) (int, error) {
