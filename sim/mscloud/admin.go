@@ -28,6 +28,8 @@ func (s *Server) registerAdmin() {
 	m.HandleFunc("GET /_sim/settings", s.adminGetSettings)
 	m.HandleFunc("POST /_sim/settings", s.adminSetSettings)
 	s.registerAdminGraph()
+	s.registerAdminGDAP()
+	s.registerAdminSecrets()
 	m.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
 		if methodAllowedElsewhere(m, r, "/_sim/") {
 			adminError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not supported on "+r.URL.Path)
@@ -84,21 +86,30 @@ func (s *Server) adminDescribe(w http.ResponseWriter, r *http.Request) {
 			"POST /_sim/partners", "POST /_sim/partners/{partnerTenantId}/customers", "POST /_sim/faults", "GET /_sim/faults", "DELETE /_sim/faults", "DELETE /_sim/faults/{id}",
 			"GET /_sim/state", "GET /_sim/clock", "POST /_sim/clock", "GET /_sim/settings", "POST /_sim/settings",
 			"POST /_sim/dns", "GET /_sim/dns", "POST /_sim/customers/{id}/users",
+			"POST /_sim/partners/{partnerTenantId}/secrets", "POST /_sim/gdap/{relationshipId}/approve",
 		},
 	})
 }
 
 var iso2Re = regexp.MustCompile(`^[A-Z]{2}$`)
 
-// POST /_sim/partners registers a CSP partner with its app registration.
+// POST /_sim/partners registers a CSP partner with its app registration;
+// client_secret_expires_in (a Go duration, default 2 years) sets the
+// lifetime of the app's first client secret.
 func (s *Server) adminCreatePartner(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Name      string   `json:"name"`
-		Cloud     string   `json:"cloud"`
-		Countries []string `json:"countries"`
-		Sandbox   bool     `json:"sandbox"`
+		Name                  string   `json:"name"`
+		Cloud                 string   `json:"cloud"`
+		Countries             []string `json:"countries"`
+		Sandbox               bool     `json:"sandbox"`
+		ClientSecretExpiresIn string   `json:"client_secret_expires_in"`
 	}
 	if !decodeAdmin(w, r, &in) {
+		return
+	}
+	secretLifetime, ok := parseSecretLifetime(in.ClientSecretExpiresIn)
+	if !ok {
+		adminError(w, http.StatusBadRequest, `client_secret_expires_in must be a positive Go duration such as "240h", at most 100 years`)
 		return
 	}
 	cloudName := strings.ToLower(strings.TrimSpace(in.Cloud))
@@ -132,8 +143,9 @@ func (s *Server) adminCreatePartner(w http.ResponseWriter, r *http.Request) {
 	now := s.clock.Now()
 	p := &partner{
 		TenantID: newGUID(), Name: name, Cloud: cloud, Countries: countries, Sandbox: in.Sandbox,
-		ClientID: newGUID(), ClientSecret: newClientSecret(), CreatedAt: now,
+		ClientID: newGUID(), AppObjectID: newGUID(), CreatedAt: now,
 	}
+	sec := p.addSecret(now, secretLifetime, "")
 	s.partners[p.TenantID] = p
 	s.order = append(s.order, p)
 	rt := randomToken("simrt.", 48)
@@ -141,7 +153,8 @@ func (s *Server) adminCreatePartner(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.log.Info("partner registered", "tenant_id", p.TenantID, "client_id", p.ClientID, "cloud", cloud.Name, "sandbox", p.Sandbox)
 	adminJSON(w, http.StatusCreated, map[string]string{
-		"tenant_id": p.TenantID, "client_id": p.ClientID, "client_secret": p.ClientSecret, "refresh_token": rt,
+		"tenant_id": p.TenantID, "client_id": p.ClientID, "client_secret": sec.Value, "refresh_token": rt,
+		"client_secret_key_id": sec.KeyID, "client_secret_end_date_time": tsOf(sec.End),
 	})
 }
 
@@ -220,6 +233,10 @@ type statePartner struct {
 	Domains       []stateDomain       `json:"domains"`
 	// GraphThrottled counts the Graph 429 answers the partner's app got.
 	GraphThrottled int `json:"graph_throttled"`
+	// GDAP relationships (graph_gdap.go) and the app's client secrets
+	// without their values (graph_applications.go).
+	GDAP          []stateGDAP   `json:"gdap"`
+	ClientSecrets []stateSecret `json:"client_secrets"`
 }
 
 // GET /_sim/state[?partner=<tenant_id>].
@@ -241,7 +258,7 @@ func (s *Server) adminState(w http.ResponseWriter, r *http.Request) {
 			TenantID: p.TenantID, Name: p.Name, Cloud: p.Cloud.Name, Sandbox: p.Sandbox, Countries: p.Countries,
 			ClientID: p.ClientID, CreatedAt: p.CreatedAt, Customers: []stateCustomer{},
 			Orders: []stateOrder{}, Subscriptions: []stateSubscription{}, Carts: []stateCart{}, Users: []stateUser{}, Domains: []stateDomain{},
-			GraphThrottled: p.graphThrottled,
+			GraphThrottled: p.graphThrottled, GDAP: gdapState(p, now), ClientSecrets: secretState(p, now),
 		}
 		for _, c := range p.customers {
 			sp.Customers = append(sp.Customers, stateCustomer{

@@ -1,7 +1,8 @@
 // Package mscloud is an in-memory simulator of the Microsoft cloud the
 // gateway talks to: the Microsoft Entra token endpoint, Partner Center REST
 // and Microsoft Graph (users, licenses, subscribed SKUs and domains of the
-// customer tenants), plus an admin API for tests and operators. Facts follow shared/reference/microsoft-apis.md;
+// customer tenants; GDAP relationships and the partner's application in
+// the partner tenant), plus an admin API for tests and operators. Facts follow shared/reference/microsoft-apis.md;
 // where the public documentation is silent the simulator picks a behaviour
 // and says so below and at the code ("simulated code", "assumed").
 //
@@ -47,7 +48,10 @@
 // one and spends the old one. The login path's tenant may be the partner
 // tenant id or one of its customers' tenant ids, initial domains or verified
 // custom domains; the token is then issued by that customer's tenant (Graph,
-// below).
+// below). Client secrets expire (simulated clock; "The partner's
+// application and its client secrets" below). Tokens from a refresh_token
+// grant are app+user (delegated): in a customer tenant they need a GDAP
+// relationship ("App+user calls and GDAP roles" below).
 //
 // # Address validation verdicts (deterministic)
 //
@@ -452,16 +456,18 @@
 // (the scope is the partner cloud's Graph audience: graph.microsoft.us for
 // usgov, microsoftgraph.chinacloudapi.cn for china). grant_type=refresh_token
 // with the partner's refresh token works at the customer tenant too
-// (app+user). A Graph token of the partner's own tenant gets 403
+// (app+user), within the roles of the partner's GDAP relationships with
+// the customer (below). A Graph token of the partner's own tenant gets 403
 // Authorization_RequestDenied "Insufficient privileges to complete the
 // operation." for customer data; a token whose (sandbox) customer was
 // deleted gets 401 InvalidAuthenticationToken (simulated message). Not
-// modelled: the real service, under GDAP, wants app+user tokens of a partner
-// agent whose GDAP security group holds the needed Entra roles, plus consent
-// for the app in each customer tenant (Partner Center applicationconsents);
-// app-only access of third-party apps to customer tenants is not supported
-// there. Permissions (User.ReadWrite.All, User-PasswordProfile.ReadWrite.All
-// plus an admin role for password resets, Domain.ReadWrite.All) and MFA
+// modelled: GDAP security groups (access assignments; the roles of an
+// active relationship count as the signed-in user's) and the fact that the
+// real service does not give third-party apps app-only access to customer
+// tenants: the simulator keeps accepting app-only tokens there (with the
+// application's consent when require_app_consent is set). Permissions
+// (User.ReadWrite.All, User-PasswordProfile.ReadWrite.All, Domain.ReadWrite.All,
+// DelegatedAdminRelationship.ReadWrite.All, Application.Read.All) and MFA
 // claims are not checked: MFA is not required.
 //
 // Propagation. For customer_propagation_seconds (setting, default 0,
@@ -654,4 +660,158 @@
 // {"error": …}. Settings: customer_propagation_seconds (0–86400),
 // usage_location_lag_ms (0–600000), graph_write_limit (1–1000000),
 // graph_write_window_seconds (1–86400), graph_ru_scale (> 0, ≤ 1000).
+//
+// # GDAP relationships (graph_gdap.go)
+//
+//	POST   /v1.0/tenantRelationships/delegatedAdminRelationships                 201 relationship, Location
+//	GET    /v1.0/tenantRelationships/delegatedAdminRelationships                 $filter=customer/tenantId eq '{id}'
+//	GET    /v1.0/tenantRelationships/delegatedAdminRelationships/{id}            ETag header
+//	PATCH  /v1.0/tenantRelationships/delegatedAdminRelationships/{id}            If-Match required; 200 relationship
+//	DELETE /v1.0/tenantRelationships/delegatedAdminRelationships/{id}            204
+//	POST   /v1.0/tenantRelationships/delegatedAdminRelationships/{id}/requests   201 request {action}
+//	GET    /v1.0/tenantRelationships/delegatedAdminRelationships/{id}/requests[/{requestId}]
+//	POST   /_sim/gdap/{relationshipId}/approve                                   admin: the customer approves
+//
+// These routes act in the partner's own tenant: a Graph token issued by
+// the partner tenant, app-only or app+user; a customer tenant's token gets
+// 403 Authorization_RequestDenied "Insufficient privileges to complete the
+// operation."; a Partner Center token 401. They work for partners of
+// every cloud profile (a choice). accessAssignments, operations,
+// the customer's rejection and paging (one page holds every relationship)
+// are not modelled.
+//
+// A relationship: {"@odata.type": "#microsoft.graph.delegatedAdminRelationship",
+// "@odata.etag", id ("{guid}-{guid}", as Microsoft's look), displayName,
+// duration ("P{n}D"), customer {tenantId, displayName}, accessDetails
+// {unifiedRoles [{roleDefinitionId}]}, status, autoExtendDuration,
+// createdDateTime, lastModifiedDateTime, activatedDateTime and endDateTime
+// (null until approved)}; single answers add @odata.context and an ETag
+// header equal to @odata.etag (W/"…", new after every change, time-driven
+// ones included). POST and PATCH take those writable properties (names in
+// any case, @-annotations ignored); the checks, all 400 Request_BadRequest:
+// displayName 1–50 characters after trimming, unique (case-insensitive)
+// among the partner's relationships (a duplicate → "Another object with the
+// same value for property displayName already exists.", assumed wording
+// and code); duration an ISO 8601 duration of days, weeks or years (a year
+// = 365 days) from P1D to P730D (P2Y), answered in days; customer.tenantId
+// required and a customer of the partner (an unknown or another partner's
+// customer → 400, simulated message), customer.displayName defaults to the
+// company name; accessDetails.unifiedRoles non-empty, every id one of the
+// known roles (below; duplicates dropped); autoExtendDuration PT0S
+// (default), P0D or P180D, and not P180D while the roles include Global
+// Administrator; read-only properties (id, status, the dates, …) → 400
+// "Property '{name}' is read-only and cannot be set.", unknown ones → 400
+// "Property '{name}' does not exist as a declared property or extension
+// property."; a body that is not a JSON object → 400 BadRequest. The
+// messages are simulated.
+//
+// Lifecycle: status "created" → POST …/requests {"action":
+// "lockForApproval"} → "approvalPending" → POST /_sim/gdap/{id}/approve →
+// "active" (activatedDateTime = now, endDateTime = now + duration) →
+// "expiring" → "expired"; POST …/requests {"action": "terminate"} on an
+// active or expiring relationship → "terminated" (endDateTime = now). A
+// request answers 201 {"@odata.type":
+// "#microsoft.graph.delegatedAdminRelationshipRequest", id, action, status
+// "succeeded", createdDateTime, lastModifiedDateTime} with Location; the
+// action is done at once (the service runs it asynchronously). Actions in
+// the wrong status, unknown or missing actions → 400. The approve call
+// answers 200 with the relationship, 404 for an unknown id, 409 unless the
+// relationship is approvalPending. PATCH needs If-Match (missing → 400;
+// "*" matches; stale → 412, code resourceModified, Graph's generic code
+// for an etag mismatch): while created every writable property may change;
+// while active or expiring only autoExtendDuration (other properties →
+// 400); in the other statuses nothing (400). DELETE only while created
+// (else 400; If-Match optional, a stale one → 412). Unknown ids and other
+// partners' relationships → 404 Request_ResourceNotFound. $filter other
+// than customer/tenantId eq '…' → 400 Request_UnsupportedQuery.
+//
+// Time, on the simulated clock, applied whenever a relationship is read or
+// used (Graph, role checks, GET /_sim/state): approvalPending for 90 days
+// (gdapApprovalWindow) → "expired"; an active relationship with
+// autoExtendDuration PT0S or P0D is "expiring" from 30 days
+// (gdapExpiringWindow) before endDateTime (at once when the duration is
+// shorter) and "expired" at endDateTime; with P180D it stays active and
+// endDateTime moves 180 days on each time it is reached. Switching
+// autoExtendDuration on an expiring relationship to P180D makes it active
+// again. lastModifiedDateTime of a time-driven change is the instant it
+// happened.
+//
+// GET /_sim/state lists per partner gdap [{id, display_name,
+// customer_tenant_id, status, roles, auto_extend_duration, end_date_time
+// (null until approved)}].
+//
+// # App+user calls and GDAP roles (gdap_access.go)
+//
+// An app+user token (refresh_token grant) acting in a customer tenant is
+// allowed only if the partner has a relationship with that customer whose
+// status is active or expiring and whose roles cover the call (the roles of
+// several such relationships add up); else 403 Authorization_RequestDenied
+// "Insufficient privileges to complete the operation." The check comes
+// after the token and tenant checks and before throttling (refused calls
+// are not charged). Security groups and accessAssignments are not
+// modelled: an active relationship's roles count as held by the partner's
+// signed-in user. App-only tokens are not affected. Coverage (gdapCoverage,
+// role template ids):
+//
+//	directory reads (every GET: users, domains, subscribedSkus, verificationDnsRecords)  any role
+//	POST /v1.0/users, PATCH and DELETE /v1.0/users/{id}     User Administrator, Directory Writers, Global Administrator
+//	PATCH of a user setting passwordProfile (reset)         User Administrator, Password Administrator, Helpdesk Administrator,
+//	                                                        Privileged Authentication Administrator, Global Administrator
+//	POST /v1.0/users/{id}/assignLicense                     License Administrator, User Administrator, Directory Writers, Global Administrator
+//	POST/DELETE /v1.0/domains, POST …/verify                Domain Name Administrator, Global Administrator
+//	Partner Center POST/DELETE /v1/customers/{id}/applicationconsents
+//	                                                        Cloud Application Administrator, Application Administrator, Global Administrator
+//
+// A user PATCH with passwordProfile and other properties needs both a
+// password-reset role and a user-write role. Partner Center refuses a
+// delegated consent call without such a role with 403 code 900301
+// (simulated code) in the normal error shape; app-only consents work as
+// before, and GET applicationconsents is not guarded. Role ids: Global
+// Administrator 62e90394-69f5-4237-9190-012177145e10, User Administrator
+// fe930be7-5e62-47db-91af-98c3a49a38b1, Directory Writers
+// 9360feb5-f418-4baa-8175-e2a00bac4301, Directory Readers
+// 88d8e3e3-8f55-4a1e-953a-9b9898b8876b, Password Administrator
+// 966707d0-3269-4727-9be2-8c3a10f19b9d, Helpdesk Administrator
+// 729827e3-9c14-49f7-bb1b-9608f156bbb8, Privileged Authentication
+// Administrator 7be44c8a-adaf-4e2a-84d6-ab2649e08a13, License Administrator
+// 4d6ac14f-3453-41d0-bef9-a3e0c569773a, Domain Name Administrator
+// 8329153b-31d0-4727-b945-745eb3bc5f31, Cloud Application Administrator
+// 158c047a-c907-4556-b7ef-446551a6b5f7, Application Administrator
+// 9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3: the only roles a relationship may
+// request here (Microsoft accepts many more). A new tenantRoute for another
+// method than GET must be classified in tenantRouteWrites (New panics
+// otherwise).
+//
+// # The partner's application and its client secrets (graph_applications.go)
+//
+//	GET  /v1.0/applications[?$filter=appId eq '{clientId}'][&$select=…]   partner-tenant Graph token
+//	POST /_sim/partners/{partnerTenantId}/secrets                        admin: add a secret
+//
+// GET /v1.0/applications answers {"@odata.context", "value": [{id (the
+// application's object id, not the client id), appId, displayName (the
+// partner's name), passwordCredentials [{customKeyIdentifier null,
+// displayName (null unless given), endDateTime, hint (the first 3
+// characters of the secret, as Microsoft shows), keyId, secretText null,
+// startDateTime}]}]}: the partner's own app, or an empty list when $filter
+// names another appId (another partner's app). $filter other than appId eq
+// '…' → 400 Request_UnsupportedQuery; $select takes id, appId, displayName,
+// passwordCredentials (else 400 Request_BadRequest "Could not find a
+// property named '…' on type 'microsoft.graph.application'."); a customer
+// tenant's token → 403 Authorization_RequestDenied (simulated: the
+// application object lives in the partner tenant).
+//
+// Every client secret ends (simulated clock): the first one 2 years (730
+// days) after the partner was created, or after client_secret_expires_in
+// (POST /_sim/partners, a positive Go duration such as "240h"; the answer
+// adds client_secret_key_id and client_secret_end_date_time). POST
+// /_sim/partners/{partnerTenantId}/secrets {"expires_in"? (default
+// "17520h"), "display_name"?} adds one (rotation) → 201 {client_secret,
+// key_id, end_date_time}; 404 unknown partner, 400 bad duration. Every
+// secret works until its own end, so old and new overlap. The token
+// endpoint refuses a client_credentials grant, or a refresh_token grant
+// that sends a client_secret, with an expired secret: 401 invalid_client,
+// "AADSTS7000222: The provided client secret keys for app '{clientId}' are
+// expired. …"; an unknown secret stays 7000215; a refresh_token grant
+// without client_secret is not affected. GET /_sim/state lists per partner
+// client_secrets [{key_id, end_date_time, expired}] (never the values).
 package mscloud

@@ -32,6 +32,7 @@ const (
 	codeInvalidAddress      = 600059                                 // simulated code: create customer / update billing profile with an invalid address (400)
 	codeDeleteNotAllowed    = 800019                                 // simulated code: delete customer outside the integration sandbox (403)
 	codeUnauthorized        = 900300                                 // simulated code: missing, unknown, expired or wrong-audience bearer token (401)
+	codeGDAPAccessDenied    = 900301                                 // simulated code: app+user call not covered by the partner's GDAP roles in the customer tenant (403)
 	pcRealmCPID             = "7cd0a9f4-6b2b-4f34-9f4b-0c63a6e1c2d5" // simulated: realm id in WWW-Authenticate
 	mcaTemplateID           = "117a77b0-9360-443b-8795-c6dedc750cf9" // fixed MCA template id; believed to be the one in Microsoft samples (unverified)
 	mcaAgreementLink        = "https://aka.ms/customeragreement"

@@ -21,7 +21,8 @@ import (
 // bit 0 leaves out the bearer token the path's API needs. In the target,
 // headers and body, $PARTNER, $CLIENT, $SECRET, $CUSTOMER, $DOMAIN and
 // $SUBSCRIPTION stand for the partner's tenant id, client id and secret,
-// and the customer's id, initial domain and subscription id.
+// and the customer's id, initial domain and subscription id; $PGRAPH is
+// a Graph token of the partner tenant and $GDAP a GDAP relationship id.
 func FuzzRequest(f *testing.F) {
 	customer := `{"companyProfile":{"domain":"fuzz2.onmicrosoft.com"},"billingProfile":{"email":"a@contoso.example","culture":"en-US","language":"en","companyName":"Contoso",` +
 		`"defaultAddress":{"firstName":"Ann","lastName":"Lee","phoneNumber":"4255550100","addressLine1":"1 Microsoft Way","city":"Redmond","state":"WA","postalCode":"98052","country":"US"}}}`
@@ -65,6 +66,11 @@ func FuzzRequest(f *testing.F) {
 		{"GET", "/v1.0/subscribedSkus", "", "", 0},
 		{"DELETE", "/v1.0/users/ann@$DOMAIN", "", "", 0},
 		{"GET", "/v1/customers", "Authorization: Bearer nope", "", 1},
+		{"POST", "/v1.0/tenantRelationships/delegatedAdminRelationships", "Authorization: Bearer $PGRAPH", `{"displayName":"F","duration":"P1Y2W3D","customer":{"tenantId":"$CUSTOMER"},"accessDetails":{"unifiedRoles":[{"roleDefinitionId":"fe930be7-5e62-47db-91af-98c3a49a38b1"}]},"autoExtendDuration":"P180D"}`, 1},
+		{"PATCH", "/v1.0/tenantRelationships/delegatedAdminRelationships/$GDAP", "Authorization: Bearer $PGRAPH\nIf-Match: *", `{"accessDetails":{"unifiedRoles":[{}]},"customer":null}`, 1},
+		{"POST", "/v1.0/tenantRelationships/delegatedAdminRelationships/$GDAP/requests", "Authorization: Bearer $PGRAPH", `{"action":"lockForApproval"}`, 1},
+		{"GET", "/v1.0/tenantRelationships/delegatedAdminRelationships?$filter=customer/tenantId%20eq%20'$CUSTOMER'", "Authorization: Bearer $PGRAPH", "", 1},
+		{"GET", "/v1.0/applications?$filter=appId%20eq%20'$CLIENT'&$select=id,passwordCredentials", "Authorization: Bearer $PGRAPH", "", 1},
 	} {
 		f.Add(s.method, s.target, s.headers, []byte(s.body), s.flags)
 	}
@@ -98,6 +104,8 @@ func FuzzAdmin(f *testing.F) {
 		{"POST", "/_sim/clock", `{"advance":"2562047h"}`},
 		{"POST", "/_sim/dns", `{"domain":"contoso.example","txt":"MS=ms1"}`},
 		{"POST", "/_sim/customers/$CUSTOMER/users", `{"user_principal_name":"bob@$DOMAIN","display_name":"Bob"}`},
+		{"POST", "/_sim/gdap/$GDAP/approve", ``},
+		{"POST", "/_sim/partners/$PARTNER/secrets", `{"expires_in":"1h","display_name":"x"}`},
 		{"GET", "/_sim/state", ``},
 		{"GET", "/_sim/", ``},
 		{"PUT", "/_sim/faults", `{}`},
@@ -120,8 +128,8 @@ func FuzzAdmin(f *testing.F) {
 
 // fuzzSim is a fresh simulator with one partner (global cloud,
 // unthrottled) and one customer that has accepted the MCA, bought 5 seats
-// of Office 365 E1 and has a user ann besides its admin; and tokens for
-// both APIs.
+// of Office 365 E1 and has a user ann besides its admin, a GDAP
+// relationship (created) with that customer; and tokens for both APIs.
 type fuzzSim struct {
 	srv          *Server
 	placeholders *strings.Replacer
@@ -181,8 +189,11 @@ func newFuzzSim(tb testing.TB) *fuzzSim {
 		`{"billingCycle":"monthly","lineItems":[{"lineItemNumber":0,"offerId":"`+offerE1+`","quantity":5}]}`)
 	call("POST", "/v1.0/users", fz.graphToken, jsonType, `{"accountEnabled":true,"displayName":"Ann","mailNickname":"ann","userPrincipalName":"ann@`+domain+
 		`","usageLocation":"US","passwordProfile":{"password":"Str0ng!Passw0rd"}}`)
+	pgraph := token(partner, global.GraphAudience+"/.default")
+	rel := call("POST", "/v1.0/tenantRelationships/delegatedAdminRelationships", pgraph, jsonType, `{"displayName":"Fuzz","duration":"P730D",`+
+		`"customer":{"tenantId":"`+customer+`"},"accessDetails":{"unifiedRoles":[{"roleDefinitionId":"`+roleUserAdministrator+`"}]}}`)
 	fz.placeholders = strings.NewReplacer("$PARTNER", partner, "$CLIENT", client, "$SECRET", secret, "$CUSTOMER", customer,
-		"$DOMAIN", domain, "$SUBSCRIPTION", get(order, "lineItems", 0, "subscriptionId"))
+		"$DOMAIN", domain, "$SUBSCRIPTION", get(order, "lineItems", 0, "subscriptionId"), "$PGRAPH", pgraph, "$GDAP", get(rel, "id"))
 	return fz
 }
 

@@ -7,15 +7,18 @@ import (
 
 // Microsoft Graph lives under /v1.0. Handlers are added in their own files
 // with graphRoute, which authenticates with a Graph-audience token of the
-// partner's cloud before calling them (with s.mu held), or tenantRoute,
-// which also scopes them to the customer tenant that issued the token
-// (graph_directory.go). Other paths answer Graph's 404, other methods on a
+// partner's cloud before calling them (with s.mu held), tenantRoute, which
+// also scopes them to the customer tenant that issued the token
+// (graph_directory.go), or partnerRoute, which requires a token of the
+// partner's own tenant. Other paths answer Graph's 404, other methods on a
 // known path 405.
 
 func (s *Server) registerGraph() {
 	s.registerGraphUsers()
 	s.registerGraphLicenses()
 	s.registerGraphDomains()
+	s.registerGraphGDAP()
+	s.registerGraphApplications()
 	register(s.graphMux, "/v1.0/", func(r *http.Request, c *apiCall) *response {
 		if methodAllowedElsewhere(s.graphMux, r, "/v1.0/") {
 			return graphError(http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.",
@@ -39,6 +42,23 @@ func (s *Server) graphRoute(pattern string, h apiHandler) {
 		return h(r, c)
 	})
 }
+
+// partnerRoute registers a Graph handler acting in the partner's own
+// tenant (GDAP relationships, the partner's application): the token must
+// be issued by the partner tenant, app-only or app+user; a token of a
+// customer tenant gets 403 Authorization_RequestDenied.
+func (s *Server) partnerRoute(pattern string, h apiHandler) {
+	s.graphRoute(pattern, func(r *http.Request, c *apiCall) *response {
+		if c.token.TenantID != c.partner.TenantID {
+			return s.gerr(c, http.StatusForbidden, "Authorization_RequestDenied", msgInsufficientPrivileges)
+		}
+		return h(r, c)
+	})
+}
+
+// msgInsufficientPrivileges is Graph's 403 message for a call the caller
+// may not make.
+const msgInsufficientPrivileges = "Insufficient privileges to complete the operation."
 
 // graphBodyError is Graph's answer to a body it cannot read (too large,
 // unknown content coding, bad compressed data).

@@ -163,14 +163,17 @@ type tenantHandler func(r *http.Request, c *apiCall, cu *customer, now time.Time
 
 // tenantRoute registers a Graph handler that acts in the customer tenant
 // that issued the token: a Graph token of the partner tenant itself gets
-// 403 Authorization_RequestDenied. The customer's commerce state is settled
-// first (subscribedSkus, seats), then the request is charged to the
-// app+tenant throttling budget.
+// 403 Authorization_RequestDenied, and an app+user token needs a GDAP
+// relationship whose roles cover the call (gdap_access.go; pattern must
+// be classified there). The customer's commerce state is settled first
+// (subscribedSkus, seats), then the request is charged to the app+tenant
+// throttling budget.
 func (s *Server) tenantRoute(pattern string, h tenantHandler) {
+	ops := mustClassifyTenantRoute(pattern)
 	s.graphRoute(pattern, func(r *http.Request, c *apiCall) *response {
 		tok := c.token
 		if tok.TenantID == c.partner.TenantID {
-			return s.gerr(c, http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+			return s.gerr(c, http.StatusForbidden, "Authorization_RequestDenied", msgInsufficientPrivileges)
 		}
 		cu := s.customers[tok.TenantID]
 		if cu == nil || cu.Partner != c.partner {
@@ -180,6 +183,9 @@ func (s *Server) tenantRoute(pattern string, h tenantHandler) {
 			return resp
 		}
 		now := s.clock.Now()
+		if !tok.AppOnly && !s.gdapCovers(c.partner, cu.ID, ops.of(r), now) {
+			return s.gerr(c, http.StatusForbidden, "Authorization_RequestDenied", msgInsufficientPrivileges)
+		}
 		s.settle(cu, now)
 		d := s.dirOf(cu)
 		charge, refused := s.graphCharge(c, cu.ID, len(d.users), r)

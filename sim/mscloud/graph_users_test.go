@@ -18,7 +18,9 @@ func TestGraphTokenTenantScoping(t *testing.T) {
 	a.createUser(a.upn("ann"))
 
 	partnerTok := s.token(a.p, "https://graph.microsoft.com/.default")
-	// App+user: the partner's refresh token redeemed at the customer tenant.
+	// App+user: the partner's refresh token redeemed at the customer tenant;
+	// its directory reads need an active GDAP relationship (gdap_access.go).
+	s.activeGDAP(a.p, a.cid)
 	st, body := s.tokenForm(a.cid, url.Values{"grant_type": {"refresh_token"}, "client_id": {a.p.ClientID},
 		"client_secret": {a.p.ClientSecret}, "refresh_token": {a.p.RefreshToken}, "scope": {"https://graph.microsoft.com/.default"}})
 	if st != 200 {

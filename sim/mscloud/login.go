@@ -187,8 +187,18 @@ func (s *Server) tokenResponse(r *http.Request) *response {
 		return fail(http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+clientID+"' was not found in the directory '"+tenant+
 			"'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.")
 	}
-	badSecret := func() *response {
-		return fail(http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+p.ClientID+"'.")
+	// checkSecret accepts any unexpired secret of the partner's app
+	// (graph_applications.go); expiry is on the simulated clock.
+	checkSecret := func() *response {
+		sec := p.secretFor(clientSecret)
+		if sec == nil {
+			return fail(http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+p.ClientID+"'.")
+		}
+		if !now.Before(sec.End) {
+			return fail(http.StatusUnauthorized, "invalid_client", 7000222, "The provided client secret keys for app '"+p.ClientID+
+				"' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.")
+		}
+		return nil
 	}
 
 	var rt *refreshToken
@@ -197,16 +207,18 @@ func (s *Server) tokenResponse(r *http.Request) *response {
 		if clientSecret == "" {
 			return fail(http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 		}
-		if clientSecret != p.ClientSecret {
-			return badSecret()
+		if resp := checkSecret(); resp != nil {
+			return resp
 		}
 	} else {
 		rtRaw = form.Get("refresh_token")
 		if rtRaw == "" {
 			return fail(http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'refresh_token'.")
 		}
-		if clientSecret != "" && clientSecret != p.ClientSecret {
-			return badSecret()
+		if clientSecret != "" {
+			if resp := checkSecret(); resp != nil {
+				return resp
+			}
 		}
 		rt = s.refresh[rtRaw]
 		switch {

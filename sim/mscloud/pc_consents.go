@@ -16,7 +16,9 @@ import (
 //
 // A consent for an application that already has one → 409 (simulated code
 // 600080). With the setting require_app_consent, customer-tenant tokens for
-// an application without consent are refused (AADSTS65001).
+// an application without consent are refused (AADSTS65001). POST and
+// DELETE with an app+user token need the partner's GDAP roles in the
+// customer tenant (gdap_access.go): else 403, simulated code 900301.
 
 type appConsent struct {
 	ApplicationID string
@@ -41,7 +43,10 @@ func consentView(c *appConsent) map[string]any {
 		"attributes": map[string]string{"objectType": "ApplicationConsent"}}
 }
 
-func (s *Server) pcCreateConsent(r *http.Request, _ *apiCall, cu *customer) *response {
+func (s *Server) pcCreateConsent(r *http.Request, call *apiCall, cu *customer) *response {
+	if denied := s.pcGDAPDenied(call, cu, opAppConsent); denied != nil {
+		return denied
+	}
 	var in struct {
 		ApplicationID     string         `json:"applicationId"`
 		ApplicationGrants []consentGrant `json:"applicationGrants"`
@@ -78,7 +83,10 @@ func (s *Server) pcListConsents(_ *http.Request, _ *apiCall, cu *customer) *resp
 	return jsonResponse(http.StatusOK, collection(items))
 }
 
-func (s *Server) pcDeleteConsent(r *http.Request, _ *apiCall, cu *customer) *response {
+func (s *Server) pcDeleteConsent(r *http.Request, c *apiCall, cu *customer) *response {
+	if denied := s.pcGDAPDenied(c, cu, opAppConsent); denied != nil {
+		return denied
+	}
 	key := strings.ToLower(r.PathValue("appId"))
 	if _, ok := cu.Consents[key]; !ok {
 		return pcError(http.StatusNotFound, codeRouteNotFound, "No consent for application "+r.PathValue("appId")+".")

@@ -80,9 +80,15 @@ type partner struct {
 	Countries    []string
 	Sandbox      bool
 	ClientID     string
-	ClientSecret string
+	ClientSecret string // value of the app's first client secret (POST /_sim/partners); secrets holds them all
 	CreatedAt    time.Time
 	customers    []*customer // creation order
+	// The partner's application (graph_applications.go): its object id
+	// and its client secrets, creation order.
+	AppObjectID string
+	secrets     []*clientSecret
+	// GDAP relationships with customers (graph_gdap.go), creation order.
+	gdap []*gdapRelationship
 	// graphThrottled counts the Graph 429 answers given to the partner's
 	// app (budget exhaustion and injected throttle faults).
 	graphThrottled int

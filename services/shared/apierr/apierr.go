@@ -48,8 +48,18 @@ const (
 	SandboxLimitReached         = "SandboxLimitReached"
 	DomainNotVerified           = "DomainNotVerified"
 	UserAlreadyExists           = "UserAlreadyExists"
-	Conflict                    = "Conflict"
-	Internal                    = "InternalError"
+	// GdapPendingApproval: an app+user instance cannot act in the
+	// customer's directory before the customer approves the partner's
+	// delegated admin relationship (the message carries the link).
+	GdapPendingApproval = "GdapPendingApproval"
+	// CredentialsExpired: the instance's client secret or refresh token has
+	// expired at Microsoft; the partner must enter new ones (PUT /app/{id}).
+	CredentialsExpired = "CredentialsExpired"
+	// CredentialsInvalid: Microsoft refuses the instance's credentials
+	// (wrong secret, revoked refresh token, consent withdrawn).
+	CredentialsInvalid = "CredentialsInvalid"
+	Conflict           = "Conflict"
+	Internal           = "InternalError"
 )
 
 // CountryNotSupportedMessage is the text operators know from the vendor gateway.

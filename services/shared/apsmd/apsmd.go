@@ -29,6 +29,9 @@ const (
 	// AsyncInfo is a response header: the operation was accepted and runs as a
 	// job; its value describes the work (the facade's APS-Info).
 	AsyncInfo = "aps-async-info"
+	// NextPage is the response metadata of a paged list: the page token
+	// of the next page (the facade answers it as a Link header, rel=next).
+	NextPage = "aps-next-page-token"
 )
 
 // Forwarded lists the APS request headers the facade forwards.

@@ -33,6 +33,9 @@ type Endpoints struct {
 	GraphAudience string
 	// InitialDomainSuffix is appended to initial subdomains.
 	InitialDomainSuffix string
+	// AdminCenterURL is the Microsoft 365 admin center where customers
+	// approve a partner's delegated admin relationship.
+	AdminCenterURL string
 	// PasswordResetSupported tells whether partners may reset customer users' passwords.
 	PasswordResetSupported bool
 	// LicenseManagementSupported tells whether partners may assign licenses.
@@ -48,6 +51,7 @@ var table = map[Name]Endpoints{
 		GraphURL:                   "https://graph.microsoft.com/v1.0",
 		GraphAudience:              "https://graph.microsoft.com",
 		InitialDomainSuffix:        "onmicrosoft.com",
+		AdminCenterURL:             "https://admin.microsoft.com",
 		PasswordResetSupported:     true,
 		LicenseManagementSupported: true,
 	},
@@ -59,6 +63,7 @@ var table = map[Name]Endpoints{
 		GraphURL:              "https://microsoftgraph.chinacloudapi.cn/v1.0",
 		GraphAudience:         "https://microsoftgraph.chinacloudapi.cn",
 		InitialDomainSuffix:   "partner.onmschina.cn",
+		AdminCenterURL:        "https://portal.partner.microsoftonline.cn",
 		// 21Vianet: no programmatic password reset, no partner license management.
 		PasswordResetSupported:     false,
 		LicenseManagementSupported: false,
@@ -71,6 +76,7 @@ var table = map[Name]Endpoints{
 		GraphURL:                   "https://graph.microsoft.us/v1.0",
 		GraphAudience:              "https://graph.microsoft.us",
 		InitialDomainSuffix:        "onmicrosoft.com",
+		AdminCenterURL:             "https://admin.microsoft.com",
 		PasswordResetSupported:     false,
 		LicenseManagementSupported: true,
 	},

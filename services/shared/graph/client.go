@@ -184,6 +184,11 @@ func (c *Client) resolve(path string) (string, error) {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	return c.doWith(ctx, method, path, nil, body, out)
+}
+
+// doWith is do with extra request headers (e.g. If-Match).
+func (c *Client) doWith(ctx context.Context, method, path string, header http.Header, body, out any) error {
 	target, err := c.resolve(path)
 	if err != nil {
 		return err
@@ -191,6 +196,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	req, err := runtime.NewRequest(ctx, method, target)
 	if err != nil {
 		return &Error{Message: "a link Microsoft Graph returned could not be followed", transport: err}
+	}
+	for k, v := range header {
+		req.Raw().Header[k] = v
 	}
 	if body != nil {
 		b, err := json.Marshal(body)

@@ -136,14 +136,11 @@ func (c *RefreshToken) redeem(ctx context.Context, refresh secret.String, tenant
 		AccessToken  string `json:"access_token"`
 		RefreshToken string `json:"refresh_token"`
 		ExpiresIn    int    `json:"expires_in"`
-		Error        string `json:"error"`
-		Description  string `json:"error_description"`
 	}
 	_ = json.Unmarshal(body, &out)
 	if resp.StatusCode != http.StatusOK || out.AccessToken == "" {
-		// error_description never contains the token; keep only its first line.
-		desc, _, _ := strings.Cut(out.Description, "\n")
-		return azcore.AccessToken{}, secret.String{}, fmt.Errorf("refresh token redemption failed: HTTP %d %s %s", resp.StatusCode, out.Error, desc)
+		// error_description never contains the token; Failure keeps only its first line.
+		return azcore.AccessToken{}, secret.String{}, failureOf(resp.StatusCode, body)
 	}
 	tok := azcore.AccessToken{Token: out.AccessToken, ExpiresOn: time.Now().Add(time.Duration(out.ExpiresIn) * time.Second)}
 	next := refresh

@@ -16,6 +16,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/msapi"
+	"github.com/o365gateway/gateway/services/shared/msauth"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 )
 
@@ -108,6 +109,9 @@ func detail(e msapi.Error) string {
 // MicrosoftUnavailable, a known Partner Center code → its reason, anything
 // else → MicrosoftRefused.
 func Sync(err error, what string) error {
+	if dead := Credentials(err); dead != nil {
+		return dead
+	}
 	e, ok := msapi.AsError(err)
 	switch {
 	case ok && e.Throttled():
@@ -132,6 +136,9 @@ func Job(err error) error {
 	if errors.Is(err, partnercenter.ErrStillRunning) {
 		return jobs.Snooze(30*time.Second, err)
 	}
+	if dead := Credentials(err); dead != nil {
+		return jobs.Permanent(dead)
+	}
 	e, ok := msapi.AsError(err)
 	if !ok {
 		return err
@@ -151,4 +158,32 @@ func Job(err error) error {
 		return jobs.Permanent(r)
 	}
 	return jobs.Permanent(apierr.Wrap(err, codes.FailedPrecondition, apierr.MicrosoftRefused, "Microsoft refused the request: %s", detail(e)))
+}
+
+// Credentials is the refusal of an error caused by the instance's own dead
+// credential (Entra refused the client secret or the refresh token, here or
+// in the tenant service that issues the other services' tokens), naming
+// the cause; nil for any other error. Retrying cannot help: the partner
+// enters new credentials (PUT /app/{id}).
+func Credentials(err error) *apierr.Error {
+	if err == nil {
+		return nil
+	}
+	if kind, f, ok := msauth.Dead(err); ok {
+		which := "client secret"
+		if f.OAuthError == "invalid_grant" {
+			which = "refresh token"
+		}
+		if kind == msauth.Expired {
+			return apierr.New(codes.FailedPrecondition, apierr.CredentialsExpired,
+				"The instance's %s has expired at Microsoft (AADSTS%d); enter a new one in the instance settings.", which, f.Code)
+		}
+		return apierr.New(codes.FailedPrecondition, apierr.CredentialsInvalid,
+			"Microsoft refuses the instance's %s (AADSTS%d: %s); enter a valid one in the instance settings.", which, f.Code, f.OAuthError)
+	}
+	var ae *apierr.Error
+	if errors.As(err, &ae) && (ae.Reason == apierr.CredentialsExpired || ae.Reason == apierr.CredentialsInvalid) {
+		return apierr.New(ae.Code, ae.Reason, "%s", ae.Message)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -168,4 +169,43 @@ func (c *Client) GrantApplicationConsent(ctx context.Context, customerID, applic
 		return nil
 	}
 	return err
+}
+
+// CustomerPage is one page of the partner's customers.
+type CustomerPage struct {
+	Customers []Customer
+	// Continuation names the next page (empty on the last).
+	Continuation string
+}
+
+// ListCustomers reads one page of the partner's customers: the first with
+// continuation "", the next ones with the continuation of the previous
+// page (Partner Center's seekOperation=Next with MS-ContinuationToken).
+func (c *Client) ListCustomers(ctx context.Context, size int, continuation string) (*CustomerPage, error) {
+	query := map[string]string{"size": strconv.Itoa(size)}
+	headers := map[string]string{}
+	if continuation != "" {
+		query["seekOperation"] = "Next"
+		headers["MS-ContinuationToken"] = continuation
+	}
+	var col collection[Customer]
+	if _, err := c.do(ctx, http.MethodGet, "/v1/customers", query, headers, nil, &col); err != nil {
+		return nil, err
+	}
+	page := &CustomerPage{Customers: col.Items}
+	if next := col.Links.Next; next != nil {
+		for _, h := range next.Headers {
+			if strings.EqualFold(h.Key, "MS-ContinuationToken") {
+				page.Continuation = h.Value
+			}
+		}
+	}
+	return page, nil
+}
+
+// SubscriptionCount counts a customer's subscriptions.
+func (c *Client) SubscriptionCount(ctx context.Context, customerID string) (int, error) {
+	var col collection[json.RawMessage]
+	_, err := c.do(ctx, http.MethodGet, "/v1/customers/"+url.PathEscape(customerID)+"/subscriptions", nil, nil, nil, &col)
+	return len(col.Items), err
 }

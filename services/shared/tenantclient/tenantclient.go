@@ -20,6 +20,7 @@ import (
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/gdap"
 	"github.com/o365gateway/gateway/services/shared/msclients"
 )
 
@@ -32,6 +33,9 @@ type Instance struct {
 	TestPartner          bool
 	DefaultUsageLocation string
 	Credentials          msclients.Credentials
+	// AppUser: the instance works with app+user credentials, so its calls
+	// in a customer's directory need an approved GDAP relationship.
+	AppUser bool
 }
 
 // Tenant is what the other services need of a tenant.
@@ -44,6 +48,8 @@ type Tenant struct {
 	// InitialDomain is the tenant's initial domain (its subdomain plus the
 	// cloud's suffix, e.g. contoso.onmicrosoft.com).
 	InitialDomain string
+	// GDAP is the partner's delegated admin relationship with the customer.
+	GDAP gdap.Relationship
 }
 
 // Client reads the tenant service, caching instances briefly.
@@ -91,7 +97,7 @@ func (c *Client) Instance(ctx context.Context, instanceID string) (*Instance, er
 	}
 	m := resp.GetInstance()
 	inst := &Instance{InstanceID: instanceID, AppID: m.GetAps().GetId(), Cloud: m.GetCloud(), SalesCountries: m.GetSalesCountries(),
-		TestPartner: m.GetTestPartner(), DefaultUsageLocation: m.GetDefaultUsageLocation(), Credentials: msclients.Credentials{InstanceID: instanceID,
+		TestPartner: m.GetTestPartner(), DefaultUsageLocation: m.GetDefaultUsageLocation(), AppUser: resp.GetAppUser(), Credentials: msclients.Credentials{InstanceID: instanceID,
 			PartnerTenantID: m.GetPartnerTenantId(), ClientID: m.GetClientId(), Broker: broker{c: c, instanceID: instanceID}}}
 	c.mu.Lock()
 	if c.cache == nil {
@@ -109,7 +115,16 @@ func (c *Client) Tenant(ctx context.Context, instanceID, tenantID string) (*Tena
 		return nil, apierr.From(err)
 	}
 	return &Tenant{ID: tenantID, MSCustomerID: resp.GetMsCustomerId(), Country: resp.GetCountry(), MCAAttested: resp.GetMcaAttested(),
-		State: resp.GetState(), InitialDomain: resp.GetDomainName()}, nil
+		State: resp.GetState(), InitialDomain: resp.GetDomainName(), GDAP: relationshipOf(resp.GetGdap())}, nil
+}
+
+func relationshipOf(m *tenantv1.Gdap) gdap.Relationship {
+	r := gdap.Relationship{State: m.GetState(), RelationshipID: m.GetRelationshipId(), Roles: m.GetRoles(),
+		ApprovalURL: m.GetApprovalUrl(), AutoExtend: m.GetAutoExtend()}
+	if m.GetExpiresAt() != nil {
+		r.ExpiresAt = m.GetExpiresAt().AsTime()
+	}
+	return r
 }
 
 // broker is the credential of an instance in a service other than the

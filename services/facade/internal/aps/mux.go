@@ -3,6 +3,7 @@ package aps
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -67,6 +68,11 @@ func forwardResponse(ctx context.Context, w http.ResponseWriter, m proto.Message
 			w.Header().Set("APS-Info", info[0])
 			w.WriteHeader(http.StatusAccepted)
 			return nil
+		}
+		// A paged list names its next page relative to the request's own
+		// path (RFC 8288; the query reference resolves against it).
+		if next := md.HeaderMD.Get(apsmd.NextPage); len(next) > 0 && next[0] != "" {
+			w.Header().Set("Link", "<?"+url.Values{"managed": {"false"}, "page_token": {next[0]}}.Encode()+`>; rel="next"`)
 		}
 	}
 	if proto.Size(m) == 0 && !isList(m) {

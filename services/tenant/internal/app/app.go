@@ -38,6 +38,7 @@ import (
 	"github.com/o365gateway/gateway/services/tenant/internal/accounts"
 	"github.com/o365gateway/gateway/services/tenant/internal/config"
 	"github.com/o365gateway/gateway/services/tenant/internal/domains"
+	"github.com/o365gateway/gateway/services/tenant/internal/health"
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
 	"github.com/o365gateway/gateway/services/tenant/internal/server"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
@@ -58,6 +59,7 @@ type App struct {
 	sealer  *secret.Sealer
 	rekey   secret.Rekeyer
 	audit   *audit.Log
+	health  *health.Service
 }
 
 // userSync asks the user service to synchronize a tenant's users.
@@ -174,13 +176,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		Lease: cfg.JobLease, Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
 	ten := &tenants.Service{Store: store, Instances: inst, Sealer: sealer, Endpoints: endpoints, Log: log,
 		Accounts: &accounts.Reader{Sealer: sealer, Roots: apscRoots}, Notify: runner.Notify, Finished: lifecycle.AuditTo(auditLog),
-		PC: func(in *storage.Instance) (tenants.PartnerCenter, error) { return partnerCenter(in) }}
+		PC: func(in *storage.Instance) (tenants.PartnerCenter, error) { return partnerCenter(in) },
+		// GDAP relationships live in the partner's own tenant.
+		Relationships: func(in *storage.Instance) (tenants.Relationships, error) { return tenantGraph(in, in.PartnerTenantID) },
+		Customers:     func(in *storage.Instance) (tenants.CustomerLister, error) { return partnerCenter(in) }}
+	checks := &health.Service{Store: store, Instances: inst, Tenants: ten, Warning: cfg.HealthWarning, Log: log,
+		Secrets: func(in *storage.Instance) (health.Secrets, error) { return tenantGraph(in, in.PartnerTenantID) },
+		PC:      func(in *storage.Instance) (health.Customers, error) { return partnerCenter(in) }}
 	for kind, h := range ten.Handlers() {
 		runner.Register(kind, h)
 	}
 
 	srv := grpcserver.New(log, sopts)
-	tenantv1.RegisterInstanceServiceServer(srv.Server, &server.InstanceServer{Instances: inst, Tenants: ten})
+	tenantv1.RegisterInstanceServiceServer(srv.Server, &server.InstanceServer{Instances: inst, Tenants: ten, Health: checks})
 	userConn, err := grpcclient.Dial(cfg.UserAddr, sopts.Mesh, "user")
 	if err != nil {
 		store.Close()
@@ -203,7 +211,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	log.Info("tenant service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL,
 		"login", endpoints.LoginAuthority, "database", redactDB(cfg.DatabaseURL))
 	return &App{cfg: cfg, log: log, store: store, runner: runner, server: srv, metrics: metrics, conn: userConn,
-		sealer: sealer, rekey: rekey, audit: auditLog}, nil
+		sealer: sealer, rekey: rekey, audit: auditLog, health: checks}, nil
 }
 
 // Serve runs the job runner and the gRPC server on lis until ctx ends.
@@ -219,6 +227,7 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	g.Go(func() error { return srv.Serve(gctx, lis) })
 	g.Go(func() error { secret.RunRekey(gctx, a.rekey, a.sealer, cfg.EncryptionRekeyInterval, a.log); return nil })
 	g.Go(func() error { a.audit.RunHeads(gctx, cfg.AuditHeadInterval); return nil })
+	g.Go(func() error { a.health.Run(gctx, cfg.HealthInterval); return nil })
 	g.Go(func() error { return telemetry.ServeAdmin(gctx, cfg.AdminAddr, metrics, srv.Ready) })
 	return g.Wait()
 }

@@ -19,6 +19,7 @@ func rules() []authz.Rule {
 			tenantv1.InstanceService_ConfigureInstance_FullMethodName, tenantv1.InstanceService_DeleteInstance_FullMethodName,
 			tenantv1.InstanceService_UpgradeInstance_FullMethodName, tenantv1.InstanceService_CheckDomainAvailability_FullMethodName,
 			tenantv1.InstanceService_NotifyInstanceLink_FullMethodName, tenantv1.InstanceService_GetInstanceAuth_FullMethodName,
+			tenantv1.InstanceService_GetInstanceHealth_FullMethodName, tenantv1.InstanceService_ListCustomers_FullMethodName,
 		}},
 		{Identity: "subscription", Instances: all, Methods: serviceCalls},
 		{Identity: "user", Instances: all, Methods: serviceCalls},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/gdap"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/mserr"
 
@@ -62,6 +63,9 @@ func (s *Service) tenantGraph(ctx context.Context, instanceID, tenantID string) 
 	}
 	if t.State != storage.StateActive || t.MSCustomerID == "" {
 		return nil, nil, apierr.New(codes.FailedPrecondition, apierr.TenantNotReady, "Tenant %s is %s; domains can be added once it is active.", tenantID, t.State)
+	}
+	if err := gdap.Require(inst.AppUser(), &t.GDAP); err != nil {
+		return nil, nil, err
 	}
 	g, err := s.Graph(inst, t.MSCustomerID)
 	return t, g, err

@@ -21,9 +21,11 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/gdap"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/msauth"
 	"github.com/o365gateway/gateway/services/shared/msclients"
+	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
@@ -44,6 +46,9 @@ type Input struct {
 	DefaultUsageLocation string
 	X509Self             secret.String
 	X509Controller       string
+	// Settings of package 1.1: nil and empty mean the defaults.
+	RegisterAdopted *bool
+	GDAPRoles       []string
 }
 
 // CredentialChecker proves that Microsoft accepts an instance's credentials
@@ -86,7 +91,7 @@ func (s *Service) Create(ctx context.Context, req apsmd.Request, in Input) (*sto
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
-	inst := &storage.Instance{InstanceID: req.InstanceID, ControllerURI: req.ControllerURI}
+	inst := &storage.Instance{InstanceID: req.InstanceID, ControllerURI: req.ControllerURI, PackageVersion: PackageVersion}
 	if err := s.apply(inst, in, true); err != nil {
 		return nil, err
 	}
@@ -190,9 +195,18 @@ func (s *Service) apply(inst *storage.Instance, in Input, create bool) error {
 		}
 		inst.ControllerCertPEM = in.X509Controller
 	}
+	var roles []string
+	if len(in.GDAPRoles) > 0 {
+		valid, err := gdap.Validate(in.GDAPRoles)
+		if err != nil {
+			problems = append(problems, apierr.From(err).Message)
+		}
+		roles = valid
+	}
 	if len(problems) > 0 {
 		return apierr.Invalid("Invalid application instance: %s.", strings.Join(problems, "; "))
 	}
+	inst.Settings = storage.Settings{RegisterAdopted: in.RegisterAdopted, GDAPRoles: roles}
 	inst.AppID = in.AppID
 	inst.Cloud = cloud
 	inst.PartnerTenantID = in.PartnerTenantID
@@ -332,7 +346,16 @@ func (s *Service) Delete(ctx context.Context, req apsmd.Request, appID string) e
 	return nil
 }
 
-// Upgrade records the package version the instance is upgraded from.
+// PackageVersion is the version of the APS package in deploy/aps that this
+// gateway serves. Version 1.1 added register_adopted, gdap_roles, the
+// tenant's gdap and the operations health and customers.
+const PackageVersion = "1.1"
+
+// Upgrade brings an instance installed with an older package forward:
+// the settings added since take their defaults (register_adopted true, the
+// default gdap_roles: an absent setting means its default), and the
+// periodic check requests the GDAP relationships its tenants lack.
+// version is the version upgraded from.
 func (s *Service) Upgrade(ctx context.Context, req apsmd.Request, appID, version string) (*storage.Instance, error) {
 	unlock, err := s.Store.LockInstance(ctx, req.InstanceID)
 	if err != nil {
@@ -343,8 +366,11 @@ func (s *Service) Upgrade(ctx context.Context, req apsmd.Request, appID, version
 	if err != nil {
 		return nil, err
 	}
-	s.Log.InfoContext(ctx, "instance upgraded", "from_version", version)
-	inst.PackageVersion = version
+	if len(version) > 32 {
+		return nil, apierr.Invalid("version %q is not a package version.", version[:32])
+	}
+	s.Log.InfoContext(ctx, "instance upgraded", "from_version", version, "to_version", PackageVersion)
+	inst.PackageVersion = PackageVersion
 	if err := s.Store.UpdateInstance(ctx, inst); err != nil {
 		return nil, err
 	}
@@ -422,6 +448,9 @@ func (s *Service) AccessToken(ctx context.Context, instanceID, tenantID string, 
 	tok, err := s.Checker.AccessToken(ctx, c, tenantID, audience)
 	if err != nil {
 		s.Log.WarnContext(ctx, "access token refused", "tenant_id", tenantID, "cause", err.Error())
+		if dead := mserr.Credentials(err); dead != nil {
+			return azcore.AccessToken{}, dead
+		}
 		return azcore.AccessToken{}, apierr.Wrap(err, codes.Unavailable, apierr.MicrosoftUnavailable,
 			"Microsoft refused an access token for the instance's application: check its credentials and consent.")
 	}

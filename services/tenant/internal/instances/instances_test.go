@@ -263,10 +263,11 @@ func TestGetDeleteUpgrade(t *testing.T) {
 	if _, err := f.svc.Load(ctx, uuid.NewString()); apierr.From(err).Reason != apierr.UnknownInstance || apierr.From(err).HTTPStatus() != 404 {
 		t.Fatalf("unknown instance: %v", err)
 	}
-	if got, err := f.svc.Upgrade(ctx, request(id), created.AppID, "1.2.0"); err != nil || got.PackageVersion != "1.2.0" {
+	if got, err := f.svc.Upgrade(ctx, request(id), created.AppID, "1.0"); err != nil || got.PackageVersion != instances.PackageVersion ||
+		!got.Settings.Registers() || len(got.Settings.GDAPRoles) != 0 {
 		t.Fatalf("upgrade: %+v %v", got, err)
 	}
-	if stored, _ := f.Store.GetInstance(ctx, id); stored.PackageVersion != "1.2.0" {
+	if stored, _ := f.Store.GetInstance(ctx, id); stored.PackageVersion != instances.PackageVersion {
 		t.Fatal("upgrade not stored")
 	}
 

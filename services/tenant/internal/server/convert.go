@@ -4,11 +4,13 @@ package server
 
 import (
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	apsv1 "github.com/o365gateway/gateway/gen/go/o365/aps/v1"
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+	"github.com/o365gateway/gateway/services/shared/gdap"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
@@ -32,6 +34,7 @@ func instanceInput(m *tenantv1.Instance) instances.Input {
 		ResellerMode: m.GetResellerMode(), IndirectResellerMPN: m.GetIndirectResellerMpnId(), SalesCountries: m.GetSalesCountries(),
 		TestPartner: m.GetTestPartner(), DefaultUsageLocation: m.GetDefaultUsageLocation(),
 		X509Self: secret.New(m.GetAps().GetX509().GetSelf()), X509Controller: m.GetAps().GetX509().GetController(),
+		RegisterAdopted: m.RegisterAdopted, GDAPRoles: m.GetGdapRoles(),
 	}
 	return in
 }
@@ -39,13 +42,28 @@ func instanceInput(m *tenantv1.Instance) instances.Input {
 // instanceMessage renders an instance; secrets are never returned.
 func instanceMessage(in *storage.Instance) *tenantv1.Instance {
 	test := in.TestPartner
+	register := in.Settings.Registers()
+	roles := in.Settings.GDAPRoles
+	if len(roles) == 0 {
+		roles = gdap.DefaultRoles
+	}
 	return &tenantv1.Instance{
 		Aps:             &apsv1.Meta{Id: in.AppID, Type: TypeApp, Status: "aps:ready"},
 		Cloud:           in.Cloud,
 		PartnerTenantId: in.PartnerTenantID, ClientId: in.ClientID, ResellerMode: in.ResellerMode,
 		IndirectResellerMpnId: in.IndirectResellerMPN, SalesCountries: in.SalesCountries, TestPartner: &test,
-		DefaultUsageLocation: in.DefaultUsageLocation,
+		DefaultUsageLocation: in.DefaultUsageLocation, RegisterAdopted: &register, GdapRoles: roles,
 	}
+}
+
+// gdapMessage renders a tenant's relationship.
+func gdapMessage(g gdap.Relationship) *tenantv1.Gdap {
+	m := &tenantv1.Gdap{State: g.Current(), RelationshipId: g.RelationshipID, Roles: g.Roles, ApprovalUrl: g.ApprovalURL,
+		AutoExtend: g.AutoExtend}
+	if !g.ExpiresAt.IsZero() {
+		m.ExpiresAt = timestamppb.New(g.ExpiresAt)
+	}
+	return m
 }
 
 func tenantInput(id string, m *tenantv1.Tenant) tenants.Input {
@@ -98,7 +116,7 @@ func tenantMessage(v *tenants.View, sealer *secret.Sealer) (*tenantv1.Tenant, er
 			AddressLine2: t.Address.AddressLine2, City: t.Address.City, State: t.Address.State, PostalCode: t.Address.PostalCode,
 			Country: t.Address.Country, PhoneNumber: t.Address.PhoneNumber},
 		DomainName: t.InitialDomain, AdminLogin: t.AdminLogin, AdminPassword: password.Reveal(), State: t.State,
-		Seats: &apsv1.Counter{Usage: &seats},
+		Seats: &apsv1.Counter{Usage: &seats}, Gdap: gdapMessage(t.GDAP),
 	}
 	if t.MCA != nil {
 		m.Mca = &tenantv1.Mca{FirstName: t.MCA.FirstName, LastName: t.MCA.LastName, Email: t.MCA.Email,
@@ -111,4 +129,25 @@ func tenantMessage(v *tenants.View, sealer *secret.Sealer) (*tenantv1.Tenant, er
 		m.LastSynchronization = timestamppb.New(*t.LastSync)
 	}
 	return m, nil
+}
+
+// healthMessage renders an instance's health.
+func healthMessage(h storage.Health) *tenantv1.InstanceHealth {
+	ts := func(t time.Time) *timestamppb.Timestamp {
+		if t.IsZero() {
+			return nil
+		}
+		return timestamppb.New(t)
+	}
+	m := &tenantv1.InstanceHealth{CheckedAt: ts(h.CheckedAt),
+		Credentials: &tenantv1.CredentialHealth{State: h.Credentials.State, Kind: h.Credentials.Kind,
+			ExpiresAt: ts(h.Credentials.ExpiresAt), Message: h.Credentials.Message},
+		PartnerCenter: &tenantv1.ApiHealth{State: h.PartnerCenter.State, Message: h.PartnerCenter.Message},
+		Graph:         &tenantv1.ApiHealth{State: h.Graph.State, Message: h.Graph.Message},
+		TenantsAtRisk: []*tenantv1.TenantRisk{}}
+	for _, r := range h.TenantsAtRisk {
+		m.TenantsAtRisk = append(m.TenantsAtRisk, &tenantv1.TenantRisk{Tenant: &apsv1.Link{Aps: &apsv1.Ref{Id: r.TenantID}},
+			Problem: r.Problem, ExpiresAt: ts(r.ExpiresAt), Message: r.Message})
+	}
+	return m
 }

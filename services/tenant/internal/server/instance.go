@@ -3,11 +3,15 @@ package server
 import (
 	"context"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/msclients"
 
+	"github.com/o365gateway/gateway/services/tenant/internal/health"
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
 	"github.com/o365gateway/gateway/services/tenant/internal/tenants"
 )
@@ -17,6 +21,37 @@ type InstanceServer struct {
 	tenantv1.UnimplementedInstanceServiceServer
 	Instances *instances.Service
 	Tenants   *tenants.Service
+	Health    *health.Service
+}
+
+// GetInstanceHealth implements the RPC.
+func (s *InstanceServer) GetInstanceHealth(ctx context.Context, r *tenantv1.GetInstanceHealthRequest) (*tenantv1.GetInstanceHealthResponse, error) {
+	h, err := s.Health.Get(ctx, apsmd.FromContext(ctx), r.GetId(), r.GetRefresh())
+	if err != nil {
+		return nil, err
+	}
+	return &tenantv1.GetInstanceHealthResponse{Health: healthMessage(h)}, nil
+}
+
+// ListCustomers implements the RPC.
+func (s *InstanceServer) ListCustomers(ctx context.Context, r *tenantv1.ListCustomersRequest) (*tenantv1.ListCustomersResponse, error) {
+	list, next, err := s.Tenants.ListUnmanaged(ctx, apsmd.FromContext(ctx), r.GetId(), r.Managed, r.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	out := &tenantv1.ListCustomersResponse{NextPageToken: next, Customers: make([]*tenantv1.UnmanagedCustomer, 0, len(list))}
+	for _, c := range list {
+		m := &tenantv1.UnmanagedCustomer{MsCustomerId: c.ID, DomainName: c.Domain, CompanyName: c.CompanyName, Country: c.Country}
+		if c.Subscriptions != nil {
+			n := int32(*c.Subscriptions)
+			m.Subscriptions = &n
+		}
+		out.Customers = append(out.Customers, m)
+	}
+	if next != "" {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(apsmd.NextPage, next))
+	}
+	return out, nil
 }
 
 // CreateInstance implements the RPC.
@@ -102,7 +137,7 @@ func (s *InstanceServer) ResolveInstance(ctx context.Context, r *tenantv1.Resolv
 	if err != nil {
 		return nil, err
 	}
-	return &tenantv1.ResolveInstanceResponse{Instance: instanceMessage(in)}, nil
+	return &tenantv1.ResolveInstanceResponse{Instance: instanceMessage(in), AppUser: in.AppUser()}, nil
 }
 
 // IssueAccessToken implements the RPC (other services only).

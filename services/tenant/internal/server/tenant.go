@@ -104,7 +104,7 @@ func (s *TenantServer) ResolveTenant(ctx context.Context, r *tenantv1.ResolveTen
 		return nil, err
 	}
 	return &tenantv1.ResolveTenantResponse{MsCustomerId: t.MSCustomerID, Country: t.Address.Country, McaAttested: t.MCAAttested,
-		State: t.State, DomainName: t.InitialDomain}, nil
+		State: t.State, DomainName: t.InitialDomain, Gdap: gdapMessage(t.GDAP)}, nil
 }
 
 // SynchronizeTenant implements the RPC.

@@ -5,8 +5,10 @@ package storage
 
 import (
 	"context"
-	"github.com/o365gateway/gateway/services/shared/budget"
 	"time"
+
+	"github.com/o365gateway/gateway/services/shared/budget"
+	"github.com/o365gateway/gateway/services/shared/gdap"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
@@ -41,8 +43,64 @@ type Instance struct {
 	TestPartner          bool
 	DefaultUsageLocation string
 	PackageVersion       string
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
+	// Settings of package 1.1 and later.
+	Settings Settings
+	// Health is what the periodic credential check found last (written by
+	// SetInstanceHealth only, so a configuration never overwrites it).
+	Health    Health
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// AppUser tells whether the instance works with app+user credentials (a
+// refresh token and no client secret): its calls in customers' directories
+// then need an approved GDAP relationship.
+func (in *Instance) AppUser() bool { return in.ClientSecretSealed == "" && in.RefreshTokenSealed != "" }
+
+// Settings are the instance settings added by package 1.1.
+type Settings struct {
+	// RegisterAdopted: what synchronize and link adopt is registered in
+	// the platform (nil = true, the default).
+	RegisterAdopted *bool `json:"register_adopted,omitempty"`
+	// GDAPRoles are the Entra role template ids requested for new
+	// customers (empty = gdap.DefaultRoles).
+	GDAPRoles []string `json:"gdap_roles,omitempty"`
+}
+
+// Registers tells whether adopted resources are registered in the platform.
+func (s Settings) Registers() bool { return s.RegisterAdopted == nil || *s.RegisterAdopted }
+
+// Health is an instance's credential and relationship health.
+type Health struct {
+	CheckedAt     time.Time    `json:"checked_at,omitzero"`
+	Credentials   CredHealth   `json:"credentials"`
+	PartnerCenter APIHealth    `json:"partner_center"`
+	Graph         APIHealth    `json:"graph"`
+	TenantsAtRisk []TenantRisk `json:"tenants_at_risk,omitempty"`
+	// LastRedeemed is when the refresh token was last redeemed by the check.
+	LastRedeemed time.Time `json:"last_redeemed,omitzero"`
+}
+
+// CredHealth is the state of the instance's credential.
+type CredHealth struct {
+	State     string    `json:"state,omitempty"` // ok, expiring, expired, invalid
+	Kind      string    `json:"kind,omitempty"`  // client_secret, refresh_token
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	Message   string    `json:"message,omitempty"`
+}
+
+// APIHealth is whether one Microsoft API accepts the instance.
+type APIHealth struct {
+	State   string `json:"state,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// TenantRisk is a tenant whose access is at risk.
+type TenantRisk struct {
+	TenantID  string    `json:"tenant"`
+	Problem   string    `json:"problem"` // ConsentMissing, GdapMissing, GdapExpiring, CustomerGone
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	Message   string    `json:"message,omitempty"`
 }
 
 // Sealed columns of an instance: the last part of their places.
@@ -115,9 +173,11 @@ type Tenant struct {
 	// SyncLeaseUntil: a synchronization holds the tenant until then.
 	SyncLeaseUntil time.Time
 	Seats          int64
-	Version        int64 // optimistic concurrency; drivers bump it on update
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// GDAP is the partner's delegated admin relationship with the customer.
+	GDAP      gdap.Relationship
+	Version   int64 // optimistic concurrency; drivers bump it on update
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // SecretAt is the place of the tenant's sealed first admin password
@@ -146,6 +206,9 @@ type InstanceStore interface {
 	// instance's refresh token is redeemed and the rotated one stored).
 	// Waiting ends with ctx.
 	LockInstance(ctx context.Context, instanceID string) (unlock func(), err error)
+	// SetInstanceHealth writes the health of an instance, and nothing else
+	// (ErrNotFound for an unknown id).
+	SetInstanceHealth(ctx context.Context, instanceID string, h Health) error
 	// ListInstances returns up to limit instances whose id sorts after
 	// after, in id order (the re-sealing pass walks them in batches).
 	ListInstances(ctx context.Context, after string, limit int) ([]*Instance, error)
@@ -163,6 +226,12 @@ type TenantStore interface {
 	UpdateTenant(ctx context.Context, t *Tenant, job *jobs.New) error
 	// DeleteTenant must return ErrNotFound when the id is unknown.
 	DeleteTenant(ctx context.Context, instanceID, id string) error
+	// ListTenants returns up to limit tenants of an instance whose id sorts
+	// after after, in id order.
+	ListTenants(ctx context.Context, instanceID, after string, limit int) ([]*Tenant, error)
+	// TenantByCustomer returns the instance's tenant of a Microsoft customer
+	// (ErrNotFound when none manages it).
+	TenantByCustomer(ctx context.Context, instanceID, msCustomerID string) (*Tenant, error)
 	// CountTenants counts an instance's tenants.
 	CountTenants(ctx context.Context, instanceID string) (int, error)
 	// ListSealedTenants returns up to limit tenants of every instance whose

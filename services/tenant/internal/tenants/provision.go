@@ -253,11 +253,21 @@ func (s *Service) runProvision(ctx context.Context, t *storage.Tenant) (func(*st
 		}
 	}
 	// Consent the partner's application to Graph in the customer's tenant
-	// (idempotent: an existing consent answers 409, taken as success).
-	if err := pc.GrantApplicationConsent(ctx, t.MSCustomerID, inst.ClientID, GraphScopes); err != nil {
-		return nil, mserr.Job(err)
+	// (idempotent: an existing consent answers 409, taken as success). An
+	// app+user instance needs an approved relationship for that: it
+	// consents once the customer approved (TrackGDAP).
+	if !inst.AppUser() {
+		if err := pc.GrantApplicationConsent(ctx, t.MSCustomerID, inst.ClientID, GraphScopes); err != nil {
+			return nil, mserr.Job(err)
+		}
+		if err := s.machine().Save(ctx, t, func(t *storage.Tenant) { t.GDAP.Consented = true }); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.attest(ctx, pc, t); err != nil {
+		return nil, err
+	}
+	if err := s.provisionGDAP(ctx, inst, t); err != nil {
 		return nil, err
 	}
 	return func(t *storage.Tenant) { t.State = storage.StateActive }, nil
@@ -365,4 +375,25 @@ func (s *Service) attest(ctx context.Context, pc PartnerCenter, t *storage.Tenan
 			}
 			return func(t *storage.Tenant) { t.MCAAttested = true }, nil
 		}})
+}
+
+// provisionGDAP requests the tenant's relationship while it is provisioned.
+// App+user instances cannot act in the customer's directory without one, so
+// a failure fails the step; app-only instances keep working without it, so
+// a refusal is recorded for the health report and the periodic check asks
+// again.
+func (s *Service) provisionGDAP(ctx context.Context, inst *storage.Instance, t *storage.Tenant) error {
+	if t.GDAP.RelationshipID != "" {
+		return nil
+	}
+	rec, err := s.requestGDAP(ctx, inst, t)
+	if err != nil {
+		if inst.AppUser() || !jobs.IsPermanent(err) {
+			return err
+		}
+		s.Log.WarnContext(ctx, "delegated admin relationship not requested; the periodic check tries again", "tenant_id", t.ID, "cause", err.Error())
+		msg := apierr.From(errors.Unwrap(err)).Message
+		rec = func(t *storage.Tenant) { t.GDAP.Problem = msg }
+	}
+	return s.machine().Save(ctx, t, rec)
 }

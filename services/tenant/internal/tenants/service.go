@@ -53,6 +53,11 @@ type Service struct {
 	Store     storage.Store
 	Instances *instances.Service
 	PC        func(inst *storage.Instance) (PartnerCenter, error)
+	// Relationships is Graph in the partner's tenant (GDAP); nil requests
+	// no relationships.
+	Relationships func(inst *storage.Instance) (Relationships, error)
+	// Customers lists the partner's customers (the import); nil: none.
+	Customers func(inst *storage.Instance) (CustomerLister, error)
 	Accounts  Accounts
 	Sealer    *secret.Sealer
 	Endpoints clouds.Endpoints

@@ -106,7 +106,7 @@ func (e *Env) AddInstance(mutate func(*storage.Instance)) *storage.Instance {
 		Cloud: "global", PartnerTenantID: e.Partner.TenantID, ClientID: e.Partner.ClientID,
 		ResellerMode: "direct", SalesCountries: []string{"US", "CA", "GB"}, TestPartner: true}
 	mutate(in)
-	if in.ClientSecretSealed == "" {
+	if in.ClientSecretSealed == "" && in.RefreshTokenSealed == "" {
 		sealed, err := e.Sealer.Seal(secret.New(e.Partner.ClientSecret), in.SealedAt(storage.SealedClientSecret))
 		if err != nil {
 			e.T.Fatal(err)

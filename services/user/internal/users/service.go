@@ -18,6 +18,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/gdap"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
@@ -121,6 +122,9 @@ func (s *Service) tenantGraph(ctx context.Context, instanceID, tenantID string) 
 	}
 	if t.State != "active" || t.MSCustomerID == "" {
 		return nil, nil, nil, apierr.New(codes.FailedPrecondition, apierr.TenantNotReady, "Tenant %s is %s; users can be added once it is active.", tenantID, t.State)
+	}
+	if err := gdap.Require(inst.AppUser, &t.GDAP); err != nil {
+		return nil, nil, nil, err
 	}
 	g, err := s.Graph(inst, t.MSCustomerID)
 	if err != nil {

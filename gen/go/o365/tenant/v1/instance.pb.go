@@ -14,6 +14,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	structpb "google.golang.org/protobuf/types/known/structpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -104,8 +105,15 @@ type Instance struct {
 	TestPartner *bool `protobuf:"varint,10,opt,name=test_partner,json=testPartner,proto3,oneof" json:"test_partner,omitempty"`
 	// Usage location for users that name none.
 	DefaultUsageLocation string `protobuf:"bytes,11,opt,name=default_usage_location,json=defaultUsageLocation,proto3" json:"default_usage_location,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Register what synchronize and link adopt as APS resources in the
+	// platform (default true). Package 1.1.
+	RegisterAdopted *bool `protobuf:"varint,12,opt,name=register_adopted,json=registerAdopted,proto3,oneof" json:"register_adopted,omitempty"`
+	// Entra role template ids of the GDAP relationship requested for new
+	// customers; empty means the least set the gateway's own calls need.
+	// Package 1.1.
+	GdapRoles     []string `protobuf:"bytes,13,rep,name=gdap_roles,json=gdapRoles,proto3" json:"gdap_roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Instance) Reset() {
@@ -213,6 +221,20 @@ func (x *Instance) GetDefaultUsageLocation() string {
 		return x.DefaultUsageLocation
 	}
 	return ""
+}
+
+func (x *Instance) GetRegisterAdopted() bool {
+	if x != nil && x.RegisterAdopted != nil {
+		return *x.RegisterAdopted
+	}
+	return false
+}
+
+func (x *Instance) GetGdapRoles() []string {
+	if x != nil {
+		return x.GdapRoles
+	}
+	return nil
 }
 
 // CreateInstanceRequest is the body of POST /app.
@@ -1055,7 +1077,10 @@ func (x *ResolveInstanceRequest) GetInstanceId() string {
 type ResolveInstanceResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The instance; client_secret and refresh_token are always empty.
-	Instance      *Instance `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	Instance *Instance `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	// The instance works with app+user credentials (a refresh token): its
+	// calls in a customer's directory need an approved GDAP relationship.
+	AppUser       bool `protobuf:"varint,2,opt,name=app_user,json=appUser,proto3" json:"app_user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1097,6 +1122,608 @@ func (x *ResolveInstanceResponse) GetInstance() *Instance {
 	return nil
 }
 
+func (x *ResolveInstanceResponse) GetAppUser() bool {
+	if x != nil {
+		return x.AppUser
+	}
+	return false
+}
+
+// GetInstanceHealthRequest names the instance.
+type GetInstanceHealthRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// APS id of the app resource.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Check now instead of answering the last periodic check.
+	Refresh       bool `protobuf:"varint,2,opt,name=refresh,proto3" json:"refresh,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInstanceHealthRequest) Reset() {
+	*x = GetInstanceHealthRequest{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInstanceHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInstanceHealthRequest) ProtoMessage() {}
+
+func (x *GetInstanceHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInstanceHealthRequest.ProtoReflect.Descriptor instead.
+func (*GetInstanceHealthRequest) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetInstanceHealthRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GetInstanceHealthRequest) GetRefresh() bool {
+	if x != nil {
+		return x.Refresh
+	}
+	return false
+}
+
+// CredentialHealth is the state of the instance's own credential.
+type CredentialHealth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ok, expiring, expired or invalid.
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// client_secret or refresh_token.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// When it stops working, if known.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// What an operator should know or do.
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CredentialHealth) Reset() {
+	*x = CredentialHealth{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CredentialHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CredentialHealth) ProtoMessage() {}
+
+func (x *CredentialHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CredentialHealth.ProtoReflect.Descriptor instead.
+func (*CredentialHealth) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CredentialHealth) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *CredentialHealth) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *CredentialHealth) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *CredentialHealth) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// ApiHealth tells whether one Microsoft API accepts the instance.
+type ApiHealth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ok, invalid or unavailable.
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// Why, when not ok.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApiHealth) Reset() {
+	*x = ApiHealth{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApiHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApiHealth) ProtoMessage() {}
+
+func (x *ApiHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApiHealth.ProtoReflect.Descriptor instead.
+func (*ApiHealth) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ApiHealth) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ApiHealth) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// TenantRisk is a tenant whose access by the partner is at risk.
+type TenantRisk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant.
+	Tenant *v1.Link `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// ConsentMissing, GdapMissing, GdapExpiring or CustomerGone.
+	Problem string `protobuf:"bytes,2,opt,name=problem,proto3" json:"problem,omitempty"`
+	// The deadline, if any.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// What an operator should know or do.
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantRisk) Reset() {
+	*x = TenantRisk{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantRisk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantRisk) ProtoMessage() {}
+
+func (x *TenantRisk) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantRisk.ProtoReflect.Descriptor instead.
+func (*TenantRisk) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *TenantRisk) GetTenant() *v1.Link {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
+}
+
+func (x *TenantRisk) GetProblem() string {
+	if x != nil {
+		return x.Problem
+	}
+	return ""
+}
+
+func (x *TenantRisk) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *TenantRisk) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// InstanceHealth is the answer of GET /app/{id}/health.
+type InstanceHealth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the check ran.
+	CheckedAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
+	// The instance's credential.
+	Credentials *CredentialHealth `protobuf:"bytes,2,opt,name=credentials,proto3" json:"credentials,omitempty"`
+	// Partner Center.
+	PartnerCenter *ApiHealth `protobuf:"bytes,3,opt,name=partner_center,json=partnerCenter,proto3" json:"partner_center,omitempty"`
+	// Microsoft Graph.
+	Graph *ApiHealth `protobuf:"bytes,4,opt,name=graph,proto3" json:"graph,omitempty"`
+	// Tenants whose consent or relationship is missing or ending.
+	TenantsAtRisk []*TenantRisk `protobuf:"bytes,5,rep,name=tenants_at_risk,json=tenantsAtRisk,proto3" json:"tenants_at_risk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstanceHealth) Reset() {
+	*x = InstanceHealth{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceHealth) ProtoMessage() {}
+
+func (x *InstanceHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceHealth.ProtoReflect.Descriptor instead.
+func (*InstanceHealth) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *InstanceHealth) GetCheckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CheckedAt
+	}
+	return nil
+}
+
+func (x *InstanceHealth) GetCredentials() *CredentialHealth {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+func (x *InstanceHealth) GetPartnerCenter() *ApiHealth {
+	if x != nil {
+		return x.PartnerCenter
+	}
+	return nil
+}
+
+func (x *InstanceHealth) GetGraph() *ApiHealth {
+	if x != nil {
+		return x.Graph
+	}
+	return nil
+}
+
+func (x *InstanceHealth) GetTenantsAtRisk() []*TenantRisk {
+	if x != nil {
+		return x.TenantsAtRisk
+	}
+	return nil
+}
+
+// GetInstanceHealthResponse carries the health.
+type GetInstanceHealthResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The health.
+	Health        *InstanceHealth `protobuf:"bytes,1,opt,name=health,proto3" json:"health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetInstanceHealthResponse) Reset() {
+	*x = GetInstanceHealthResponse{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetInstanceHealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetInstanceHealthResponse) ProtoMessage() {}
+
+func (x *GetInstanceHealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetInstanceHealthResponse.ProtoReflect.Descriptor instead.
+func (*GetInstanceHealthResponse) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetInstanceHealthResponse) GetHealth() *InstanceHealth {
+	if x != nil {
+		return x.Health
+	}
+	return nil
+}
+
+// ListCustomersRequest pages through the partner's customers.
+type ListCustomersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// APS id of the app resource.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Only false is supported: customers that no tenant of the instance manages.
+	Managed *bool `protobuf:"varint,2,opt,name=managed,proto3,oneof" json:"managed,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCustomersRequest) Reset() {
+	*x = ListCustomersRequest{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCustomersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCustomersRequest) ProtoMessage() {}
+
+func (x *ListCustomersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCustomersRequest.ProtoReflect.Descriptor instead.
+func (*ListCustomersRequest) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListCustomersRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ListCustomersRequest) GetManaged() bool {
+	if x != nil && x.Managed != nil {
+		return *x.Managed
+	}
+	return false
+}
+
+func (x *ListCustomersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// UnmanagedCustomer is a Microsoft customer an operator can import by
+// provisioning a tenant with its ms_customer_id.
+type UnmanagedCustomer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Partner Center customer id (the customer's tenant id).
+	MsCustomerId string `protobuf:"bytes,1,opt,name=ms_customer_id,json=msCustomerId,proto3" json:"ms_customer_id,omitempty"`
+	// Initial domain.
+	DomainName string `protobuf:"bytes,2,opt,name=domain_name,json=domainName,proto3" json:"domain_name,omitempty"`
+	// Company name.
+	CompanyName string `protobuf:"bytes,3,opt,name=company_name,json=companyName,proto3" json:"company_name,omitempty"`
+	// ISO 3166 alpha-2 country.
+	Country string `protobuf:"bytes,4,opt,name=country,proto3" json:"country,omitempty"`
+	// How many subscriptions the customer has at Microsoft.
+	Subscriptions *int32 `protobuf:"varint,5,opt,name=subscriptions,proto3,oneof" json:"subscriptions,omitempty"`
+	// How many users its directory has, when the partner can read it.
+	Users         *int32 `protobuf:"varint,6,opt,name=users,proto3,oneof" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnmanagedCustomer) Reset() {
+	*x = UnmanagedCustomer{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnmanagedCustomer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnmanagedCustomer) ProtoMessage() {}
+
+func (x *UnmanagedCustomer) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnmanagedCustomer.ProtoReflect.Descriptor instead.
+func (*UnmanagedCustomer) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *UnmanagedCustomer) GetMsCustomerId() string {
+	if x != nil {
+		return x.MsCustomerId
+	}
+	return ""
+}
+
+func (x *UnmanagedCustomer) GetDomainName() string {
+	if x != nil {
+		return x.DomainName
+	}
+	return ""
+}
+
+func (x *UnmanagedCustomer) GetCompanyName() string {
+	if x != nil {
+		return x.CompanyName
+	}
+	return ""
+}
+
+func (x *UnmanagedCustomer) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *UnmanagedCustomer) GetSubscriptions() int32 {
+	if x != nil && x.Subscriptions != nil {
+		return *x.Subscriptions
+	}
+	return 0
+}
+
+func (x *UnmanagedCustomer) GetUsers() int32 {
+	if x != nil && x.Users != nil {
+		return *x.Users
+	}
+	return 0
+}
+
+// ListCustomersResponse is one page.
+type ListCustomersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customers.
+	Customers []*UnmanagedCustomer `protobuf:"bytes,1,rep,name=customers,proto3" json:"customers,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCustomersResponse) Reset() {
+	*x = ListCustomersResponse{}
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCustomersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCustomersResponse) ProtoMessage() {}
+
+func (x *ListCustomersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCustomersResponse.ProtoReflect.Descriptor instead.
+func (*ListCustomersResponse) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListCustomersResponse) GetCustomers() []*UnmanagedCustomer {
+	if x != nil {
+		return x.Customers
+	}
+	return nil
+}
+
+func (x *ListCustomersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // IssueAccessTokenRequest asks for an access token of an instance.
 type IssueAccessTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1113,7 +1740,7 @@ type IssueAccessTokenRequest struct {
 
 func (x *IssueAccessTokenRequest) Reset() {
 	*x = IssueAccessTokenRequest{}
-	mi := &file_o365_tenant_v1_instance_proto_msgTypes[19]
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1752,7 @@ func (x *IssueAccessTokenRequest) String() string {
 func (*IssueAccessTokenRequest) ProtoMessage() {}
 
 func (x *IssueAccessTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_instance_proto_msgTypes[19]
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1765,7 @@ func (x *IssueAccessTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueAccessTokenRequest.ProtoReflect.Descriptor instead.
 func (*IssueAccessTokenRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{19}
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *IssueAccessTokenRequest) GetInstanceId() string {
@@ -1175,7 +1802,7 @@ type IssueAccessTokenResponse struct {
 
 func (x *IssueAccessTokenResponse) Reset() {
 	*x = IssueAccessTokenResponse{}
-	mi := &file_o365_tenant_v1_instance_proto_msgTypes[20]
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1814,7 @@ func (x *IssueAccessTokenResponse) String() string {
 func (*IssueAccessTokenResponse) ProtoMessage() {}
 
 func (x *IssueAccessTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_instance_proto_msgTypes[20]
+	mi := &file_o365_tenant_v1_instance_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1827,7 @@ func (x *IssueAccessTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueAccessTokenResponse.ProtoReflect.Descriptor instead.
 func (*IssueAccessTokenResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{20}
+	return file_o365_tenant_v1_instance_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *IssueAccessTokenResponse) GetAccessToken() string {
@@ -1221,7 +1848,7 @@ var File_o365_tenant_v1_instance_proto protoreflect.FileDescriptor
 
 const file_o365_tenant_v1_instance_proto_rawDesc = "" +
 	"\n" +
-	"\x1do365/tenant/v1/instance.proto\x12\x0eo365.tenant.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15o365/aps/v1/aps.proto\"\xce\x03\n" +
+	"\x1do365/tenant/v1/instance.proto\x12\x0eo365.tenant.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15o365/aps/v1/aps.proto\"\xb2\x04\n" +
 	"\bInstance\x12#\n" +
 	"\x03aps\x18\x01 \x01(\v2\x11.o365.aps.v1.MetaR\x03aps\x12\x14\n" +
 	"\x05cloud\x18\x02 \x01(\tR\x05cloud\x12*\n" +
@@ -1234,8 +1861,12 @@ const file_o365_tenant_v1_instance_proto_rawDesc = "" +
 	"\x0fsales_countries\x18\t \x03(\tR\x0esalesCountries\x12&\n" +
 	"\ftest_partner\x18\n" +
 	" \x01(\bH\x00R\vtestPartner\x88\x01\x01\x124\n" +
-	"\x16default_usage_location\x18\v \x01(\tR\x14defaultUsageLocationB\x0f\n" +
-	"\r_test_partner\"M\n" +
+	"\x16default_usage_location\x18\v \x01(\tR\x14defaultUsageLocation\x12.\n" +
+	"\x10register_adopted\x18\f \x01(\bH\x01R\x0fregisterAdopted\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"gdap_roles\x18\r \x03(\tR\tgdapRolesB\x0f\n" +
+	"\r_test_partnerB\x13\n" +
+	"\x11_register_adopted\"M\n" +
 	"\x15CreateInstanceRequest\x124\n" +
 	"\binstance\x18\x01 \x01(\v2\x18.o365.tenant.v1.InstanceR\binstance\"N\n" +
 	"\x16CreateInstanceResponse\x124\n" +
@@ -1279,9 +1910,58 @@ const file_o365_tenant_v1_instance_proto_rawDesc = "" +
 	"\x05cloud\x18\x02 \x01(\tR\x05cloud\"9\n" +
 	"\x16ResolveInstanceRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
-	"instanceId\"O\n" +
+	"instanceId\"j\n" +
 	"\x17ResolveInstanceResponse\x124\n" +
-	"\binstance\x18\x01 \x01(\v2\x18.o365.tenant.v1.InstanceR\binstance\"\x8d\x01\n" +
+	"\binstance\x18\x01 \x01(\v2\x18.o365.tenant.v1.InstanceR\binstance\x12\x19\n" +
+	"\bapp_user\x18\x02 \x01(\bR\aappUser\"D\n" +
+	"\x18GetInstanceHealthRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\arefresh\x18\x02 \x01(\bR\arefresh\"\x91\x01\n" +
+	"\x10CredentialHealth\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\";\n" +
+	"\tApiHealth\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xa6\x01\n" +
+	"\n" +
+	"TenantRisk\x12)\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x11.o365.aps.v1.LinkR\x06tenant\x12\x18\n" +
+	"\aproblem\x18\x02 \x01(\tR\aproblem\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\xc6\x02\n" +
+	"\x0eInstanceHealth\x129\n" +
+	"\n" +
+	"checked_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt\x12B\n" +
+	"\vcredentials\x18\x02 \x01(\v2 .o365.tenant.v1.CredentialHealthR\vcredentials\x12@\n" +
+	"\x0epartner_center\x18\x03 \x01(\v2\x19.o365.tenant.v1.ApiHealthR\rpartnerCenter\x12/\n" +
+	"\x05graph\x18\x04 \x01(\v2\x19.o365.tenant.v1.ApiHealthR\x05graph\x12B\n" +
+	"\x0ftenants_at_risk\x18\x05 \x03(\v2\x1a.o365.tenant.v1.TenantRiskR\rtenantsAtRisk\"S\n" +
+	"\x19GetInstanceHealthResponse\x126\n" +
+	"\x06health\x18\x01 \x01(\v2\x1e.o365.tenant.v1.InstanceHealthR\x06health\"p\n" +
+	"\x14ListCustomersRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\amanaged\x18\x02 \x01(\bH\x00R\amanaged\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageTokenB\n" +
+	"\n" +
+	"\b_managed\"\xf9\x01\n" +
+	"\x11UnmanagedCustomer\x12$\n" +
+	"\x0ems_customer_id\x18\x01 \x01(\tR\fmsCustomerId\x12\x1f\n" +
+	"\vdomain_name\x18\x02 \x01(\tR\n" +
+	"domainName\x12!\n" +
+	"\fcompany_name\x18\x03 \x01(\tR\vcompanyName\x12\x18\n" +
+	"\acountry\x18\x04 \x01(\tR\acountry\x12)\n" +
+	"\rsubscriptions\x18\x05 \x01(\x05H\x00R\rsubscriptions\x88\x01\x01\x12\x19\n" +
+	"\x05users\x18\x06 \x01(\x05H\x01R\x05users\x88\x01\x01B\x10\n" +
+	"\x0e_subscriptionsB\b\n" +
+	"\x06_users\"\x80\x01\n" +
+	"\x15ListCustomersResponse\x12?\n" +
+	"\tcustomers\x18\x01 \x03(\v2!.o365.tenant.v1.UnmanagedCustomerR\tcustomers\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8d\x01\n" +
 	"\x17IssueAccessTokenRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
 	"instanceId\x12\x1b\n" +
@@ -1294,7 +1974,7 @@ const file_o365_tenant_v1_instance_proto_rawDesc = "" +
 	"\bAudience\x12\x18\n" +
 	"\x14AUDIENCE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17AUDIENCE_PARTNER_CENTER\x10\x01\x12\x12\n" +
-	"\x0eAUDIENCE_GRAPH\x10\x022\x91\b\n" +
+	"\x0eAUDIENCE_GRAPH\x10\x022\xd9\t\n" +
 	"\x0fInstanceService\x12_\n" +
 	"\x0eCreateInstance\x12%.o365.tenant.v1.CreateInstanceRequest\x1a&.o365.tenant.v1.CreateInstanceResponse\x12V\n" +
 	"\vGetInstance\x12\".o365.tenant.v1.GetInstanceRequest\x1a#.o365.tenant.v1.GetInstanceResponse\x12h\n" +
@@ -1304,7 +1984,9 @@ const file_o365_tenant_v1_instance_proto_rawDesc = "" +
 	"\x17CheckDomainAvailability\x12..o365.tenant.v1.CheckDomainAvailabilityRequest\x1a/.o365.tenant.v1.CheckDomainAvailabilityResponse\x12k\n" +
 	"\x12NotifyInstanceLink\x12).o365.tenant.v1.NotifyInstanceLinkRequest\x1a*.o365.tenant.v1.NotifyInstanceLinkResponse\x12b\n" +
 	"\x0fGetInstanceAuth\x12&.o365.tenant.v1.GetInstanceAuthRequest\x1a'.o365.tenant.v1.GetInstanceAuthResponse\x12b\n" +
-	"\x0fResolveInstance\x12&.o365.tenant.v1.ResolveInstanceRequest\x1a'.o365.tenant.v1.ResolveInstanceResponse\x12e\n" +
+	"\x0fResolveInstance\x12&.o365.tenant.v1.ResolveInstanceRequest\x1a'.o365.tenant.v1.ResolveInstanceResponse\x12h\n" +
+	"\x11GetInstanceHealth\x12(.o365.tenant.v1.GetInstanceHealthRequest\x1a).o365.tenant.v1.GetInstanceHealthResponse\x12\\\n" +
+	"\rListCustomers\x12$.o365.tenant.v1.ListCustomersRequest\x1a%.o365.tenant.v1.ListCustomersResponse\x12e\n" +
 	"\x10IssueAccessToken\x12'.o365.tenant.v1.IssueAccessTokenRequest\x1a(.o365.tenant.v1.IssueAccessTokenResponseB?Z=github.com/o365gateway/gateway/gen/go/o365/tenant/v1;tenantv1b\x06proto3"
 
 var (
@@ -1320,7 +2002,7 @@ func file_o365_tenant_v1_instance_proto_rawDescGZIP() []byte {
 }
 
 var file_o365_tenant_v1_instance_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_o365_tenant_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_o365_tenant_v1_instance_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_o365_tenant_v1_instance_proto_goTypes = []any{
 	(Audience)(0),                           // 0: o365.tenant.v1.Audience
 	(*Instance)(nil),                        // 1: o365.tenant.v1.Instance
@@ -1342,47 +2024,72 @@ var file_o365_tenant_v1_instance_proto_goTypes = []any{
 	(*GetInstanceAuthResponse)(nil),         // 17: o365.tenant.v1.GetInstanceAuthResponse
 	(*ResolveInstanceRequest)(nil),          // 18: o365.tenant.v1.ResolveInstanceRequest
 	(*ResolveInstanceResponse)(nil),         // 19: o365.tenant.v1.ResolveInstanceResponse
-	(*IssueAccessTokenRequest)(nil),         // 20: o365.tenant.v1.IssueAccessTokenRequest
-	(*IssueAccessTokenResponse)(nil),        // 21: o365.tenant.v1.IssueAccessTokenResponse
-	(*v1.Meta)(nil),                         // 22: o365.aps.v1.Meta
-	(*structpb.Struct)(nil),                 // 23: google.protobuf.Struct
+	(*GetInstanceHealthRequest)(nil),        // 20: o365.tenant.v1.GetInstanceHealthRequest
+	(*CredentialHealth)(nil),                // 21: o365.tenant.v1.CredentialHealth
+	(*ApiHealth)(nil),                       // 22: o365.tenant.v1.ApiHealth
+	(*TenantRisk)(nil),                      // 23: o365.tenant.v1.TenantRisk
+	(*InstanceHealth)(nil),                  // 24: o365.tenant.v1.InstanceHealth
+	(*GetInstanceHealthResponse)(nil),       // 25: o365.tenant.v1.GetInstanceHealthResponse
+	(*ListCustomersRequest)(nil),            // 26: o365.tenant.v1.ListCustomersRequest
+	(*UnmanagedCustomer)(nil),               // 27: o365.tenant.v1.UnmanagedCustomer
+	(*ListCustomersResponse)(nil),           // 28: o365.tenant.v1.ListCustomersResponse
+	(*IssueAccessTokenRequest)(nil),         // 29: o365.tenant.v1.IssueAccessTokenRequest
+	(*IssueAccessTokenResponse)(nil),        // 30: o365.tenant.v1.IssueAccessTokenResponse
+	(*v1.Meta)(nil),                         // 31: o365.aps.v1.Meta
+	(*structpb.Struct)(nil),                 // 32: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),           // 33: google.protobuf.Timestamp
+	(*v1.Link)(nil),                         // 34: o365.aps.v1.Link
 }
 var file_o365_tenant_v1_instance_proto_depIdxs = []int32{
-	22, // 0: o365.tenant.v1.Instance.aps:type_name -> o365.aps.v1.Meta
+	31, // 0: o365.tenant.v1.Instance.aps:type_name -> o365.aps.v1.Meta
 	1,  // 1: o365.tenant.v1.CreateInstanceRequest.instance:type_name -> o365.tenant.v1.Instance
 	1,  // 2: o365.tenant.v1.CreateInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
 	1,  // 3: o365.tenant.v1.GetInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
 	1,  // 4: o365.tenant.v1.ConfigureInstanceRequest.instance:type_name -> o365.tenant.v1.Instance
 	1,  // 5: o365.tenant.v1.ConfigureInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
 	1,  // 6: o365.tenant.v1.UpgradeInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
-	23, // 7: o365.tenant.v1.NotifyInstanceLinkRequest.body:type_name -> google.protobuf.Struct
+	32, // 7: o365.tenant.v1.NotifyInstanceLinkRequest.body:type_name -> google.protobuf.Struct
 	1,  // 8: o365.tenant.v1.ResolveInstanceResponse.instance:type_name -> o365.tenant.v1.Instance
-	0,  // 9: o365.tenant.v1.IssueAccessTokenRequest.audience:type_name -> o365.tenant.v1.Audience
-	2,  // 10: o365.tenant.v1.InstanceService.CreateInstance:input_type -> o365.tenant.v1.CreateInstanceRequest
-	4,  // 11: o365.tenant.v1.InstanceService.GetInstance:input_type -> o365.tenant.v1.GetInstanceRequest
-	6,  // 12: o365.tenant.v1.InstanceService.ConfigureInstance:input_type -> o365.tenant.v1.ConfigureInstanceRequest
-	8,  // 13: o365.tenant.v1.InstanceService.DeleteInstance:input_type -> o365.tenant.v1.DeleteInstanceRequest
-	10, // 14: o365.tenant.v1.InstanceService.UpgradeInstance:input_type -> o365.tenant.v1.UpgradeInstanceRequest
-	12, // 15: o365.tenant.v1.InstanceService.CheckDomainAvailability:input_type -> o365.tenant.v1.CheckDomainAvailabilityRequest
-	14, // 16: o365.tenant.v1.InstanceService.NotifyInstanceLink:input_type -> o365.tenant.v1.NotifyInstanceLinkRequest
-	16, // 17: o365.tenant.v1.InstanceService.GetInstanceAuth:input_type -> o365.tenant.v1.GetInstanceAuthRequest
-	18, // 18: o365.tenant.v1.InstanceService.ResolveInstance:input_type -> o365.tenant.v1.ResolveInstanceRequest
-	20, // 19: o365.tenant.v1.InstanceService.IssueAccessToken:input_type -> o365.tenant.v1.IssueAccessTokenRequest
-	3,  // 20: o365.tenant.v1.InstanceService.CreateInstance:output_type -> o365.tenant.v1.CreateInstanceResponse
-	5,  // 21: o365.tenant.v1.InstanceService.GetInstance:output_type -> o365.tenant.v1.GetInstanceResponse
-	7,  // 22: o365.tenant.v1.InstanceService.ConfigureInstance:output_type -> o365.tenant.v1.ConfigureInstanceResponse
-	9,  // 23: o365.tenant.v1.InstanceService.DeleteInstance:output_type -> o365.tenant.v1.DeleteInstanceResponse
-	11, // 24: o365.tenant.v1.InstanceService.UpgradeInstance:output_type -> o365.tenant.v1.UpgradeInstanceResponse
-	13, // 25: o365.tenant.v1.InstanceService.CheckDomainAvailability:output_type -> o365.tenant.v1.CheckDomainAvailabilityResponse
-	15, // 26: o365.tenant.v1.InstanceService.NotifyInstanceLink:output_type -> o365.tenant.v1.NotifyInstanceLinkResponse
-	17, // 27: o365.tenant.v1.InstanceService.GetInstanceAuth:output_type -> o365.tenant.v1.GetInstanceAuthResponse
-	19, // 28: o365.tenant.v1.InstanceService.ResolveInstance:output_type -> o365.tenant.v1.ResolveInstanceResponse
-	21, // 29: o365.tenant.v1.InstanceService.IssueAccessToken:output_type -> o365.tenant.v1.IssueAccessTokenResponse
-	20, // [20:30] is the sub-list for method output_type
-	10, // [10:20] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	33, // 9: o365.tenant.v1.CredentialHealth.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 10: o365.tenant.v1.TenantRisk.tenant:type_name -> o365.aps.v1.Link
+	33, // 11: o365.tenant.v1.TenantRisk.expires_at:type_name -> google.protobuf.Timestamp
+	33, // 12: o365.tenant.v1.InstanceHealth.checked_at:type_name -> google.protobuf.Timestamp
+	21, // 13: o365.tenant.v1.InstanceHealth.credentials:type_name -> o365.tenant.v1.CredentialHealth
+	22, // 14: o365.tenant.v1.InstanceHealth.partner_center:type_name -> o365.tenant.v1.ApiHealth
+	22, // 15: o365.tenant.v1.InstanceHealth.graph:type_name -> o365.tenant.v1.ApiHealth
+	23, // 16: o365.tenant.v1.InstanceHealth.tenants_at_risk:type_name -> o365.tenant.v1.TenantRisk
+	24, // 17: o365.tenant.v1.GetInstanceHealthResponse.health:type_name -> o365.tenant.v1.InstanceHealth
+	27, // 18: o365.tenant.v1.ListCustomersResponse.customers:type_name -> o365.tenant.v1.UnmanagedCustomer
+	0,  // 19: o365.tenant.v1.IssueAccessTokenRequest.audience:type_name -> o365.tenant.v1.Audience
+	2,  // 20: o365.tenant.v1.InstanceService.CreateInstance:input_type -> o365.tenant.v1.CreateInstanceRequest
+	4,  // 21: o365.tenant.v1.InstanceService.GetInstance:input_type -> o365.tenant.v1.GetInstanceRequest
+	6,  // 22: o365.tenant.v1.InstanceService.ConfigureInstance:input_type -> o365.tenant.v1.ConfigureInstanceRequest
+	8,  // 23: o365.tenant.v1.InstanceService.DeleteInstance:input_type -> o365.tenant.v1.DeleteInstanceRequest
+	10, // 24: o365.tenant.v1.InstanceService.UpgradeInstance:input_type -> o365.tenant.v1.UpgradeInstanceRequest
+	12, // 25: o365.tenant.v1.InstanceService.CheckDomainAvailability:input_type -> o365.tenant.v1.CheckDomainAvailabilityRequest
+	14, // 26: o365.tenant.v1.InstanceService.NotifyInstanceLink:input_type -> o365.tenant.v1.NotifyInstanceLinkRequest
+	16, // 27: o365.tenant.v1.InstanceService.GetInstanceAuth:input_type -> o365.tenant.v1.GetInstanceAuthRequest
+	18, // 28: o365.tenant.v1.InstanceService.ResolveInstance:input_type -> o365.tenant.v1.ResolveInstanceRequest
+	20, // 29: o365.tenant.v1.InstanceService.GetInstanceHealth:input_type -> o365.tenant.v1.GetInstanceHealthRequest
+	26, // 30: o365.tenant.v1.InstanceService.ListCustomers:input_type -> o365.tenant.v1.ListCustomersRequest
+	29, // 31: o365.tenant.v1.InstanceService.IssueAccessToken:input_type -> o365.tenant.v1.IssueAccessTokenRequest
+	3,  // 32: o365.tenant.v1.InstanceService.CreateInstance:output_type -> o365.tenant.v1.CreateInstanceResponse
+	5,  // 33: o365.tenant.v1.InstanceService.GetInstance:output_type -> o365.tenant.v1.GetInstanceResponse
+	7,  // 34: o365.tenant.v1.InstanceService.ConfigureInstance:output_type -> o365.tenant.v1.ConfigureInstanceResponse
+	9,  // 35: o365.tenant.v1.InstanceService.DeleteInstance:output_type -> o365.tenant.v1.DeleteInstanceResponse
+	11, // 36: o365.tenant.v1.InstanceService.UpgradeInstance:output_type -> o365.tenant.v1.UpgradeInstanceResponse
+	13, // 37: o365.tenant.v1.InstanceService.CheckDomainAvailability:output_type -> o365.tenant.v1.CheckDomainAvailabilityResponse
+	15, // 38: o365.tenant.v1.InstanceService.NotifyInstanceLink:output_type -> o365.tenant.v1.NotifyInstanceLinkResponse
+	17, // 39: o365.tenant.v1.InstanceService.GetInstanceAuth:output_type -> o365.tenant.v1.GetInstanceAuthResponse
+	19, // 40: o365.tenant.v1.InstanceService.ResolveInstance:output_type -> o365.tenant.v1.ResolveInstanceResponse
+	25, // 41: o365.tenant.v1.InstanceService.GetInstanceHealth:output_type -> o365.tenant.v1.GetInstanceHealthResponse
+	28, // 42: o365.tenant.v1.InstanceService.ListCustomers:output_type -> o365.tenant.v1.ListCustomersResponse
+	30, // 43: o365.tenant.v1.InstanceService.IssueAccessToken:output_type -> o365.tenant.v1.IssueAccessTokenResponse
+	32, // [32:44] is the sub-list for method output_type
+	20, // [20:32] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_o365_tenant_v1_instance_proto_init() }
@@ -1392,13 +2099,15 @@ func file_o365_tenant_v1_instance_proto_init() {
 	}
 	file_o365_tenant_v1_instance_proto_msgTypes[0].OneofWrappers = []any{}
 	file_o365_tenant_v1_instance_proto_msgTypes[12].OneofWrappers = []any{}
+	file_o365_tenant_v1_instance_proto_msgTypes[25].OneofWrappers = []any{}
+	file_o365_tenant_v1_instance_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_tenant_v1_instance_proto_rawDesc), len(file_o365_tenant_v1_instance_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,8 @@ const (
 	InstanceService_NotifyInstanceLink_FullMethodName      = "/o365.tenant.v1.InstanceService/NotifyInstanceLink"
 	InstanceService_GetInstanceAuth_FullMethodName         = "/o365.tenant.v1.InstanceService/GetInstanceAuth"
 	InstanceService_ResolveInstance_FullMethodName         = "/o365.tenant.v1.InstanceService/ResolveInstance"
+	InstanceService_GetInstanceHealth_FullMethodName       = "/o365.tenant.v1.InstanceService/GetInstanceHealth"
+	InstanceService_ListCustomers_FullMethodName           = "/o365.tenant.v1.InstanceService/ListCustomers"
 	InstanceService_IssueAccessToken_FullMethodName        = "/o365.tenant.v1.InstanceService/IssueAccessToken"
 )
 
@@ -62,6 +64,12 @@ type InstanceServiceClient interface {
 	// ResolveInstance returns an instance's settings, without any secret, for
 	// the other services of the deployment. Internal: not exposed over REST.
 	ResolveInstance(ctx context.Context, in *ResolveInstanceRequest, opts ...grpc.CallOption) (*ResolveInstanceResponse, error)
+	// GetInstanceHealth returns the instance's credential and relationship
+	// health, kept current by a periodic check (GET /app/{id}/health).
+	GetInstanceHealth(ctx context.Context, in *GetInstanceHealthRequest, opts ...grpc.CallOption) (*GetInstanceHealthResponse, error)
+	// ListCustomers lists the partner's Microsoft customers that no tenant of
+	// the instance manages (GET /app/{id}/customers?managed=false).
+	ListCustomers(ctx context.Context, in *ListCustomersRequest, opts ...grpc.CallOption) (*ListCustomersResponse, error)
 	// IssueAccessToken returns a short-lived access token of an instance's
 	// partner application, for the other services of the deployment: the
 	// client secret and the refresh token never leave the tenant service.
@@ -167,6 +175,26 @@ func (c *instanceServiceClient) ResolveInstance(ctx context.Context, in *Resolve
 	return out, nil
 }
 
+func (c *instanceServiceClient) GetInstanceHealth(ctx context.Context, in *GetInstanceHealthRequest, opts ...grpc.CallOption) (*GetInstanceHealthResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetInstanceHealthResponse)
+	err := c.cc.Invoke(ctx, InstanceService_GetInstanceHealth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *instanceServiceClient) ListCustomers(ctx context.Context, in *ListCustomersRequest, opts ...grpc.CallOption) (*ListCustomersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCustomersResponse)
+	err := c.cc.Invoke(ctx, InstanceService_ListCustomers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *instanceServiceClient) IssueAccessToken(ctx context.Context, in *IssueAccessTokenRequest, opts ...grpc.CallOption) (*IssueAccessTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(IssueAccessTokenResponse)
@@ -205,6 +233,12 @@ type InstanceServiceServer interface {
 	// ResolveInstance returns an instance's settings, without any secret, for
 	// the other services of the deployment. Internal: not exposed over REST.
 	ResolveInstance(context.Context, *ResolveInstanceRequest) (*ResolveInstanceResponse, error)
+	// GetInstanceHealth returns the instance's credential and relationship
+	// health, kept current by a periodic check (GET /app/{id}/health).
+	GetInstanceHealth(context.Context, *GetInstanceHealthRequest) (*GetInstanceHealthResponse, error)
+	// ListCustomers lists the partner's Microsoft customers that no tenant of
+	// the instance manages (GET /app/{id}/customers?managed=false).
+	ListCustomers(context.Context, *ListCustomersRequest) (*ListCustomersResponse, error)
 	// IssueAccessToken returns a short-lived access token of an instance's
 	// partner application, for the other services of the deployment: the
 	// client secret and the refresh token never leave the tenant service.
@@ -246,6 +280,12 @@ func (UnimplementedInstanceServiceServer) GetInstanceAuth(context.Context, *GetI
 }
 func (UnimplementedInstanceServiceServer) ResolveInstance(context.Context, *ResolveInstanceRequest) (*ResolveInstanceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResolveInstance not implemented")
+}
+func (UnimplementedInstanceServiceServer) GetInstanceHealth(context.Context, *GetInstanceHealthRequest) (*GetInstanceHealthResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetInstanceHealth not implemented")
+}
+func (UnimplementedInstanceServiceServer) ListCustomers(context.Context, *ListCustomersRequest) (*ListCustomersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCustomers not implemented")
 }
 func (UnimplementedInstanceServiceServer) IssueAccessToken(context.Context, *IssueAccessTokenRequest) (*IssueAccessTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IssueAccessToken not implemented")
@@ -433,6 +473,42 @@ func _InstanceService_ResolveInstance_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InstanceService_GetInstanceHealth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetInstanceHealthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InstanceServiceServer).GetInstanceHealth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InstanceService_GetInstanceHealth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InstanceServiceServer).GetInstanceHealth(ctx, req.(*GetInstanceHealthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InstanceService_ListCustomers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCustomersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InstanceServiceServer).ListCustomers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InstanceService_ListCustomers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InstanceServiceServer).ListCustomers(ctx, req.(*ListCustomersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _InstanceService_IssueAccessToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(IssueAccessTokenRequest)
 	if err := dec(in); err != nil {
@@ -493,6 +569,14 @@ var InstanceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResolveInstance",
 			Handler:    _InstanceService_ResolveInstance_Handler,
+		},
+		{
+			MethodName: "GetInstanceHealth",
+			Handler:    _InstanceService_GetInstanceHealth_Handler,
+		},
+		{
+			MethodName: "ListCustomers",
+			Handler:    _InstanceService_ListCustomers_Handler,
 		},
 		{
 			MethodName: "IssueAccessToken",

@@ -334,7 +334,9 @@ type Tenant struct {
 	// Last synchronization with Microsoft (readonly).
 	LastSynchronization *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_synchronization,json=lastSynchronization,proto3" json:"last_synchronization,omitempty"`
 	// Licenses assigned across the tenant (readonly).
-	Seats         *v1.Counter `protobuf:"bytes,13,opt,name=seats,proto3" json:"seats,omitempty"`
+	Seats *v1.Counter `protobuf:"bytes,13,opt,name=seats,proto3" json:"seats,omitempty"`
+	// The partner's delegated admin relationship with the customer (readonly).
+	Gdap          *Gdap `protobuf:"bytes,14,opt,name=gdap,proto3" json:"gdap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -460,6 +462,104 @@ func (x *Tenant) GetSeats() *v1.Counter {
 	return nil
 }
 
+func (x *Tenant) GetGdap() *Gdap {
+	if x != nil {
+		return x.Gdap
+	}
+	return nil
+}
+
+// Gdap is the partner's granular delegated admin relationship with the customer.
+type Gdap struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// none, pending_approval, active, expiring or expired.
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// The relationship's id at Microsoft.
+	RelationshipId string `protobuf:"bytes,2,opt,name=relationship_id,json=relationshipId,proto3" json:"relationship_id,omitempty"`
+	// Entra role template ids it grants.
+	Roles []string `protobuf:"bytes,3,rep,name=roles,proto3" json:"roles,omitempty"`
+	// When it ends (or, pending, when the request lapses).
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The link the customer's administrator approves it at (pending only).
+	ApprovalUrl string `protobuf:"bytes,5,opt,name=approval_url,json=approvalUrl,proto3" json:"approval_url,omitempty"`
+	// Whether Microsoft extends it by 180 days at its end.
+	AutoExtend    bool `protobuf:"varint,6,opt,name=auto_extend,json=autoExtend,proto3" json:"auto_extend,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Gdap) Reset() {
+	*x = Gdap{}
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Gdap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Gdap) ProtoMessage() {}
+
+func (x *Gdap) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Gdap.ProtoReflect.Descriptor instead.
+func (*Gdap) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Gdap) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Gdap) GetRelationshipId() string {
+	if x != nil {
+		return x.RelationshipId
+	}
+	return ""
+}
+
+func (x *Gdap) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *Gdap) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Gdap) GetApprovalUrl() string {
+	if x != nil {
+		return x.ApprovalUrl
+	}
+	return ""
+}
+
+func (x *Gdap) GetAutoExtend() bool {
+	if x != nil {
+		return x.AutoExtend
+	}
+	return false
+}
+
 // ProvisionTenantRequest is the body of POST /tenants.
 type ProvisionTenantRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -471,7 +571,7 @@ type ProvisionTenantRequest struct {
 
 func (x *ProvisionTenantRequest) Reset() {
 	*x = ProvisionTenantRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[4]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +583,7 @@ func (x *ProvisionTenantRequest) String() string {
 func (*ProvisionTenantRequest) ProtoMessage() {}
 
 func (x *ProvisionTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[4]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +596,7 @@ func (x *ProvisionTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionTenantRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionTenantRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{4}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ProvisionTenantRequest) GetTenant() *Tenant {
@@ -517,7 +617,7 @@ type ProvisionTenantResponse struct {
 
 func (x *ProvisionTenantResponse) Reset() {
 	*x = ProvisionTenantResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[5]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +629,7 @@ func (x *ProvisionTenantResponse) String() string {
 func (*ProvisionTenantResponse) ProtoMessage() {}
 
 func (x *ProvisionTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[5]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +642,7 @@ func (x *ProvisionTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionTenantResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionTenantResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{5}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ProvisionTenantResponse) GetTenant() *Tenant {
@@ -563,7 +663,7 @@ type GetTenantRequest struct {
 
 func (x *GetTenantRequest) Reset() {
 	*x = GetTenantRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[6]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -575,7 +675,7 @@ func (x *GetTenantRequest) String() string {
 func (*GetTenantRequest) ProtoMessage() {}
 
 func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[6]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -588,7 +688,7 @@ func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{6}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetTenantRequest) GetId() string {
@@ -609,7 +709,7 @@ type GetTenantResponse struct {
 
 func (x *GetTenantResponse) Reset() {
 	*x = GetTenantResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[7]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +721,7 @@ func (x *GetTenantResponse) String() string {
 func (*GetTenantResponse) ProtoMessage() {}
 
 func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[7]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +734,7 @@ func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{7}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetTenantResponse) GetTenant() *Tenant {
@@ -657,7 +757,7 @@ type ConfigureTenantRequest struct {
 
 func (x *ConfigureTenantRequest) Reset() {
 	*x = ConfigureTenantRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[8]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +769,7 @@ func (x *ConfigureTenantRequest) String() string {
 func (*ConfigureTenantRequest) ProtoMessage() {}
 
 func (x *ConfigureTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[8]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +782,7 @@ func (x *ConfigureTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureTenantRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureTenantRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{8}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ConfigureTenantRequest) GetId() string {
@@ -710,7 +810,7 @@ type ConfigureTenantResponse struct {
 
 func (x *ConfigureTenantResponse) Reset() {
 	*x = ConfigureTenantResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[9]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +822,7 @@ func (x *ConfigureTenantResponse) String() string {
 func (*ConfigureTenantResponse) ProtoMessage() {}
 
 func (x *ConfigureTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[9]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +835,7 @@ func (x *ConfigureTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureTenantResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureTenantResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{9}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConfigureTenantResponse) GetTenant() *Tenant {
@@ -756,7 +856,7 @@ type UnprovisionTenantRequest struct {
 
 func (x *UnprovisionTenantRequest) Reset() {
 	*x = UnprovisionTenantRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[10]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +868,7 @@ func (x *UnprovisionTenantRequest) String() string {
 func (*UnprovisionTenantRequest) ProtoMessage() {}
 
 func (x *UnprovisionTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[10]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +881,7 @@ func (x *UnprovisionTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnprovisionTenantRequest.ProtoReflect.Descriptor instead.
 func (*UnprovisionTenantRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{10}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UnprovisionTenantRequest) GetId() string {
@@ -802,7 +902,7 @@ type UnprovisionTenantResponse struct {
 
 func (x *UnprovisionTenantResponse) Reset() {
 	*x = UnprovisionTenantResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[11]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +914,7 @@ func (x *UnprovisionTenantResponse) String() string {
 func (*UnprovisionTenantResponse) ProtoMessage() {}
 
 func (x *UnprovisionTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[11]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +927,7 @@ func (x *UnprovisionTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnprovisionTenantResponse.ProtoReflect.Descriptor instead.
 func (*UnprovisionTenantResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{11}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UnprovisionTenantResponse) GetTenant() *Tenant {
@@ -854,7 +954,7 @@ type NotifyTenantLinkRequest struct {
 
 func (x *NotifyTenantLinkRequest) Reset() {
 	*x = NotifyTenantLinkRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[12]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +966,7 @@ func (x *NotifyTenantLinkRequest) String() string {
 func (*NotifyTenantLinkRequest) ProtoMessage() {}
 
 func (x *NotifyTenantLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[12]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +979,7 @@ func (x *NotifyTenantLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyTenantLinkRequest.ProtoReflect.Descriptor instead.
 func (*NotifyTenantLinkRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{12}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *NotifyTenantLinkRequest) GetId() string {
@@ -919,7 +1019,7 @@ type NotifyTenantLinkResponse struct {
 
 func (x *NotifyTenantLinkResponse) Reset() {
 	*x = NotifyTenantLinkResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[13]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1031,7 @@ func (x *NotifyTenantLinkResponse) String() string {
 func (*NotifyTenantLinkResponse) ProtoMessage() {}
 
 func (x *NotifyTenantLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[13]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1044,7 @@ func (x *NotifyTenantLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyTenantLinkResponse.ProtoReflect.Descriptor instead.
 func (*NotifyTenantLinkResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{13}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{14}
 }
 
 // ResolveTenantRequest names a tenant of an instance.
@@ -960,7 +1060,7 @@ type ResolveTenantRequest struct {
 
 func (x *ResolveTenantRequest) Reset() {
 	*x = ResolveTenantRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[14]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1072,7 @@ func (x *ResolveTenantRequest) String() string {
 func (*ResolveTenantRequest) ProtoMessage() {}
 
 func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[14]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1085,7 @@ func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResolveTenantRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{14}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResolveTenantRequest) GetInstanceId() string {
@@ -1014,14 +1114,16 @@ type ResolveTenantResponse struct {
 	// The tenant state.
 	State string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
 	// The initial domain.
-	DomainName    string `protobuf:"bytes,5,opt,name=domain_name,json=domainName,proto3" json:"domain_name,omitempty"`
+	DomainName string `protobuf:"bytes,5,opt,name=domain_name,json=domainName,proto3" json:"domain_name,omitempty"`
+	// The partner's delegated admin relationship with the customer.
+	Gdap          *Gdap `protobuf:"bytes,6,opt,name=gdap,proto3" json:"gdap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ResolveTenantResponse) Reset() {
 	*x = ResolveTenantResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[15]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1135,7 @@ func (x *ResolveTenantResponse) String() string {
 func (*ResolveTenantResponse) ProtoMessage() {}
 
 func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[15]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1148,7 @@ func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResolveTenantResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{15}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResolveTenantResponse) GetMsCustomerId() string {
@@ -1084,6 +1186,13 @@ func (x *ResolveTenantResponse) GetDomainName() string {
 	return ""
 }
 
+func (x *ResolveTenantResponse) GetGdap() *Gdap {
+	if x != nil {
+		return x.Gdap
+	}
+	return nil
+}
+
 // SynchronizeTenantRequest names the tenant.
 type SynchronizeTenantRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1095,7 +1204,7 @@ type SynchronizeTenantRequest struct {
 
 func (x *SynchronizeTenantRequest) Reset() {
 	*x = SynchronizeTenantRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[16]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1216,7 @@ func (x *SynchronizeTenantRequest) String() string {
 func (*SynchronizeTenantRequest) ProtoMessage() {}
 
 func (x *SynchronizeTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[16]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1229,7 @@ func (x *SynchronizeTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SynchronizeTenantRequest.ProtoReflect.Descriptor instead.
 func (*SynchronizeTenantRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{16}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SynchronizeTenantRequest) GetId() string {
@@ -1151,7 +1260,7 @@ type SyncChange struct {
 
 func (x *SyncChange) Reset() {
 	*x = SyncChange{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[17]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1163,7 +1272,7 @@ func (x *SyncChange) String() string {
 func (*SyncChange) ProtoMessage() {}
 
 func (x *SyncChange) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[17]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1176,7 +1285,7 @@ func (x *SyncChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncChange.ProtoReflect.Descriptor instead.
 func (*SyncChange) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{17}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SyncChange) GetKind() string {
@@ -1227,7 +1336,7 @@ type SyncReport struct {
 
 func (x *SyncReport) Reset() {
 	*x = SyncReport{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[18]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1348,7 @@ func (x *SyncReport) String() string {
 func (*SyncReport) ProtoMessage() {}
 
 func (x *SyncReport) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[18]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1361,7 @@ func (x *SyncReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncReport.ProtoReflect.Descriptor instead.
 func (*SyncReport) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{18}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SyncReport) GetSynchronizedAt() *timestamppb.Timestamp {
@@ -1280,7 +1389,7 @@ type SynchronizeTenantResponse struct {
 
 func (x *SynchronizeTenantResponse) Reset() {
 	*x = SynchronizeTenantResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[19]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1401,7 @@ func (x *SynchronizeTenantResponse) String() string {
 func (*SynchronizeTenantResponse) ProtoMessage() {}
 
 func (x *SynchronizeTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[19]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1414,7 @@ func (x *SynchronizeTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SynchronizeTenantResponse.ProtoReflect.Descriptor instead.
 func (*SynchronizeTenantResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{19}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SynchronizeTenantResponse) GetReport() *SyncReport {
@@ -1345,7 +1454,7 @@ const file_o365_tenant_v1_tenant_proto_rawDesc = "" +
 	"\x05email\x18\x03 \x01(\tR\x05email\x12!\n" +
 	"\fphone_number\x18\x04 \x01(\tR\vphoneNumber\x12\x1f\n" +
 	"\vdate_agreed\x18\x05 \x01(\tR\n" +
-	"dateAgreed\"\xb4\x04\n" +
+	"dateAgreed\"\xde\x04\n" +
 	"\x06Tenant\x12#\n" +
 	"\x03aps\x18\x01 \x01(\v2\x11.o365.aps.v1.MetaR\x03aps\x12+\n" +
 	"\x11initial_subdomain\x18\x02 \x01(\tR\x10initialSubdomain\x12$\n" +
@@ -1362,7 +1471,17 @@ const file_o365_tenant_v1_tenant_proto_rawDesc = "" +
 	" \x01(\tR\radminPassword\x12\x14\n" +
 	"\x05state\x18\v \x01(\tR\x05state\x12M\n" +
 	"\x14last_synchronization\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x13lastSynchronization\x12*\n" +
-	"\x05seats\x18\r \x01(\v2\x14.o365.aps.v1.CounterR\x05seats\"H\n" +
+	"\x05seats\x18\r \x01(\v2\x14.o365.aps.v1.CounterR\x05seats\x12(\n" +
+	"\x04gdap\x18\x0e \x01(\v2\x14.o365.tenant.v1.GdapR\x04gdap\"\xda\x01\n" +
+	"\x04Gdap\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12'\n" +
+	"\x0frelationship_id\x18\x02 \x01(\tR\x0erelationshipId\x12\x14\n" +
+	"\x05roles\x18\x03 \x03(\tR\x05roles\x129\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12!\n" +
+	"\fapproval_url\x18\x05 \x01(\tR\vapprovalUrl\x12\x1f\n" +
+	"\vauto_extend\x18\x06 \x01(\bR\n" +
+	"autoExtend\"H\n" +
 	"\x16ProvisionTenantRequest\x12.\n" +
 	"\x06tenant\x18\x01 \x01(\v2\x16.o365.tenant.v1.TenantR\x06tenant\"I\n" +
 	"\x17ProvisionTenantResponse\x12.\n" +
@@ -1389,14 +1508,15 @@ const file_o365_tenant_v1_tenant_proto_rawDesc = "" +
 	"\x14ResolveTenantRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
 	"instanceId\x12\x1b\n" +
-	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"\xb1\x01\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"\xdb\x01\n" +
 	"\x15ResolveTenantResponse\x12$\n" +
 	"\x0ems_customer_id\x18\x01 \x01(\tR\fmsCustomerId\x12\x18\n" +
 	"\acountry\x18\x02 \x01(\tR\acountry\x12!\n" +
 	"\fmca_attested\x18\x03 \x01(\bR\vmcaAttested\x12\x14\n" +
 	"\x05state\x18\x04 \x01(\tR\x05state\x12\x1f\n" +
 	"\vdomain_name\x18\x05 \x01(\tR\n" +
-	"domainName\"*\n" +
+	"domainName\x12(\n" +
+	"\x04gdap\x18\x06 \x01(\v2\x14.o365.tenant.v1.GdapR\x04gdap\"*\n" +
 	"\x18SynchronizeTenantRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"t\n" +
 	"\n" +
@@ -1433,71 +1553,75 @@ func file_o365_tenant_v1_tenant_proto_rawDescGZIP() []byte {
 	return file_o365_tenant_v1_tenant_proto_rawDescData
 }
 
-var file_o365_tenant_v1_tenant_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_o365_tenant_v1_tenant_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_o365_tenant_v1_tenant_proto_goTypes = []any{
 	(*Company)(nil),                   // 0: o365.tenant.v1.Company
 	(*Address)(nil),                   // 1: o365.tenant.v1.Address
 	(*Mca)(nil),                       // 2: o365.tenant.v1.Mca
 	(*Tenant)(nil),                    // 3: o365.tenant.v1.Tenant
-	(*ProvisionTenantRequest)(nil),    // 4: o365.tenant.v1.ProvisionTenantRequest
-	(*ProvisionTenantResponse)(nil),   // 5: o365.tenant.v1.ProvisionTenantResponse
-	(*GetTenantRequest)(nil),          // 6: o365.tenant.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),         // 7: o365.tenant.v1.GetTenantResponse
-	(*ConfigureTenantRequest)(nil),    // 8: o365.tenant.v1.ConfigureTenantRequest
-	(*ConfigureTenantResponse)(nil),   // 9: o365.tenant.v1.ConfigureTenantResponse
-	(*UnprovisionTenantRequest)(nil),  // 10: o365.tenant.v1.UnprovisionTenantRequest
-	(*UnprovisionTenantResponse)(nil), // 11: o365.tenant.v1.UnprovisionTenantResponse
-	(*NotifyTenantLinkRequest)(nil),   // 12: o365.tenant.v1.NotifyTenantLinkRequest
-	(*NotifyTenantLinkResponse)(nil),  // 13: o365.tenant.v1.NotifyTenantLinkResponse
-	(*ResolveTenantRequest)(nil),      // 14: o365.tenant.v1.ResolveTenantRequest
-	(*ResolveTenantResponse)(nil),     // 15: o365.tenant.v1.ResolveTenantResponse
-	(*SynchronizeTenantRequest)(nil),  // 16: o365.tenant.v1.SynchronizeTenantRequest
-	(*SyncChange)(nil),                // 17: o365.tenant.v1.SyncChange
-	(*SyncReport)(nil),                // 18: o365.tenant.v1.SyncReport
-	(*SynchronizeTenantResponse)(nil), // 19: o365.tenant.v1.SynchronizeTenantResponse
-	(*v1.Meta)(nil),                   // 20: o365.aps.v1.Meta
-	(*v1.Link)(nil),                   // 21: o365.aps.v1.Link
-	(*timestamppb.Timestamp)(nil),     // 22: google.protobuf.Timestamp
-	(*v1.Counter)(nil),                // 23: o365.aps.v1.Counter
-	(*structpb.Struct)(nil),           // 24: google.protobuf.Struct
+	(*Gdap)(nil),                      // 4: o365.tenant.v1.Gdap
+	(*ProvisionTenantRequest)(nil),    // 5: o365.tenant.v1.ProvisionTenantRequest
+	(*ProvisionTenantResponse)(nil),   // 6: o365.tenant.v1.ProvisionTenantResponse
+	(*GetTenantRequest)(nil),          // 7: o365.tenant.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),         // 8: o365.tenant.v1.GetTenantResponse
+	(*ConfigureTenantRequest)(nil),    // 9: o365.tenant.v1.ConfigureTenantRequest
+	(*ConfigureTenantResponse)(nil),   // 10: o365.tenant.v1.ConfigureTenantResponse
+	(*UnprovisionTenantRequest)(nil),  // 11: o365.tenant.v1.UnprovisionTenantRequest
+	(*UnprovisionTenantResponse)(nil), // 12: o365.tenant.v1.UnprovisionTenantResponse
+	(*NotifyTenantLinkRequest)(nil),   // 13: o365.tenant.v1.NotifyTenantLinkRequest
+	(*NotifyTenantLinkResponse)(nil),  // 14: o365.tenant.v1.NotifyTenantLinkResponse
+	(*ResolveTenantRequest)(nil),      // 15: o365.tenant.v1.ResolveTenantRequest
+	(*ResolveTenantResponse)(nil),     // 16: o365.tenant.v1.ResolveTenantResponse
+	(*SynchronizeTenantRequest)(nil),  // 17: o365.tenant.v1.SynchronizeTenantRequest
+	(*SyncChange)(nil),                // 18: o365.tenant.v1.SyncChange
+	(*SyncReport)(nil),                // 19: o365.tenant.v1.SyncReport
+	(*SynchronizeTenantResponse)(nil), // 20: o365.tenant.v1.SynchronizeTenantResponse
+	(*v1.Meta)(nil),                   // 21: o365.aps.v1.Meta
+	(*v1.Link)(nil),                   // 22: o365.aps.v1.Link
+	(*timestamppb.Timestamp)(nil),     // 23: google.protobuf.Timestamp
+	(*v1.Counter)(nil),                // 24: o365.aps.v1.Counter
+	(*structpb.Struct)(nil),           // 25: google.protobuf.Struct
 }
 var file_o365_tenant_v1_tenant_proto_depIdxs = []int32{
-	20, // 0: o365.tenant.v1.Tenant.aps:type_name -> o365.aps.v1.Meta
+	21, // 0: o365.tenant.v1.Tenant.aps:type_name -> o365.aps.v1.Meta
 	0,  // 1: o365.tenant.v1.Tenant.company:type_name -> o365.tenant.v1.Company
 	1,  // 2: o365.tenant.v1.Tenant.address:type_name -> o365.tenant.v1.Address
 	2,  // 3: o365.tenant.v1.Tenant.mca:type_name -> o365.tenant.v1.Mca
-	21, // 4: o365.tenant.v1.Tenant.account:type_name -> o365.aps.v1.Link
-	22, // 5: o365.tenant.v1.Tenant.last_synchronization:type_name -> google.protobuf.Timestamp
-	23, // 6: o365.tenant.v1.Tenant.seats:type_name -> o365.aps.v1.Counter
-	3,  // 7: o365.tenant.v1.ProvisionTenantRequest.tenant:type_name -> o365.tenant.v1.Tenant
-	3,  // 8: o365.tenant.v1.ProvisionTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
-	3,  // 9: o365.tenant.v1.GetTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
-	3,  // 10: o365.tenant.v1.ConfigureTenantRequest.tenant:type_name -> o365.tenant.v1.Tenant
-	3,  // 11: o365.tenant.v1.ConfigureTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
-	3,  // 12: o365.tenant.v1.UnprovisionTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
-	24, // 13: o365.tenant.v1.NotifyTenantLinkRequest.body:type_name -> google.protobuf.Struct
-	22, // 14: o365.tenant.v1.SyncReport.synchronized_at:type_name -> google.protobuf.Timestamp
-	17, // 15: o365.tenant.v1.SyncReport.changes:type_name -> o365.tenant.v1.SyncChange
-	18, // 16: o365.tenant.v1.SynchronizeTenantResponse.report:type_name -> o365.tenant.v1.SyncReport
-	4,  // 17: o365.tenant.v1.TenantService.ProvisionTenant:input_type -> o365.tenant.v1.ProvisionTenantRequest
-	6,  // 18: o365.tenant.v1.TenantService.GetTenant:input_type -> o365.tenant.v1.GetTenantRequest
-	8,  // 19: o365.tenant.v1.TenantService.ConfigureTenant:input_type -> o365.tenant.v1.ConfigureTenantRequest
-	10, // 20: o365.tenant.v1.TenantService.UnprovisionTenant:input_type -> o365.tenant.v1.UnprovisionTenantRequest
-	12, // 21: o365.tenant.v1.TenantService.NotifyTenantLink:input_type -> o365.tenant.v1.NotifyTenantLinkRequest
-	16, // 22: o365.tenant.v1.TenantService.SynchronizeTenant:input_type -> o365.tenant.v1.SynchronizeTenantRequest
-	14, // 23: o365.tenant.v1.TenantService.ResolveTenant:input_type -> o365.tenant.v1.ResolveTenantRequest
-	5,  // 24: o365.tenant.v1.TenantService.ProvisionTenant:output_type -> o365.tenant.v1.ProvisionTenantResponse
-	7,  // 25: o365.tenant.v1.TenantService.GetTenant:output_type -> o365.tenant.v1.GetTenantResponse
-	9,  // 26: o365.tenant.v1.TenantService.ConfigureTenant:output_type -> o365.tenant.v1.ConfigureTenantResponse
-	11, // 27: o365.tenant.v1.TenantService.UnprovisionTenant:output_type -> o365.tenant.v1.UnprovisionTenantResponse
-	13, // 28: o365.tenant.v1.TenantService.NotifyTenantLink:output_type -> o365.tenant.v1.NotifyTenantLinkResponse
-	19, // 29: o365.tenant.v1.TenantService.SynchronizeTenant:output_type -> o365.tenant.v1.SynchronizeTenantResponse
-	15, // 30: o365.tenant.v1.TenantService.ResolveTenant:output_type -> o365.tenant.v1.ResolveTenantResponse
-	24, // [24:31] is the sub-list for method output_type
-	17, // [17:24] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	22, // 4: o365.tenant.v1.Tenant.account:type_name -> o365.aps.v1.Link
+	23, // 5: o365.tenant.v1.Tenant.last_synchronization:type_name -> google.protobuf.Timestamp
+	24, // 6: o365.tenant.v1.Tenant.seats:type_name -> o365.aps.v1.Counter
+	4,  // 7: o365.tenant.v1.Tenant.gdap:type_name -> o365.tenant.v1.Gdap
+	23, // 8: o365.tenant.v1.Gdap.expires_at:type_name -> google.protobuf.Timestamp
+	3,  // 9: o365.tenant.v1.ProvisionTenantRequest.tenant:type_name -> o365.tenant.v1.Tenant
+	3,  // 10: o365.tenant.v1.ProvisionTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
+	3,  // 11: o365.tenant.v1.GetTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
+	3,  // 12: o365.tenant.v1.ConfigureTenantRequest.tenant:type_name -> o365.tenant.v1.Tenant
+	3,  // 13: o365.tenant.v1.ConfigureTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
+	3,  // 14: o365.tenant.v1.UnprovisionTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
+	25, // 15: o365.tenant.v1.NotifyTenantLinkRequest.body:type_name -> google.protobuf.Struct
+	4,  // 16: o365.tenant.v1.ResolveTenantResponse.gdap:type_name -> o365.tenant.v1.Gdap
+	23, // 17: o365.tenant.v1.SyncReport.synchronized_at:type_name -> google.protobuf.Timestamp
+	18, // 18: o365.tenant.v1.SyncReport.changes:type_name -> o365.tenant.v1.SyncChange
+	19, // 19: o365.tenant.v1.SynchronizeTenantResponse.report:type_name -> o365.tenant.v1.SyncReport
+	5,  // 20: o365.tenant.v1.TenantService.ProvisionTenant:input_type -> o365.tenant.v1.ProvisionTenantRequest
+	7,  // 21: o365.tenant.v1.TenantService.GetTenant:input_type -> o365.tenant.v1.GetTenantRequest
+	9,  // 22: o365.tenant.v1.TenantService.ConfigureTenant:input_type -> o365.tenant.v1.ConfigureTenantRequest
+	11, // 23: o365.tenant.v1.TenantService.UnprovisionTenant:input_type -> o365.tenant.v1.UnprovisionTenantRequest
+	13, // 24: o365.tenant.v1.TenantService.NotifyTenantLink:input_type -> o365.tenant.v1.NotifyTenantLinkRequest
+	17, // 25: o365.tenant.v1.TenantService.SynchronizeTenant:input_type -> o365.tenant.v1.SynchronizeTenantRequest
+	15, // 26: o365.tenant.v1.TenantService.ResolveTenant:input_type -> o365.tenant.v1.ResolveTenantRequest
+	6,  // 27: o365.tenant.v1.TenantService.ProvisionTenant:output_type -> o365.tenant.v1.ProvisionTenantResponse
+	8,  // 28: o365.tenant.v1.TenantService.GetTenant:output_type -> o365.tenant.v1.GetTenantResponse
+	10, // 29: o365.tenant.v1.TenantService.ConfigureTenant:output_type -> o365.tenant.v1.ConfigureTenantResponse
+	12, // 30: o365.tenant.v1.TenantService.UnprovisionTenant:output_type -> o365.tenant.v1.UnprovisionTenantResponse
+	14, // 31: o365.tenant.v1.TenantService.NotifyTenantLink:output_type -> o365.tenant.v1.NotifyTenantLinkResponse
+	20, // 32: o365.tenant.v1.TenantService.SynchronizeTenant:output_type -> o365.tenant.v1.SynchronizeTenantResponse
+	16, // 33: o365.tenant.v1.TenantService.ResolveTenant:output_type -> o365.tenant.v1.ResolveTenantResponse
+	27, // [27:34] is the sub-list for method output_type
+	20, // [20:27] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_o365_tenant_v1_tenant_proto_init() }
@@ -1511,7 +1635,7 @@ func file_o365_tenant_v1_tenant_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_tenant_v1_tenant_proto_rawDesc), len(file_o365_tenant_v1_tenant_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

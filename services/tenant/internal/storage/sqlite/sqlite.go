@@ -13,6 +13,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/o365gateway/gateway/services/shared/audit"
 	"github.com/o365gateway/gateway/services/shared/budget"
 	"time"
@@ -88,41 +89,49 @@ func (s *Store) CreateInstance(ctx context.Context, in *storage.Instance) error 
 	now := time.Now()
 	in.CreatedAt, in.UpdatedAt = now, now
 	countries, _ := json.Marshal(nonNil(in.SalesCountries))
+	settings, _ := json.Marshal(in.Settings)
+	health, _ := json.Marshal(in.Health)
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		if err := s.db.CheckFence(ctx, tx); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO instances (instance_id, app_id, controller_uri, controller_cert_pem, instance_cert_pem,
 			instance_key_sealed, cloud, partner_tenant_id, client_id, client_secret_sealed, refresh_token_sealed, reseller_mode,
-			indirect_reseller_mpn, sales_countries, test_partner, default_usage_location, package_version, created_at, updated_at)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`),
+			indirect_reseller_mpn, sales_countries, test_partner, default_usage_location, package_version, created_at, updated_at, settings, health)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`),
 			in.InstanceID, in.AppID, in.ControllerURI, in.ControllerCertPEM, in.InstanceCertPEM, in.InstanceKeySealed, in.Cloud,
 			in.PartnerTenantID, in.ClientID, in.ClientSecretSealed, in.RefreshTokenSealed, in.ResellerMode, in.IndirectResellerMPN,
-			string(countries), b2i(in.TestPartner), in.DefaultUsageLocation, in.PackageVersion, ms(now), ms(now))
+			string(countries), b2i(in.TestPartner), in.DefaultUsageLocation, in.PackageVersion, ms(now), ms(now), string(settings), string(health))
 		return mapErr(err)
 	})
 }
 
 const instanceCols = `instance_id, app_id, controller_uri, controller_cert_pem, instance_cert_pem, instance_key_sealed, cloud,
 	partner_tenant_id, client_id, client_secret_sealed, refresh_token_sealed, reseller_mode, indirect_reseller_mpn,
-	sales_countries, test_partner, default_usage_location, package_version, created_at, updated_at`
+	sales_countries, test_partner, default_usage_location, package_version, created_at, updated_at, settings, health`
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
 func scanInstance(row scanner) (*storage.Instance, error) {
 	var in storage.Instance
-	var countries string
+	var countries, settings, health string
 	var test int
 	var created, updated int64
 	err := row.Scan(
 		&in.InstanceID, &in.AppID, &in.ControllerURI, &in.ControllerCertPEM, &in.InstanceCertPEM, &in.InstanceKeySealed, &in.Cloud,
 		&in.PartnerTenantID, &in.ClientID, &in.ClientSecretSealed, &in.RefreshTokenSealed, &in.ResellerMode, &in.IndirectResellerMPN,
-		&countries, &test, &in.DefaultUsageLocation, &in.PackageVersion, &created, &updated)
+		&countries, &test, &in.DefaultUsageLocation, &in.PackageVersion, &created, &updated, &settings, &health)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	_ = json.Unmarshal([]byte(countries), &in.SalesCountries)
+	if err := json.Unmarshal([]byte(settings), &in.Settings); err != nil {
+		return nil, fmt.Errorf("instance %s settings: %w", in.InstanceID, err)
+	}
+	if err := json.Unmarshal([]byte(health), &in.Health); err != nil {
+		return nil, fmt.Errorf("instance %s health: %w", in.InstanceID, err)
+	}
 	in.TestPartner = test == 1
 	in.CreatedAt, in.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
 	return &in, nil
@@ -156,19 +165,27 @@ func (s *Store) ListInstances(ctx context.Context, after string, limit int) ([]*
 func (s *Store) UpdateInstance(ctx context.Context, in *storage.Instance) error {
 	in.UpdatedAt = time.Now()
 	countries, _ := json.Marshal(nonNil(in.SalesCountries))
+	settings, _ := json.Marshal(in.Settings)
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		if err := s.db.CheckFence(ctx, tx); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE instances SET app_id=?, controller_uri=?, controller_cert_pem=?, instance_cert_pem=?,
 			instance_key_sealed=?, cloud=?, partner_tenant_id=?, client_id=?, client_secret_sealed=?, refresh_token_sealed=?, reseller_mode=?,
-			indirect_reseller_mpn=?, sales_countries=?, test_partner=?, default_usage_location=?, package_version=?, updated_at=?
+			indirect_reseller_mpn=?, sales_countries=?, test_partner=?, default_usage_location=?, package_version=?, updated_at=?, settings=?
 			WHERE instance_id=?`),
 			in.AppID, in.ControllerURI, in.ControllerCertPEM, in.InstanceCertPEM, in.InstanceKeySealed, in.Cloud, in.PartnerTenantID,
 			in.ClientID, in.ClientSecretSealed, in.RefreshTokenSealed, in.ResellerMode, in.IndirectResellerMPN, string(countries),
-			b2i(in.TestPartner), in.DefaultUsageLocation, in.PackageVersion, ms(in.UpdatedAt), in.InstanceID)
+			b2i(in.TestPartner), in.DefaultUsageLocation, in.PackageVersion, ms(in.UpdatedAt), string(settings), in.InstanceID)
 		return affected(res, err)
 	})
+}
+
+// SetInstanceHealth implements storage.InstanceStore.
+func (s *Store) SetInstanceHealth(ctx context.Context, instanceID string, h storage.Health) error {
+	health, _ := json.Marshal(h)
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE instances SET health=? WHERE instance_id=?`), string(health), instanceID)
+	return affected(res, err)
 }
 
 // DeleteInstance implements storage.InstanceStore.

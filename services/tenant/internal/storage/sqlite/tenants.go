@@ -15,7 +15,7 @@ import (
 )
 
 const tenantCols = `id, instance_id, initial_subdomain, domain, ms_customer_id, linked, company, address, mca, account_id,
-	admin_login, state, op, mca_attested, last_sync, seats, sync_lease_until, version, created_at, updated_at`
+	admin_login, state, op, mca_attested, last_sync, seats, sync_lease_until, version, created_at, updated_at, gdap`
 
 func tenantArgs(t *storage.Tenant) []any {
 	company, _ := json.Marshal(t.Company)
@@ -25,6 +25,7 @@ func tenantArgs(t *storage.Tenant) []any {
 		mca, _ = json.Marshal(t.MCA)
 	}
 	op, _ := json.Marshal(t.Op)
+	rel, _ := json.Marshal(t.GDAP)
 	var syncLease int64
 	if !t.SyncLeaseUntil.IsZero() {
 		syncLease = t.SyncLeaseUntil.UnixMilli()
@@ -35,7 +36,7 @@ func tenantArgs(t *storage.Tenant) []any {
 	}
 	return []any{t.ID, t.InstanceID, t.InitialSubdomain, t.InitialDomain, t.MSCustomerID, b2i(t.Linked), string(company), string(address),
 		string(mca), t.AccountID, t.AdminLogin, t.State, string(op), b2i(t.MCAAttested), lastSync, t.Seats, syncLease,
-		t.Version, ms(t.CreatedAt), ms(t.UpdatedAt)}
+		t.Version, ms(t.CreatedAt), ms(t.UpdatedAt), string(rel)}
 }
 
 // CreateTenant implements storage.TenantStore.
@@ -46,7 +47,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *storage.Tenant, job *jobs.N
 		if err := s.db.CheckFence(ctx, tx); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO tenants (`+tenantCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`), tenantArgs(t)...)
+		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO tenants (`+tenantCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`), tenantArgs(t)...)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -75,29 +76,17 @@ func (s *Store) ListSealedTenants(ctx context.Context, after string, limit int) 
 		args = append(args, sqldb.LikeContains(`"`+p))
 	}
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(q+`) ORDER BY id LIMIT ?`), append(args, limit)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*storage.Tenant
-	for rows.Next() {
-		t, err := scanTenant(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return scanTenants(rows, err)
 }
 
 func scanTenant(row scanner) (*storage.Tenant, error) {
 	var t storage.Tenant
 	var linked, attested int
-	var company, address, mca, op string
+	var company, address, mca, op, rel string
 	var lastSync sql.NullInt64
 	var created, updated, syncLease int64
 	err := row.Scan(&t.ID, &t.InstanceID, &t.InitialSubdomain, &t.InitialDomain, &t.MSCustomerID, &linked, &company, &address, &mca,
-		&t.AccountID, &t.AdminLogin, &t.State, &op, &attested, &lastSync, &t.Seats, &syncLease, &t.Version, &created, &updated)
+		&t.AccountID, &t.AdminLogin, &t.State, &op, &attested, &lastSync, &t.Seats, &syncLease, &t.Version, &created, &updated, &rel)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -108,7 +97,7 @@ func scanTenant(row scanner) (*storage.Tenant, error) {
 	for _, f := range []struct {
 		raw string
 		to  any
-	}{{company, &t.Company}, {address, &t.Address}, {mca, &t.MCA}, {op, &t.Op}} {
+	}{{company, &t.Company}, {address, &t.Address}, {mca, &t.MCA}, {op, &t.Op}, {rel, &t.GDAP}} {
 		if err := json.Unmarshal([]byte(f.raw), f.to); err != nil {
 			return nil, fmt.Errorf("tenant %s: %w", t.ID, err)
 		}
@@ -134,8 +123,8 @@ func (s *Store) UpdateTenant(ctx context.Context, t *storage.Tenant, job *jobs.N
 		// SET every column but id and created_at; WHERE id, instance and version.
 		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE tenants SET instance_id=?, initial_subdomain=?, domain=?, ms_customer_id=?, linked=?,
 			company=?, address=?, mca=?, account_id=?, admin_login=?, state=?, op=?, mca_attested=?, last_sync=?, seats=?,
-			sync_lease_until=?, version=?, updated_at=? WHERE id=? AND instance_id=? AND version=?`),
-			append(append(args[1:18:18], args[19]), t.ID, t.InstanceID, prev)...)
+			sync_lease_until=?, version=?, updated_at=?, gdap=? WHERE id=? AND instance_id=? AND version=?`),
+			append(append(args[1:18:18], args[19], args[20]), t.ID, t.InstanceID, prev)...)
 		if err != nil {
 			t.Version = prev
 			return mapErr(err)
@@ -177,4 +166,34 @@ func (s *Store) CountTenants(ctx context.Context, instanceID string) (int, error
 	var n int
 	err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT COUNT(*) FROM tenants WHERE instance_id = ?`), instanceID).Scan(&n)
 	return n, err
+}
+
+// ListTenants implements storage.TenantStore.
+func (s *Store) ListTenants(ctx context.Context, instanceID, after string, limit int) ([]*storage.Tenant, error) {
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE instance_id = ? AND id > ? ORDER BY id LIMIT ?`),
+		instanceID, after, limit)
+	return scanTenants(rows, err)
+}
+
+// TenantByCustomer implements storage.TenantStore.
+func (s *Store) TenantByCustomer(ctx context.Context, instanceID, msCustomerID string) (*storage.Tenant, error) {
+	return scanTenant(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE instance_id = ? AND ms_customer_id = ? ORDER BY id LIMIT 1`),
+		instanceID, msCustomerID))
+}
+
+// scanTenants reads the rows of a tenant query.
+func scanTenants(rows *sql.Rows, err error) ([]*storage.Tenant, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*storage.Tenant
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }

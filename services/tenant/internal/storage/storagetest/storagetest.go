@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/o365gateway/gateway/services/shared/gdap"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/jobs/jobstest"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
@@ -26,6 +27,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("InstanceLock", func(t *testing.T) { testInstanceLock(t, newStore(t)) })
 	t.Run("ListInstancesInBatches", func(t *testing.T) { testListInstances(t, newStore(t)) })
 	t.Run("ListSealedTenants", func(t *testing.T) { testListSealedTenants(t, newStore(t)) })
+	t.Run("SettingsAndHealth", func(t *testing.T) { testSettingsAndHealth(t, newStore(t)) })
+	t.Run("TenantsByInstanceAndCustomer", func(t *testing.T) { testTenantLookups(t, newStore(t)) })
 	jobstest.Run(t, func(t *testing.T) jobstest.Queue {
 		s := newStore(t)
 		if err := s.CreateInstance(context.Background(), instance("i1")); err != nil {
@@ -365,5 +368,95 @@ func testListSealedTenants(t *testing.T, s storage.Store) {
 	}
 	if want := "t0@i1=v2.k1.AAAA t2@i1=v1:BBBB t4@i1=v2.default.CCCC t5@i2=v2.k1.DDDD"; strings.Join(got, " ") != want {
 		t.Fatalf("listed %v, want %s", got, want)
+	}
+}
+
+func testSettingsAndHealth(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	in := instance("i1")
+	off := false
+	in.Settings = storage.Settings{RegisterAdopted: &off, GDAPRoles: []string{gdap.UserAdministrator}}
+	if err := s.CreateInstance(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	at := time.UnixMilli(time.Now().UnixMilli()).UTC()
+	h := storage.Health{CheckedAt: at, Credentials: storage.CredHealth{State: "expiring", Kind: "client_secret", ExpiresAt: at.Add(time.Hour)},
+		TenantsAtRisk: []storage.TenantRisk{{TenantID: "t1", Problem: "GdapMissing"}}}
+	if err := s.SetInstanceHealth(ctx, "i1", h); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetInstanceHealth(ctx, "nope", h); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("health of an unknown instance: %v", err)
+	}
+	got, err := s.GetInstance(ctx, "i1")
+	if err != nil || got.Settings.Registers() || len(got.Settings.GDAPRoles) != 1 || got.Health.Credentials.State != "expiring" ||
+		!got.Health.CheckedAt.Equal(at) || len(got.Health.TenantsAtRisk) != 1 {
+		t.Fatalf("got %+v %v", got, err)
+	}
+	// A configuration writes the settings and leaves the health alone.
+	got.Settings = storage.Settings{}
+	got.Health = storage.Health{}
+	if err := s.UpdateInstance(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.GetInstance(ctx, "i1")
+	if !got.Settings.Registers() || len(got.Settings.GDAPRoles) != 0 || got.Health.Credentials.State != "expiring" {
+		t.Fatalf("after update: %+v", got)
+	}
+}
+
+func testTenantLookups(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	for _, id := range []string{"i1", "i2"} {
+		if err := s.CreateInstance(ctx, instance(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		tn := tenant(fmt.Sprintf("t%d", i))
+		tn.MSCustomerID = fmt.Sprintf("c%d", i)
+		tn.GDAP = gdap.Relationship{State: gdap.StatePendingApproval, RelationshipID: "r", Roles: []string{gdap.UserAdministrator}}
+		if err := s.CreateTenant(ctx, tn, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := tenant("x0")
+	other.InstanceID, other.MSCustomerID = "i2", "c9"
+	if err := s.CreateTenant(ctx, other, nil); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for after := ""; ; {
+		page, err := s.ListTenants(ctx, "i1", after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, tn := range page {
+			seen = append(seen, tn.ID)
+			if tn.GDAP.RelationshipID != "r" || tn.GDAP.Current() != gdap.StatePendingApproval {
+				t.Fatalf("gdap lost: %+v", tn.GDAP)
+			}
+		}
+		after = page[len(page)-1].ID
+	}
+	if strings.Join(seen, ",") != "t0,t1,t2,t3,t4" {
+		t.Fatalf("listed %v", seen)
+	}
+	got, err := s.TenantByCustomer(ctx, "i1", "c3")
+	if err != nil || got.ID != "t3" {
+		t.Fatalf("by customer: %+v %v", got, err)
+	}
+	if _, err := s.TenantByCustomer(ctx, "i1", "c9"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("another instance's customer: %v", err)
+	}
+	got.GDAP.State = gdap.StateActive
+	if err := s.UpdateTenant(ctx, got, nil); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.GetTenant(ctx, "i1", "t3"); again.GDAP.State != gdap.StateActive {
+		t.Fatalf("gdap update lost: %+v", again.GDAP)
 	}
 }
