@@ -428,6 +428,10 @@ func (c *Controller) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.InstanceID = instanceID
 
+	if r.Method == http.MethodPost && strings.TrimSuffix(r.URL.Path, "/")+"/" == resourcesPrefix {
+		c.registerResource(sw, instanceID, body)
+		return
+	}
 	rest, found := strings.CutPrefix(r.URL.Path, resourcesPrefix)
 	id := strings.TrimSuffix(rest, "/")
 	if !found || id == "" || strings.Contains(id, "/") {
@@ -535,4 +539,58 @@ func bumpRevision(res map[string]any) {
 		aps["revision"] = n + 1
 	}
 	aps["modified"] = time.Now().UTC().Format(time.RFC3339)
+}
+
+// registerResource answers POST /aps/2/resources: an application registers
+// a resource it created on its side (what the gateway adopted at Microsoft).
+// The body names aps.type and may propose aps.id (a UUID); an id already
+// held answers 409, as APSC refuses a duplicate. The resource records the
+// instance that registered it.
+func (c *Controller) registerResource(w http.ResponseWriter, instanceID string, body []byte) {
+	var props map[string]any
+	if err := json.Unmarshal(body, &props); err != nil || props == nil {
+		apscError(w, http.StatusBadRequest, "APS::Util::Exception", "The body must be a JSON object.")
+		return
+	}
+	meta, _ := props["aps"].(map[string]any)
+	typ, _ := meta["type"].(string)
+	if typ == "" {
+		apscError(w, http.StatusBadRequest, "APS::Util::Exception", "aps.type is required to create a resource.")
+		return
+	}
+	id, _ := meta["id"].(string)
+	if id == "" {
+		id = uuid.NewString()
+	} else if _, err := uuid.Parse(id); err != nil {
+		apscError(w, http.StatusBadRequest, "APS::Util::Exception", fmt.Sprintf("aps.id %q is not a UUID.", id))
+		return
+	}
+	c.mu.Lock()
+	_, exists := c.resources[id]
+	if !exists {
+		res := newResource(id, typ, props)
+		res["aps"].(map[string]any)["registered_by"] = instanceID
+		c.resources[id] = res
+	}
+	c.mu.Unlock()
+	if exists {
+		apscError(w, http.StatusConflict, "APS::Util::Exception", fmt.Sprintf("Resource %s already exists.", id))
+		return
+	}
+	res, _ := c.Resource(id)
+	writeJSON(w, http.StatusCreated, res)
+}
+
+// Registered returns copies of the resources an instance registered
+// (POST /aps/2/resources), in no particular order.
+func (c *Controller) Registered(instanceID string) []map[string]any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []map[string]any
+	for _, res := range c.resources {
+		if meta, _ := res["aps"].(map[string]any); meta["registered_by"] == instanceID {
+			out = append(out, deepCopyMap(res))
+		}
+	}
+	return out
 }

@@ -5,10 +5,12 @@
 package apscclient
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -93,4 +95,49 @@ func (c *Client) GetResource(ctx context.Context, controllerURI, id, transaction
 		return nil, fmt.Errorf("APS controller answered invalid JSON: %w", err)
 	}
 	return out, nil
+}
+
+// ErrExists is the controller's refusal of a resource id it already holds.
+var ErrExists = errors.New("the APS controller already holds this resource")
+
+// CreateResource registers a resource the application created on its side
+// (POST /aps/2/resources): body carries aps.type, aps.id and the
+// properties. A 409 answers ErrExists: a registration repeated after a
+// lost answer is already done.
+func (c *Client) CreateResource(ctx context.Context, controllerURI string, body map[string]any, transactionID string) error {
+	base, err := url.Parse(strings.TrimRight(controllerURI, "/") + "/")
+	if err != nil || base.Scheme != "https" {
+		return fmt.Errorf("APS-Controller-URI %q is not an https URL", controllerURI)
+	}
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base.JoinPath("aps/2/resources").String(), bytes.NewReader(payload))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if transactionID != "" {
+		req.Header.Set("APS-Transaction-ID", transactionID)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("call APS controller: %w", err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	switch {
+	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated:
+		return nil
+	case resp.StatusCode == http.StatusConflict:
+		return ErrExists
+	}
+	var e struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	_ = json.Unmarshal(data, &e)
+	return &Error{Status: resp.StatusCode, Kind: e.Error, Message: e.Message}
 }

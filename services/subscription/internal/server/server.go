@@ -17,7 +17,7 @@ import (
 )
 
 // TypeSubscription is the APS type of the resource.
-const TypeSubscription = "http://o365gateway.org/aps/subscription/1.0"
+const TypeSubscription = apsmd.TypeSubscription
 
 // Server implements subscriptionv1.SubscriptionServiceServer.
 type Server struct {

@@ -5,6 +5,7 @@ package accounts
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
@@ -181,4 +182,18 @@ func text(v any) string {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	return ""
+}
+
+// Register registers a resource the gateway adopted at Microsoft in the
+// instance's controller (apscclient.CreateResource); ErrExists means done.
+func (r *Reader) Register(ctx context.Context, inst *storage.Instance, body map[string]any) error {
+	c, err := r.client(inst)
+	if err != nil {
+		return err
+	}
+	err = c.CreateResource(ctx, inst.ControllerURI, body, "")
+	if errors.Is(err, apscclient.ErrExists) {
+		return nil
+	}
+	return err
 }

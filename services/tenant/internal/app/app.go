@@ -40,6 +40,7 @@ import (
 	"github.com/o365gateway/gateway/services/tenant/internal/domains"
 	"github.com/o365gateway/gateway/services/tenant/internal/health"
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
+	"github.com/o365gateway/gateway/services/tenant/internal/registrar"
 	"github.com/o365gateway/gateway/services/tenant/internal/server"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage/sqlite"
@@ -174,8 +175,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	}
 	runner := &jobs.Runner{Store: store.Jobs(), Owner: "tenant:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll,
 		Lease: cfg.JobLease, Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
+	reader := &accounts.Reader{Sealer: sealer, Roots: apscRoots}
 	ten := &tenants.Service{Store: store, Instances: inst, Sealer: sealer, Endpoints: endpoints, Log: log,
-		Accounts: &accounts.Reader{Sealer: sealer, Roots: apscRoots}, Notify: runner.Notify, Finished: lifecycle.AuditTo(auditLog),
+		Accounts: reader, Notify: runner.Notify, Finished: lifecycle.AuditTo(auditLog),
 		PC: func(in *storage.Instance) (tenants.PartnerCenter, error) { return partnerCenter(in) },
 		// GDAP relationships live in the partner's own tenant.
 		Relationships: func(in *storage.Instance) (tenants.Relationships, error) { return tenantGraph(in, in.PartnerTenantID) },
@@ -194,11 +196,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		store.Close()
 		return nil, err
 	}
-	sync := &syncer.Service{Store: store, Instances: inst, Users: userSync{c: userv1.NewUserServiceClient(userConn)},
+	reg := &registrar.Service{Store: store, Register: reader.Register, Notify: runner.Notify, Log: log}
+	runner.Register(registrar.Kind, reg.Handler())
+	sync := &syncer.Service{Store: store, Instances: inst, Users: userSync{c: userv1.NewUserServiceClient(userConn)}, Registrar: reg,
 		Graph: func(in *storage.Instance, customerID string) (syncer.Domains, error) {
 			return tenantGraph(in, customerID)
 		},
 		PC: func(in *storage.Instance) (syncer.Subscriptions, error) { return partnerCenter(in) }}
+	runner.Register(syncer.AdoptKind, sync.AdoptHandler())
 	tenantv1.RegisterTenantServiceServer(srv.Server, &server.TenantServer{Tenants: ten, Sync: sync})
 	tenantv1.RegisterDomainServiceServer(srv.Server, &server.DomainServer{Domains: &domains.Service{Store: store, Instances: inst,
 		Graph: func(in *storage.Instance, customerID string) (domains.Graph, error) {

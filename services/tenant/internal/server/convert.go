@@ -10,6 +10,7 @@ import (
 
 	apsv1 "github.com/o365gateway/gateway/gen/go/o365/aps/v1"
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/gdap"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
@@ -20,8 +21,8 @@ import (
 
 // APS type ids of the resources this service owns.
 const (
-	TypeApp    = "http://o365gateway.org/aps/app/1.0"
-	TypeTenant = "http://o365gateway.org/aps/tenant/1.0"
+	TypeApp    = apsmd.TypeApp
+	TypeTenant = apsmd.TypeTenant
 )
 
 func instanceInput(m *tenantv1.Instance) instances.Input {

@@ -13,7 +13,7 @@ import (
 )
 
 // TypeDomain is the APS type of a custom domain.
-const TypeDomain = "http://o365gateway.org/aps/domain/1.0"
+const TypeDomain = apsmd.TypeDomain
 
 // DomainServer implements tenantv1.DomainServiceServer.
 type DomainServer struct {

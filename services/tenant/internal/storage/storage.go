@@ -287,6 +287,8 @@ type Store interface {
 	DomainStore
 	// Jobs is the durable queue in the same database.
 	Jobs() jobs.Store
+	// EnqueueJobs adds jobs to that queue in one transaction.
+	EnqueueJobs(ctx context.Context, js []jobs.New) error
 	// Budget keeps Microsoft's rate budgets, shared by every replica.
 	Budget() budget.Store
 	// Ping tells whether the database answers (readiness).

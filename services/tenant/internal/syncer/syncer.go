@@ -8,6 +8,7 @@ package syncer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -19,10 +20,12 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/graph"
+	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
+	"github.com/o365gateway/gateway/services/tenant/internal/registrar"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 )
 
@@ -52,6 +55,12 @@ type Users interface {
 	SyncUsers(ctx context.Context, instanceID, tenantID string) ([]Change, error)
 }
 
+// Registrar registers what a synchronization adopted in the platform
+// (*registrar.Service).
+type Registrar interface {
+	Enqueue(ctx context.Context, inst *storage.Instance, tenantID string, items []registrar.Item) error
+}
+
 // Service synchronizes tenants.
 type Service struct {
 	Store     storage.Store
@@ -59,6 +68,8 @@ type Service struct {
 	Graph     func(inst *storage.Instance, customerTenantID string) (Domains, error)
 	PC        func(inst *storage.Instance) (Subscriptions, error)
 	Users     Users
+	// Registrar registers adopted users and domains (nil: none).
+	Registrar Registrar
 }
 
 // Synchronize runs a synchronization of one tenant.
@@ -81,6 +92,9 @@ func (s *Service) Synchronize(ctx context.Context, req apsmd.Request, tenantID s
 		return nil, err
 	}
 	rep, err := s.run(ctx, inst, t)
+	if err == nil && s.Registrar != nil {
+		err = s.Registrar.Enqueue(ctx, inst, t.ID, adopted(rep))
+	}
 	// Release the tenant, recording the synchronization when it succeeded.
 	for range 5 {
 		t.SyncLeaseUntil = time.Time{}
@@ -218,3 +232,52 @@ func (s *Service) subscriptions(ctx context.Context, inst *storage.Instance, t *
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// adopted lists what a report imported, as the platform will show it.
+func adopted(rep *Report) []registrar.Item {
+	var out []registrar.Item
+	for _, c := range rep.Changes {
+		if c.Change != "imported" || c.ID == "" {
+			continue
+		}
+		switch c.Kind {
+		case "users":
+			out = append(out, registrar.Item{Service: "users", ID: c.ID, Props: map[string]any{"login": c.Name, "state": "active"}})
+		case "domains":
+			out = append(out, registrar.Item{Service: "domains", ID: c.ID, Props: map[string]any{"domain_name": c.Name, "state": c.Detail}})
+		}
+	}
+	return out
+}
+
+// AdoptKind is the job that adopts what an existing customer already has
+// at Microsoft once its tenant is linked (enqueued by the link's
+// provisioning): a synchronization run for the platform, whose adopted
+// users and domains are registered.
+const AdoptKind = "tenant.adopt.v1"
+
+// AdoptPayload names the linked tenant.
+type AdoptPayload struct {
+	InstanceID string `json:"instance_id"`
+	TenantID   string `json:"tenant_id"`
+}
+
+// AdoptHandler is the adopt job.
+func (s *Service) AdoptHandler() jobs.Handler {
+	return jobs.Handler{Run: func(ctx context.Context, job *jobs.Job) error {
+		var p AdoptPayload
+		if err := json.Unmarshal(job.Payload, &p); err != nil {
+			return jobs.Permanent(err)
+		}
+		_, err := s.Synchronize(ctx, apsmd.Request{InstanceID: p.InstanceID}, p.TenantID)
+		switch e := apierr.From(err); {
+		case err == nil:
+			return nil
+		case e.Reason == apierr.Conflict:
+			return jobs.Snooze(30*time.Second, err) // another synchronization holds the tenant
+		case e.Code == codes.NotFound || e.Reason == apierr.UnknownInstance:
+			return nil // unprovisioned meanwhile
+		}
+		return err
+	}}
+}

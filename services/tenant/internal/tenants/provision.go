@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
+	"github.com/o365gateway/gateway/services/tenant/internal/syncer"
 )
 
 // Input is a tenant representation as APSC sends it.
@@ -269,6 +271,14 @@ func (s *Service) runProvision(ctx context.Context, t *storage.Tenant) (func(*st
 	}
 	if err := s.provisionGDAP(ctx, inst, t); err != nil {
 		return nil, err
+	}
+	if t.Linked {
+		// What the customer already has is adopted once the tenant is
+		// active: the job shares the tenant's key, so it runs after this one.
+		b, _ := json.Marshal(syncer.AdoptPayload{InstanceID: t.InstanceID, TenantID: t.ID})
+		if err := s.Store.EnqueueJobs(ctx, []jobs.New{{Kind: syncer.AdoptKind, Key: t.ID, Group: t.InstanceID, Payload: b, MaxAttempts: 20}}); err != nil {
+			return nil, err
+		}
 	}
 	return func(t *storage.Tenant) { t.State = storage.StateActive }, nil
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // TypeUser is the APS type of the resource.
-const TypeUser = "http://o365gateway.org/aps/user/1.0"
+const TypeUser = apsmd.TypeUser
 
 // Server implements userv1.UserServiceServer.
 type Server struct {

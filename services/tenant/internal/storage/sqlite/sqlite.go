@@ -53,6 +53,18 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // Jobs implements storage.Store.
 func (s *Store) Jobs() jobs.Store { return sqldb.JobStore{DB: s.db} }
 
+// EnqueueJobs implements storage.Store.
+func (s *Store) EnqueueJobs(ctx context.Context, js []jobs.New) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		for _, j := range js {
+			if _, err := s.db.Enqueue(ctx, tx, j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // LockInstance implements storage.InstanceStore.
 func (s *Store) LockInstance(ctx context.Context, instanceID string) (func(), error) {
 	return s.db.Lock(ctx, "instance:"+instanceID)
