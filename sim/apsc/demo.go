@@ -38,11 +38,15 @@ type DemoOptions struct {
 	CADir string
 	// Out receives the demo's readable output (nil discards it).
 	Out io.Writer
+	// Life adds the tenant's life after provisioning (package 1.1): the
+	// credential health, a drift found and repaired, and an import.
+	Life bool
 	// Logger receives the controller's debug records (nil discards them).
 	Logger *slog.Logger
 }
 
-// demoSteps is the number of numbered steps RunDemo prints.
+// demoSteps is the number of numbered steps RunDemo prints (without the
+// steps of DemoOptions.Life).
 const demoSteps = 14
 
 type demo struct {
@@ -53,7 +57,11 @@ type demo struct {
 
 func (d *demo) title(format string, args ...any) {
 	d.step++
-	fmt.Fprintf(d.out, "\n[%d/%d] %s\n", d.step, demoSteps, fmt.Sprintf(format, args...))
+	total := demoSteps
+	if d.opts.Life {
+		total += lifeSteps
+	}
+	fmt.Fprintf(d.out, "\n[%d/%d] %s\n", d.step, total, fmt.Sprintf(format, args...))
 }
 
 func (d *demo) info(format string, args ...any) {
@@ -404,6 +412,13 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 	}
 	d.info("customer %s exists at Microsoft", domain)
 
+	var imported string
+	if opts.Life {
+		if imported, err = d.lifeDemo(ctx, ctrl, sim, inst, partner, tenantID, stringProp(tenant, "ms_customer_id"), domain); err != nil {
+			return err
+		}
+	}
+
 	// 13. End the seats (inside the 7-day window: cancelled).
 	d.title("Unprovision the subscription (DELETE /subscriptions/%s)", subID)
 	res, err = ctrl.Unprovision(ctx, inst, "subscriptions", subID)
@@ -417,12 +432,17 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 
 	// 14. Unprovision.
 	d.title("Unprovision the tenant (DELETE /tenants/%s)", tenantID)
-	res, err = ctrl.Unprovision(ctx, inst, "tenants", tenantID)
-	if err != nil {
-		return err
-	}
-	if err := expect("unprovision tenant", res, http.StatusNoContent, http.StatusOK); err != nil {
-		return err
+	for _, id := range []string{tenantID, imported} {
+		if id == "" {
+			continue
+		}
+		res, err = ctrl.Unprovision(ctx, inst, "tenants", id)
+		if err != nil {
+			return err
+		}
+		if err := expect("unprovision tenant", res, http.StatusNoContent, http.StatusOK); err != nil {
+			return err
+		}
 	}
 	if state, err := sim.State(ctx); err == nil {
 		if n, ok := CountCustomers(state, partner.TenantID); ok {

@@ -192,3 +192,34 @@ func (s *SimClient) PublishDNS(ctx context.Context, domain, txt string) error {
 	_, err = s.do(ctx, http.MethodPost, "/_sim/dns", body)
 	return err
 }
+
+// CreateCustomer creates a customer the way a partner does in the Partner
+// Center portal, outside the platform, and answers its id.
+func (s *SimClient) CreateCustomer(ctx context.Context, partnerTenantID, domain, company, country string) (string, error) {
+	body, err := json.Marshal(map[string]string{"domain": domain, "company_name": company, "country": country})
+	if err != nil {
+		return "", err
+	}
+	raw, err := s.do(ctx, http.MethodPost, "/_sim/partners/"+partnerTenantID+"/customers", body)
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil || c.ID == "" {
+		return "", fmt.Errorf("apsc: the simulator answered no customer id")
+	}
+	return c.ID, nil
+}
+
+// CreateUser creates a user in a customer's directory the way the
+// customer's own administrator would, outside the platform.
+func (s *SimClient) CreateUser(ctx context.Context, customerID, upn, displayName string) error {
+	body, err := json.Marshal(map[string]string{"user_principal_name": upn, "display_name": displayName, "usage_location": "US"})
+	if err != nil {
+		return err
+	}
+	_, err = s.do(ctx, http.MethodPost, "/_sim/customers/"+customerID+"/users", body)
+	return err
+}

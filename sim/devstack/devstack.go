@@ -535,6 +535,7 @@ func (s *Stack) processEnv(name string) []string {
 			"TENANT_ENCRYPTION_KEY_FILE=" + s.EncryptionKeyFile,
 			"TENANT_APSC_CA_FILE=" + s.ControllerCAFile,
 			"TENANT_USER_ADDR=" + s.UserGRPCAddr,
+			"TENANT_SUBSCRIPTION_ADDR=" + s.SubscriptionGRPCAddr,
 			"TENANT_MS_LOGIN_URL=" + s.SimURL + "/",
 			"TENANT_MS_PARTNER_CENTER_URL=" + s.SimURL,
 			"TENANT_MS_GRAPH_URL=" + s.SimURL + "/v1.0",

@@ -305,6 +305,7 @@ func TestEnvironment(t *testing.T) {
 		"TENANT_ENCRYPTION_KEY_FILE=" + filepath.Join(work, "encryption.key"),
 		"TENANT_APSC_CA_FILE=" + filepath.Join(work, "apsc-ca", "ca.pem"),
 		"TENANT_USER_ADDR=" + s.UserGRPCAddr,
+		"TENANT_SUBSCRIPTION_ADDR=" + s.SubscriptionGRPCAddr,
 		"TENANT_MS_LOGIN_URL=" + s.SimURL + "/",
 		"TENANT_MS_PARTNER_CENTER_URL=" + s.SimURL,
 		"TENANT_MS_GRAPH_URL=" + s.SimURL + "/v1.0",

@@ -420,7 +420,7 @@ func TestDemo(t *testing.T) {
 	e := start(t)
 	var out strings.Builder
 	if err := apsc.RunDemo(e.ctx, apsc.DemoOptions{FacadeURL: e.stack.FacadeURL, SimURL: e.stack.SimURL, SimCAPEM: mustRead(t, e.stack.SimCAFile),
-		CADir: e.stack.ControllerCADir, Out: &out, MaxRetryWait: 500 * time.Millisecond}); err != nil {
+		CADir: e.stack.ControllerCADir, Out: &out, MaxRetryWait: 500 * time.Millisecond, Life: true}); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 }

@@ -174,6 +174,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		CADir:        c.caDir,
 		Out:          stdout,
 		Logger:       c.logger(stderr),
+		Life:         true,
 	})
 }
 

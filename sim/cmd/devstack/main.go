@@ -113,6 +113,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			Partner:      partner,
 			CADir:        s.ControllerCADir,
 			Out:          stdout,
+			Life:         true,
 		})
 		if err != nil {
 			fmt.Fprintln(stderr, "\nDEMO FAILED:", err)

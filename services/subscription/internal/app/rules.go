@@ -14,5 +14,8 @@ func rules() []authz.Rule {
 	return []authz.Rule{
 		{Identity: "facade", Instances: all, Methods: []string{"/o365.subscription.v1.SubscriptionService/*"}},
 		{Identity: "user", Instances: all, Methods: []string{subscriptionv1.SubscriptionService_ResolveSubscription_FullMethodName}},
+		// The tenant service checks and repairs a tenant's drift.
+		{Identity: "tenant", Instances: all, Methods: []string{subscriptionv1.SubscriptionService_CheckSubscriptionDrift_FullMethodName,
+			subscriptionv1.SubscriptionService_RepairSubscriptionDrift_FullMethodName}},
 	}
 }

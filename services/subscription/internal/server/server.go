@@ -11,6 +11,7 @@ import (
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/drift"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
 
 	"github.com/o365gateway/gateway/services/subscription/internal/subscriptions"
@@ -159,4 +160,22 @@ func (s *Server) ResolveSubscription(ctx context.Context, r *subscriptionv1.Reso
 		return nil, err
 	}
 	return &subscriptionv1.ResolveSubscriptionResponse{SkuId: sku, TenantId: sub.TenantID, State: sub.State}, nil
+}
+
+// CheckSubscriptionDrift implements the RPC (tenant service only).
+func (s *Server) CheckSubscriptionDrift(ctx context.Context, r *subscriptionv1.CheckSubscriptionDriftRequest) (*subscriptionv1.CheckSubscriptionDriftResponse, error) {
+	items, err := s.Subs.Drift(ctx, r.GetInstanceId(), r.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	return &subscriptionv1.CheckSubscriptionDriftResponse{Items: drift.ToProto(items)}, nil
+}
+
+// RepairSubscriptionDrift implements the RPC (tenant service only).
+func (s *Server) RepairSubscriptionDrift(ctx context.Context, r *subscriptionv1.RepairSubscriptionDriftRequest) (*subscriptionv1.RepairSubscriptionDriftResponse, error) {
+	items, err := s.Subs.RepairDrift(ctx, r.GetInstanceId(), r.GetTenantId(), drift.FromProto(r.GetItems()), r.GetDryRun())
+	if err != nil {
+		return nil, err
+	}
+	return &subscriptionv1.RepairSubscriptionDriftResponse{Items: drift.ToProto(items)}, nil
 }

@@ -89,6 +89,8 @@ type Store interface {
 	Update(ctx context.Context, s *Subscription, job *jobs.New) error
 	// Delete must return ErrNotFound when the id is unknown.
 	Delete(ctx context.Context, instanceID, id string) error
+	// ListByTenant returns a tenant's subscriptions.
+	ListByTenant(ctx context.Context, instanceID, tenantID string) ([]*Subscription, error)
 	// CountLive counts a tenant's subscriptions that are not deleted or failed.
 	CountLive(ctx context.Context, instanceID, tenantID string) (int, error)
 	// Jobs is the durable queue in the same database.

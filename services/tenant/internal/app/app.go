@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	adminv1 "github.com/o365gateway/gateway/gen/go/o365/admin/v1"
+	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
 	"github.com/o365gateway/gateway/services/shared/adminapi"
@@ -24,6 +25,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/audit"
 	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/clouds"
+	"github.com/o365gateway/gateway/services/shared/drift"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/grpcclient"
 	"github.com/o365gateway/gateway/services/shared/grpcserver"
@@ -38,6 +40,7 @@ import (
 	"github.com/o365gateway/gateway/services/tenant/internal/accounts"
 	"github.com/o365gateway/gateway/services/tenant/internal/config"
 	"github.com/o365gateway/gateway/services/tenant/internal/domains"
+	"github.com/o365gateway/gateway/services/tenant/internal/driftcheck"
 	"github.com/o365gateway/gateway/services/tenant/internal/health"
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
 	"github.com/o365gateway/gateway/services/tenant/internal/registrar"
@@ -61,24 +64,74 @@ type App struct {
 	rekey   secret.Rekeyer
 	audit   *audit.Log
 	health  *health.Service
+	drift   *driftcheck.Service
+	subConn *grpc.ClientConn
+}
+
+// userDrift checks and repairs a tenant's users in the user service.
+type userDrift struct{ c userv1.UserServiceClient }
+
+func (u userDrift) Check(ctx context.Context, instanceID, tenantID string) ([]drift.Item, error) {
+	r, err := u.c.CheckUserDrift(outgoing(ctx), &userv1.CheckUserDriftRequest{InstanceId: instanceID, TenantId: tenantID})
+	if err != nil {
+		return nil, apierr.From(err)
+	}
+	return drift.FromProto(r.GetItems()), nil
+}
+
+func (u userDrift) Repair(ctx context.Context, instanceID, tenantID string, items []drift.Item, dryRun bool) ([]drift.Item, error) {
+	r, err := u.c.RepairUserDrift(outgoing(ctx), &userv1.RepairUserDriftRequest{InstanceId: instanceID, TenantId: tenantID,
+		Items: drift.ToProto(items), DryRun: dryRun})
+	if err != nil {
+		return nil, apierr.From(err)
+	}
+	return drift.FromProto(r.GetItems()), nil
+}
+
+// subscriptionDrift checks and repairs a tenant's subscriptions in the
+// subscription service.
+type subscriptionDrift struct {
+	c subscriptionv1.SubscriptionServiceClient
+}
+
+func (s subscriptionDrift) Check(ctx context.Context, instanceID, tenantID string) ([]drift.Item, error) {
+	r, err := s.c.CheckSubscriptionDrift(outgoing(ctx), &subscriptionv1.CheckSubscriptionDriftRequest{InstanceId: instanceID, TenantId: tenantID})
+	if err != nil {
+		return nil, apierr.From(err)
+	}
+	return drift.FromProto(r.GetItems()), nil
+}
+
+func (s subscriptionDrift) Repair(ctx context.Context, instanceID, tenantID string, items []drift.Item, dryRun bool) ([]drift.Item, error) {
+	r, err := s.c.RepairSubscriptionDrift(outgoing(ctx), &subscriptionv1.RepairSubscriptionDriftRequest{InstanceId: instanceID,
+		TenantId: tenantID, Items: drift.ToProto(items), DryRun: dryRun})
+	if err != nil {
+		return nil, apierr.From(err)
+	}
+	return drift.FromProto(r.GetItems()), nil
+}
+
+// outgoing passes the caller's APS metadata on (logs and audit).
+func outgoing(ctx context.Context) context.Context {
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		return metadata.NewOutgoingContext(ctx, md.Copy())
+	}
+	return ctx
 }
 
 // userSync asks the user service to synchronize a tenant's users.
 type userSync struct{ c userv1.UserServiceClient }
 
-func (u userSync) SyncUsers(ctx context.Context, instanceID, tenantID string) ([]syncer.Change, error) {
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		ctx = metadata.NewOutgoingContext(ctx, md.Copy())
-	}
-	r, err := u.c.SyncUsers(ctx, &userv1.SyncUsersRequest{InstanceId: instanceID, TenantId: tenantID})
+func (u userSync) SyncUsers(ctx context.Context, instanceID, tenantID string) ([]syncer.Change, int, error) {
+	r, err := u.c.SyncUsers(outgoing(ctx), &userv1.SyncUsersRequest{InstanceId: instanceID, TenantId: tenantID})
 	if err != nil {
-		return nil, apierr.From(err)
+		return nil, 0, apierr.From(err)
 	}
 	var out []syncer.Change
 	for _, d := range r.GetDifferences() {
 		out = append(out, syncer.Change{Kind: "users", Change: d.GetChange(), ID: d.GetId(), Name: d.GetName(), Detail: d.GetDetail()})
 	}
-	return out, nil
+	return out, int(r.GetUsersTotal()), nil
 }
 
 // Run serves on cfg.ListenAddr until ctx ends.
@@ -96,7 +149,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 }
 
 // Close releases the database and the user-service connection.
-func (a *App) Close() error { a.conn.Close(); return a.store.Close() }
+func (a *App) Close() error { a.conn.Close(); a.subConn.Close(); return a.store.Close() }
 
 // Rekey seals the stored secrets that are not under the active key again
 // under it (secret.Rekeyer): the pass Serve runs at start and every
@@ -198,13 +251,30 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	}
 	reg := &registrar.Service{Store: store, Register: reader.Register, Notify: runner.Notify, Log: log}
 	runner.Register(registrar.Kind, reg.Handler())
-	sync := &syncer.Service{Store: store, Instances: inst, Users: userSync{c: userv1.NewUserServiceClient(userConn)}, Registrar: reg,
+	sync := &syncer.Service{Store: store, Instances: inst, Users: userSync{c: userv1.NewUserServiceClient(userConn)}, Registrar: reg, Notify: runner.Notify,
 		Graph: func(in *storage.Instance, customerID string) (syncer.Domains, error) {
 			return tenantGraph(in, customerID)
 		},
 		PC: func(in *storage.Instance) (syncer.Subscriptions, error) { return partnerCenter(in) }}
 	runner.Register(syncer.AdoptKind, sync.AdoptHandler())
-	tenantv1.RegisterTenantServiceServer(srv.Server, &server.TenantServer{Tenants: ten, Sync: sync})
+	runner.Register(syncer.RunKind, sync.RunHandler())
+	subConn, err := grpcclient.Dial(cfg.SubscriptionAddr, sopts.Mesh, "subscription")
+	if err != nil {
+		userConn.Close()
+		store.Close()
+		return nil, err
+	}
+	driftRate := budget.Rate{PerSecond: cfg.DriftCallsPerSecond, Burst: max(4, cfg.DriftCallsPerSecond)}
+	drifts := &driftcheck.Service{Store: store, Instances: inst, Tenants: ten, Registrar: reg, Notify: runner.Notify, Log: log,
+		Users: userDrift{c: userv1.NewUserServiceClient(userConn)}, Subscriptions: subscriptionDrift{c: subscriptionv1.NewSubscriptionServiceClient(subConn)},
+		Graph: func(in *storage.Instance, customerID string) (driftcheck.Domains, error) {
+			return tenantGraph(in, customerID)
+		},
+		Budget: &budget.Limiter{Store: store.Budget(), Log: log}, Rate: driftRate}
+	for kind, h := range drifts.Handlers() {
+		runner.Register(kind, h)
+	}
+	tenantv1.RegisterTenantServiceServer(srv.Server, &server.TenantServer{Tenants: ten, Sync: sync, Drift: drifts})
 	tenantv1.RegisterDomainServiceServer(srv.Server, &server.DomainServer{Domains: &domains.Service{Store: store, Instances: inst,
 		Graph: func(in *storage.Instance, customerID string) (domains.Graph, error) {
 			return tenantGraph(in, customerID)
@@ -216,7 +286,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	log.Info("tenant service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL,
 		"login", endpoints.LoginAuthority, "database", redactDB(cfg.DatabaseURL))
 	return &App{cfg: cfg, log: log, store: store, runner: runner, server: srv, metrics: metrics, conn: userConn,
-		sealer: sealer, rekey: rekey, audit: auditLog, health: checks}, nil
+		sealer: sealer, rekey: rekey, audit: auditLog, health: checks, drift: drifts, subConn: subConn}, nil
 }
 
 // Serve runs the job runner and the gRPC server on lis until ctx ends.
@@ -233,6 +303,7 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	g.Go(func() error { secret.RunRekey(gctx, a.rekey, a.sealer, cfg.EncryptionRekeyInterval, a.log); return nil })
 	g.Go(func() error { a.audit.RunHeads(gctx, cfg.AuditHeadInterval); return nil })
 	g.Go(func() error { a.health.Run(gctx, cfg.HealthInterval); return nil })
+	g.Go(func() error { a.drift.Run(gctx, cfg.DriftInterval); return nil })
 	g.Go(func() error { return telemetry.ServeAdmin(gctx, cfg.AdminAddr, metrics, srv.Ready) })
 	return g.Wait()
 }

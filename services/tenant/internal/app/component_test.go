@@ -114,7 +114,7 @@ func newEnvWith(t *testing.T, o envOptions, partnerCountries ...string) *env {
 	_, _ = rand.Read(key)
 	cfg := &config.Config{
 		ListenAddr: "127.0.0.1:0", DatabaseURL: "sqlite://" + filepath.Join(dir, "tenant.db"),
-		Encryption: sharedconfig.Encryption{EncryptionKey: base64.StdEncoding.EncodeToString(key)}, UserAddr: "127.0.0.1:1", APSCInsecureSkipVerify: true,
+		Encryption: sharedconfig.Encryption{EncryptionKey: base64.StdEncoding.EncodeToString(key)}, UserAddr: "127.0.0.1:1", SubscriptionAddr: "127.0.0.1:1", APSCInsecureSkipVerify: true,
 		Microsoft: sharedconfig.Microsoft{Cloud: "global", MSLoginURL: sim.URL + "/", MSPartnerCenterURL: sim.URL,
 			MSGraphURL: sim.URL + "/v1.0", MSCAFile: caFile, MSTimeout: 10 * time.Second, MSMaxRetryDelay: 5 * time.Second},
 		Jobs:          sharedconfig.Jobs{JobWorkers: 2, JobPoll: 50 * time.Millisecond, JobLease: 5 * time.Second, WorkerID: "test"},

@@ -3,6 +3,11 @@ package server
 import (
 	"context"
 
+	apsv1 "github.com/o365gateway/gateway/gen/go/o365/aps/v1"
+	"github.com/o365gateway/gateway/services/shared/drift"
+	"github.com/o365gateway/gateway/services/tenant/internal/driftcheck"
+	"github.com/o365gateway/gateway/services/tenant/internal/storage"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
@@ -19,6 +24,46 @@ type TenantServer struct {
 	tenantv1.UnimplementedTenantServiceServer
 	Tenants *tenants.Service
 	Sync    *syncer.Service
+	Drift   *driftcheck.Service
+}
+
+// GetTenantDrift implements the RPC.
+func (s *TenantServer) GetTenantDrift(ctx context.Context, r *tenantv1.GetTenantDriftRequest) (*tenantv1.GetTenantDriftResponse, error) {
+	rep, running, err := s.Drift.Get(ctx, apsmd.FromContext(ctx), r.GetId(), r.GetRefresh())
+	if err != nil {
+		return nil, err
+	}
+	if running {
+		return &tenantv1.GetTenantDriftResponse{}, apsmd.SetAccepted(ctx, "Checking the tenant's drift with Microsoft")
+	}
+	return &tenantv1.GetTenantDriftResponse{Report: driftMessage(rep)}, nil
+}
+
+// RepairTenant implements the RPC.
+func (s *TenantServer) RepairTenant(ctx context.Context, r *tenantv1.RepairTenantRequest) (*tenantv1.RepairTenantResponse, error) {
+	var selectors []any
+	if l := r.GetSelection().GetItems(); l != nil {
+		selectors = l.AsSlice()
+	}
+	if len(selectors) > 1000 {
+		return nil, apierr.Invalid("items: at most 1000.")
+	}
+	rep, running, err := s.Drift.Repair(ctx, apsmd.FromContext(ctx), r.GetId(), selectors, r.GetDryRun())
+	if err != nil {
+		return nil, err
+	}
+	if running {
+		return &tenantv1.RepairTenantResponse{}, apsmd.SetAccepted(ctx, "Repairing the tenant's drift")
+	}
+	return &tenantv1.RepairTenantResponse{Report: driftMessage(rep)}, nil
+}
+
+func driftMessage(rep *storage.DriftReport) *apsv1.DriftReport {
+	m := &apsv1.DriftReport{Items: drift.ToProto(rep.Items)}
+	if !rep.CheckedAt.IsZero() {
+		m.CheckedAt = timestamppb.New(rep.CheckedAt)
+	}
+	return m
 }
 
 // answer renders an operation's answer and marks a running one accepted.
@@ -109,9 +154,12 @@ func (s *TenantServer) ResolveTenant(ctx context.Context, r *tenantv1.ResolveTen
 
 // SynchronizeTenant implements the RPC.
 func (s *TenantServer) SynchronizeTenant(ctx context.Context, r *tenantv1.SynchronizeTenantRequest) (*tenantv1.SynchronizeTenantResponse, error) {
-	rep, err := s.Sync.Synchronize(ctx, apsmd.FromContext(ctx), r.GetId())
+	rep, progress, running, err := s.Sync.Request(ctx, apsmd.FromContext(ctx), r.GetId())
 	if err != nil {
 		return nil, err
+	}
+	if running {
+		return &tenantv1.SynchronizeTenantResponse{}, apsmd.SetAccepted(ctx, progress)
 	}
 	out := &tenantv1.SyncReport{SynchronizedAt: timestamppb.New(rep.At), Changes: []*tenantv1.SyncChange{}}
 	for _, c := range rep.Changes {

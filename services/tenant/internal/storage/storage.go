@@ -7,7 +7,10 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/o365gateway/gateway/services/shared/budget"
+	"github.com/o365gateway/gateway/services/shared/drift"
 	"github.com/o365gateway/gateway/services/shared/gdap"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
@@ -174,10 +177,65 @@ type Tenant struct {
 	SyncLeaseUntil time.Time
 	Seats          int64
 	// GDAP is the partner's delegated admin relationship with the customer.
-	GDAP      gdap.Relationship
+	GDAP gdap.Relationship
+	// Drift is the latest drift report and the last repair.
+	Drift DriftState
+	// SyncRun is the last synchronization the platform requested.
+	SyncRun   SyncRun
 	Version   int64 // optimistic concurrency; drivers bump it on update
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// SyncRun is a synchronization the platform requested, run as a job: its
+// progress while it runs, its report once done (for the re-sends).
+type SyncRun struct {
+	State       string    `json:"state,omitempty"` // running, done or failed
+	Progress    string    `json:"progress,omitempty"`
+	RequestedAt time.Time `json:"requested_at,omitzero"`
+	// LeaseUntil: a run that shows no progress until then is taken as dead.
+	LeaseUntil time.Time   `json:"lease_until,omitzero"`
+	Report     *SyncReport `json:"report,omitempty"`
+	Failure    string      `json:"failure,omitempty"`
+	// UsersSeen is how many users the tenant had at Microsoft last time.
+	UsersSeen int `json:"users_seen,omitempty"`
+}
+
+// SyncReport is what a synchronization found.
+type SyncReport struct {
+	At      time.Time    `json:"at"`
+	Changes []SyncChange `json:"changes"`
+}
+
+// SyncChange is one difference a synchronization found.
+type SyncChange struct {
+	Kind   string `json:"kind"`
+	Change string `json:"change"`
+	ID     string `json:"id,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// DriftState is a tenant's latest drift report and its last repair.
+type DriftState struct {
+	Report *DriftReport `json:"report,omitempty"`
+	// CheckingUntil: a requested check runs (as a job) until then at most.
+	CheckingUntil time.Time `json:"checking_until,omitzero"`
+	Repair        *Repair   `json:"repair,omitempty"`
+}
+
+// DriftReport is one check's result.
+type DriftReport struct {
+	CheckedAt time.Time    `json:"checked_at"`
+	Items     []drift.Item `json:"items"`
+}
+
+// Repair is a repair of drift items, run as a job.
+type Repair struct {
+	State       string       `json:"state"` // running or done
+	RequestedAt time.Time    `json:"requested_at"`
+	Items       []drift.Item `json:"items"` // selected; with outcomes once done
+	DoneAt      time.Time    `json:"done_at,omitzero"`
 }
 
 // SecretAt is the place of the tenant's sealed first admin password
@@ -264,6 +322,12 @@ type Domain struct {
 	State      string
 	Records    []VerificationRecord
 	Version    int64
+}
+
+// ImportedDomainID is the resource id of a domain adopted from Microsoft:
+// derived from the domain, so that it is never imported twice.
+func ImportedDomainID(instanceID, tenantID, name string) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("o365gw:domain:"+instanceID+"/"+tenantID+"/"+name)).String()
 }
 
 // DomainStore keeps custom domains.

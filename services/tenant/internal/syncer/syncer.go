@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
@@ -38,6 +37,8 @@ type Change struct {
 type Report struct {
 	At      time.Time
 	Changes []Change
+	// Users is how many users the tenant has at Microsoft.
+	Users int
 }
 
 // Domains lists a tenant's domains at Microsoft.
@@ -50,9 +51,10 @@ type Subscriptions interface {
 	Subscriptions(ctx context.Context, customerID string) ([]partnercenter.Subscription, error)
 }
 
-// Users synchronizes a tenant's users (the user service).
+// Users synchronizes a tenant's users (the user service); it answers the
+// changes and how many users the tenant has at Microsoft.
 type Users interface {
-	SyncUsers(ctx context.Context, instanceID, tenantID string) ([]Change, error)
+	SyncUsers(ctx context.Context, instanceID, tenantID string) ([]Change, int, error)
 }
 
 // Registrar registers what a synchronization adopted in the platform
@@ -63,6 +65,8 @@ type Registrar interface {
 
 // Service synchronizes tenants.
 type Service struct {
+	// Notify wakes the job runner after an enqueue.
+	Notify    func()
 	Store     storage.Store
 	Instances *instances.Service
 	Graph     func(inst *storage.Instance, customerTenantID string) (Domains, error)
@@ -74,24 +78,22 @@ type Service struct {
 
 // Synchronize runs a synchronization of one tenant.
 func (s *Service) Synchronize(ctx context.Context, req apsmd.Request, tenantID string) (*Report, error) {
-	inst, err := s.Instances.Load(ctx, req.InstanceID)
+	return s.synchronize(ctx, req.InstanceID, tenantID, func(string) {})
+}
+
+func (s *Service) synchronize(ctx context.Context, instanceID, tenantID string, progress func(string)) (*Report, error) {
+	inst, err := s.Instances.Load(ctx, instanceID)
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.Store.GetTenant(ctx, inst.InstanceID, tenantID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, apierr.New(codes.NotFound, apierr.NotFound, "Tenant %s is not known to this instance.", tenantID)
-	}
+	t, err := s.active(ctx, inst.InstanceID, tenantID)
 	if err != nil {
 		return nil, err
-	}
-	if t.State != storage.StateActive || t.MSCustomerID == "" {
-		return nil, apierr.New(codes.FailedPrecondition, apierr.TenantNotReady, "Tenant %s is %s; only an active tenant can be synchronized.", tenantID, t.State)
 	}
 	if err := s.hold(ctx, t); err != nil {
 		return nil, err
 	}
-	rep, err := s.run(ctx, inst, t)
+	rep, err := s.run(ctx, inst, t, progress)
 	if err == nil && s.Registrar != nil {
 		err = s.Registrar.Enqueue(ctx, inst, t.ID, adopted(rep))
 	}
@@ -100,6 +102,7 @@ func (s *Service) Synchronize(ctx context.Context, req apsmd.Request, tenantID s
 		t.SyncLeaseUntil = time.Time{}
 		if err == nil {
 			t.LastSync = &rep.At
+			t.SyncRun.UsersSeen = rep.Users
 		}
 		uerr := s.Store.UpdateTenant(ctx, t, nil)
 		if !errors.Is(uerr, storage.ErrConflict) {
@@ -115,6 +118,21 @@ func (s *Service) Synchronize(ctx context.Context, req apsmd.Request, tenantID s
 		t = fresh
 	}
 	return rep, err
+}
+
+// active reads a tenant that can be synchronized.
+func (s *Service) active(ctx context.Context, instanceID, tenantID string) (*storage.Tenant, error) {
+	t, err := s.Store.GetTenant(ctx, instanceID, tenantID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, apierr.New(codes.NotFound, apierr.NotFound, "Tenant %s is not known to this instance.", tenantID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.State != storage.StateActive || t.MSCustomerID == "" {
+		return nil, apierr.New(codes.FailedPrecondition, apierr.TenantNotReady, "Tenant %s is %s; only an active tenant can be synchronized.", tenantID, t.State)
+	}
+	return t, nil
 }
 
 // syncLease bounds how long a synchronization holds its tenant (a process
@@ -138,20 +156,24 @@ func (s *Service) hold(ctx context.Context, t *storage.Tenant) error {
 	return nil
 }
 
-func (s *Service) run(ctx context.Context, inst *storage.Instance, t *storage.Tenant) (*Report, error) {
+func (s *Service) run(ctx context.Context, inst *storage.Instance, t *storage.Tenant, progress func(string)) (*Report, error) {
 	rep := &Report{At: time.Now().UTC()}
+	progress("domains")
 	if err := s.domains(ctx, inst, t, rep); err != nil {
 		return nil, err
 	}
+	progress("subscriptions")
 	if err := s.subscriptions(ctx, inst, t, rep); err != nil {
 		return nil, err
 	}
 	if s.Users != nil {
-		changes, err := s.Users.SyncUsers(ctx, inst.InstanceID, t.ID)
+		progress("users")
+		changes, total, err := s.Users.SyncUsers(ctx, inst.InstanceID, t.ID)
 		if err != nil {
 			return nil, err
 		}
 		rep.Changes = append(rep.Changes, changes...)
+		rep.Users = total
 	}
 	return rep, nil
 }
@@ -188,7 +210,7 @@ func (s *Service) domains(ctx context.Context, inst *storage.Instance, t *storag
 		switch {
 		case !ok:
 			// The id derives from the domain, so an import is never made twice.
-			nd := &storage.Domain{ID: uuid.NewSHA1(uuid.NameSpaceURL, []byte("o365gw:domain:"+inst.InstanceID+"/"+t.ID+"/"+name)).String(),
+			nd := &storage.Domain{ID: storage.ImportedDomainID(inst.InstanceID, t.ID, name),
 				InstanceID: inst.InstanceID, TenantID: t.ID, Name: name, State: state}
 			if err := s.Store.CreateDomain(ctx, nd); errors.Is(err, storage.ErrAlreadyExists) {
 				continue

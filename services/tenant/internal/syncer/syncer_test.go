@@ -33,7 +33,7 @@ type users struct {
 	release chan struct{} // a call waits for it (if set)
 }
 
-func (u *users) SyncUsers(ctx context.Context, instanceID, tenantID string) ([]syncer.Change, error) {
+func (u *users) SyncUsers(ctx context.Context, instanceID, tenantID string) ([]syncer.Change, int, error) {
 	u.mu.Lock()
 	u.calls++
 	entered, release := u.entered, u.release
@@ -47,7 +47,7 @@ func (u *users) SyncUsers(ctx context.Context, instanceID, tenantID string) ([]s
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.changes, u.err
+	return u.changes, len(u.changes), u.err
 }
 
 type fixture struct {

@@ -227,3 +227,22 @@ func (s *Service) now() time.Time {
 	}
 	return time.Now()
 }
+
+// RepairAccess repairs the partner's access to a tenant: the relationship
+// (tracked, requested again when missing) and the application's consent
+// (app-only instances grant it here; app+user ones once approved).
+func (s *Service) RepairAccess(ctx context.Context, inst *storage.Instance, t *storage.Tenant) (*storage.Tenant, error) {
+	t, err := s.TrackGDAP(ctx, inst, t)
+	if err != nil || inst.AppUser() || t.GDAP.Consented {
+		return t, err
+	}
+	pc, err := s.PC(inst)
+	if err != nil {
+		return t, err
+	}
+	if err := pc.GrantApplicationConsent(ctx, t.MSCustomerID, inst.ClientID, GraphScopes); err != nil {
+		return t, mserr.Sync(err, "grant the application's consent")
+	}
+	t.GDAP.Consented = true
+	return t, s.Store.UpdateTenant(ctx, t, nil)
+}

@@ -12,6 +12,7 @@ func rules() []authz.Rule {
 	all := []string{authz.Any}
 	return []authz.Rule{
 		{Identity: "facade", Instances: all, Methods: []string{"/o365.user.v1.UserService/*"}},
-		{Identity: "tenant", Instances: all, Methods: []string{userv1.UserService_SyncUsers_FullMethodName}},
+		{Identity: "tenant", Instances: all, Methods: []string{userv1.UserService_SyncUsers_FullMethodName,
+			userv1.UserService_CheckUserDrift_FullMethodName, userv1.UserService_RepairUserDrift_FullMethodName}},
 	}
 }

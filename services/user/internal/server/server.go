@@ -9,6 +9,7 @@ import (
 	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/drift"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/secret"
 
@@ -143,13 +144,31 @@ func (s *Server) NotifyUserLink(ctx context.Context, r *userv1.NotifyUserLinkReq
 
 // SyncUsers implements the RPC (the tenant service only).
 func (s *Server) SyncUsers(ctx context.Context, r *userv1.SyncUsersRequest) (*userv1.SyncUsersResponse, error) {
-	diffs, err := s.Users.Sync(ctx, r.GetInstanceId(), r.GetTenantId())
+	diffs, total, err := s.Users.Sync(ctx, r.GetInstanceId(), r.GetTenantId())
 	if err != nil {
 		return nil, err
 	}
-	out := &userv1.SyncUsersResponse{}
+	out := &userv1.SyncUsersResponse{UsersTotal: int32(total)}
 	for _, d := range diffs {
 		out.Differences = append(out.Differences, &userv1.Difference{Change: d.Change, Id: d.ID, Name: d.Name, Detail: d.Detail})
 	}
 	return out, nil
+}
+
+// CheckUserDrift implements the RPC (tenant service only).
+func (s *Server) CheckUserDrift(ctx context.Context, r *userv1.CheckUserDriftRequest) (*userv1.CheckUserDriftResponse, error) {
+	items, err := s.Users.Drift(ctx, r.GetInstanceId(), r.GetTenantId())
+	if err != nil {
+		return nil, err
+	}
+	return &userv1.CheckUserDriftResponse{Items: drift.ToProto(items)}, nil
+}
+
+// RepairUserDrift implements the RPC (tenant service only).
+func (s *Server) RepairUserDrift(ctx context.Context, r *userv1.RepairUserDriftRequest) (*userv1.RepairUserDriftResponse, error) {
+	items, err := s.Users.RepairDrift(ctx, r.GetInstanceId(), r.GetTenantId(), drift.FromProto(r.GetItems()), r.GetDryRun())
+	if err != nil {
+		return nil, err
+	}
+	return &userv1.RepairUserDriftResponse{Items: drift.ToProto(items)}, nil
 }

@@ -30,18 +30,18 @@ type Difference struct {
 // Sync imports the tenant's users created outside the platform and reports
 // the differences. The platform stays the master of the users it manages:
 // their drift is reported, not copied; imported users are adopted as they are.
-func (s *Service) Sync(ctx context.Context, instanceID, tenantID string) ([]Difference, error) {
+func (s *Service) Sync(ctx context.Context, instanceID, tenantID string) ([]Difference, int, error) {
 	_, t, g, err := s.tenantGraph(ctx, instanceID, tenantID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	remote, err := g.ListUsers(ctx)
 	if err != nil {
-		return nil, mserr.Sync(err, "list the tenant's users")
+		return nil, 0, mserr.Sync(err, "list the tenant's users")
 	}
 	local, err := s.Store.ListByTenant(ctx, instanceID, tenantID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	byUPN := map[string]*storage.User{}
 	for _, u := range local {
@@ -70,7 +70,7 @@ func (s *Service) Sync(ctx context.Context, instanceID, tenantID string) ([]Diff
 			if err := s.Store.Create(ctx, nu, nil); errors.Is(err, storage.ErrAlreadyExists) {
 				continue // a concurrent synchronization imported it first
 			} else if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			diffs = append(diffs, Difference{Change: "imported", ID: nu.ID, Name: upn, Detail: fmt.Sprintf("%d license(s)", len(skus))})
 			continue
@@ -92,5 +92,5 @@ func (s *Service) Sync(ctx context.Context, instanceID, tenantID string) ([]Diff
 		}
 	}
 	s.Log.InfoContext(ctx, "users synchronized", "tenant_id", tenantID, "differences", len(diffs))
-	return diffs, nil
+	return diffs, len(remote), nil
 }

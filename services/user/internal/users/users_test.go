@@ -511,7 +511,7 @@ func TestAdoptedLoginIsBound(t *testing.T) {
 	wantReason(t, err, apierr.UserAlreadyExists, 409)
 
 	// The synchronization imports bob and the tenant's first admin, once.
-	diffs, err := f.svc.Sync(ctx, f.inst.InstanceID, f.tenant.ID)
+	diffs, _, err := f.svc.Sync(ctx, f.inst.InstanceID, f.tenant.ID)
 	var bob *users.Difference
 	for i := range diffs {
 		if diffs[i].Name == login {
@@ -521,7 +521,7 @@ func TestAdoptedLoginIsBound(t *testing.T) {
 	if err != nil || len(diffs) != 2 || bob == nil || bob.Change != "imported" || bob.ID != users.ImportedID(f.inst.InstanceID, f.tenant.ID, msID) {
 		t.Fatalf("synchronization: %+v %v", diffs, err)
 	}
-	if again, err := f.svc.Sync(ctx, f.inst.InstanceID, f.tenant.ID); err != nil || len(again) != 0 {
+	if again, _, err := f.svc.Sync(ctx, f.inst.InstanceID, f.tenant.ID); err != nil || len(again) != 0 {
 		t.Fatalf("second synchronization: %+v %v", again, err)
 	}
 	imported := f.get(bob.ID)
@@ -546,7 +546,7 @@ func TestAdoptedLoginIsBound(t *testing.T) {
 	if a, err := f.svc.Provision(ctx, f.request("async"), in); err != nil || a.Secret != "" {
 		t.Fatalf("a bound user has no initial password to answer: %+v %v", a, err)
 	}
-	if again, err := f.svc.Sync(ctx, f.inst.InstanceID, f.tenant.ID); err != nil || len(again) != 0 {
+	if again, _, err := f.svc.Sync(ctx, f.inst.InstanceID, f.tenant.ID); err != nil || len(again) != 0 {
 		t.Fatalf("synchronization after the binding: %+v %v", again, err)
 	}
 }

@@ -1134,11 +1134,231 @@ func (x *ResolveSubscriptionResponse) GetState() string {
 	return ""
 }
 
+// CheckSubscriptionDriftRequest names a tenant of an instance.
+type CheckSubscriptionDriftRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The APS-Instance-ID of the instance.
+	InstanceId string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// APS id of the tenant.
+	TenantId      string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckSubscriptionDriftRequest) Reset() {
+	*x = CheckSubscriptionDriftRequest{}
+	mi := &file_o365_subscription_v1_subscription_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckSubscriptionDriftRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckSubscriptionDriftRequest) ProtoMessage() {}
+
+func (x *CheckSubscriptionDriftRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_subscription_v1_subscription_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckSubscriptionDriftRequest.ProtoReflect.Descriptor instead.
+func (*CheckSubscriptionDriftRequest) Descriptor() ([]byte, []int) {
+	return file_o365_subscription_v1_subscription_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CheckSubscriptionDriftRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *CheckSubscriptionDriftRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+// CheckSubscriptionDriftResponse lists the subscription items.
+type CheckSubscriptionDriftResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The differences.
+	Items         []*v1.DriftItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckSubscriptionDriftResponse) Reset() {
+	*x = CheckSubscriptionDriftResponse{}
+	mi := &file_o365_subscription_v1_subscription_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckSubscriptionDriftResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckSubscriptionDriftResponse) ProtoMessage() {}
+
+func (x *CheckSubscriptionDriftResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_subscription_v1_subscription_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckSubscriptionDriftResponse.ProtoReflect.Descriptor instead.
+func (*CheckSubscriptionDriftResponse) Descriptor() ([]byte, []int) {
+	return file_o365_subscription_v1_subscription_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CheckSubscriptionDriftResponse) GetItems() []*v1.DriftItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// RepairSubscriptionDriftRequest names the items to repair.
+type RepairSubscriptionDriftRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The APS-Instance-ID of the instance.
+	InstanceId string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// APS id of the tenant.
+	TenantId string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// The items, as CheckSubscriptionDrift reported them.
+	Items []*v1.DriftItem `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	// Answer what would be done and do nothing.
+	DryRun        bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairSubscriptionDriftRequest) Reset() {
+	*x = RepairSubscriptionDriftRequest{}
+	mi := &file_o365_subscription_v1_subscription_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairSubscriptionDriftRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairSubscriptionDriftRequest) ProtoMessage() {}
+
+func (x *RepairSubscriptionDriftRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_subscription_v1_subscription_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairSubscriptionDriftRequest.ProtoReflect.Descriptor instead.
+func (*RepairSubscriptionDriftRequest) Descriptor() ([]byte, []int) {
+	return file_o365_subscription_v1_subscription_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RepairSubscriptionDriftRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *RepairSubscriptionDriftRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RepairSubscriptionDriftRequest) GetItems() []*v1.DriftItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *RepairSubscriptionDriftRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// RepairSubscriptionDriftResponse reports each item's outcome.
+type RepairSubscriptionDriftResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The items with their outcome.
+	Items         []*v1.DriftItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairSubscriptionDriftResponse) Reset() {
+	*x = RepairSubscriptionDriftResponse{}
+	mi := &file_o365_subscription_v1_subscription_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairSubscriptionDriftResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairSubscriptionDriftResponse) ProtoMessage() {}
+
+func (x *RepairSubscriptionDriftResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_subscription_v1_subscription_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairSubscriptionDriftResponse.ProtoReflect.Descriptor instead.
+func (*RepairSubscriptionDriftResponse) Descriptor() ([]byte, []int) {
+	return file_o365_subscription_v1_subscription_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RepairSubscriptionDriftResponse) GetItems() []*v1.DriftItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 var File_o365_subscription_v1_subscription_proto protoreflect.FileDescriptor
 
 const file_o365_subscription_v1_subscription_proto_rawDesc = "" +
 	"\n" +
-	"'o365/subscription/v1/subscription.proto\x12\x14o365.subscription.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15o365/aps/v1/aps.proto\"\xd6\x02\n" +
+	"'o365/subscription/v1/subscription.proto\x12\x14o365.subscription.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15o365/aps/v1/aps.proto\x1a\x17o365/aps/v1/drift.proto\"\xd6\x02\n" +
 	"\x05Offer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -1216,7 +1436,22 @@ const file_o365_subscription_v1_subscription_proto_rawDesc = "" +
 	"\x1bResolveSubscriptionResponse\x12\x15\n" +
 	"\x06sku_id\x18\x01 \x01(\tR\x05skuId\x12\x1b\n" +
 	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12\x14\n" +
-	"\x05state\x18\x03 \x01(\tR\x05state2\xf3\a\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\"]\n" +
+	"\x1dCheckSubscriptionDriftRequest\x12\x1f\n" +
+	"\vinstance_id\x18\x01 \x01(\tR\n" +
+	"instanceId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"N\n" +
+	"\x1eCheckSubscriptionDriftResponse\x12,\n" +
+	"\x05items\x18\x01 \x03(\v2\x16.o365.aps.v1.DriftItemR\x05items\"\xa5\x01\n" +
+	"\x1eRepairSubscriptionDriftRequest\x12\x1f\n" +
+	"\vinstance_id\x18\x01 \x01(\tR\n" +
+	"instanceId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12,\n" +
+	"\x05items\x18\x03 \x03(\v2\x16.o365.aps.v1.DriftItemR\x05items\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"O\n" +
+	"\x1fRepairSubscriptionDriftResponse\x12,\n" +
+	"\x05items\x18\x01 \x03(\v2\x16.o365.aps.v1.DriftItemR\x05items2\x82\n" +
+	"\n" +
 	"\x13SubscriptionService\x12_\n" +
 	"\n" +
 	"ListOffers\x12'.o365.subscription.v1.ListOffersRequest\x1a(.o365.subscription.v1.ListOffersResponse\x12\x80\x01\n" +
@@ -1226,7 +1461,9 @@ const file_o365_subscription_v1_subscription_proto_rawDesc = "" +
 	"\x17UnprovisionSubscription\x124.o365.subscription.v1.UnprovisionSubscriptionRequest\x1a5.o365.subscription.v1.UnprovisionSubscriptionResponse\x12z\n" +
 	"\x13UpgradeSubscription\x120.o365.subscription.v1.UpgradeSubscriptionRequest\x1a1.o365.subscription.v1.UpgradeSubscriptionResponse\x12\x83\x01\n" +
 	"\x16NotifySubscriptionLink\x123.o365.subscription.v1.NotifySubscriptionLinkRequest\x1a4.o365.subscription.v1.NotifySubscriptionLinkResponse\x12z\n" +
-	"\x13ResolveSubscription\x120.o365.subscription.v1.ResolveSubscriptionRequest\x1a1.o365.subscription.v1.ResolveSubscriptionResponseBKZIgithub.com/o365gateway/gateway/gen/go/o365/subscription/v1;subscriptionv1b\x06proto3"
+	"\x13ResolveSubscription\x120.o365.subscription.v1.ResolveSubscriptionRequest\x1a1.o365.subscription.v1.ResolveSubscriptionResponse\x12\x83\x01\n" +
+	"\x16CheckSubscriptionDrift\x123.o365.subscription.v1.CheckSubscriptionDriftRequest\x1a4.o365.subscription.v1.CheckSubscriptionDriftResponse\x12\x86\x01\n" +
+	"\x17RepairSubscriptionDrift\x124.o365.subscription.v1.RepairSubscriptionDriftRequest\x1a5.o365.subscription.v1.RepairSubscriptionDriftResponseBKZIgithub.com/o365gateway/gateway/gen/go/o365/subscription/v1;subscriptionv1b\x06proto3"
 
 var (
 	file_o365_subscription_v1_subscription_proto_rawDescOnce sync.Once
@@ -1240,7 +1477,7 @@ func file_o365_subscription_v1_subscription_proto_rawDescGZIP() []byte {
 	return file_o365_subscription_v1_subscription_proto_rawDescData
 }
 
-var file_o365_subscription_v1_subscription_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_o365_subscription_v1_subscription_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_o365_subscription_v1_subscription_proto_goTypes = []any{
 	(*Offer)(nil),                           // 0: o365.subscription.v1.Offer
 	(*Subscription)(nil),                    // 1: o365.subscription.v1.Subscription
@@ -1260,18 +1497,23 @@ var file_o365_subscription_v1_subscription_proto_goTypes = []any{
 	(*NotifySubscriptionLinkResponse)(nil),  // 15: o365.subscription.v1.NotifySubscriptionLinkResponse
 	(*ResolveSubscriptionRequest)(nil),      // 16: o365.subscription.v1.ResolveSubscriptionRequest
 	(*ResolveSubscriptionResponse)(nil),     // 17: o365.subscription.v1.ResolveSubscriptionResponse
-	(*v1.Meta)(nil),                         // 18: o365.aps.v1.Meta
-	(*v1.Link)(nil),                         // 19: o365.aps.v1.Link
-	(*v1.Counter)(nil),                      // 20: o365.aps.v1.Counter
-	(*timestamppb.Timestamp)(nil),           // 21: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),                 // 22: google.protobuf.Struct
+	(*CheckSubscriptionDriftRequest)(nil),   // 18: o365.subscription.v1.CheckSubscriptionDriftRequest
+	(*CheckSubscriptionDriftResponse)(nil),  // 19: o365.subscription.v1.CheckSubscriptionDriftResponse
+	(*RepairSubscriptionDriftRequest)(nil),  // 20: o365.subscription.v1.RepairSubscriptionDriftRequest
+	(*RepairSubscriptionDriftResponse)(nil), // 21: o365.subscription.v1.RepairSubscriptionDriftResponse
+	(*v1.Meta)(nil),                         // 22: o365.aps.v1.Meta
+	(*v1.Link)(nil),                         // 23: o365.aps.v1.Link
+	(*v1.Counter)(nil),                      // 24: o365.aps.v1.Counter
+	(*timestamppb.Timestamp)(nil),           // 25: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),                 // 26: google.protobuf.Struct
+	(*v1.DriftItem)(nil),                    // 27: o365.aps.v1.DriftItem
 }
 var file_o365_subscription_v1_subscription_proto_depIdxs = []int32{
-	18, // 0: o365.subscription.v1.Subscription.aps:type_name -> o365.aps.v1.Meta
-	19, // 1: o365.subscription.v1.Subscription.tenant:type_name -> o365.aps.v1.Link
-	20, // 2: o365.subscription.v1.Subscription.licenses:type_name -> o365.aps.v1.Counter
-	19, // 3: o365.subscription.v1.Subscription.parent:type_name -> o365.aps.v1.Link
-	21, // 4: o365.subscription.v1.Subscription.cancellation_allowed_until:type_name -> google.protobuf.Timestamp
+	22, // 0: o365.subscription.v1.Subscription.aps:type_name -> o365.aps.v1.Meta
+	23, // 1: o365.subscription.v1.Subscription.tenant:type_name -> o365.aps.v1.Link
+	24, // 2: o365.subscription.v1.Subscription.licenses:type_name -> o365.aps.v1.Counter
+	23, // 3: o365.subscription.v1.Subscription.parent:type_name -> o365.aps.v1.Link
+	25, // 4: o365.subscription.v1.Subscription.cancellation_allowed_until:type_name -> google.protobuf.Timestamp
 	0,  // 5: o365.subscription.v1.ListOffersResponse.offers:type_name -> o365.subscription.v1.Offer
 	1,  // 6: o365.subscription.v1.ProvisionSubscriptionRequest.subscription:type_name -> o365.subscription.v1.Subscription
 	1,  // 7: o365.subscription.v1.ProvisionSubscriptionResponse.subscription:type_name -> o365.subscription.v1.Subscription
@@ -1280,28 +1522,35 @@ var file_o365_subscription_v1_subscription_proto_depIdxs = []int32{
 	1,  // 10: o365.subscription.v1.ConfigureSubscriptionResponse.subscription:type_name -> o365.subscription.v1.Subscription
 	1,  // 11: o365.subscription.v1.UnprovisionSubscriptionResponse.subscription:type_name -> o365.subscription.v1.Subscription
 	1,  // 12: o365.subscription.v1.UpgradeSubscriptionResponse.subscription:type_name -> o365.subscription.v1.Subscription
-	22, // 13: o365.subscription.v1.NotifySubscriptionLinkRequest.body:type_name -> google.protobuf.Struct
-	2,  // 14: o365.subscription.v1.SubscriptionService.ListOffers:input_type -> o365.subscription.v1.ListOffersRequest
-	4,  // 15: o365.subscription.v1.SubscriptionService.ProvisionSubscription:input_type -> o365.subscription.v1.ProvisionSubscriptionRequest
-	6,  // 16: o365.subscription.v1.SubscriptionService.GetSubscription:input_type -> o365.subscription.v1.GetSubscriptionRequest
-	8,  // 17: o365.subscription.v1.SubscriptionService.ConfigureSubscription:input_type -> o365.subscription.v1.ConfigureSubscriptionRequest
-	10, // 18: o365.subscription.v1.SubscriptionService.UnprovisionSubscription:input_type -> o365.subscription.v1.UnprovisionSubscriptionRequest
-	12, // 19: o365.subscription.v1.SubscriptionService.UpgradeSubscription:input_type -> o365.subscription.v1.UpgradeSubscriptionRequest
-	14, // 20: o365.subscription.v1.SubscriptionService.NotifySubscriptionLink:input_type -> o365.subscription.v1.NotifySubscriptionLinkRequest
-	16, // 21: o365.subscription.v1.SubscriptionService.ResolveSubscription:input_type -> o365.subscription.v1.ResolveSubscriptionRequest
-	3,  // 22: o365.subscription.v1.SubscriptionService.ListOffers:output_type -> o365.subscription.v1.ListOffersResponse
-	5,  // 23: o365.subscription.v1.SubscriptionService.ProvisionSubscription:output_type -> o365.subscription.v1.ProvisionSubscriptionResponse
-	7,  // 24: o365.subscription.v1.SubscriptionService.GetSubscription:output_type -> o365.subscription.v1.GetSubscriptionResponse
-	9,  // 25: o365.subscription.v1.SubscriptionService.ConfigureSubscription:output_type -> o365.subscription.v1.ConfigureSubscriptionResponse
-	11, // 26: o365.subscription.v1.SubscriptionService.UnprovisionSubscription:output_type -> o365.subscription.v1.UnprovisionSubscriptionResponse
-	13, // 27: o365.subscription.v1.SubscriptionService.UpgradeSubscription:output_type -> o365.subscription.v1.UpgradeSubscriptionResponse
-	15, // 28: o365.subscription.v1.SubscriptionService.NotifySubscriptionLink:output_type -> o365.subscription.v1.NotifySubscriptionLinkResponse
-	17, // 29: o365.subscription.v1.SubscriptionService.ResolveSubscription:output_type -> o365.subscription.v1.ResolveSubscriptionResponse
-	22, // [22:30] is the sub-list for method output_type
-	14, // [14:22] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	26, // 13: o365.subscription.v1.NotifySubscriptionLinkRequest.body:type_name -> google.protobuf.Struct
+	27, // 14: o365.subscription.v1.CheckSubscriptionDriftResponse.items:type_name -> o365.aps.v1.DriftItem
+	27, // 15: o365.subscription.v1.RepairSubscriptionDriftRequest.items:type_name -> o365.aps.v1.DriftItem
+	27, // 16: o365.subscription.v1.RepairSubscriptionDriftResponse.items:type_name -> o365.aps.v1.DriftItem
+	2,  // 17: o365.subscription.v1.SubscriptionService.ListOffers:input_type -> o365.subscription.v1.ListOffersRequest
+	4,  // 18: o365.subscription.v1.SubscriptionService.ProvisionSubscription:input_type -> o365.subscription.v1.ProvisionSubscriptionRequest
+	6,  // 19: o365.subscription.v1.SubscriptionService.GetSubscription:input_type -> o365.subscription.v1.GetSubscriptionRequest
+	8,  // 20: o365.subscription.v1.SubscriptionService.ConfigureSubscription:input_type -> o365.subscription.v1.ConfigureSubscriptionRequest
+	10, // 21: o365.subscription.v1.SubscriptionService.UnprovisionSubscription:input_type -> o365.subscription.v1.UnprovisionSubscriptionRequest
+	12, // 22: o365.subscription.v1.SubscriptionService.UpgradeSubscription:input_type -> o365.subscription.v1.UpgradeSubscriptionRequest
+	14, // 23: o365.subscription.v1.SubscriptionService.NotifySubscriptionLink:input_type -> o365.subscription.v1.NotifySubscriptionLinkRequest
+	16, // 24: o365.subscription.v1.SubscriptionService.ResolveSubscription:input_type -> o365.subscription.v1.ResolveSubscriptionRequest
+	18, // 25: o365.subscription.v1.SubscriptionService.CheckSubscriptionDrift:input_type -> o365.subscription.v1.CheckSubscriptionDriftRequest
+	20, // 26: o365.subscription.v1.SubscriptionService.RepairSubscriptionDrift:input_type -> o365.subscription.v1.RepairSubscriptionDriftRequest
+	3,  // 27: o365.subscription.v1.SubscriptionService.ListOffers:output_type -> o365.subscription.v1.ListOffersResponse
+	5,  // 28: o365.subscription.v1.SubscriptionService.ProvisionSubscription:output_type -> o365.subscription.v1.ProvisionSubscriptionResponse
+	7,  // 29: o365.subscription.v1.SubscriptionService.GetSubscription:output_type -> o365.subscription.v1.GetSubscriptionResponse
+	9,  // 30: o365.subscription.v1.SubscriptionService.ConfigureSubscription:output_type -> o365.subscription.v1.ConfigureSubscriptionResponse
+	11, // 31: o365.subscription.v1.SubscriptionService.UnprovisionSubscription:output_type -> o365.subscription.v1.UnprovisionSubscriptionResponse
+	13, // 32: o365.subscription.v1.SubscriptionService.UpgradeSubscription:output_type -> o365.subscription.v1.UpgradeSubscriptionResponse
+	15, // 33: o365.subscription.v1.SubscriptionService.NotifySubscriptionLink:output_type -> o365.subscription.v1.NotifySubscriptionLinkResponse
+	17, // 34: o365.subscription.v1.SubscriptionService.ResolveSubscription:output_type -> o365.subscription.v1.ResolveSubscriptionResponse
+	19, // 35: o365.subscription.v1.SubscriptionService.CheckSubscriptionDrift:output_type -> o365.subscription.v1.CheckSubscriptionDriftResponse
+	21, // 36: o365.subscription.v1.SubscriptionService.RepairSubscriptionDrift:output_type -> o365.subscription.v1.RepairSubscriptionDriftResponse
+	27, // [27:37] is the sub-list for method output_type
+	17, // [17:27] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_o365_subscription_v1_subscription_proto_init() }
@@ -1317,7 +1566,7 @@ func file_o365_subscription_v1_subscription_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_subscription_v1_subscription_proto_rawDesc), len(file_o365_subscription_v1_subscription_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

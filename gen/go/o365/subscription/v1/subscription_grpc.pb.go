@@ -30,6 +30,8 @@ const (
 	SubscriptionService_UpgradeSubscription_FullMethodName     = "/o365.subscription.v1.SubscriptionService/UpgradeSubscription"
 	SubscriptionService_NotifySubscriptionLink_FullMethodName  = "/o365.subscription.v1.SubscriptionService/NotifySubscriptionLink"
 	SubscriptionService_ResolveSubscription_FullMethodName     = "/o365.subscription.v1.SubscriptionService/ResolveSubscription"
+	SubscriptionService_CheckSubscriptionDrift_FullMethodName  = "/o365.subscription.v1.SubscriptionService/CheckSubscriptionDrift"
+	SubscriptionService_RepairSubscriptionDrift_FullMethodName = "/o365.subscription.v1.SubscriptionService/RepairSubscriptionDrift"
 )
 
 // SubscriptionServiceClient is the client API for SubscriptionService service.
@@ -57,6 +59,13 @@ type SubscriptionServiceClient interface {
 	// ResolveSubscription tells which license SKU a subscription grants, for
 	// the user service. Internal: not exposed over REST.
 	ResolveSubscription(ctx context.Context, in *ResolveSubscriptionRequest, opts ...grpc.CallOption) (*ResolveSubscriptionResponse, error)
+	// CheckSubscriptionDrift compares a tenant's subscriptions with Partner
+	// Center and changes nothing. Internal: called by the tenant service.
+	CheckSubscriptionDrift(ctx context.Context, in *CheckSubscriptionDriftRequest, opts ...grpc.CallOption) (*CheckSubscriptionDriftResponse, error)
+	// RepairSubscriptionDrift pushes the platform's quantity and state of
+	// subscriptions to Partner Center (a purchase or cancellation: only for
+	// items named explicitly). Internal: called by the tenant service.
+	RepairSubscriptionDrift(ctx context.Context, in *RepairSubscriptionDriftRequest, opts ...grpc.CallOption) (*RepairSubscriptionDriftResponse, error)
 }
 
 type subscriptionServiceClient struct {
@@ -147,6 +156,26 @@ func (c *subscriptionServiceClient) ResolveSubscription(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *subscriptionServiceClient) CheckSubscriptionDrift(ctx context.Context, in *CheckSubscriptionDriftRequest, opts ...grpc.CallOption) (*CheckSubscriptionDriftResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckSubscriptionDriftResponse)
+	err := c.cc.Invoke(ctx, SubscriptionService_CheckSubscriptionDrift_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *subscriptionServiceClient) RepairSubscriptionDrift(ctx context.Context, in *RepairSubscriptionDriftRequest, opts ...grpc.CallOption) (*RepairSubscriptionDriftResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RepairSubscriptionDriftResponse)
+	err := c.cc.Invoke(ctx, SubscriptionService_RepairSubscriptionDrift_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SubscriptionServiceServer is the server API for SubscriptionService service.
 // All implementations must embed UnimplementedSubscriptionServiceServer
 // for forward compatibility.
@@ -172,6 +201,13 @@ type SubscriptionServiceServer interface {
 	// ResolveSubscription tells which license SKU a subscription grants, for
 	// the user service. Internal: not exposed over REST.
 	ResolveSubscription(context.Context, *ResolveSubscriptionRequest) (*ResolveSubscriptionResponse, error)
+	// CheckSubscriptionDrift compares a tenant's subscriptions with Partner
+	// Center and changes nothing. Internal: called by the tenant service.
+	CheckSubscriptionDrift(context.Context, *CheckSubscriptionDriftRequest) (*CheckSubscriptionDriftResponse, error)
+	// RepairSubscriptionDrift pushes the platform's quantity and state of
+	// subscriptions to Partner Center (a purchase or cancellation: only for
+	// items named explicitly). Internal: called by the tenant service.
+	RepairSubscriptionDrift(context.Context, *RepairSubscriptionDriftRequest) (*RepairSubscriptionDriftResponse, error)
 	mustEmbedUnimplementedSubscriptionServiceServer()
 }
 
@@ -205,6 +241,12 @@ func (UnimplementedSubscriptionServiceServer) NotifySubscriptionLink(context.Con
 }
 func (UnimplementedSubscriptionServiceServer) ResolveSubscription(context.Context, *ResolveSubscriptionRequest) (*ResolveSubscriptionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResolveSubscription not implemented")
+}
+func (UnimplementedSubscriptionServiceServer) CheckSubscriptionDrift(context.Context, *CheckSubscriptionDriftRequest) (*CheckSubscriptionDriftResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckSubscriptionDrift not implemented")
+}
+func (UnimplementedSubscriptionServiceServer) RepairSubscriptionDrift(context.Context, *RepairSubscriptionDriftRequest) (*RepairSubscriptionDriftResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RepairSubscriptionDrift not implemented")
 }
 func (UnimplementedSubscriptionServiceServer) mustEmbedUnimplementedSubscriptionServiceServer() {}
 func (UnimplementedSubscriptionServiceServer) testEmbeddedByValue()                             {}
@@ -371,6 +413,42 @@ func _SubscriptionService_ResolveSubscription_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SubscriptionService_CheckSubscriptionDrift_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckSubscriptionDriftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscriptionServiceServer).CheckSubscriptionDrift(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SubscriptionService_CheckSubscriptionDrift_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscriptionServiceServer).CheckSubscriptionDrift(ctx, req.(*CheckSubscriptionDriftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SubscriptionService_RepairSubscriptionDrift_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RepairSubscriptionDriftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscriptionServiceServer).RepairSubscriptionDrift(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SubscriptionService_RepairSubscriptionDrift_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscriptionServiceServer).RepairSubscriptionDrift(ctx, req.(*RepairSubscriptionDriftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SubscriptionService_ServiceDesc is the grpc.ServiceDesc for SubscriptionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -409,6 +487,14 @@ var SubscriptionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResolveSubscription",
 			Handler:    _SubscriptionService_ResolveSubscription_Handler,
+		},
+		{
+			MethodName: "CheckSubscriptionDrift",
+			Handler:    _SubscriptionService_CheckSubscriptionDrift_Handler,
+		},
+		{
+			MethodName: "RepairSubscriptionDrift",
+			Handler:    _SubscriptionService_RepairSubscriptionDrift_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -24,6 +24,264 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GetTenantDriftRequest names the tenant.
+type GetTenantDriftRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// APS id of the tenant.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Check again now (asynchronously: answered with 202 until done).
+	Refresh       bool `protobuf:"varint,2,opt,name=refresh,proto3" json:"refresh,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTenantDriftRequest) Reset() {
+	*x = GetTenantDriftRequest{}
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTenantDriftRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTenantDriftRequest) ProtoMessage() {}
+
+func (x *GetTenantDriftRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTenantDriftRequest.ProtoReflect.Descriptor instead.
+func (*GetTenantDriftRequest) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetTenantDriftRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GetTenantDriftRequest) GetRefresh() bool {
+	if x != nil {
+		return x.Refresh
+	}
+	return false
+}
+
+// GetTenantDriftResponse carries the report.
+type GetTenantDriftResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The latest report.
+	Report        *v1.DriftReport `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTenantDriftResponse) Reset() {
+	*x = GetTenantDriftResponse{}
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTenantDriftResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTenantDriftResponse) ProtoMessage() {}
+
+func (x *GetTenantDriftResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTenantDriftResponse.ProtoReflect.Descriptor instead.
+func (*GetTenantDriftResponse) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetTenantDriftResponse) GetReport() *v1.DriftReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+// RepairTenantRequest names the items to repair.
+type RepairTenantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// APS id of the tenant.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The body: which items.
+	Selection *RepairSelection `protobuf:"bytes,2,opt,name=selection,proto3" json:"selection,omitempty"`
+	// Answer what would be done and do nothing (?dry_run=true).
+	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairTenantRequest) Reset() {
+	*x = RepairTenantRequest{}
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairTenantRequest) ProtoMessage() {}
+
+func (x *RepairTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairTenantRequest.ProtoReflect.Descriptor instead.
+func (*RepairTenantRequest) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RepairTenantRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RepairTenantRequest) GetSelection() *RepairSelection {
+	if x != nil {
+		return x.Selection
+	}
+	return nil
+}
+
+func (x *RepairTenantRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// RepairSelection is the body of POST /tenants/{id}/repair.
+type RepairSelection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Indexes in the latest report (numbers) or Microsoft ids (strings);
+	// empty means every item except purchases and cancellations.
+	Items         *structpb.ListValue `protobuf:"bytes,1,opt,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairSelection) Reset() {
+	*x = RepairSelection{}
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairSelection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairSelection) ProtoMessage() {}
+
+func (x *RepairSelection) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairSelection.ProtoReflect.Descriptor instead.
+func (*RepairSelection) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RepairSelection) GetItems() *structpb.ListValue {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// RepairTenantResponse is the report of what was (or would be) done.
+type RepairTenantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Each item with its outcome.
+	Report        *v1.DriftReport `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairTenantResponse) Reset() {
+	*x = RepairTenantResponse{}
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairTenantResponse) ProtoMessage() {}
+
+func (x *RepairTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairTenantResponse.ProtoReflect.Descriptor instead.
+func (*RepairTenantResponse) Descriptor() ([]byte, []int) {
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RepairTenantResponse) GetReport() *v1.DriftReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 // Company is the customer's company profile.
 type Company struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -43,7 +301,7 @@ type Company struct {
 
 func (x *Company) Reset() {
 	*x = Company{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[0]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -55,7 +313,7 @@ func (x *Company) String() string {
 func (*Company) ProtoMessage() {}
 
 func (x *Company) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[0]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -68,7 +326,7 @@ func (x *Company) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Company.ProtoReflect.Descriptor instead.
 func (*Company) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{0}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Company) GetName() string {
@@ -133,7 +391,7 @@ type Address struct {
 
 func (x *Address) Reset() {
 	*x = Address{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[1]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -145,7 +403,7 @@ func (x *Address) String() string {
 func (*Address) ProtoMessage() {}
 
 func (x *Address) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[1]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -158,7 +416,7 @@ func (x *Address) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Address.ProtoReflect.Descriptor instead.
 func (*Address) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{1}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Address) GetFirstName() string {
@@ -243,7 +501,7 @@ type Mca struct {
 
 func (x *Mca) Reset() {
 	*x = Mca{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[2]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -255,7 +513,7 @@ func (x *Mca) String() string {
 func (*Mca) ProtoMessage() {}
 
 func (x *Mca) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[2]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -268,7 +526,7 @@ func (x *Mca) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mca.ProtoReflect.Descriptor instead.
 func (*Mca) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{2}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Mca) GetFirstName() string {
@@ -343,7 +601,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[3]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +613,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[3]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +626,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{3}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Tenant) GetAps() *v1.Meta {
@@ -490,7 +748,7 @@ type Gdap struct {
 
 func (x *Gdap) Reset() {
 	*x = Gdap{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[4]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +760,7 @@ func (x *Gdap) String() string {
 func (*Gdap) ProtoMessage() {}
 
 func (x *Gdap) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[4]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +773,7 @@ func (x *Gdap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Gdap.ProtoReflect.Descriptor instead.
 func (*Gdap) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{4}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Gdap) GetState() string {
@@ -571,7 +829,7 @@ type ProvisionTenantRequest struct {
 
 func (x *ProvisionTenantRequest) Reset() {
 	*x = ProvisionTenantRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[5]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +841,7 @@ func (x *ProvisionTenantRequest) String() string {
 func (*ProvisionTenantRequest) ProtoMessage() {}
 
 func (x *ProvisionTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[5]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +854,7 @@ func (x *ProvisionTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionTenantRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionTenantRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{5}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ProvisionTenantRequest) GetTenant() *Tenant {
@@ -617,7 +875,7 @@ type ProvisionTenantResponse struct {
 
 func (x *ProvisionTenantResponse) Reset() {
 	*x = ProvisionTenantResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[6]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +887,7 @@ func (x *ProvisionTenantResponse) String() string {
 func (*ProvisionTenantResponse) ProtoMessage() {}
 
 func (x *ProvisionTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[6]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +900,7 @@ func (x *ProvisionTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionTenantResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionTenantResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{6}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ProvisionTenantResponse) GetTenant() *Tenant {
@@ -663,7 +921,7 @@ type GetTenantRequest struct {
 
 func (x *GetTenantRequest) Reset() {
 	*x = GetTenantRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[7]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +933,7 @@ func (x *GetTenantRequest) String() string {
 func (*GetTenantRequest) ProtoMessage() {}
 
 func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[7]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +946,7 @@ func (x *GetTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{7}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetTenantRequest) GetId() string {
@@ -709,7 +967,7 @@ type GetTenantResponse struct {
 
 func (x *GetTenantResponse) Reset() {
 	*x = GetTenantResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[8]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +979,7 @@ func (x *GetTenantResponse) String() string {
 func (*GetTenantResponse) ProtoMessage() {}
 
 func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[8]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +992,7 @@ func (x *GetTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{8}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetTenantResponse) GetTenant() *Tenant {
@@ -757,7 +1015,7 @@ type ConfigureTenantRequest struct {
 
 func (x *ConfigureTenantRequest) Reset() {
 	*x = ConfigureTenantRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[9]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +1027,7 @@ func (x *ConfigureTenantRequest) String() string {
 func (*ConfigureTenantRequest) ProtoMessage() {}
 
 func (x *ConfigureTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[9]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +1040,7 @@ func (x *ConfigureTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureTenantRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureTenantRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{9}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ConfigureTenantRequest) GetId() string {
@@ -810,7 +1068,7 @@ type ConfigureTenantResponse struct {
 
 func (x *ConfigureTenantResponse) Reset() {
 	*x = ConfigureTenantResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[10]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +1080,7 @@ func (x *ConfigureTenantResponse) String() string {
 func (*ConfigureTenantResponse) ProtoMessage() {}
 
 func (x *ConfigureTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[10]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +1093,7 @@ func (x *ConfigureTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureTenantResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureTenantResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{10}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ConfigureTenantResponse) GetTenant() *Tenant {
@@ -856,7 +1114,7 @@ type UnprovisionTenantRequest struct {
 
 func (x *UnprovisionTenantRequest) Reset() {
 	*x = UnprovisionTenantRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[11]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +1126,7 @@ func (x *UnprovisionTenantRequest) String() string {
 func (*UnprovisionTenantRequest) ProtoMessage() {}
 
 func (x *UnprovisionTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[11]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +1139,7 @@ func (x *UnprovisionTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnprovisionTenantRequest.ProtoReflect.Descriptor instead.
 func (*UnprovisionTenantRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{11}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UnprovisionTenantRequest) GetId() string {
@@ -902,7 +1160,7 @@ type UnprovisionTenantResponse struct {
 
 func (x *UnprovisionTenantResponse) Reset() {
 	*x = UnprovisionTenantResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[12]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -914,7 +1172,7 @@ func (x *UnprovisionTenantResponse) String() string {
 func (*UnprovisionTenantResponse) ProtoMessage() {}
 
 func (x *UnprovisionTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[12]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -927,7 +1185,7 @@ func (x *UnprovisionTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnprovisionTenantResponse.ProtoReflect.Descriptor instead.
 func (*UnprovisionTenantResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{12}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UnprovisionTenantResponse) GetTenant() *Tenant {
@@ -954,7 +1212,7 @@ type NotifyTenantLinkRequest struct {
 
 func (x *NotifyTenantLinkRequest) Reset() {
 	*x = NotifyTenantLinkRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[13]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1224,7 @@ func (x *NotifyTenantLinkRequest) String() string {
 func (*NotifyTenantLinkRequest) ProtoMessage() {}
 
 func (x *NotifyTenantLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[13]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1237,7 @@ func (x *NotifyTenantLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyTenantLinkRequest.ProtoReflect.Descriptor instead.
 func (*NotifyTenantLinkRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{13}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NotifyTenantLinkRequest) GetId() string {
@@ -1019,7 +1277,7 @@ type NotifyTenantLinkResponse struct {
 
 func (x *NotifyTenantLinkResponse) Reset() {
 	*x = NotifyTenantLinkResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[14]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1031,7 +1289,7 @@ func (x *NotifyTenantLinkResponse) String() string {
 func (*NotifyTenantLinkResponse) ProtoMessage() {}
 
 func (x *NotifyTenantLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[14]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1044,7 +1302,7 @@ func (x *NotifyTenantLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyTenantLinkResponse.ProtoReflect.Descriptor instead.
 func (*NotifyTenantLinkResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{14}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{19}
 }
 
 // ResolveTenantRequest names a tenant of an instance.
@@ -1060,7 +1318,7 @@ type ResolveTenantRequest struct {
 
 func (x *ResolveTenantRequest) Reset() {
 	*x = ResolveTenantRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[15]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1330,7 @@ func (x *ResolveTenantRequest) String() string {
 func (*ResolveTenantRequest) ProtoMessage() {}
 
 func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[15]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1343,7 @@ func (x *ResolveTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantRequest.ProtoReflect.Descriptor instead.
 func (*ResolveTenantRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{15}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResolveTenantRequest) GetInstanceId() string {
@@ -1123,7 +1381,7 @@ type ResolveTenantResponse struct {
 
 func (x *ResolveTenantResponse) Reset() {
 	*x = ResolveTenantResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[16]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1393,7 @@ func (x *ResolveTenantResponse) String() string {
 func (*ResolveTenantResponse) ProtoMessage() {}
 
 func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[16]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1406,7 @@ func (x *ResolveTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTenantResponse.ProtoReflect.Descriptor instead.
 func (*ResolveTenantResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{16}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ResolveTenantResponse) GetMsCustomerId() string {
@@ -1204,7 +1462,7 @@ type SynchronizeTenantRequest struct {
 
 func (x *SynchronizeTenantRequest) Reset() {
 	*x = SynchronizeTenantRequest{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[17]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1474,7 @@ func (x *SynchronizeTenantRequest) String() string {
 func (*SynchronizeTenantRequest) ProtoMessage() {}
 
 func (x *SynchronizeTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[17]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1487,7 @@ func (x *SynchronizeTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SynchronizeTenantRequest.ProtoReflect.Descriptor instead.
 func (*SynchronizeTenantRequest) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{17}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SynchronizeTenantRequest) GetId() string {
@@ -1260,7 +1518,7 @@ type SyncChange struct {
 
 func (x *SyncChange) Reset() {
 	*x = SyncChange{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[18]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1530,7 @@ func (x *SyncChange) String() string {
 func (*SyncChange) ProtoMessage() {}
 
 func (x *SyncChange) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[18]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1543,7 @@ func (x *SyncChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncChange.ProtoReflect.Descriptor instead.
 func (*SyncChange) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{18}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SyncChange) GetKind() string {
@@ -1336,7 +1594,7 @@ type SyncReport struct {
 
 func (x *SyncReport) Reset() {
 	*x = SyncReport{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[19]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1606,7 @@ func (x *SyncReport) String() string {
 func (*SyncReport) ProtoMessage() {}
 
 func (x *SyncReport) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[19]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1619,7 @@ func (x *SyncReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncReport.ProtoReflect.Descriptor instead.
 func (*SyncReport) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{19}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SyncReport) GetSynchronizedAt() *timestamppb.Timestamp {
@@ -1389,7 +1647,7 @@ type SynchronizeTenantResponse struct {
 
 func (x *SynchronizeTenantResponse) Reset() {
 	*x = SynchronizeTenantResponse{}
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[20]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1659,7 @@ func (x *SynchronizeTenantResponse) String() string {
 func (*SynchronizeTenantResponse) ProtoMessage() {}
 
 func (x *SynchronizeTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[20]
+	mi := &file_o365_tenant_v1_tenant_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1672,7 @@ func (x *SynchronizeTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SynchronizeTenantResponse.ProtoReflect.Descriptor instead.
 func (*SynchronizeTenantResponse) Descriptor() ([]byte, []int) {
-	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{20}
+	return file_o365_tenant_v1_tenant_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SynchronizeTenantResponse) GetReport() *SyncReport {
@@ -1428,7 +1686,20 @@ var File_o365_tenant_v1_tenant_proto protoreflect.FileDescriptor
 
 const file_o365_tenant_v1_tenant_proto_rawDesc = "" +
 	"\n" +
-	"\x1bo365/tenant/v1/tenant.proto\x12\x0eo365.tenant.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15o365/aps/v1/aps.proto\"\x9a\x01\n" +
+	"\x1bo365/tenant/v1/tenant.proto\x12\x0eo365.tenant.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15o365/aps/v1/aps.proto\x1a\x17o365/aps/v1/drift.proto\"A\n" +
+	"\x15GetTenantDriftRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\arefresh\x18\x02 \x01(\bR\arefresh\"J\n" +
+	"\x16GetTenantDriftResponse\x120\n" +
+	"\x06report\x18\x01 \x01(\v2\x18.o365.aps.v1.DriftReportR\x06report\"}\n" +
+	"\x13RepairTenantRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12=\n" +
+	"\tselection\x18\x02 \x01(\v2\x1f.o365.tenant.v1.RepairSelectionR\tselection\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"C\n" +
+	"\x0fRepairSelection\x120\n" +
+	"\x05items\x18\x01 \x01(\v2\x1a.google.protobuf.ListValueR\x05items\"H\n" +
+	"\x14RepairTenantResponse\x120\n" +
+	"\x06report\x18\x01 \x01(\v2\x18.o365.aps.v1.DriftReportR\x06report\"\x9a\x01\n" +
 	"\aCompany\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x18\n" +
@@ -1531,7 +1802,7 @@ const file_o365_tenant_v1_tenant_proto_rawDesc = "" +
 	"\x0fsynchronized_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x0esynchronizedAt\x124\n" +
 	"\achanges\x18\x02 \x03(\v2\x1a.o365.tenant.v1.SyncChangeR\achanges\"O\n" +
 	"\x19SynchronizeTenantResponse\x122\n" +
-	"\x06report\x18\x01 \x01(\v2\x1a.o365.tenant.v1.SyncReportR\x06report2\xc2\x05\n" +
+	"\x06report\x18\x01 \x01(\v2\x1a.o365.tenant.v1.SyncReportR\x06report2\xfe\x06\n" +
 	"\rTenantService\x12b\n" +
 	"\x0fProvisionTenant\x12&.o365.tenant.v1.ProvisionTenantRequest\x1a'.o365.tenant.v1.ProvisionTenantResponse\x12P\n" +
 	"\tGetTenant\x12 .o365.tenant.v1.GetTenantRequest\x1a!.o365.tenant.v1.GetTenantResponse\x12b\n" +
@@ -1539,7 +1810,9 @@ const file_o365_tenant_v1_tenant_proto_rawDesc = "" +
 	"\x11UnprovisionTenant\x12(.o365.tenant.v1.UnprovisionTenantRequest\x1a).o365.tenant.v1.UnprovisionTenantResponse\x12e\n" +
 	"\x10NotifyTenantLink\x12'.o365.tenant.v1.NotifyTenantLinkRequest\x1a(.o365.tenant.v1.NotifyTenantLinkResponse\x12h\n" +
 	"\x11SynchronizeTenant\x12(.o365.tenant.v1.SynchronizeTenantRequest\x1a).o365.tenant.v1.SynchronizeTenantResponse\x12\\\n" +
-	"\rResolveTenant\x12$.o365.tenant.v1.ResolveTenantRequest\x1a%.o365.tenant.v1.ResolveTenantResponseB?Z=github.com/o365gateway/gateway/gen/go/o365/tenant/v1;tenantv1b\x06proto3"
+	"\rResolveTenant\x12$.o365.tenant.v1.ResolveTenantRequest\x1a%.o365.tenant.v1.ResolveTenantResponse\x12_\n" +
+	"\x0eGetTenantDrift\x12%.o365.tenant.v1.GetTenantDriftRequest\x1a&.o365.tenant.v1.GetTenantDriftResponse\x12Y\n" +
+	"\fRepairTenant\x12#.o365.tenant.v1.RepairTenantRequest\x1a$.o365.tenant.v1.RepairTenantResponseB?Z=github.com/o365gateway/gateway/gen/go/o365/tenant/v1;tenantv1b\x06proto3"
 
 var (
 	file_o365_tenant_v1_tenant_proto_rawDescOnce sync.Once
@@ -1553,75 +1826,90 @@ func file_o365_tenant_v1_tenant_proto_rawDescGZIP() []byte {
 	return file_o365_tenant_v1_tenant_proto_rawDescData
 }
 
-var file_o365_tenant_v1_tenant_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_o365_tenant_v1_tenant_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_o365_tenant_v1_tenant_proto_goTypes = []any{
-	(*Company)(nil),                   // 0: o365.tenant.v1.Company
-	(*Address)(nil),                   // 1: o365.tenant.v1.Address
-	(*Mca)(nil),                       // 2: o365.tenant.v1.Mca
-	(*Tenant)(nil),                    // 3: o365.tenant.v1.Tenant
-	(*Gdap)(nil),                      // 4: o365.tenant.v1.Gdap
-	(*ProvisionTenantRequest)(nil),    // 5: o365.tenant.v1.ProvisionTenantRequest
-	(*ProvisionTenantResponse)(nil),   // 6: o365.tenant.v1.ProvisionTenantResponse
-	(*GetTenantRequest)(nil),          // 7: o365.tenant.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),         // 8: o365.tenant.v1.GetTenantResponse
-	(*ConfigureTenantRequest)(nil),    // 9: o365.tenant.v1.ConfigureTenantRequest
-	(*ConfigureTenantResponse)(nil),   // 10: o365.tenant.v1.ConfigureTenantResponse
-	(*UnprovisionTenantRequest)(nil),  // 11: o365.tenant.v1.UnprovisionTenantRequest
-	(*UnprovisionTenantResponse)(nil), // 12: o365.tenant.v1.UnprovisionTenantResponse
-	(*NotifyTenantLinkRequest)(nil),   // 13: o365.tenant.v1.NotifyTenantLinkRequest
-	(*NotifyTenantLinkResponse)(nil),  // 14: o365.tenant.v1.NotifyTenantLinkResponse
-	(*ResolveTenantRequest)(nil),      // 15: o365.tenant.v1.ResolveTenantRequest
-	(*ResolveTenantResponse)(nil),     // 16: o365.tenant.v1.ResolveTenantResponse
-	(*SynchronizeTenantRequest)(nil),  // 17: o365.tenant.v1.SynchronizeTenantRequest
-	(*SyncChange)(nil),                // 18: o365.tenant.v1.SyncChange
-	(*SyncReport)(nil),                // 19: o365.tenant.v1.SyncReport
-	(*SynchronizeTenantResponse)(nil), // 20: o365.tenant.v1.SynchronizeTenantResponse
-	(*v1.Meta)(nil),                   // 21: o365.aps.v1.Meta
-	(*v1.Link)(nil),                   // 22: o365.aps.v1.Link
-	(*timestamppb.Timestamp)(nil),     // 23: google.protobuf.Timestamp
-	(*v1.Counter)(nil),                // 24: o365.aps.v1.Counter
-	(*structpb.Struct)(nil),           // 25: google.protobuf.Struct
+	(*GetTenantDriftRequest)(nil),     // 0: o365.tenant.v1.GetTenantDriftRequest
+	(*GetTenantDriftResponse)(nil),    // 1: o365.tenant.v1.GetTenantDriftResponse
+	(*RepairTenantRequest)(nil),       // 2: o365.tenant.v1.RepairTenantRequest
+	(*RepairSelection)(nil),           // 3: o365.tenant.v1.RepairSelection
+	(*RepairTenantResponse)(nil),      // 4: o365.tenant.v1.RepairTenantResponse
+	(*Company)(nil),                   // 5: o365.tenant.v1.Company
+	(*Address)(nil),                   // 6: o365.tenant.v1.Address
+	(*Mca)(nil),                       // 7: o365.tenant.v1.Mca
+	(*Tenant)(nil),                    // 8: o365.tenant.v1.Tenant
+	(*Gdap)(nil),                      // 9: o365.tenant.v1.Gdap
+	(*ProvisionTenantRequest)(nil),    // 10: o365.tenant.v1.ProvisionTenantRequest
+	(*ProvisionTenantResponse)(nil),   // 11: o365.tenant.v1.ProvisionTenantResponse
+	(*GetTenantRequest)(nil),          // 12: o365.tenant.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),         // 13: o365.tenant.v1.GetTenantResponse
+	(*ConfigureTenantRequest)(nil),    // 14: o365.tenant.v1.ConfigureTenantRequest
+	(*ConfigureTenantResponse)(nil),   // 15: o365.tenant.v1.ConfigureTenantResponse
+	(*UnprovisionTenantRequest)(nil),  // 16: o365.tenant.v1.UnprovisionTenantRequest
+	(*UnprovisionTenantResponse)(nil), // 17: o365.tenant.v1.UnprovisionTenantResponse
+	(*NotifyTenantLinkRequest)(nil),   // 18: o365.tenant.v1.NotifyTenantLinkRequest
+	(*NotifyTenantLinkResponse)(nil),  // 19: o365.tenant.v1.NotifyTenantLinkResponse
+	(*ResolveTenantRequest)(nil),      // 20: o365.tenant.v1.ResolveTenantRequest
+	(*ResolveTenantResponse)(nil),     // 21: o365.tenant.v1.ResolveTenantResponse
+	(*SynchronizeTenantRequest)(nil),  // 22: o365.tenant.v1.SynchronizeTenantRequest
+	(*SyncChange)(nil),                // 23: o365.tenant.v1.SyncChange
+	(*SyncReport)(nil),                // 24: o365.tenant.v1.SyncReport
+	(*SynchronizeTenantResponse)(nil), // 25: o365.tenant.v1.SynchronizeTenantResponse
+	(*v1.DriftReport)(nil),            // 26: o365.aps.v1.DriftReport
+	(*structpb.ListValue)(nil),        // 27: google.protobuf.ListValue
+	(*v1.Meta)(nil),                   // 28: o365.aps.v1.Meta
+	(*v1.Link)(nil),                   // 29: o365.aps.v1.Link
+	(*timestamppb.Timestamp)(nil),     // 30: google.protobuf.Timestamp
+	(*v1.Counter)(nil),                // 31: o365.aps.v1.Counter
+	(*structpb.Struct)(nil),           // 32: google.protobuf.Struct
 }
 var file_o365_tenant_v1_tenant_proto_depIdxs = []int32{
-	21, // 0: o365.tenant.v1.Tenant.aps:type_name -> o365.aps.v1.Meta
-	0,  // 1: o365.tenant.v1.Tenant.company:type_name -> o365.tenant.v1.Company
-	1,  // 2: o365.tenant.v1.Tenant.address:type_name -> o365.tenant.v1.Address
-	2,  // 3: o365.tenant.v1.Tenant.mca:type_name -> o365.tenant.v1.Mca
-	22, // 4: o365.tenant.v1.Tenant.account:type_name -> o365.aps.v1.Link
-	23, // 5: o365.tenant.v1.Tenant.last_synchronization:type_name -> google.protobuf.Timestamp
-	24, // 6: o365.tenant.v1.Tenant.seats:type_name -> o365.aps.v1.Counter
-	4,  // 7: o365.tenant.v1.Tenant.gdap:type_name -> o365.tenant.v1.Gdap
-	23, // 8: o365.tenant.v1.Gdap.expires_at:type_name -> google.protobuf.Timestamp
-	3,  // 9: o365.tenant.v1.ProvisionTenantRequest.tenant:type_name -> o365.tenant.v1.Tenant
-	3,  // 10: o365.tenant.v1.ProvisionTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
-	3,  // 11: o365.tenant.v1.GetTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
-	3,  // 12: o365.tenant.v1.ConfigureTenantRequest.tenant:type_name -> o365.tenant.v1.Tenant
-	3,  // 13: o365.tenant.v1.ConfigureTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
-	3,  // 14: o365.tenant.v1.UnprovisionTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
-	25, // 15: o365.tenant.v1.NotifyTenantLinkRequest.body:type_name -> google.protobuf.Struct
-	4,  // 16: o365.tenant.v1.ResolveTenantResponse.gdap:type_name -> o365.tenant.v1.Gdap
-	23, // 17: o365.tenant.v1.SyncReport.synchronized_at:type_name -> google.protobuf.Timestamp
-	18, // 18: o365.tenant.v1.SyncReport.changes:type_name -> o365.tenant.v1.SyncChange
-	19, // 19: o365.tenant.v1.SynchronizeTenantResponse.report:type_name -> o365.tenant.v1.SyncReport
-	5,  // 20: o365.tenant.v1.TenantService.ProvisionTenant:input_type -> o365.tenant.v1.ProvisionTenantRequest
-	7,  // 21: o365.tenant.v1.TenantService.GetTenant:input_type -> o365.tenant.v1.GetTenantRequest
-	9,  // 22: o365.tenant.v1.TenantService.ConfigureTenant:input_type -> o365.tenant.v1.ConfigureTenantRequest
-	11, // 23: o365.tenant.v1.TenantService.UnprovisionTenant:input_type -> o365.tenant.v1.UnprovisionTenantRequest
-	13, // 24: o365.tenant.v1.TenantService.NotifyTenantLink:input_type -> o365.tenant.v1.NotifyTenantLinkRequest
-	17, // 25: o365.tenant.v1.TenantService.SynchronizeTenant:input_type -> o365.tenant.v1.SynchronizeTenantRequest
-	15, // 26: o365.tenant.v1.TenantService.ResolveTenant:input_type -> o365.tenant.v1.ResolveTenantRequest
-	6,  // 27: o365.tenant.v1.TenantService.ProvisionTenant:output_type -> o365.tenant.v1.ProvisionTenantResponse
-	8,  // 28: o365.tenant.v1.TenantService.GetTenant:output_type -> o365.tenant.v1.GetTenantResponse
-	10, // 29: o365.tenant.v1.TenantService.ConfigureTenant:output_type -> o365.tenant.v1.ConfigureTenantResponse
-	12, // 30: o365.tenant.v1.TenantService.UnprovisionTenant:output_type -> o365.tenant.v1.UnprovisionTenantResponse
-	14, // 31: o365.tenant.v1.TenantService.NotifyTenantLink:output_type -> o365.tenant.v1.NotifyTenantLinkResponse
-	20, // 32: o365.tenant.v1.TenantService.SynchronizeTenant:output_type -> o365.tenant.v1.SynchronizeTenantResponse
-	16, // 33: o365.tenant.v1.TenantService.ResolveTenant:output_type -> o365.tenant.v1.ResolveTenantResponse
-	27, // [27:34] is the sub-list for method output_type
-	20, // [20:27] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	26, // 0: o365.tenant.v1.GetTenantDriftResponse.report:type_name -> o365.aps.v1.DriftReport
+	3,  // 1: o365.tenant.v1.RepairTenantRequest.selection:type_name -> o365.tenant.v1.RepairSelection
+	27, // 2: o365.tenant.v1.RepairSelection.items:type_name -> google.protobuf.ListValue
+	26, // 3: o365.tenant.v1.RepairTenantResponse.report:type_name -> o365.aps.v1.DriftReport
+	28, // 4: o365.tenant.v1.Tenant.aps:type_name -> o365.aps.v1.Meta
+	5,  // 5: o365.tenant.v1.Tenant.company:type_name -> o365.tenant.v1.Company
+	6,  // 6: o365.tenant.v1.Tenant.address:type_name -> o365.tenant.v1.Address
+	7,  // 7: o365.tenant.v1.Tenant.mca:type_name -> o365.tenant.v1.Mca
+	29, // 8: o365.tenant.v1.Tenant.account:type_name -> o365.aps.v1.Link
+	30, // 9: o365.tenant.v1.Tenant.last_synchronization:type_name -> google.protobuf.Timestamp
+	31, // 10: o365.tenant.v1.Tenant.seats:type_name -> o365.aps.v1.Counter
+	9,  // 11: o365.tenant.v1.Tenant.gdap:type_name -> o365.tenant.v1.Gdap
+	30, // 12: o365.tenant.v1.Gdap.expires_at:type_name -> google.protobuf.Timestamp
+	8,  // 13: o365.tenant.v1.ProvisionTenantRequest.tenant:type_name -> o365.tenant.v1.Tenant
+	8,  // 14: o365.tenant.v1.ProvisionTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
+	8,  // 15: o365.tenant.v1.GetTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
+	8,  // 16: o365.tenant.v1.ConfigureTenantRequest.tenant:type_name -> o365.tenant.v1.Tenant
+	8,  // 17: o365.tenant.v1.ConfigureTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
+	8,  // 18: o365.tenant.v1.UnprovisionTenantResponse.tenant:type_name -> o365.tenant.v1.Tenant
+	32, // 19: o365.tenant.v1.NotifyTenantLinkRequest.body:type_name -> google.protobuf.Struct
+	9,  // 20: o365.tenant.v1.ResolveTenantResponse.gdap:type_name -> o365.tenant.v1.Gdap
+	30, // 21: o365.tenant.v1.SyncReport.synchronized_at:type_name -> google.protobuf.Timestamp
+	23, // 22: o365.tenant.v1.SyncReport.changes:type_name -> o365.tenant.v1.SyncChange
+	24, // 23: o365.tenant.v1.SynchronizeTenantResponse.report:type_name -> o365.tenant.v1.SyncReport
+	10, // 24: o365.tenant.v1.TenantService.ProvisionTenant:input_type -> o365.tenant.v1.ProvisionTenantRequest
+	12, // 25: o365.tenant.v1.TenantService.GetTenant:input_type -> o365.tenant.v1.GetTenantRequest
+	14, // 26: o365.tenant.v1.TenantService.ConfigureTenant:input_type -> o365.tenant.v1.ConfigureTenantRequest
+	16, // 27: o365.tenant.v1.TenantService.UnprovisionTenant:input_type -> o365.tenant.v1.UnprovisionTenantRequest
+	18, // 28: o365.tenant.v1.TenantService.NotifyTenantLink:input_type -> o365.tenant.v1.NotifyTenantLinkRequest
+	22, // 29: o365.tenant.v1.TenantService.SynchronizeTenant:input_type -> o365.tenant.v1.SynchronizeTenantRequest
+	20, // 30: o365.tenant.v1.TenantService.ResolveTenant:input_type -> o365.tenant.v1.ResolveTenantRequest
+	0,  // 31: o365.tenant.v1.TenantService.GetTenantDrift:input_type -> o365.tenant.v1.GetTenantDriftRequest
+	2,  // 32: o365.tenant.v1.TenantService.RepairTenant:input_type -> o365.tenant.v1.RepairTenantRequest
+	11, // 33: o365.tenant.v1.TenantService.ProvisionTenant:output_type -> o365.tenant.v1.ProvisionTenantResponse
+	13, // 34: o365.tenant.v1.TenantService.GetTenant:output_type -> o365.tenant.v1.GetTenantResponse
+	15, // 35: o365.tenant.v1.TenantService.ConfigureTenant:output_type -> o365.tenant.v1.ConfigureTenantResponse
+	17, // 36: o365.tenant.v1.TenantService.UnprovisionTenant:output_type -> o365.tenant.v1.UnprovisionTenantResponse
+	19, // 37: o365.tenant.v1.TenantService.NotifyTenantLink:output_type -> o365.tenant.v1.NotifyTenantLinkResponse
+	25, // 38: o365.tenant.v1.TenantService.SynchronizeTenant:output_type -> o365.tenant.v1.SynchronizeTenantResponse
+	21, // 39: o365.tenant.v1.TenantService.ResolveTenant:output_type -> o365.tenant.v1.ResolveTenantResponse
+	1,  // 40: o365.tenant.v1.TenantService.GetTenantDrift:output_type -> o365.tenant.v1.GetTenantDriftResponse
+	4,  // 41: o365.tenant.v1.TenantService.RepairTenant:output_type -> o365.tenant.v1.RepairTenantResponse
+	33, // [33:42] is the sub-list for method output_type
+	24, // [24:33] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_o365_tenant_v1_tenant_proto_init() }
@@ -1635,7 +1923,7 @@ func file_o365_tenant_v1_tenant_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_tenant_v1_tenant_proto_rawDesc), len(file_o365_tenant_v1_tenant_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,8 @@ const (
 	TenantService_NotifyTenantLink_FullMethodName  = "/o365.tenant.v1.TenantService/NotifyTenantLink"
 	TenantService_SynchronizeTenant_FullMethodName = "/o365.tenant.v1.TenantService/SynchronizeTenant"
 	TenantService_ResolveTenant_FullMethodName     = "/o365.tenant.v1.TenantService/ResolveTenant"
+	TenantService_GetTenantDrift_FullMethodName    = "/o365.tenant.v1.TenantService/GetTenantDrift"
+	TenantService_RepairTenant_FullMethodName      = "/o365.tenant.v1.TenantService/RepairTenant"
 )
 
 // TenantServiceClient is the client API for TenantService service.
@@ -52,6 +54,12 @@ type TenantServiceClient interface {
 	// ResolveTenant returns what other services need to act for a tenant at
 	// Microsoft. Internal: not exposed over REST.
 	ResolveTenant(ctx context.Context, in *ResolveTenantRequest, opts ...grpc.CallOption) (*ResolveTenantResponse, error)
+	// GetTenantDrift returns the latest drift report of the tenant (GET
+	// /tenants/{id}/drift); refresh checks again in the background.
+	GetTenantDrift(ctx context.Context, in *GetTenantDriftRequest, opts ...grpc.CallOption) (*GetTenantDriftResponse, error)
+	// RepairTenant repairs drift items of the tenant (POST
+	// /tenants/{id}/repair): asynchronous, or a plan with dry_run.
+	RepairTenant(ctx context.Context, in *RepairTenantRequest, opts ...grpc.CallOption) (*RepairTenantResponse, error)
 }
 
 type tenantServiceClient struct {
@@ -132,6 +140,26 @@ func (c *tenantServiceClient) ResolveTenant(ctx context.Context, in *ResolveTena
 	return out, nil
 }
 
+func (c *tenantServiceClient) GetTenantDrift(ctx context.Context, in *GetTenantDriftRequest, opts ...grpc.CallOption) (*GetTenantDriftResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTenantDriftResponse)
+	err := c.cc.Invoke(ctx, TenantService_GetTenantDrift_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tenantServiceClient) RepairTenant(ctx context.Context, in *RepairTenantRequest, opts ...grpc.CallOption) (*RepairTenantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RepairTenantResponse)
+	err := c.cc.Invoke(ctx, TenantService_RepairTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TenantServiceServer is the server API for TenantService service.
 // All implementations must embed UnimplementedTenantServiceServer
 // for forward compatibility.
@@ -156,6 +184,12 @@ type TenantServiceServer interface {
 	// ResolveTenant returns what other services need to act for a tenant at
 	// Microsoft. Internal: not exposed over REST.
 	ResolveTenant(context.Context, *ResolveTenantRequest) (*ResolveTenantResponse, error)
+	// GetTenantDrift returns the latest drift report of the tenant (GET
+	// /tenants/{id}/drift); refresh checks again in the background.
+	GetTenantDrift(context.Context, *GetTenantDriftRequest) (*GetTenantDriftResponse, error)
+	// RepairTenant repairs drift items of the tenant (POST
+	// /tenants/{id}/repair): asynchronous, or a plan with dry_run.
+	RepairTenant(context.Context, *RepairTenantRequest) (*RepairTenantResponse, error)
 	mustEmbedUnimplementedTenantServiceServer()
 }
 
@@ -186,6 +220,12 @@ func (UnimplementedTenantServiceServer) SynchronizeTenant(context.Context, *Sync
 }
 func (UnimplementedTenantServiceServer) ResolveTenant(context.Context, *ResolveTenantRequest) (*ResolveTenantResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResolveTenant not implemented")
+}
+func (UnimplementedTenantServiceServer) GetTenantDrift(context.Context, *GetTenantDriftRequest) (*GetTenantDriftResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTenantDrift not implemented")
+}
+func (UnimplementedTenantServiceServer) RepairTenant(context.Context, *RepairTenantRequest) (*RepairTenantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RepairTenant not implemented")
 }
 func (UnimplementedTenantServiceServer) mustEmbedUnimplementedTenantServiceServer() {}
 func (UnimplementedTenantServiceServer) testEmbeddedByValue()                       {}
@@ -334,6 +374,42 @@ func _TenantService_ResolveTenant_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TenantService_GetTenantDrift_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTenantDriftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TenantServiceServer).GetTenantDrift(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TenantService_GetTenantDrift_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TenantServiceServer).GetTenantDrift(ctx, req.(*GetTenantDriftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TenantService_RepairTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RepairTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TenantServiceServer).RepairTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TenantService_RepairTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TenantServiceServer).RepairTenant(ctx, req.(*RepairTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TenantService_ServiceDesc is the grpc.ServiceDesc for TenantService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -368,6 +444,14 @@ var TenantService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResolveTenant",
 			Handler:    _TenantService_ResolveTenant_Handler,
+		},
+		{
+			MethodName: "GetTenantDrift",
+			Handler:    _TenantService_GetTenantDrift_Handler,
+		},
+		{
+			MethodName: "RepairTenant",
+			Handler:    _TenantService_RepairTenant_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -26,6 +26,226 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// CheckUserDriftRequest names a tenant of an instance.
+type CheckUserDriftRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The APS-Instance-ID of the instance.
+	InstanceId string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// APS id of the tenant.
+	TenantId      string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckUserDriftRequest) Reset() {
+	*x = CheckUserDriftRequest{}
+	mi := &file_o365_user_v1_user_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckUserDriftRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckUserDriftRequest) ProtoMessage() {}
+
+func (x *CheckUserDriftRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_user_v1_user_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckUserDriftRequest.ProtoReflect.Descriptor instead.
+func (*CheckUserDriftRequest) Descriptor() ([]byte, []int) {
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CheckUserDriftRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *CheckUserDriftRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+// CheckUserDriftResponse lists the user items.
+type CheckUserDriftResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The differences.
+	Items         []*v1.DriftItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckUserDriftResponse) Reset() {
+	*x = CheckUserDriftResponse{}
+	mi := &file_o365_user_v1_user_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckUserDriftResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckUserDriftResponse) ProtoMessage() {}
+
+func (x *CheckUserDriftResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_user_v1_user_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckUserDriftResponse.ProtoReflect.Descriptor instead.
+func (*CheckUserDriftResponse) Descriptor() ([]byte, []int) {
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CheckUserDriftResponse) GetItems() []*v1.DriftItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// RepairUserDriftRequest names the items to repair.
+type RepairUserDriftRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The APS-Instance-ID of the instance.
+	InstanceId string `protobuf:"bytes,1,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// APS id of the tenant.
+	TenantId string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// The items, as CheckUserDrift reported them.
+	Items []*v1.DriftItem `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	// Answer what would be done and do nothing.
+	DryRun        bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairUserDriftRequest) Reset() {
+	*x = RepairUserDriftRequest{}
+	mi := &file_o365_user_v1_user_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairUserDriftRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairUserDriftRequest) ProtoMessage() {}
+
+func (x *RepairUserDriftRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_user_v1_user_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairUserDriftRequest.ProtoReflect.Descriptor instead.
+func (*RepairUserDriftRequest) Descriptor() ([]byte, []int) {
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RepairUserDriftRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *RepairUserDriftRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *RepairUserDriftRequest) GetItems() []*v1.DriftItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *RepairUserDriftRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// RepairUserDriftResponse reports each item's outcome.
+type RepairUserDriftResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The items with their outcome; an adopted user's resource is its new id.
+	Items         []*v1.DriftItem `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairUserDriftResponse) Reset() {
+	*x = RepairUserDriftResponse{}
+	mi := &file_o365_user_v1_user_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairUserDriftResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairUserDriftResponse) ProtoMessage() {}
+
+func (x *RepairUserDriftResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_user_v1_user_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairUserDriftResponse.ProtoReflect.Descriptor instead.
+func (*RepairUserDriftResponse) Descriptor() ([]byte, []int) {
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RepairUserDriftResponse) GetItems() []*v1.DriftItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 // SyncUsersRequest names a tenant of an instance.
 type SyncUsersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -39,7 +259,7 @@ type SyncUsersRequest struct {
 
 func (x *SyncUsersRequest) Reset() {
 	*x = SyncUsersRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[0]
+	mi := &file_o365_user_v1_user_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -51,7 +271,7 @@ func (x *SyncUsersRequest) String() string {
 func (*SyncUsersRequest) ProtoMessage() {}
 
 func (x *SyncUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[0]
+	mi := &file_o365_user_v1_user_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -64,7 +284,7 @@ func (x *SyncUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncUsersRequest.ProtoReflect.Descriptor instead.
 func (*SyncUsersRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{0}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SyncUsersRequest) GetInstanceId() string {
@@ -85,14 +305,16 @@ func (x *SyncUsersRequest) GetTenantId() string {
 type SyncUsersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One entry per difference.
-	Differences   []*Difference `protobuf:"bytes,1,rep,name=differences,proto3" json:"differences,omitempty"`
+	Differences []*Difference `protobuf:"bytes,1,rep,name=differences,proto3" json:"differences,omitempty"`
+	// How many users the tenant has at Microsoft.
+	UsersTotal    int32 `protobuf:"varint,2,opt,name=users_total,json=usersTotal,proto3" json:"users_total,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SyncUsersResponse) Reset() {
 	*x = SyncUsersResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[1]
+	mi := &file_o365_user_v1_user_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -104,7 +326,7 @@ func (x *SyncUsersResponse) String() string {
 func (*SyncUsersResponse) ProtoMessage() {}
 
 func (x *SyncUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[1]
+	mi := &file_o365_user_v1_user_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -117,7 +339,7 @@ func (x *SyncUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncUsersResponse.ProtoReflect.Descriptor instead.
 func (*SyncUsersResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{1}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SyncUsersResponse) GetDifferences() []*Difference {
@@ -125,6 +347,13 @@ func (x *SyncUsersResponse) GetDifferences() []*Difference {
 		return x.Differences
 	}
 	return nil
+}
+
+func (x *SyncUsersResponse) GetUsersTotal() int32 {
+	if x != nil {
+		return x.UsersTotal
+	}
+	return 0
 }
 
 // Difference is one user that differs between Microsoft and the gateway.
@@ -144,7 +373,7 @@ type Difference struct {
 
 func (x *Difference) Reset() {
 	*x = Difference{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[2]
+	mi := &file_o365_user_v1_user_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -156,7 +385,7 @@ func (x *Difference) String() string {
 func (*Difference) ProtoMessage() {}
 
 func (x *Difference) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[2]
+	mi := &file_o365_user_v1_user_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -169,7 +398,7 @@ func (x *Difference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Difference.ProtoReflect.Descriptor instead.
 func (*Difference) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{2}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Difference) GetChange() string {
@@ -213,7 +442,7 @@ type UserLicense struct {
 
 func (x *UserLicense) Reset() {
 	*x = UserLicense{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[3]
+	mi := &file_o365_user_v1_user_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +454,7 @@ func (x *UserLicense) String() string {
 func (*UserLicense) ProtoMessage() {}
 
 func (x *UserLicense) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[3]
+	mi := &file_o365_user_v1_user_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +467,7 @@ func (x *UserLicense) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserLicense.ProtoReflect.Descriptor instead.
 func (*UserLicense) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{3}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UserLicense) GetSubscription() *v1.Link {
@@ -292,7 +521,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[4]
+	mi := &file_o365_user_v1_user_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -304,7 +533,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[4]
+	mi := &file_o365_user_v1_user_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -317,7 +546,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{4}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *User) GetAps() *v1.Meta {
@@ -422,7 +651,7 @@ type ProvisionUserRequest struct {
 
 func (x *ProvisionUserRequest) Reset() {
 	*x = ProvisionUserRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[5]
+	mi := &file_o365_user_v1_user_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +663,7 @@ func (x *ProvisionUserRequest) String() string {
 func (*ProvisionUserRequest) ProtoMessage() {}
 
 func (x *ProvisionUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[5]
+	mi := &file_o365_user_v1_user_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +676,7 @@ func (x *ProvisionUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionUserRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionUserRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{5}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ProvisionUserRequest) GetUser() *User {
@@ -468,7 +697,7 @@ type ProvisionUserResponse struct {
 
 func (x *ProvisionUserResponse) Reset() {
 	*x = ProvisionUserResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[6]
+	mi := &file_o365_user_v1_user_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +709,7 @@ func (x *ProvisionUserResponse) String() string {
 func (*ProvisionUserResponse) ProtoMessage() {}
 
 func (x *ProvisionUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[6]
+	mi := &file_o365_user_v1_user_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +722,7 @@ func (x *ProvisionUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionUserResponse.ProtoReflect.Descriptor instead.
 func (*ProvisionUserResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{6}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ProvisionUserResponse) GetUser() *User {
@@ -514,7 +743,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[7]
+	mi := &file_o365_user_v1_user_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +755,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[7]
+	mi := &file_o365_user_v1_user_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +768,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{7}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetUserRequest) GetId() string {
@@ -560,7 +789,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[8]
+	mi := &file_o365_user_v1_user_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +801,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[8]
+	mi := &file_o365_user_v1_user_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +814,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{8}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -608,7 +837,7 @@ type ConfigureUserRequest struct {
 
 func (x *ConfigureUserRequest) Reset() {
 	*x = ConfigureUserRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[9]
+	mi := &file_o365_user_v1_user_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +849,7 @@ func (x *ConfigureUserRequest) String() string {
 func (*ConfigureUserRequest) ProtoMessage() {}
 
 func (x *ConfigureUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[9]
+	mi := &file_o365_user_v1_user_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +862,7 @@ func (x *ConfigureUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureUserRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureUserRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{9}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ConfigureUserRequest) GetId() string {
@@ -661,7 +890,7 @@ type ConfigureUserResponse struct {
 
 func (x *ConfigureUserResponse) Reset() {
 	*x = ConfigureUserResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[10]
+	mi := &file_o365_user_v1_user_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +902,7 @@ func (x *ConfigureUserResponse) String() string {
 func (*ConfigureUserResponse) ProtoMessage() {}
 
 func (x *ConfigureUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[10]
+	mi := &file_o365_user_v1_user_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +915,7 @@ func (x *ConfigureUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureUserResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureUserResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{10}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ConfigureUserResponse) GetUser() *User {
@@ -707,7 +936,7 @@ type UnprovisionUserRequest struct {
 
 func (x *UnprovisionUserRequest) Reset() {
 	*x = UnprovisionUserRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[11]
+	mi := &file_o365_user_v1_user_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +948,7 @@ func (x *UnprovisionUserRequest) String() string {
 func (*UnprovisionUserRequest) ProtoMessage() {}
 
 func (x *UnprovisionUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[11]
+	mi := &file_o365_user_v1_user_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +961,7 @@ func (x *UnprovisionUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnprovisionUserRequest.ProtoReflect.Descriptor instead.
 func (*UnprovisionUserRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{11}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UnprovisionUserRequest) GetId() string {
@@ -753,7 +982,7 @@ type UnprovisionUserResponse struct {
 
 func (x *UnprovisionUserResponse) Reset() {
 	*x = UnprovisionUserResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[12]
+	mi := &file_o365_user_v1_user_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +994,7 @@ func (x *UnprovisionUserResponse) String() string {
 func (*UnprovisionUserResponse) ProtoMessage() {}
 
 func (x *UnprovisionUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[12]
+	mi := &file_o365_user_v1_user_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +1007,7 @@ func (x *UnprovisionUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnprovisionUserResponse.ProtoReflect.Descriptor instead.
 func (*UnprovisionUserResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{12}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UnprovisionUserResponse) GetUser() *User {
@@ -799,7 +1028,7 @@ type ResetUserPasswordRequest struct {
 
 func (x *ResetUserPasswordRequest) Reset() {
 	*x = ResetUserPasswordRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[13]
+	mi := &file_o365_user_v1_user_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1040,7 @@ func (x *ResetUserPasswordRequest) String() string {
 func (*ResetUserPasswordRequest) ProtoMessage() {}
 
 func (x *ResetUserPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[13]
+	mi := &file_o365_user_v1_user_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1053,7 @@ func (x *ResetUserPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetUserPasswordRequest.ProtoReflect.Descriptor instead.
 func (*ResetUserPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{13}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ResetUserPasswordRequest) GetId() string {
@@ -845,7 +1074,7 @@ type ResetUserPasswordResponse struct {
 
 func (x *ResetUserPasswordResponse) Reset() {
 	*x = ResetUserPasswordResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[14]
+	mi := &file_o365_user_v1_user_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +1086,7 @@ func (x *ResetUserPasswordResponse) String() string {
 func (*ResetUserPasswordResponse) ProtoMessage() {}
 
 func (x *ResetUserPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[14]
+	mi := &file_o365_user_v1_user_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +1099,7 @@ func (x *ResetUserPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetUserPasswordResponse.ProtoReflect.Descriptor instead.
 func (*ResetUserPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{14}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ResetUserPasswordResponse) GetPassword() string {
@@ -897,7 +1126,7 @@ type NotifyUserLinkRequest struct {
 
 func (x *NotifyUserLinkRequest) Reset() {
 	*x = NotifyUserLinkRequest{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[15]
+	mi := &file_o365_user_v1_user_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +1138,7 @@ func (x *NotifyUserLinkRequest) String() string {
 func (*NotifyUserLinkRequest) ProtoMessage() {}
 
 func (x *NotifyUserLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[15]
+	mi := &file_o365_user_v1_user_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1151,7 @@ func (x *NotifyUserLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyUserLinkRequest.ProtoReflect.Descriptor instead.
 func (*NotifyUserLinkRequest) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{15}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NotifyUserLinkRequest) GetId() string {
@@ -962,7 +1191,7 @@ type NotifyUserLinkResponse struct {
 
 func (x *NotifyUserLinkResponse) Reset() {
 	*x = NotifyUserLinkResponse{}
-	mi := &file_o365_user_v1_user_proto_msgTypes[16]
+	mi := &file_o365_user_v1_user_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1203,7 @@ func (x *NotifyUserLinkResponse) String() string {
 func (*NotifyUserLinkResponse) ProtoMessage() {}
 
 func (x *NotifyUserLinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_user_v1_user_proto_msgTypes[16]
+	mi := &file_o365_user_v1_user_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,20 +1216,36 @@ func (x *NotifyUserLinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyUserLinkResponse.ProtoReflect.Descriptor instead.
 func (*NotifyUserLinkResponse) Descriptor() ([]byte, []int) {
-	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{16}
+	return file_o365_user_v1_user_proto_rawDescGZIP(), []int{20}
 }
 
 var File_o365_user_v1_user_proto protoreflect.FileDescriptor
 
 const file_o365_user_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x17o365/user/v1/user.proto\x12\fo365.user.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15o365/aps/v1/aps.proto\"P\n" +
+	"\x17o365/user/v1/user.proto\x12\fo365.user.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15o365/aps/v1/aps.proto\x1a\x17o365/aps/v1/drift.proto\"U\n" +
+	"\x15CheckUserDriftRequest\x12\x1f\n" +
+	"\vinstance_id\x18\x01 \x01(\tR\n" +
+	"instanceId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"F\n" +
+	"\x16CheckUserDriftResponse\x12,\n" +
+	"\x05items\x18\x01 \x03(\v2\x16.o365.aps.v1.DriftItemR\x05items\"\x9d\x01\n" +
+	"\x16RepairUserDriftRequest\x12\x1f\n" +
+	"\vinstance_id\x18\x01 \x01(\tR\n" +
+	"instanceId\x12\x1b\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\x12,\n" +
+	"\x05items\x18\x03 \x03(\v2\x16.o365.aps.v1.DriftItemR\x05items\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\"G\n" +
+	"\x17RepairUserDriftResponse\x12,\n" +
+	"\x05items\x18\x01 \x03(\v2\x16.o365.aps.v1.DriftItemR\x05items\"P\n" +
 	"\x10SyncUsersRequest\x12\x1f\n" +
 	"\vinstance_id\x18\x01 \x01(\tR\n" +
 	"instanceId\x12\x1b\n" +
-	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"O\n" +
+	"\ttenant_id\x18\x02 \x01(\tR\btenantId\"p\n" +
 	"\x11SyncUsersResponse\x12:\n" +
-	"\vdifferences\x18\x01 \x03(\v2\x18.o365.user.v1.DifferenceR\vdifferences\"`\n" +
+	"\vdifferences\x18\x01 \x03(\v2\x18.o365.user.v1.DifferenceR\vdifferences\x12\x1f\n" +
+	"\vusers_total\x18\x02 \x01(\x05R\n" +
+	"usersTotal\"`\n" +
 	"\n" +
 	"Difference\x12\x16\n" +
 	"\x06change\x18\x01 \x01(\tR\x06change\x12\x0e\n" +
@@ -1054,7 +1299,7 @@ const file_o365_user_v1_user_proto_rawDesc = "" +
 	"\brelation\x18\x02 \x01(\tR\brelation\x12\x19\n" +
 	"\bother_id\x18\x03 \x01(\tR\aotherId\x12+\n" +
 	"\x04body\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x04body\"\x18\n" +
-	"\x16NotifyUserLinkResponse2\xfa\x04\n" +
+	"\x16NotifyUserLinkResponse2\xb7\x06\n" +
 	"\vUserService\x12X\n" +
 	"\rProvisionUser\x12\".o365.user.v1.ProvisionUserRequest\x1a#.o365.user.v1.ProvisionUserResponse\x12F\n" +
 	"\aGetUser\x12\x1c.o365.user.v1.GetUserRequest\x1a\x1d.o365.user.v1.GetUserResponse\x12X\n" +
@@ -1062,7 +1307,9 @@ const file_o365_user_v1_user_proto_rawDesc = "" +
 	"\x0fUnprovisionUser\x12$.o365.user.v1.UnprovisionUserRequest\x1a%.o365.user.v1.UnprovisionUserResponse\x12d\n" +
 	"\x11ResetUserPassword\x12&.o365.user.v1.ResetUserPasswordRequest\x1a'.o365.user.v1.ResetUserPasswordResponse\x12[\n" +
 	"\x0eNotifyUserLink\x12#.o365.user.v1.NotifyUserLinkRequest\x1a$.o365.user.v1.NotifyUserLinkResponse\x12L\n" +
-	"\tSyncUsers\x12\x1e.o365.user.v1.SyncUsersRequest\x1a\x1f.o365.user.v1.SyncUsersResponseB;Z9github.com/o365gateway/gateway/gen/go/o365/user/v1;userv1b\x06proto3"
+	"\tSyncUsers\x12\x1e.o365.user.v1.SyncUsersRequest\x1a\x1f.o365.user.v1.SyncUsersResponse\x12[\n" +
+	"\x0eCheckUserDrift\x12#.o365.user.v1.CheckUserDriftRequest\x1a$.o365.user.v1.CheckUserDriftResponse\x12^\n" +
+	"\x0fRepairUserDrift\x12$.o365.user.v1.RepairUserDriftRequest\x1a%.o365.user.v1.RepairUserDriftResponseB;Z9github.com/o365gateway/gateway/gen/go/o365/user/v1;userv1b\x06proto3"
 
 var (
 	file_o365_user_v1_user_proto_rawDescOnce sync.Once
@@ -1076,61 +1323,73 @@ func file_o365_user_v1_user_proto_rawDescGZIP() []byte {
 	return file_o365_user_v1_user_proto_rawDescData
 }
 
-var file_o365_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_o365_user_v1_user_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_o365_user_v1_user_proto_goTypes = []any{
-	(*SyncUsersRequest)(nil),          // 0: o365.user.v1.SyncUsersRequest
-	(*SyncUsersResponse)(nil),         // 1: o365.user.v1.SyncUsersResponse
-	(*Difference)(nil),                // 2: o365.user.v1.Difference
-	(*UserLicense)(nil),               // 3: o365.user.v1.UserLicense
-	(*User)(nil),                      // 4: o365.user.v1.User
-	(*ProvisionUserRequest)(nil),      // 5: o365.user.v1.ProvisionUserRequest
-	(*ProvisionUserResponse)(nil),     // 6: o365.user.v1.ProvisionUserResponse
-	(*GetUserRequest)(nil),            // 7: o365.user.v1.GetUserRequest
-	(*GetUserResponse)(nil),           // 8: o365.user.v1.GetUserResponse
-	(*ConfigureUserRequest)(nil),      // 9: o365.user.v1.ConfigureUserRequest
-	(*ConfigureUserResponse)(nil),     // 10: o365.user.v1.ConfigureUserResponse
-	(*UnprovisionUserRequest)(nil),    // 11: o365.user.v1.UnprovisionUserRequest
-	(*UnprovisionUserResponse)(nil),   // 12: o365.user.v1.UnprovisionUserResponse
-	(*ResetUserPasswordRequest)(nil),  // 13: o365.user.v1.ResetUserPasswordRequest
-	(*ResetUserPasswordResponse)(nil), // 14: o365.user.v1.ResetUserPasswordResponse
-	(*NotifyUserLinkRequest)(nil),     // 15: o365.user.v1.NotifyUserLinkRequest
-	(*NotifyUserLinkResponse)(nil),    // 16: o365.user.v1.NotifyUserLinkResponse
-	(*v1.Link)(nil),                   // 17: o365.aps.v1.Link
-	(*v1.Meta)(nil),                   // 18: o365.aps.v1.Meta
-	(*structpb.Struct)(nil),           // 19: google.protobuf.Struct
+	(*CheckUserDriftRequest)(nil),     // 0: o365.user.v1.CheckUserDriftRequest
+	(*CheckUserDriftResponse)(nil),    // 1: o365.user.v1.CheckUserDriftResponse
+	(*RepairUserDriftRequest)(nil),    // 2: o365.user.v1.RepairUserDriftRequest
+	(*RepairUserDriftResponse)(nil),   // 3: o365.user.v1.RepairUserDriftResponse
+	(*SyncUsersRequest)(nil),          // 4: o365.user.v1.SyncUsersRequest
+	(*SyncUsersResponse)(nil),         // 5: o365.user.v1.SyncUsersResponse
+	(*Difference)(nil),                // 6: o365.user.v1.Difference
+	(*UserLicense)(nil),               // 7: o365.user.v1.UserLicense
+	(*User)(nil),                      // 8: o365.user.v1.User
+	(*ProvisionUserRequest)(nil),      // 9: o365.user.v1.ProvisionUserRequest
+	(*ProvisionUserResponse)(nil),     // 10: o365.user.v1.ProvisionUserResponse
+	(*GetUserRequest)(nil),            // 11: o365.user.v1.GetUserRequest
+	(*GetUserResponse)(nil),           // 12: o365.user.v1.GetUserResponse
+	(*ConfigureUserRequest)(nil),      // 13: o365.user.v1.ConfigureUserRequest
+	(*ConfigureUserResponse)(nil),     // 14: o365.user.v1.ConfigureUserResponse
+	(*UnprovisionUserRequest)(nil),    // 15: o365.user.v1.UnprovisionUserRequest
+	(*UnprovisionUserResponse)(nil),   // 16: o365.user.v1.UnprovisionUserResponse
+	(*ResetUserPasswordRequest)(nil),  // 17: o365.user.v1.ResetUserPasswordRequest
+	(*ResetUserPasswordResponse)(nil), // 18: o365.user.v1.ResetUserPasswordResponse
+	(*NotifyUserLinkRequest)(nil),     // 19: o365.user.v1.NotifyUserLinkRequest
+	(*NotifyUserLinkResponse)(nil),    // 20: o365.user.v1.NotifyUserLinkResponse
+	(*v1.DriftItem)(nil),              // 21: o365.aps.v1.DriftItem
+	(*v1.Link)(nil),                   // 22: o365.aps.v1.Link
+	(*v1.Meta)(nil),                   // 23: o365.aps.v1.Meta
+	(*structpb.Struct)(nil),           // 24: google.protobuf.Struct
 }
 var file_o365_user_v1_user_proto_depIdxs = []int32{
-	2,  // 0: o365.user.v1.SyncUsersResponse.differences:type_name -> o365.user.v1.Difference
-	17, // 1: o365.user.v1.UserLicense.subscription:type_name -> o365.aps.v1.Link
-	18, // 2: o365.user.v1.User.aps:type_name -> o365.aps.v1.Meta
-	17, // 3: o365.user.v1.User.tenant:type_name -> o365.aps.v1.Link
-	3,  // 4: o365.user.v1.User.licenses:type_name -> o365.user.v1.UserLicense
-	4,  // 5: o365.user.v1.ProvisionUserRequest.user:type_name -> o365.user.v1.User
-	4,  // 6: o365.user.v1.ProvisionUserResponse.user:type_name -> o365.user.v1.User
-	4,  // 7: o365.user.v1.GetUserResponse.user:type_name -> o365.user.v1.User
-	4,  // 8: o365.user.v1.ConfigureUserRequest.user:type_name -> o365.user.v1.User
-	4,  // 9: o365.user.v1.ConfigureUserResponse.user:type_name -> o365.user.v1.User
-	4,  // 10: o365.user.v1.UnprovisionUserResponse.user:type_name -> o365.user.v1.User
-	19, // 11: o365.user.v1.NotifyUserLinkRequest.body:type_name -> google.protobuf.Struct
-	5,  // 12: o365.user.v1.UserService.ProvisionUser:input_type -> o365.user.v1.ProvisionUserRequest
-	7,  // 13: o365.user.v1.UserService.GetUser:input_type -> o365.user.v1.GetUserRequest
-	9,  // 14: o365.user.v1.UserService.ConfigureUser:input_type -> o365.user.v1.ConfigureUserRequest
-	11, // 15: o365.user.v1.UserService.UnprovisionUser:input_type -> o365.user.v1.UnprovisionUserRequest
-	13, // 16: o365.user.v1.UserService.ResetUserPassword:input_type -> o365.user.v1.ResetUserPasswordRequest
-	15, // 17: o365.user.v1.UserService.NotifyUserLink:input_type -> o365.user.v1.NotifyUserLinkRequest
-	0,  // 18: o365.user.v1.UserService.SyncUsers:input_type -> o365.user.v1.SyncUsersRequest
-	6,  // 19: o365.user.v1.UserService.ProvisionUser:output_type -> o365.user.v1.ProvisionUserResponse
-	8,  // 20: o365.user.v1.UserService.GetUser:output_type -> o365.user.v1.GetUserResponse
-	10, // 21: o365.user.v1.UserService.ConfigureUser:output_type -> o365.user.v1.ConfigureUserResponse
-	12, // 22: o365.user.v1.UserService.UnprovisionUser:output_type -> o365.user.v1.UnprovisionUserResponse
-	14, // 23: o365.user.v1.UserService.ResetUserPassword:output_type -> o365.user.v1.ResetUserPasswordResponse
-	16, // 24: o365.user.v1.UserService.NotifyUserLink:output_type -> o365.user.v1.NotifyUserLinkResponse
-	1,  // 25: o365.user.v1.UserService.SyncUsers:output_type -> o365.user.v1.SyncUsersResponse
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	21, // 0: o365.user.v1.CheckUserDriftResponse.items:type_name -> o365.aps.v1.DriftItem
+	21, // 1: o365.user.v1.RepairUserDriftRequest.items:type_name -> o365.aps.v1.DriftItem
+	21, // 2: o365.user.v1.RepairUserDriftResponse.items:type_name -> o365.aps.v1.DriftItem
+	6,  // 3: o365.user.v1.SyncUsersResponse.differences:type_name -> o365.user.v1.Difference
+	22, // 4: o365.user.v1.UserLicense.subscription:type_name -> o365.aps.v1.Link
+	23, // 5: o365.user.v1.User.aps:type_name -> o365.aps.v1.Meta
+	22, // 6: o365.user.v1.User.tenant:type_name -> o365.aps.v1.Link
+	7,  // 7: o365.user.v1.User.licenses:type_name -> o365.user.v1.UserLicense
+	8,  // 8: o365.user.v1.ProvisionUserRequest.user:type_name -> o365.user.v1.User
+	8,  // 9: o365.user.v1.ProvisionUserResponse.user:type_name -> o365.user.v1.User
+	8,  // 10: o365.user.v1.GetUserResponse.user:type_name -> o365.user.v1.User
+	8,  // 11: o365.user.v1.ConfigureUserRequest.user:type_name -> o365.user.v1.User
+	8,  // 12: o365.user.v1.ConfigureUserResponse.user:type_name -> o365.user.v1.User
+	8,  // 13: o365.user.v1.UnprovisionUserResponse.user:type_name -> o365.user.v1.User
+	24, // 14: o365.user.v1.NotifyUserLinkRequest.body:type_name -> google.protobuf.Struct
+	9,  // 15: o365.user.v1.UserService.ProvisionUser:input_type -> o365.user.v1.ProvisionUserRequest
+	11, // 16: o365.user.v1.UserService.GetUser:input_type -> o365.user.v1.GetUserRequest
+	13, // 17: o365.user.v1.UserService.ConfigureUser:input_type -> o365.user.v1.ConfigureUserRequest
+	15, // 18: o365.user.v1.UserService.UnprovisionUser:input_type -> o365.user.v1.UnprovisionUserRequest
+	17, // 19: o365.user.v1.UserService.ResetUserPassword:input_type -> o365.user.v1.ResetUserPasswordRequest
+	19, // 20: o365.user.v1.UserService.NotifyUserLink:input_type -> o365.user.v1.NotifyUserLinkRequest
+	4,  // 21: o365.user.v1.UserService.SyncUsers:input_type -> o365.user.v1.SyncUsersRequest
+	0,  // 22: o365.user.v1.UserService.CheckUserDrift:input_type -> o365.user.v1.CheckUserDriftRequest
+	2,  // 23: o365.user.v1.UserService.RepairUserDrift:input_type -> o365.user.v1.RepairUserDriftRequest
+	10, // 24: o365.user.v1.UserService.ProvisionUser:output_type -> o365.user.v1.ProvisionUserResponse
+	12, // 25: o365.user.v1.UserService.GetUser:output_type -> o365.user.v1.GetUserResponse
+	14, // 26: o365.user.v1.UserService.ConfigureUser:output_type -> o365.user.v1.ConfigureUserResponse
+	16, // 27: o365.user.v1.UserService.UnprovisionUser:output_type -> o365.user.v1.UnprovisionUserResponse
+	18, // 28: o365.user.v1.UserService.ResetUserPassword:output_type -> o365.user.v1.ResetUserPasswordResponse
+	20, // 29: o365.user.v1.UserService.NotifyUserLink:output_type -> o365.user.v1.NotifyUserLinkResponse
+	5,  // 30: o365.user.v1.UserService.SyncUsers:output_type -> o365.user.v1.SyncUsersResponse
+	1,  // 31: o365.user.v1.UserService.CheckUserDrift:output_type -> o365.user.v1.CheckUserDriftResponse
+	3,  // 32: o365.user.v1.UserService.RepairUserDrift:output_type -> o365.user.v1.RepairUserDriftResponse
+	24, // [24:33] is the sub-list for method output_type
+	15, // [15:24] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_o365_user_v1_user_proto_init() }
@@ -1138,14 +1397,14 @@ func file_o365_user_v1_user_proto_init() {
 	if File_o365_user_v1_user_proto != nil {
 		return
 	}
-	file_o365_user_v1_user_proto_msgTypes[4].OneofWrappers = []any{}
+	file_o365_user_v1_user_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_user_v1_user_proto_rawDesc), len(file_o365_user_v1_user_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,8 @@ const (
 	UserService_ResetUserPassword_FullMethodName = "/o365.user.v1.UserService/ResetUserPassword"
 	UserService_NotifyUserLink_FullMethodName    = "/o365.user.v1.UserService/NotifyUserLink"
 	UserService_SyncUsers_FullMethodName         = "/o365.user.v1.UserService/SyncUsers"
+	UserService_CheckUserDrift_FullMethodName    = "/o365.user.v1.UserService/CheckUserDrift"
+	UserService_RepairUserDrift_FullMethodName   = "/o365.user.v1.UserService/RepairUserDrift"
 )
 
 // UserServiceClient is the client API for UserService service.
@@ -53,6 +55,14 @@ type UserServiceClient interface {
 	// SyncUsers imports the tenant's users created outside the platform and
 	// reports differences. Internal: called by the tenant service.
 	SyncUsers(ctx context.Context, in *SyncUsersRequest, opts ...grpc.CallOption) (*SyncUsersResponse, error)
+	// CheckUserDrift compares a tenant's users with Microsoft and changes
+	// nothing. Internal: called by the tenant service.
+	CheckUserDrift(ctx context.Context, in *CheckUserDriftRequest, opts ...grpc.CallOption) (*CheckUserDriftResponse, error)
+	// RepairUserDrift repairs user items of a drift report: push re-applies
+	// the platform's user to Microsoft (as a configure job), adopt imports a
+	// user that exists only at Microsoft. Internal: called by the tenant
+	// service, which registers what was adopted.
+	RepairUserDrift(ctx context.Context, in *RepairUserDriftRequest, opts ...grpc.CallOption) (*RepairUserDriftResponse, error)
 }
 
 type userServiceClient struct {
@@ -133,6 +143,26 @@ func (c *userServiceClient) SyncUsers(ctx context.Context, in *SyncUsersRequest,
 	return out, nil
 }
 
+func (c *userServiceClient) CheckUserDrift(ctx context.Context, in *CheckUserDriftRequest, opts ...grpc.CallOption) (*CheckUserDriftResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckUserDriftResponse)
+	err := c.cc.Invoke(ctx, UserService_CheckUserDrift_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *userServiceClient) RepairUserDrift(ctx context.Context, in *RepairUserDriftRequest, opts ...grpc.CallOption) (*RepairUserDriftResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RepairUserDriftResponse)
+	err := c.cc.Invoke(ctx, UserService_RepairUserDrift_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UserServiceServer is the server API for UserService service.
 // All implementations must embed UnimplementedUserServiceServer
 // for forward compatibility.
@@ -155,6 +185,14 @@ type UserServiceServer interface {
 	// SyncUsers imports the tenant's users created outside the platform and
 	// reports differences. Internal: called by the tenant service.
 	SyncUsers(context.Context, *SyncUsersRequest) (*SyncUsersResponse, error)
+	// CheckUserDrift compares a tenant's users with Microsoft and changes
+	// nothing. Internal: called by the tenant service.
+	CheckUserDrift(context.Context, *CheckUserDriftRequest) (*CheckUserDriftResponse, error)
+	// RepairUserDrift repairs user items of a drift report: push re-applies
+	// the platform's user to Microsoft (as a configure job), adopt imports a
+	// user that exists only at Microsoft. Internal: called by the tenant
+	// service, which registers what was adopted.
+	RepairUserDrift(context.Context, *RepairUserDriftRequest) (*RepairUserDriftResponse, error)
 	mustEmbedUnimplementedUserServiceServer()
 }
 
@@ -185,6 +223,12 @@ func (UnimplementedUserServiceServer) NotifyUserLink(context.Context, *NotifyUse
 }
 func (UnimplementedUserServiceServer) SyncUsers(context.Context, *SyncUsersRequest) (*SyncUsersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SyncUsers not implemented")
+}
+func (UnimplementedUserServiceServer) CheckUserDrift(context.Context, *CheckUserDriftRequest) (*CheckUserDriftResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckUserDrift not implemented")
+}
+func (UnimplementedUserServiceServer) RepairUserDrift(context.Context, *RepairUserDriftRequest) (*RepairUserDriftResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RepairUserDrift not implemented")
 }
 func (UnimplementedUserServiceServer) mustEmbedUnimplementedUserServiceServer() {}
 func (UnimplementedUserServiceServer) testEmbeddedByValue()                     {}
@@ -333,6 +377,42 @@ func _UserService_SyncUsers_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _UserService_CheckUserDrift_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckUserDriftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).CheckUserDrift(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_CheckUserDrift_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).CheckUserDrift(ctx, req.(*CheckUserDriftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _UserService_RepairUserDrift_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RepairUserDriftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UserServiceServer).RepairUserDrift(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UserService_RepairUserDrift_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UserServiceServer).RepairUserDrift(ctx, req.(*RepairUserDriftRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // UserService_ServiceDesc is the grpc.ServiceDesc for UserService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -367,6 +447,14 @@ var UserService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SyncUsers",
 			Handler:    _UserService_SyncUsers_Handler,
+		},
+		{
+			MethodName: "CheckUserDrift",
+			Handler:    _UserService_CheckUserDrift_Handler,
+		},
+		{
+			MethodName: "RepairUserDrift",
+			Handler:    _UserService_RepairUserDrift_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

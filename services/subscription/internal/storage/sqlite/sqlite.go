@@ -78,6 +78,11 @@ func (s *Store) Delete(ctx context.Context, instanceID, id string) error {
 	return s.subs.Delete(ctx, instanceID, id)
 }
 
+// ListByTenant implements storage.Store.
+func (s *Store) ListByTenant(ctx context.Context, instanceID, tenantID string) ([]*storage.Subscription, error) {
+	return s.subs.List(ctx, instanceID, tenantID)
+}
+
 // CountLive implements storage.Store.
 func (s *Store) CountLive(ctx context.Context, instanceID, tenantID string) (int, error) {
 	return s.subs.Docs.Count(ctx, instanceID, tenantID, storage.StateDeleted, storage.StateFailed)

@@ -67,6 +67,12 @@ func testSubscriptions(t *testing.T, s storage.Store) {
 	if n, _ := s.CountLive(ctx, "i1", "t1"); n != 2 {
 		t.Fatalf("count %d", n)
 	}
+	if l, err := s.ListByTenant(ctx, "i1", "t1"); err != nil || len(l) != 2 || l[0].TenantID != "t1" {
+		t.Fatalf("list by tenant: %d %v", len(l), err)
+	}
+	if l, err := s.ListByTenant(ctx, "i1", "t9"); err != nil || len(l) != 0 {
+		t.Fatalf("list of another tenant: %d %v", len(l), err)
+	}
 	c.State = storage.StateDeleted
 	if err := s.Update(ctx, c, nil); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 )
 
 const tenantCols = `id, instance_id, initial_subdomain, domain, ms_customer_id, linked, company, address, mca, account_id,
-	admin_login, state, op, mca_attested, last_sync, seats, sync_lease_until, version, created_at, updated_at, gdap`
+	admin_login, state, op, mca_attested, last_sync, seats, sync_lease_until, version, created_at, updated_at, gdap, drift, sync_run`
 
 func tenantArgs(t *storage.Tenant) []any {
 	company, _ := json.Marshal(t.Company)
@@ -26,6 +26,8 @@ func tenantArgs(t *storage.Tenant) []any {
 	}
 	op, _ := json.Marshal(t.Op)
 	rel, _ := json.Marshal(t.GDAP)
+	dr, _ := json.Marshal(t.Drift)
+	run, _ := json.Marshal(t.SyncRun)
 	var syncLease int64
 	if !t.SyncLeaseUntil.IsZero() {
 		syncLease = t.SyncLeaseUntil.UnixMilli()
@@ -36,7 +38,7 @@ func tenantArgs(t *storage.Tenant) []any {
 	}
 	return []any{t.ID, t.InstanceID, t.InitialSubdomain, t.InitialDomain, t.MSCustomerID, b2i(t.Linked), string(company), string(address),
 		string(mca), t.AccountID, t.AdminLogin, t.State, string(op), b2i(t.MCAAttested), lastSync, t.Seats, syncLease,
-		t.Version, ms(t.CreatedAt), ms(t.UpdatedAt), string(rel)}
+		t.Version, ms(t.CreatedAt), ms(t.UpdatedAt), string(rel), string(dr), string(run)}
 }
 
 // CreateTenant implements storage.TenantStore.
@@ -47,7 +49,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *storage.Tenant, job *jobs.N
 		if err := s.db.CheckFence(ctx, tx); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO tenants (`+tenantCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`), tenantArgs(t)...)
+		_, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO tenants (`+tenantCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`), tenantArgs(t)...)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -82,11 +84,11 @@ func (s *Store) ListSealedTenants(ctx context.Context, after string, limit int) 
 func scanTenant(row scanner) (*storage.Tenant, error) {
 	var t storage.Tenant
 	var linked, attested int
-	var company, address, mca, op, rel string
+	var company, address, mca, op, rel, dr, run string
 	var lastSync sql.NullInt64
 	var created, updated, syncLease int64
 	err := row.Scan(&t.ID, &t.InstanceID, &t.InitialSubdomain, &t.InitialDomain, &t.MSCustomerID, &linked, &company, &address, &mca,
-		&t.AccountID, &t.AdminLogin, &t.State, &op, &attested, &lastSync, &t.Seats, &syncLease, &t.Version, &created, &updated, &rel)
+		&t.AccountID, &t.AdminLogin, &t.State, &op, &attested, &lastSync, &t.Seats, &syncLease, &t.Version, &created, &updated, &rel, &dr, &run)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -97,7 +99,7 @@ func scanTenant(row scanner) (*storage.Tenant, error) {
 	for _, f := range []struct {
 		raw string
 		to  any
-	}{{company, &t.Company}, {address, &t.Address}, {mca, &t.MCA}, {op, &t.Op}, {rel, &t.GDAP}} {
+	}{{company, &t.Company}, {address, &t.Address}, {mca, &t.MCA}, {op, &t.Op}, {rel, &t.GDAP}, {dr, &t.Drift}, {run, &t.SyncRun}} {
 		if err := json.Unmarshal([]byte(f.raw), f.to); err != nil {
 			return nil, fmt.Errorf("tenant %s: %w", t.ID, err)
 		}
@@ -123,8 +125,8 @@ func (s *Store) UpdateTenant(ctx context.Context, t *storage.Tenant, job *jobs.N
 		// SET every column but id and created_at; WHERE id, instance and version.
 		res, err := tx.ExecContext(ctx, s.db.Rebind(`UPDATE tenants SET instance_id=?, initial_subdomain=?, domain=?, ms_customer_id=?, linked=?,
 			company=?, address=?, mca=?, account_id=?, admin_login=?, state=?, op=?, mca_attested=?, last_sync=?, seats=?,
-			sync_lease_until=?, version=?, updated_at=?, gdap=? WHERE id=? AND instance_id=? AND version=?`),
-			append(append(args[1:18:18], args[19], args[20]), t.ID, t.InstanceID, prev)...)
+			sync_lease_until=?, version=?, updated_at=?, gdap=?, drift=?, sync_run=? WHERE id=? AND instance_id=? AND version=?`),
+			append(append(args[1:18:18], args[19], args[20], args[21], args[22]), t.ID, t.InstanceID, prev)...)
 		if err != nil {
 			t.Version = prev
 			return mapErr(err)
