@@ -51,6 +51,9 @@ type PartnerRequest struct {
 	Cloud     string   `json:"cloud"`
 	Countries []string `json:"countries"`
 	Sandbox   bool     `json:"sandbox"`
+	// ClientSecretExpiresIn ends the partner's client secret sooner than
+	// the simulator's default two years (a Go duration, e.g. "240h").
+	ClientSecretExpiresIn string `json:"client_secret_expires_in,omitempty"`
 }
 
 // Partner is a partner registered at the simulator, with its credentials.

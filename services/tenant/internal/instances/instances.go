@@ -123,6 +123,9 @@ func (s *Service) check(ctx context.Context, inst *storage.Instance) error {
 	}
 	if err != nil {
 		s.Log.WarnContext(ctx, "partner credentials refused", "cause", err.Error())
+		if dead := mserr.Credentials(err); dead != nil {
+			return dead
+		}
 		return apierr.Wrap(err, codes.InvalidArgument, apierr.InvalidRequest,
 			"Microsoft refused the partner credentials (partner_tenant_id %s, client_id %s): check them and the application's consent.",
 			inst.PartnerTenantID, inst.ClientID)
