@@ -96,3 +96,46 @@ func TestAppUserInstanceConsentsOnceApproved(t *testing.T) {
 		t.Fatalf("after approval: %+v %v", got.GDAP, err)
 	}
 }
+
+// A relationship that cannot be extended (it holds Global Administrator)
+// turns expiring 30 days before its end and, once expired, is replaced by
+// a new request under the next name.
+func TestExpiredRelationshipIsRequestedAgain(t *testing.T) {
+	f := newFixture(t)
+	withGDAP(f)
+	ctx := context.Background()
+	f.Inst.Settings.GDAPRoles = []string{gdap.GlobalAdministrator}
+	if err := f.Store.UpdateInstance(ctx, f.Inst); err != nil {
+		t.Fatal(err)
+	}
+	in := input(tenanttest.Subdomain())
+	f.provision(t, in)
+	f.drain(t)
+	first := f.tenant(t, in.ID).GDAP
+	if first.AutoExtend || first.Current() != gdap.StatePendingApproval {
+		t.Fatalf("a Global Administrator relationship cannot auto-extend: %+v", first)
+	}
+	f.Sim.Admin("POST", "/_sim/gdap/"+first.RelationshipID+"/approve", nil, nil)
+	f.Sim.Admin("POST", "/_sim/clock", map[string]any{"advance": "16800h"}, nil) // 700 days
+	got, err := f.svc.TrackGDAP(ctx, f.Inst, f.tenant(t, in.ID))
+	if err != nil || got.GDAP.Current() != gdap.StateExpiring || got.GDAP.ExpiresAt.IsZero() {
+		t.Fatalf("30 days before its end: %+v %v", got.GDAP, err)
+	}
+	f.Sim.Admin("POST", "/_sim/clock", map[string]any{"advance": "1000h"}, nil)
+	got, err = f.svc.TrackGDAP(ctx, f.Inst, f.tenant(t, in.ID))
+	if err != nil || got.GDAP.Current() != gdap.StatePendingApproval || got.GDAP.RelationshipID == first.RelationshipID ||
+		got.GDAP.Generation != 1 || got.GDAP.DisplayName != gdap.DisplayName(in.ID, 1) {
+		t.Fatalf("after its end: %+v %v", got.GDAP, err)
+	}
+	// Tracking again finds the new request and makes no other.
+	if again, err := f.svc.TrackGDAP(ctx, f.Inst, f.tenant(t, in.ID)); err != nil || again.GDAP.RelationshipID != got.GDAP.RelationshipID {
+		t.Fatalf("tracked again: %+v %v", again.GDAP, err)
+	}
+	var state struct {
+		GDAP []simRelationship `json:"gdap"`
+	}
+	f.Sim.State(f.Partner.TenantID, &state)
+	if len(state.GDAP) != 2 {
+		t.Fatalf("simulator relationships: %+v", state.GDAP)
+	}
+}
