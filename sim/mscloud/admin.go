@@ -3,21 +3,22 @@ package mscloud
 import (
 	"encoding/json"
 	"net/http"
-	"regexp"
-	"strings"
 	"time"
 )
 
 // The admin API under /_sim/ (JSON in and out) drives the simulator from
 // tests and by operators. It has no authentication: bind the simulator to
-// loopback.
+// loopback. Endpoints that act on one part's state are that part's
+// methods (entra.go, entra_secrets.go, pc_admin.go, graph_admin.go,
+// graph_gdap.go); the shared ones (faults, clock, settings, DNS, state)
+// are here and in dns.go.
 
 func (s *Server) registerAdmin() {
 	m := s.adminMux
 	m.HandleFunc("GET /_sim", s.adminDescribe)
 	m.HandleFunc("GET /_sim/{$}", s.adminDescribe)
-	m.HandleFunc("POST /_sim/partners", s.adminCreatePartner)
-	m.HandleFunc("POST /_sim/partners/{partnerTenantId}/customers", s.adminCreateCustomer)
+	m.HandleFunc("POST /_sim/partners", s.entra.adminCreatePartner)
+	m.HandleFunc("POST /_sim/partners/{partnerTenantId}/customers", s.pc.adminCreateCustomer)
 	m.HandleFunc("POST /_sim/faults", s.adminAddFault)
 	m.HandleFunc("GET /_sim/faults", s.adminListFaults)
 	m.HandleFunc("DELETE /_sim/faults", s.adminClearFaults)
@@ -27,9 +28,11 @@ func (s *Server) registerAdmin() {
 	m.HandleFunc("POST /_sim/clock", s.adminAdvanceClock)
 	m.HandleFunc("GET /_sim/settings", s.adminGetSettings)
 	m.HandleFunc("POST /_sim/settings", s.adminSetSettings)
-	s.registerAdminGraph()
-	s.registerAdminGDAP()
-	s.registerAdminSecrets()
+	m.HandleFunc("POST /_sim/dns", s.adminPublishDNS)
+	m.HandleFunc("GET /_sim/dns", s.adminListDNS)
+	m.HandleFunc("POST /_sim/partners/{partnerTenantId}/secrets", s.entra.adminAddSecret)
+	s.graph.registerAdminGraph(m)
+	s.graph.registerAdminGDAP(m)
 	m.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
 		if methodAllowedElsewhere(m, r, "/_sim/") {
 			adminError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not supported on "+r.URL.Path)
@@ -91,73 +94,6 @@ func (s *Server) adminDescribe(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-var iso2Re = regexp.MustCompile(`^[A-Z]{2}$`)
-
-// POST /_sim/partners registers a CSP partner with its app registration;
-// client_secret_expires_in (a Go duration, default 2 years) sets the
-// lifetime of the app's first client secret.
-func (s *Server) adminCreatePartner(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Name                  string   `json:"name"`
-		Cloud                 string   `json:"cloud"`
-		Countries             []string `json:"countries"`
-		Sandbox               bool     `json:"sandbox"`
-		ClientSecretExpiresIn string   `json:"client_secret_expires_in"`
-	}
-	if !decodeAdmin(w, r, &in) {
-		return
-	}
-	secretLifetime, ok := parseSecretLifetime(in.ClientSecretExpiresIn)
-	if !ok {
-		adminError(w, http.StatusBadRequest, `client_secret_expires_in must be a positive Go duration such as "240h", at most 100 years`)
-		return
-	}
-	cloudName := strings.ToLower(strings.TrimSpace(in.Cloud))
-	if cloudName == "" {
-		cloudName = "global"
-	}
-	cloud := cloudProfiles[cloudName]
-	if cloud == nil {
-		adminError(w, http.StatusBadRequest, `unknown cloud "`+in.Cloud+`": use global, china or usgov`)
-		return
-	}
-	countries := []string{}
-	for _, c := range in.Countries {
-		c = strings.ToUpper(strings.TrimSpace(c))
-		if !iso2Re.MatchString(c) {
-			adminError(w, http.StatusBadRequest, `country "`+c+`" is not an ISO 3166 alpha-2 code`)
-			return
-		}
-		countries = append(countries, c)
-	}
-	if len(in.Countries) == 0 {
-		// By default a partner sells wherever its cloud does: a 21Vianet
-		// partner in CN, a US Government one in the US.
-		countries = catalogs[cloudName].markets()
-	}
-	name := strings.TrimSpace(in.Name)
-	if name == "" {
-		name = "Simulated partner"
-	}
-	s.mu.Lock()
-	now := s.clock.Now()
-	p := &partner{
-		TenantID: newGUID(), Name: name, Cloud: cloud, Countries: countries, Sandbox: in.Sandbox,
-		ClientID: newGUID(), AppObjectID: newGUID(), CreatedAt: now,
-	}
-	sec := p.addSecret(now, secretLifetime, "")
-	s.partners[p.TenantID] = p
-	s.order = append(s.order, p)
-	rt := randomToken("simrt.", 48)
-	s.refresh[rt] = &refreshToken{Partner: p, ClientID: p.ClientID, Expires: now.Add(refreshTokenLifetime)}
-	s.mu.Unlock()
-	s.log.Info("partner registered", "tenant_id", p.TenantID, "client_id", p.ClientID, "cloud", cloud.Name, "sandbox", p.Sandbox)
-	adminJSON(w, http.StatusCreated, map[string]string{
-		"tenant_id": p.TenantID, "client_id": p.ClientID, "client_secret": sec.Value, "refresh_token": rt,
-		"client_secret_key_id": sec.KeyID, "client_secret_end_date_time": tsOf(sec.End),
-	})
-}
-
 func (s *Server) adminAddFault(w http.ResponseWriter, r *http.Request) {
 	var f fault
 	if !decodeAdmin(w, r, &f) {
@@ -168,42 +104,24 @@ func (s *Server) adminAddFault(w http.ResponseWriter, r *http.Request) {
 		adminError(w, http.StatusBadRequest, msg)
 		return
 	}
-	s.addFault(&f)
+	s.faults.add(&f)
 	adminJSON(w, http.StatusCreated, map[string]string{"id": f.ID})
 }
 
 func (s *Server) adminListFaults(w http.ResponseWriter, _ *http.Request) {
-	s.mu.Lock()
-	list := make([]fault, 0, len(s.faults))
-	for _, f := range s.faults {
-		cp := *f
-		if f.Remaining != nil {
-			n := *f.Remaining
-			cp.Remaining = &n
-		}
-		list = append(list, cp)
-	}
-	s.mu.Unlock()
-	adminJSON(w, http.StatusOK, map[string]any{"faults": list})
+	adminJSON(w, http.StatusOK, map[string]any{"faults": s.faults.snapshot()})
 }
 
 func (s *Server) adminClearFaults(w http.ResponseWriter, _ *http.Request) {
-	s.mu.Lock()
-	s.faults = nil
-	s.mu.Unlock()
+	s.faults.clear()
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) adminDeleteFault(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if f.ID == id {
-			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
+	if s.faults.remove(id) {
+		w.WriteHeader(http.StatusNoContent)
+		return
 	}
 	adminError(w, http.StatusNotFound, "no fault with id "+id)
 }
@@ -234,23 +152,24 @@ type statePartner struct {
 	// GraphThrottled counts the Graph 429 answers the partner's app got.
 	GraphThrottled int `json:"graph_throttled"`
 	// GDAP relationships (graph_gdap.go) and the app's client secrets
-	// without their values (graph_applications.go).
+	// without their values (entra_secrets.go).
 	GDAP          []stateGDAP   `json:"gdap"`
 	ClientSecrets []stateSecret `json:"client_secrets"`
 }
 
-// GET /_sim/state[?partner=<tenant_id>].
+// GET /_sim/state[?partner=<tenant_id>]: one consistent picture, taken
+// with the three part locks held (lockParts).
 func (s *Server) adminState(w http.ResponseWriter, r *http.Request) {
 	filter := lower(r.URL.Query().Get("partner"))
 	now := s.clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if filter != "" && s.partners[filter] == nil {
+	unlock := s.lockParts()
+	defer unlock()
+	if filter != "" && s.entra.partners[filter] == nil {
 		adminError(w, http.StatusNotFound, "no partner with tenant_id "+filter)
 		return
 	}
 	out := []statePartner{}
-	for _, p := range s.order {
+	for _, p := range s.entra.order {
 		if filter != "" && p.TenantID != filter {
 			continue
 		}
@@ -258,16 +177,16 @@ func (s *Server) adminState(w http.ResponseWriter, r *http.Request) {
 			TenantID: p.TenantID, Name: p.Name, Cloud: p.Cloud.Name, Sandbox: p.Sandbox, Countries: p.Countries,
 			ClientID: p.ClientID, CreatedAt: p.CreatedAt, Customers: []stateCustomer{},
 			Orders: []stateOrder{}, Subscriptions: []stateSubscription{}, Carts: []stateCart{}, Users: []stateUser{}, Domains: []stateDomain{},
-			GraphThrottled: p.graphThrottled, GDAP: gdapState(p, now), ClientSecrets: secretState(p, now),
+			GraphThrottled: s.budgets.throttledCount(p.TenantID), GDAP: s.graph.gdapState(p, now), ClientSecrets: s.entra.secretState(p, now),
 		}
-		for _, c := range p.customers {
+		for _, c := range s.pc.byPartner[p.TenantID] {
 			sp.Customers = append(sp.Customers, stateCustomer{
 				ID: c.ID, Domain: c.Domain, CompanyName: c.CompanyName, Country: c.Billing.DefaultAddress.Country,
 				MCAAttested: c.MCAAttested, CreatedAt: c.CreatedAt,
 			})
-			s.settle(c, now)
-			s.appendCommerceState(&sp, c, now)
-			s.appendDirectoryState(&sp, c)
+			s.pc.settle(c, now)
+			s.pc.appendCommerceState(&sp, c, now)
+			s.graph.appendDirectoryState(&sp, c.ID)
 		}
 		out = append(out, sp)
 	}
@@ -316,20 +235,19 @@ type settingsView struct {
 }
 
 func (s *Server) settingsView() settingsView {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	st := s.settings.get()
 	return settingsView{
-		RequestIDReplay: s.settings.Replay, ThrottlePartnerRPS: s.settings.PartnerRPS,
-		ThrottleCustomerRPS: s.settings.CustomerRPS, ThrottlePurchaseRPS: s.settings.PurchaseRPS,
-		TokenLifetimeSeconds:       int(s.settings.TokenLifetime / time.Second),
-		OrderCompletionSeconds:     int(s.settings.OrderCompletion / time.Second),
-		SlowPatchSeconds:           int(s.settings.SlowPatch / time.Second),
-		CustomerPropagationSeconds: int(s.settings.CustomerPropagation / time.Second),
-		UsageLocationLagMS:         int(s.settings.UsageLocationLag / time.Millisecond),
-		GraphWriteLimit:            s.settings.GraphWriteLimit,
-		GraphWriteWindowSeconds:    int(s.settings.GraphWriteWindow / time.Second),
-		GraphRUScale:               s.settings.GraphRUScale,
-		RequireAppConsent:          s.settings.RequireAppConsent,
+		RequestIDReplay: st.Replay, ThrottlePartnerRPS: st.PartnerRPS,
+		ThrottleCustomerRPS: st.CustomerRPS, ThrottlePurchaseRPS: st.PurchaseRPS,
+		TokenLifetimeSeconds:       int(st.TokenLifetime / time.Second),
+		OrderCompletionSeconds:     int(st.OrderCompletion / time.Second),
+		SlowPatchSeconds:           int(st.SlowPatch / time.Second),
+		CustomerPropagationSeconds: int(st.CustomerPropagation / time.Second),
+		UsageLocationLagMS:         int(st.UsageLocationLag / time.Millisecond),
+		GraphWriteLimit:            st.GraphWriteLimit,
+		GraphWriteWindowSeconds:    int(st.GraphWriteWindow / time.Second),
+		GraphRUScale:               st.GraphRUScale,
+		RequireAppConsent:          st.RequireAppConsent,
 	}
 }
 
@@ -390,52 +308,52 @@ func (s *Server) adminSetSettings(w http.ResponseWriter, r *http.Request) {
 		adminError(w, http.StatusBadRequest, "token_lifetime_seconds must be between 1 and 86400")
 		return
 	}
-	s.mu.Lock()
-	if in.RequestIDReplay != nil {
-		s.settings.Replay = *in.RequestIDReplay
-	}
-	if in.ThrottlePartnerRPS != nil {
-		s.settings.PartnerRPS = *in.ThrottlePartnerRPS
-	}
-	if in.ThrottleCustomerRPS != nil {
-		s.settings.CustomerRPS = *in.ThrottleCustomerRPS
-	}
-	if in.ThrottlePurchaseRPS != nil {
-		s.settings.PurchaseRPS = *in.ThrottlePurchaseRPS
-	}
+	s.settings.update(func(st *settings) {
+		if in.RequestIDReplay != nil {
+			st.Replay = *in.RequestIDReplay
+		}
+		if in.ThrottlePartnerRPS != nil {
+			st.PartnerRPS = *in.ThrottlePartnerRPS
+		}
+		if in.ThrottleCustomerRPS != nil {
+			st.CustomerRPS = *in.ThrottleCustomerRPS
+		}
+		if in.ThrottlePurchaseRPS != nil {
+			st.PurchaseRPS = *in.ThrottlePurchaseRPS
+		}
+		if in.OrderCompletionSeconds != nil {
+			st.OrderCompletion = time.Duration(*in.OrderCompletionSeconds) * time.Second
+		}
+		if in.SlowPatchSeconds != nil {
+			st.SlowPatch = time.Duration(*in.SlowPatchSeconds) * time.Second
+		}
+		if in.TokenLifetimeSeconds != nil {
+			st.TokenLifetime = time.Duration(*in.TokenLifetimeSeconds) * time.Second
+		}
+		if in.CustomerPropagationSeconds != nil {
+			st.CustomerPropagation = time.Duration(*in.CustomerPropagationSeconds) * time.Second
+		}
+		if in.UsageLocationLagMS != nil {
+			st.UsageLocationLag = time.Duration(*in.UsageLocationLagMS) * time.Millisecond
+		}
+		if in.GraphWriteLimit != nil {
+			st.GraphWriteLimit = *in.GraphWriteLimit
+		}
+		if in.GraphWriteWindowSeconds != nil {
+			st.GraphWriteWindow = time.Duration(*in.GraphWriteWindowSeconds) * time.Second
+		}
+		if in.GraphRUScale != nil {
+			st.GraphRUScale = *in.GraphRUScale
+		}
+		if in.RequireAppConsent != nil {
+			st.RequireAppConsent = *in.RequireAppConsent
+		}
+	})
 	if in.ThrottlePartnerRPS != nil || in.ThrottleCustomerRPS != nil || in.ThrottlePurchaseRPS != nil {
-		s.buckets = map[string]*bucket{}
-	}
-	if in.OrderCompletionSeconds != nil {
-		s.settings.OrderCompletion = time.Duration(*in.OrderCompletionSeconds) * time.Second
-	}
-	if in.SlowPatchSeconds != nil {
-		s.settings.SlowPatch = time.Duration(*in.SlowPatchSeconds) * time.Second
-	}
-	if in.TokenLifetimeSeconds != nil {
-		s.settings.TokenLifetime = time.Duration(*in.TokenLifetimeSeconds) * time.Second
-	}
-	if in.CustomerPropagationSeconds != nil {
-		s.settings.CustomerPropagation = time.Duration(*in.CustomerPropagationSeconds) * time.Second
-	}
-	if in.UsageLocationLagMS != nil {
-		s.settings.UsageLocationLag = time.Duration(*in.UsageLocationLagMS) * time.Millisecond
-	}
-	if in.GraphWriteLimit != nil {
-		s.settings.GraphWriteLimit = *in.GraphWriteLimit
-	}
-	if in.GraphWriteWindowSeconds != nil {
-		s.settings.GraphWriteWindow = time.Duration(*in.GraphWriteWindowSeconds) * time.Second
-	}
-	if in.GraphRUScale != nil {
-		s.settings.GraphRUScale = *in.GraphRUScale
-	}
-	if in.RequireAppConsent != nil {
-		s.settings.RequireAppConsent = *in.RequireAppConsent
+		s.buckets.reset()
 	}
 	if in.GraphWriteLimit != nil || in.GraphWriteWindowSeconds != nil || in.GraphRUScale != nil {
-		s.graphBudgets = map[string]*graphBudget{} // new limits start with fresh windows
+		s.budgets.reset() // new limits start with fresh windows
 	}
-	s.mu.Unlock()
 	adminJSON(w, http.StatusOK, s.settingsView())
 }

@@ -95,7 +95,7 @@ func TestAdminSettings(t *testing.T) {
 	if code, _, _ := s.do(http.MethodGet, "/v1/customers", tok, nil, nil); code != http.StatusOK {
 		t.Errorf("token after a clock advance: %d", code)
 	}
-	s.srv.tokens[tok].Expires = time.Now().Add(-time.Second)
+	s.srv.entra.tokens[tok].Expires = time.Now().Add(-time.Second)
 	if code, _, _ := s.do(http.MethodGet, "/v1/customers", tok, nil, nil); code != http.StatusUnauthorized {
 		t.Errorf("token past its lifetime: %d", code)
 	}

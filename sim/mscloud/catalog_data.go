@@ -8,7 +8,7 @@ import (
 
 // The built-in catalogs behind the Partner Center catalog, order, cart and
 // subscription calls. Product ids, SKU ids and license SKU GUIDs follow the
-// public ones where they are well known (see doc.go); everything else
+// public ones where they are well known (see BEHAVIOUR.md); everything else
 // (availability ids, most legacy offer ids, the add-on product ids) is made
 // up but shaped like the real thing. Nothing here is copied from the service.
 

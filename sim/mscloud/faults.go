@@ -5,11 +5,15 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
+// Injected faults (POST /_sim/faults): shared infrastructure of the login,
+// Partner Center and Graph front doors.
+
 // Fault modes. What each does to the work and to MS-RequestId replay is
-// documented in doc.go ("Faults").
+// documented in BEHAVIOUR.md ("Faults").
 const (
 	faultError            = "error"              // answer an error at once; no work, nothing stored
 	faultErrorAfterCommit = "error_after_commit" // do the work (stored for replay), answer an error
@@ -96,13 +100,20 @@ func (f *fault) matches(api string, r *http.Request) bool {
 
 func (f *fault) usedUp() bool { return f.Remaining != nil && *f.Remaining <= 0 }
 
-// takeFault returns a copy of the first active fault matching r and counts
-// the hit. A fault whose hits are used up stays listed (remaining 0, so
+// faultTable is the list of injected faults, behind a leaf lock.
+type faultTable struct {
+	mu   sync.Mutex
+	list []*fault // creation order
+	seq  int      // last id number given
+}
+
+// take returns a copy of the first active fault matching r and counts the
+// hit. A fault whose hits are used up stays listed (remaining 0, so
 // GET /_sim/faults still shows its hits) but no longer matches.
-func (s *Server) takeFault(api string, r *http.Request) *fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, f := range s.faults {
+func (ft *faultTable) take(api string, r *http.Request) *fault {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	for _, f := range ft.list {
 		if f.usedUp() || !f.matches(api, r) {
 			continue
 		}
@@ -117,11 +128,13 @@ func (s *Server) takeFault(api string, r *http.Request) *fault {
 	return nil
 }
 
-// returnFault undoes takeFault for a hit the fault did not get to act on
-// (a Partner Center refusal of a request answered before the work: 401,
-// 429 or a stored MS-RequestId answer). Caller holds s.mu.
-func (s *Server) returnFault(id string) {
-	for _, f := range s.faults {
+// giveBack undoes take for a hit the fault did not get to act on (a
+// Partner Center refusal of a request answered before the work: 401, 429
+// or a stored MS-RequestId answer).
+func (ft *faultTable) giveBack(id string) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	for _, f := range ft.list {
 		if f.ID == id {
 			f.Hits--
 			if f.Remaining != nil {
@@ -132,12 +145,57 @@ func (s *Server) returnFault(id string) {
 	}
 }
 
+// add gives f the next id and appends it.
+func (ft *faultTable) add(f *fault) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	ft.seq++
+	f.ID = "f" + strconv.Itoa(ft.seq)
+	ft.list = append(ft.list, f)
+}
+
+// snapshot copies the listed faults, creation order.
+func (ft *faultTable) snapshot() []fault {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	out := make([]fault, 0, len(ft.list))
+	for _, f := range ft.list {
+		cp := *f
+		if f.Remaining != nil {
+			n := *f.Remaining
+			cp.Remaining = &n
+		}
+		out = append(out, cp)
+	}
+	return out
+}
+
+// clear removes every fault (ids keep counting).
+func (ft *faultTable) clear() {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	ft.list = nil
+}
+
+// remove deletes the fault with id; false if there is none.
+func (ft *faultTable) remove(id string) bool {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	for i, f := range ft.list {
+		if f.ID == id {
+			ft.list = append(ft.list[:i:i], ft.list[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // faultWait waits out a delay or delay_commit fault before r is served.
 // delay gives up (false: serve nothing, do no work) when the client goes
 // away; delay_commit waits the whole delay and detaches *r from the
 // client's cancellation, so the work is done whether or not anyone is
 // still there to read the answer. r's body must be buffered already.
-func (s *Server) faultWait(f *fault, r **http.Request) bool {
+func faultWait(f *fault, r **http.Request) bool {
 	d := time.Duration(f.DelayMS) * time.Millisecond
 	if f.Mode == faultDelay {
 		return sleepCtx((*r).Context(), d)
@@ -145,12 +203,4 @@ func (s *Server) faultWait(f *fault, r **http.Request) bool {
 	*r = (*r).WithContext(context.WithoutCancel((*r).Context()))
 	time.Sleep(d)
 	return true
-}
-
-func (s *Server) addFault(f *fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faultSeq++
-	f.ID = "f" + strconv.Itoa(s.faultSeq)
-	s.faults = append(s.faults, f)
 }

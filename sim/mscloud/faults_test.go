@@ -183,14 +183,14 @@ func TestFaultThrottleShapes(t *testing.T) {
 	if st, body := s.tokenForm(p.TenantID, url.Values{}); st != 503 || body["error"] != "temporarily_unavailable" {
 		t.Errorf("login error: %d %v", st, body)
 	}
-	s.srv.mu.Lock()
-	before := len(s.srv.tokens)
-	s.srv.mu.Unlock()
+	s.srv.entra.mu.Lock()
+	before := len(s.srv.entra.tokens)
+	s.srv.entra.mu.Unlock()
 	s.fault(map[string]any{"api": "login", "mode": "error_after_commit", "status": 500, "count": 1})
 	st, lbody := s.tokenForm(p.TenantID, url.Values{"grant_type": {"client_credentials"}, "client_id": {p.ClientID}, "client_secret": {p.ClientSecret}, "scope": {pcScope}})
-	s.srv.mu.Lock()
-	after := len(s.srv.tokens)
-	s.srv.mu.Unlock()
+	s.srv.entra.mu.Lock()
+	after := len(s.srv.entra.tokens)
+	s.srv.entra.mu.Unlock()
 	if st != 500 || lbody["error"] != "server_error" || after != before+1 {
 		t.Errorf("login error_after_commit: %d %v tokens %d->%d", st, lbody, before, after)
 	}

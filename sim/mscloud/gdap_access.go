@@ -20,7 +20,8 @@ import (
 // Security groups and access assignments are not modelled: the roles of
 // an active relationship count as held by the partner's signed-in user.
 // App-only tokens are not affected: they rely on the application's
-// consent in the customer's tenant (pc_consents.go).
+// consent in the customer's tenant (pc_consents.go). The relationships
+// are the Graph part's; Partner Center asks through gdapCovers.
 
 // Entra role template ids (built-in roles; the ids are the same in every
 // tenant).
@@ -157,9 +158,9 @@ func userPatchOps(r *http.Request) []gdapOp {
 
 // gdapRolesIn is the union of the roles of p's usable (active or
 // expiring) relationships with the customer tenant. Caller holds s.mu.
-func gdapRolesIn(p *partner, customerID string, now time.Time) []string {
+func (s *graphService) gdapRolesIn(p *partner, customerID string, now time.Time) []string {
 	var roles []string
-	for _, g := range p.gdap {
+	for _, g := range s.gdap[p.TenantID] {
 		if g.CustomerID != customerID {
 			continue
 		}
@@ -176,10 +177,11 @@ func gdapRolesIn(p *partner, customerID string, now time.Time) []string {
 	return roles
 }
 
-// gdapCovers reports whether p's usable relationships with the customer
-// hold, for every class in ops, a role that covers it. Caller holds s.mu.
-func (s *Server) gdapCovers(p *partner, customerID string, ops []gdapOp, now time.Time) bool {
-	roles := gdapRolesIn(p, customerID, now)
+// gdapCoversLocked reports whether p's usable relationships with the
+// customer hold, for every class in ops, a role that covers it. Caller
+// holds s.mu.
+func (s *graphService) gdapCoversLocked(p *partner, customerID string, ops []gdapOp, now time.Time) bool {
+	roles := s.gdapRolesIn(p, customerID, now)
 	if len(roles) == 0 {
 		return false
 	}
@@ -195,13 +197,10 @@ func (s *Server) gdapCovers(p *partner, customerID string, ops []gdapOp, now tim
 	return true
 }
 
-// pcGDAPDenied refuses a delegated Partner Center call on customer cu that
-// the partner's GDAP roles there do not cover (403, simulated code
-// codeGDAPAccessDenied); app-only calls pass. Caller holds s.mu.
-func (s *Server) pcGDAPDenied(c *apiCall, cu *customer, op gdapOp) *response {
-	if c.token.AppOnly || s.gdapCovers(c.partner, cu.ID, []gdapOp{op}, s.clock.Now()) {
-		return nil
-	}
-	return pcError(http.StatusForbidden, codeGDAPAccessDenied,
-		"The signed-in user has no active granular delegated admin relationship with customer "+cu.ID+" that grants a role allowing "+string(op)+".")
+// gdapCovers is gdapCoversLocked for the other parts (Partner Center's
+// application consents, with pcService.mu held): it takes s.mu.
+func (s *graphService) gdapCovers(p *partner, customerID string, ops []gdapOp, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gdapCoversLocked(p, customerID, ops, now)
 }

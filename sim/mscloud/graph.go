@@ -2,145 +2,51 @@ package mscloud
 
 import (
 	"net/http"
-	"time"
+	"sync"
 )
 
-// Microsoft Graph lives under /v1.0. Handlers are added in their own files
-// with graphRoute, which authenticates with a Graph-audience token of the
-// partner's cloud before calling them (with s.mu held), tenantRoute, which
-// also scopes them to the customer tenant that issued the token
-// (graph_directory.go), or partnerRoute, which requires a token of the
-// partner's own tenant. Other paths answer Graph's 404, other methods on a
-// known path 405.
+// The Microsoft Graph part: the Entra directory of every customer tenant
+// (users, domains, license assignments; graph_tenants.go,
+// graph_directory.go) and the partners' GDAP relationships
+// (graph_gdap.go). Its lock sits between the other two parts
+// (lockorder.go): Partner Center may call it with its own lock held;
+// Graph may call Entra with s.mu held but calls Partner Center only
+// before taking s.mu (tenantRoute, adminCreateUser).
+//
+// What the Graph part offers the others (each method takes s.mu):
+// addTenant, removeTenant and setOrg keep the tenants in step with
+// Partner Center's customers; heldLicenses and moveLicenses are the
+// directory's half of license seats (licensing.go); gdapCovers answers
+// Partner Center's delegated-access checks; tenantByVerifiedDomain lets
+// login resolve a custom domain.
 
-func (s *Server) registerGraph() {
-	s.registerGraphUsers()
-	s.registerGraphLicenses()
-	s.registerGraphDomains()
-	s.registerGraphGDAP()
-	s.registerGraphApplications()
-	register(s.graphMux, "/v1.0/", func(r *http.Request, c *apiCall) *response {
-		if methodAllowedElsewhere(s.graphMux, r, "/v1.0/") {
-			return graphError(http.StatusMethodNotAllowed, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.",
-				c.requestID, c.clientRequestID, s.clock.Now())
-		}
-		return c.graphNotFound(r, s.clock.Now())
-	})
+// graphService is the state of the Graph part, guarded by mu.
+type graphService struct {
+	clock    *Clock
+	settings *settingsStore
+	budgets  *graphBudgets
+	dns      *dnsZone
+	entra    *entraService // tokens, the partner's application; may be called with s.mu held
+	pc       *pcService    // commerce seats; never called with s.mu held (order pc → graph)
+	mux      *http.ServeMux
+
+	mu      sync.Mutex
+	tenants map[string]*graphTenant        // customer tenants by id
+	gdap    map[string][]*gdapRelationship // by partner tenant id, creation order
 }
 
-// graphRoute registers a Graph handler for pattern (e.g. "GET /v1.0/users").
-func (s *Server) graphRoute(pattern string, h apiHandler) {
-	register(s.graphMux, pattern, func(r *http.Request, c *apiCall) *response {
-		tok := s.lookupToken(r)
-		if tok == nil || tok.Audience != tok.Partner.Cloud.GraphAudience {
-			resp := graphError(http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is empty, expired or not valid for Microsoft Graph.",
-				c.requestID, c.clientRequestID, s.clock.Now())
-			resp.header.Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://`+r.Host+`/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
-			return resp
-		}
-		c.partner, c.token = tok.Partner, tok
+func newGraphService(clock *Clock, st *settingsStore, budgets *graphBudgets, dns *dnsZone, entra *entraService, mux *http.ServeMux) *graphService {
+	return &graphService{
+		clock: clock, settings: st, budgets: budgets, dns: dns, entra: entra, mux: mux,
+		tenants: map[string]*graphTenant{}, gdap: map[string][]*gdapRelationship{},
+	}
+}
+
+// locked runs h with s.mu held (routes on Graph state only, e.g. GDAP).
+func (s *graphService) locked(h apiHandler) apiHandler {
+	return func(r *http.Request, c *apiCall) *response {
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		return h(r, c)
-	})
-}
-
-// partnerRoute registers a Graph handler acting in the partner's own
-// tenant (GDAP relationships, the partner's application): the token must
-// be issued by the partner tenant, app-only or app+user; a token of a
-// customer tenant gets 403 Authorization_RequestDenied.
-func (s *Server) partnerRoute(pattern string, h apiHandler) {
-	s.graphRoute(pattern, func(r *http.Request, c *apiCall) *response {
-		if c.token.TenantID != c.partner.TenantID {
-			return s.gerr(c, http.StatusForbidden, "Authorization_RequestDenied", msgInsufficientPrivileges)
-		}
-		return h(r, c)
-	})
-}
-
-// msgInsufficientPrivileges is Graph's 403 message for a call the caller
-// may not make.
-const msgInsufficientPrivileges = "Insufficient privileges to complete the operation."
-
-// graphBodyError is Graph's answer to a body it cannot read (too large,
-// unknown content coding, bad compressed data).
-func (c *apiCall) graphBodyError(err error, now time.Time) *response {
-	status, msg := bodyProblem(err)
-	return graphError(status, "Request_BadRequest", msg, c.requestID, c.clientRequestID, now)
-}
-
-func (c *apiCall) graphNotFound(r *http.Request, now time.Time) *response {
-	return graphError(http.StatusNotFound, "Request_ResourceNotFound",
-		"Resource '"+r.URL.Path+"' does not exist or one of its queried reference-property objects are not present.",
-		c.requestID, c.clientRequestID, now)
-}
-
-func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
-	c := &apiCall{requestID: newGUID(), clientRequestID: r.Header.Get("client-request-id")}
-	if c.clientRequestID == "" {
-		c.clientRequestID = c.requestID
 	}
-	if f := s.takeFault(apiGraph, r); f != nil {
-		switch f.Mode {
-		case faultDelay, faultDelayCommit:
-			// The body is read first: net/http notices that a client gave
-			// up only once the body is consumed.
-			if err := bufferBody(r); err != nil {
-				c.graphBodyError(err, s.clock.Now()).writeTo(w)
-				return
-			}
-			if !s.faultWait(f, &r) {
-				abandon()
-			}
-		case faultError:
-			graphError(f.Status, graphCodeFor(f.Status), "Simulated failure: "+http.StatusText(f.Status)+".", c.requestID, c.clientRequestID, s.clock.Now()).writeTo(w)
-			return
-		case faultRefuse:
-			graphError(f.Status, graphCodeFor(f.Status), "Simulated refusal: "+http.StatusText(f.Status)+". The request was not processed.", c.requestID, c.clientRequestID, s.clock.Now()).writeTo(w)
-			return
-		case faultThrottle:
-			s.graphThrottled(r, c, f.RetryAfterSeconds).writeTo(w)
-			return
-		case faultErrorAfterCommit:
-			if err := bufferBody(r); err != nil {
-				c.graphBodyError(err, s.clock.Now()).writeTo(w)
-				return
-			}
-			s.handleGraph(r, c)
-			graphError(f.Status, graphCodeFor(f.Status), "Simulated failure: "+http.StatusText(f.Status)+".", c.requestID, c.clientRequestID, s.clock.Now()).writeTo(w)
-			return
-		}
-	}
-	// The body is read before the lock is taken (a slow client must not
-	// hold the simulator) and bounded, as Partner Center's is.
-	if err := bufferBody(r); err != nil {
-		c.graphBodyError(err, s.clock.Now()).writeTo(w)
-		return
-	}
-	resp := s.handleGraph(r, c)
-	// Every Graph answer names the request (Graph has no MS-RequestId replay).
-	resp.header.Set("request-id", c.requestID)
-	resp.header.Set("client-request-id", c.clientRequestID)
-	resp.writeTo(w)
-}
-
-func (s *Server) handleGraph(r *http.Request, c *apiCall) *response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if resp := route(s.graphMux, r, c); resp != nil {
-		return resp
-	}
-	return c.graphNotFound(r, s.clock.Now())
-}
-
-// graphThrottled is Graph's 429 for an injected throttle fault. The scope
-// names the caller's app and tenant when the request carries a known token
-// (and the 429 then counts against its partner).
-func (s *Server) graphThrottled(r *http.Request, c *apiCall, retryAfter int) *response {
-	app, tenant := "00000000-0000-0000-0000-000000000000", "00000000-0000-0000-0000-000000000000"
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if tok := s.lookupToken(r); tok != nil {
-		app, tenant = tok.ClientID, tok.TenantID
-		c.partner = tok.Partner
-	}
-	return s.graphTooMany(c, retryAfter, "ResourceUnitLimit", "ResourceUnitLimitExceeded", app, tenant)
 }

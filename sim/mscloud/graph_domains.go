@@ -21,7 +21,7 @@ import (
 // verification text on the simulated DNS. A domain whose parent domain is
 // in the same tenant is not a root domain: it is verified with its root.
 
-func (s *Server) registerGraphDomains() {
+func (s *graphService) registerGraphDomains() {
 	s.tenantRoute("POST /v1.0/domains", s.graphAddDomain)
 	s.tenantRoute("GET /v1.0/domains", s.graphListDomains)
 	s.tenantRoute("GET /v1.0/domains/{id}", s.withDomain(s.graphGetDomain))
@@ -84,15 +84,18 @@ func domainView(d *tenantDirectory, dm *dirDomain) map[string]any {
 // domainElsewhere reports whether another tenant (any partner's customer,
 // or the reserved names) holds name or has verified a parent of it. Caller
 // holds s.mu.
-func (s *Server) domainElsewhere(name string, cu *customer) bool {
+func (s *graphService) domainElsewhere(name string, t *graphTenant) bool {
 	if reservedDomains[name] {
 		return true
 	}
-	if o := s.domains[name]; o != nil && o != cu {
-		return true
-	}
-	for _, other := range s.customers {
-		if other == cu || other.dir == nil {
+	for _, other := range s.tenants {
+		if other == t {
+			continue
+		}
+		if other.Domain == name {
+			return true // another tenant's initial domain
+		}
+		if other.dir == nil {
 			continue
 		}
 		for _, dm := range other.dir.domains {
@@ -104,24 +107,11 @@ func (s *Server) domainElsewhere(name string, cu *customer) bool {
 	return false
 }
 
-// customerByVerifiedDomain finds the tenant that verified a custom domain
-// (a login authority may name it). Caller holds s.mu.
-func (s *Server) customerByVerifiedDomain(name string) *customer {
-	for _, cu := range s.customers {
-		if cu.dir != nil {
-			if dm := cu.dir.domain(name); dm != nil && dm.Verified {
-				return cu
-			}
-		}
-	}
-	return nil
-}
-
 func invalidDomainProp(name string) string {
 	return "Invalid value specified for property '" + name + "' of resource 'Domain'."
 }
 
-func (s *Server) graphAddDomain(r *http.Request, c *apiCall, cu *customer, now time.Time) *response {
+func (s *graphService) graphAddDomain(r *http.Request, c *apiCall, cu *tenantCall, now time.Time) *response {
 	m, ok := decodeObject(r)
 	if !ok {
 		return s.gerr(c, http.StatusBadRequest, "BadRequest", msgBadJSON)
@@ -149,11 +139,11 @@ func (s *Server) graphAddDomain(r *http.Request, c *apiCall, cu *customer, now t
 			return s.badRequest(c, "Domain "+name+" cannot be added: names under "+suf[1:]+" are reserved for initial domains.") // simulated message
 		}
 	}
-	d := s.dirOf(cu)
+	d := cu.directory()
 	if d.domain(name) != nil {
 		return s.badRequest(c, "Another object with the same value for property id already exists.")
 	}
-	if s.domainElsewhere(name, cu) {
+	if s.domainElsewhere(name, cu.graphTenant) {
 		return s.badRequest(c, "Domain "+name+" is already in use by another tenant. A domain can belong to only one Microsoft Entra tenant; remove it there first.") // simulated message
 	}
 	dm := &dirDomain{Name: name, TXT: newDomainTXT(), MX: mxHostFor(cu.Partner.Cloud, name), Created: now}
@@ -168,8 +158,8 @@ func (s *Server) graphAddDomain(r *http.Request, c *apiCall, cu *customer, now t
 	return resp
 }
 
-func (s *Server) graphListDomains(r *http.Request, _ *apiCall, cu *customer, _ time.Time) *response {
-	d := s.dirOf(cu)
+func (s *graphService) graphListDomains(r *http.Request, _ *apiCall, cu *tenantCall, _ time.Time) *response {
+	d := cu.directory()
 	value := []any{}
 	for _, dm := range d.domains {
 		value = append(value, domainView(d, dm))
@@ -177,11 +167,11 @@ func (s *Server) graphListDomains(r *http.Request, _ *apiCall, cu *customer, _ t
 	return graphJSON(http.StatusOK, map[string]any{"@odata.context": odataContext(r, "domains"), "value": value})
 }
 
-type domainHandler func(r *http.Request, c *apiCall, cu *customer, d *tenantDirectory, dm *dirDomain) *response
+type domainHandler func(r *http.Request, c *apiCall, cu *tenantCall, d *tenantDirectory, dm *dirDomain) *response
 
-func (s *Server) withDomain(h domainHandler) tenantHandler {
-	return func(r *http.Request, c *apiCall, cu *customer, _ time.Time) *response {
-		d := s.dirOf(cu)
+func (s *graphService) withDomain(h domainHandler) tenantHandler {
+	return func(r *http.Request, c *apiCall, cu *tenantCall, _ time.Time) *response {
+		d := cu.directory()
 		dm := d.domain(strings.TrimSuffix(r.PathValue("id"), "."))
 		if dm == nil {
 			return s.notFound(c, r.PathValue("id"))
@@ -190,7 +180,7 @@ func (s *Server) withDomain(h domainHandler) tenantHandler {
 	}
 }
 
-func (s *Server) graphGetDomain(r *http.Request, _ *apiCall, _ *customer, d *tenantDirectory, dm *dirDomain) *response {
+func (s *graphService) graphGetDomain(r *http.Request, _ *apiCall, _ *tenantCall, d *tenantDirectory, dm *dirDomain) *response {
 	view := domainView(d, dm)
 	view["@odata.context"] = odataContext(r, "domains/$entity")
 	return graphJSON(http.StatusOK, view)
@@ -199,7 +189,7 @@ func (s *Server) graphGetDomain(r *http.Request, _ *apiCall, _ *customer, d *ten
 // graphDeleteDomain refuses the initial domain, a domain some live user's
 // userPrincipalName is in, and a domain with subdomains in the tenant (all
 // simulated messages).
-func (s *Server) graphDeleteDomain(_ *http.Request, c *apiCall, _ *customer, d *tenantDirectory, dm *dirDomain) *response {
+func (s *graphService) graphDeleteDomain(_ *http.Request, c *apiCall, _ *tenantCall, d *tenantDirectory, dm *dirDomain) *response {
 	if dm.Initial {
 		return s.badRequest(c, "The initial domain "+dm.Name+" cannot be deleted.") // simulated message
 	}
@@ -225,7 +215,7 @@ func (s *Server) graphDeleteDomain(_ *http.Request, c *apiCall, _ *customer, d *
 	return emptyResponse(http.StatusNoContent)
 }
 
-func (s *Server) graphDomainRecords(r *http.Request, _ *apiCall, cu *customer, _ *tenantDirectory, dm *dirDomain) *response {
+func (s *graphService) graphDomainRecords(r *http.Request, _ *apiCall, cu *tenantCall, _ *tenantDirectory, dm *dirDomain) *response {
 	value := []any{
 		map[string]any{
 			"@odata.type": "#microsoft.graph.domainDnsTxtRecord", "id": recordID(cu.ID, dm.Name, "txt"),
@@ -251,17 +241,13 @@ func recordID(tenantID, domain, kind string) string {
 // domain's subdomains in the tenant are verified with it. A verified
 // domain answers 200 again (assumed: the docs call verify for unverified
 // domains only).
-func (s *Server) graphVerifyDomain(r *http.Request, c *apiCall, _ *customer, d *tenantDirectory, dm *dirDomain) *response {
+func (s *graphService) graphVerifyDomain(r *http.Request, c *apiCall, _ *tenantCall, d *tenantDirectory, dm *dirDomain) *response {
 	if !dm.Verified {
 		if p := d.parentOf(dm.Name); p != nil {
 			return s.badRequest(c, "Domain verification failed. "+dm.Name+" is a subdomain of "+p.Name+
 				"; verify the root domain and its subdomains are verified with it.") // simulated message
 		}
-		published := false
-		for _, v := range s.dns[dm.Name] {
-			published = published || v == dm.TXT
-		}
-		if !published {
+		if !s.dns.has(dm.Name, dm.TXT) {
 			return s.badRequest(c, "Domain verification failed. The DNS TXT record "+dm.TXT+" was not found for "+dm.Name+
 				"; add it at the domain's DNS host and try again.") // simulated message
 		}

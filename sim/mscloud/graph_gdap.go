@@ -347,7 +347,7 @@ func parseGDAPDuration(v string) int {
 // it to g; p is the relationship's partner (display names are unique among its
 // relationships). It returns a 400 message, changing nothing on error.
 // Caller holds s.mu.
-func (s *Server) applyGDAPInput(p *partner, g *gdapRelationship, in gdapInput) string {
+func (s *graphService) applyGDAPInput(p *partner, g *gdapRelationship, in gdapInput) string {
 	next := *g
 	if in.displayName != nil {
 		next.DisplayName = strings.TrimSpace(*in.displayName)
@@ -355,7 +355,7 @@ func (s *Server) applyGDAPInput(p *partner, g *gdapRelationship, in gdapInput) s
 	if n := utf8.RuneCountInString(next.DisplayName); n < 1 || n > gdapMaxDisplayName {
 		return invalidGDAPProp("displayName") + " It must be 1 to 50 characters long."
 	}
-	for _, o := range p.gdap {
+	for _, o := range s.gdap[p.TenantID] {
 		if o != g && strings.EqualFold(o.DisplayName, next.DisplayName) {
 			return "Another object with the same value for property displayName already exists." // assumed wording
 		}
@@ -370,16 +370,16 @@ func (s *Server) applyGDAPInput(p *partner, g *gdapRelationship, in gdapInput) s
 	}
 	if in.customer != nil {
 		id := lower(in.customer.TenantID)
-		cu := s.customers[id]
+		t := s.tenants[id]
 		if id == "" {
 			return invalidGDAPProp("customer") + " customer.tenantId is required."
 		}
-		if cu == nil || cu.Partner != p {
+		if t == nil || t.Partner != p {
 			return "The customer tenant " + in.customer.TenantID + " does not have a reseller relationship with the partner." // simulated message
 		}
-		next.CustomerID, next.CustomerName = cu.ID, strings.TrimSpace(in.customer.DisplayName)
+		next.CustomerID, next.CustomerName = t.ID, strings.TrimSpace(in.customer.DisplayName)
 		if next.CustomerName == "" {
-			next.CustomerName = cu.CompanyName
+			next.CustomerName = t.org.CompanyName
 		}
 	}
 	if next.CustomerID == "" {
@@ -418,20 +418,20 @@ func (s *Server) applyGDAPInput(p *partner, g *gdapRelationship, in gdapInput) s
 
 const gdapPath = "/v1.0/tenantRelationships/delegatedAdminRelationships"
 
-func (s *Server) registerGraphGDAP() {
-	s.partnerRoute("POST "+gdapPath, s.graphCreateGDAP)
-	s.partnerRoute("GET "+gdapPath, s.graphListGDAP)
-	s.partnerRoute("GET "+gdapPath+"/{id}", s.withGDAP(s.graphGetGDAP))
-	s.partnerRoute("PATCH "+gdapPath+"/{id}", s.withGDAP(s.graphPatchGDAP))
-	s.partnerRoute("DELETE "+gdapPath+"/{id}", s.withGDAP(s.graphDeleteGDAP))
-	s.partnerRoute("POST "+gdapPath+"/{id}/requests", s.withGDAP(s.graphGDAPRequest))
-	s.partnerRoute("GET "+gdapPath+"/{id}/requests", s.withGDAP(s.graphListGDAPRequests))
-	s.partnerRoute("GET "+gdapPath+"/{id}/requests/{requestId}", s.withGDAP(s.graphGetGDAPRequest))
+func (s *graphService) registerGraphGDAP() {
+	s.partnerRoute("POST "+gdapPath, s.locked(s.graphCreateGDAP))
+	s.partnerRoute("GET "+gdapPath, s.locked(s.graphListGDAP))
+	s.partnerRoute("GET "+gdapPath+"/{id}", s.locked(s.withGDAP(s.graphGetGDAP)))
+	s.partnerRoute("PATCH "+gdapPath+"/{id}", s.locked(s.withGDAP(s.graphPatchGDAP)))
+	s.partnerRoute("DELETE "+gdapPath+"/{id}", s.locked(s.withGDAP(s.graphDeleteGDAP)))
+	s.partnerRoute("POST "+gdapPath+"/{id}/requests", s.locked(s.withGDAP(s.graphGDAPRequest)))
+	s.partnerRoute("GET "+gdapPath+"/{id}/requests", s.locked(s.withGDAP(s.graphListGDAPRequests)))
+	s.partnerRoute("GET "+gdapPath+"/{id}/requests/{requestId}", s.locked(s.withGDAP(s.graphGetGDAPRequest)))
 }
 
-// gdapByID finds a relationship of p, settled to now.
-func (p *partner) gdapByID(id string, now time.Time) *gdapRelationship {
-	for _, g := range p.gdap {
+// gdapByID finds a relationship of p, settled to now. Caller holds s.mu.
+func (s *graphService) gdapByID(p *partner, id string, now time.Time) *gdapRelationship {
+	for _, g := range s.gdap[p.TenantID] {
 		if g.ID == lower(id) {
 			g.settle(now)
 			return g
@@ -444,10 +444,10 @@ type gdapHandler func(r *http.Request, c *apiCall, g *gdapRelationship, now time
 
 // withGDAP resolves {id} among the calling partner's relationships: 404
 // for an unknown id or another partner's.
-func (s *Server) withGDAP(h gdapHandler) apiHandler {
+func (s *graphService) withGDAP(h gdapHandler) apiHandler {
 	return func(r *http.Request, c *apiCall) *response {
 		now := s.clock.Now()
-		g := c.partner.gdapByID(r.PathValue("id"), now)
+		g := s.gdapByID(c.partner, r.PathValue("id"), now)
 		if g == nil {
 			return s.notFound(c, r.PathValue("id"))
 		}
@@ -463,7 +463,7 @@ func gdapEntity(r *http.Request, g *gdapRelationship, status int) *response {
 	return resp
 }
 
-func (s *Server) graphCreateGDAP(r *http.Request, c *apiCall) *response {
+func (s *graphService) graphCreateGDAP(r *http.Request, c *apiCall) *response {
 	m, ok := decodeObject(r)
 	if !ok {
 		return s.gerr(c, http.StatusBadRequest, "BadRequest", msgBadJSON)
@@ -481,7 +481,7 @@ func (s *Server) graphCreateGDAP(r *http.Request, c *apiCall) *response {
 		return s.badRequest(c, msg)
 	}
 	g.touch(now)
-	c.partner.gdap = append(c.partner.gdap, g)
+	s.gdap[c.partner.TenantID] = append(s.gdap[c.partner.TenantID], g)
 	resp := gdapEntity(r, g, http.StatusCreated)
 	resp.header.Set("Location", baseURL(r)+gdapPath+"/"+g.ID)
 	return resp
@@ -489,7 +489,7 @@ func (s *Server) graphCreateGDAP(r *http.Request, c *apiCall) *response {
 
 var gdapFilterRe = regexp.MustCompile(`(?i)^\s*customer/tenantId\s+eq\s+'([^']*)'\s*$`)
 
-func (s *Server) graphListGDAP(r *http.Request, c *apiCall) *response {
+func (s *graphService) graphListGDAP(r *http.Request, c *apiCall) *response {
 	customerID, filtered := "", false
 	if f := r.URL.Query().Get("$filter"); f != "" {
 		m := gdapFilterRe.FindStringSubmatch(f)
@@ -501,7 +501,7 @@ func (s *Server) graphListGDAP(r *http.Request, c *apiCall) *response {
 	}
 	now := s.clock.Now()
 	value := []gdapJSON{}
-	for _, g := range c.partner.gdap {
+	for _, g := range s.gdap[c.partner.TenantID] {
 		if filtered && g.CustomerID != customerID {
 			continue
 		}
@@ -513,13 +513,13 @@ func (s *Server) graphListGDAP(r *http.Request, c *apiCall) *response {
 	})
 }
 
-func (s *Server) graphGetGDAP(r *http.Request, _ *apiCall, g *gdapRelationship, _ time.Time) *response {
+func (s *graphService) graphGetGDAP(r *http.Request, _ *apiCall, g *gdapRelationship, _ time.Time) *response {
 	return gdapEntity(r, g, http.StatusOK)
 }
 
 // checkIfMatch compares If-Match with g's etag ("*" matches any): a
 // missing header when required → 400, a stale one → 412.
-func (s *Server) checkIfMatch(r *http.Request, c *apiCall, g *gdapRelationship, required bool) *response {
+func (s *graphService) checkIfMatch(r *http.Request, c *apiCall, g *gdapRelationship, required bool) *response {
 	im := strings.TrimSpace(r.Header.Get("If-Match"))
 	switch {
 	case im == "" && required:
@@ -533,7 +533,7 @@ func (s *Server) checkIfMatch(r *http.Request, c *apiCall, g *gdapRelationship, 
 
 // graphPatchGDAP: everything while created; only autoExtendDuration while
 // active or expiring; nothing in the other statuses.
-func (s *Server) graphPatchGDAP(r *http.Request, c *apiCall, g *gdapRelationship, now time.Time) *response {
+func (s *graphService) graphPatchGDAP(r *http.Request, c *apiCall, g *gdapRelationship, now time.Time) *response {
 	if resp := s.checkIfMatch(r, c, g, true); resp != nil {
 		return resp
 	}
@@ -562,7 +562,7 @@ func (s *Server) graphPatchGDAP(r *http.Request, c *apiCall, g *gdapRelationship
 	return gdapEntity(r, g, http.StatusOK)
 }
 
-func (s *Server) graphDeleteGDAP(r *http.Request, c *apiCall, g *gdapRelationship, _ time.Time) *response {
+func (s *graphService) graphDeleteGDAP(r *http.Request, c *apiCall, g *gdapRelationship, _ time.Time) *response {
 	if resp := s.checkIfMatch(r, c, g, false); resp != nil {
 		return resp
 	}
@@ -570,14 +570,14 @@ func (s *Server) graphDeleteGDAP(r *http.Request, c *apiCall, g *gdapRelationshi
 		return s.badRequest(c, "Only a relationship in status created can be deleted; this one is "+g.Status+". Terminate an active relationship instead.") // simulated message
 	}
 	p := c.partner
-	p.gdap = slices.DeleteFunc(p.gdap, func(o *gdapRelationship) bool { return o == g })
+	s.gdap[p.TenantID] = slices.DeleteFunc(s.gdap[p.TenantID], func(o *gdapRelationship) bool { return o == g })
 	return emptyResponse(http.StatusNoContent)
 }
 
 // graphGDAPRequest is POST …/{id}/requests {"action"}: lockForApproval
 // (created → approvalPending) or terminate (active or expiring →
 // terminated), both done at once (status "succeeded").
-func (s *Server) graphGDAPRequest(r *http.Request, c *apiCall, g *gdapRelationship, now time.Time) *response {
+func (s *graphService) graphGDAPRequest(r *http.Request, c *apiCall, g *gdapRelationship, now time.Time) *response {
 	var in struct {
 		Action *string `json:"action"`
 	}
@@ -614,7 +614,7 @@ func (s *Server) graphGDAPRequest(r *http.Request, c *apiCall, g *gdapRelationsh
 	return resp
 }
 
-func (s *Server) graphListGDAPRequests(r *http.Request, _ *apiCall, g *gdapRelationship, _ time.Time) *response {
+func (s *graphService) graphListGDAPRequests(r *http.Request, _ *apiCall, g *gdapRelationship, _ time.Time) *response {
 	value := []any{}
 	for _, q := range g.requests {
 		value = append(value, q.view())
@@ -624,7 +624,7 @@ func (s *Server) graphListGDAPRequests(r *http.Request, _ *apiCall, g *gdapRelat
 	})
 }
 
-func (s *Server) graphGetGDAPRequest(r *http.Request, c *apiCall, g *gdapRelationship, _ time.Time) *response {
+func (s *graphService) graphGetGDAPRequest(r *http.Request, c *apiCall, g *gdapRelationship, _ time.Time) *response {
 	for _, q := range g.requests {
 		if q.ID == lower(r.PathValue("requestId")) {
 			v := q.view()
@@ -637,23 +637,28 @@ func (s *Server) graphGetGDAPRequest(r *http.Request, c *apiCall, g *gdapRelatio
 
 // --- admin: approval, state ---
 
-func (s *Server) registerAdminGDAP() {
-	s.adminMux.HandleFunc("POST /_sim/gdap/{relationshipId}/approve", s.adminApproveGDAP)
+func (s *graphService) registerAdminGDAP(adminMux *http.ServeMux) {
+	adminMux.HandleFunc("POST /_sim/gdap/{relationshipId}/approve", s.adminApproveGDAP)
 }
 
 // POST /_sim/gdap/{relationshipId}/approve: the customer's administrator
 // approves the relationship (approvalPending → active, ending after its
 // duration): 200 with the relationship, 404 unknown, 409 in another status.
-func (s *Server) adminApproveGDAP(w http.ResponseWriter, r *http.Request) {
+func (s *graphService) adminApproveGDAP(w http.ResponseWriter, r *http.Request) {
 	id := lower(r.PathValue("relationshipId"))
 	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var g *gdapRelationship
-	for _, p := range s.order {
-		if g = p.gdapByID(id, now); g != nil {
-			break
+	for _, list := range s.gdap {
+		for _, cand := range list {
+			if cand.ID == id {
+				g = cand
+			}
 		}
+	}
+	if g != nil {
+		g.settle(now)
 	}
 	if g == nil {
 		adminError(w, http.StatusNotFound, "no GDAP relationship with id "+r.PathValue("relationshipId"))
@@ -680,9 +685,9 @@ type stateGDAP struct {
 }
 
 // gdapState lists p's relationships, settled to now. Caller holds s.mu.
-func gdapState(p *partner, now time.Time) []stateGDAP {
+func (s *graphService) gdapState(p *partner, now time.Time) []stateGDAP {
 	out := []stateGDAP{}
-	for _, g := range p.gdap {
+	for _, g := range s.gdap[p.TenantID] {
 		g.settle(now)
 		out = append(out, stateGDAP{ID: g.ID, DisplayName: g.DisplayName, CustomerTenantID: g.CustomerID, Status: g.Status,
 			Roles: slices.Clone(g.Roles), AutoExtendDuration: g.AutoExtend, EndDateTime: optTime(g.End)})

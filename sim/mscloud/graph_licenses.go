@@ -15,79 +15,20 @@ import (
 //	GET  /v1.0/subscribedSkus/{tenantId}_{skuId}
 //
 // The seats of a license SKU are the customer's Partner Center
-// subscriptions granting it (customer.licenseUnits): active quantity →
+// subscriptions granting it (licensing.go; tenantRoute reads them from
+// Partner Center when the call begins): active quantity →
 // prepaidUnits.enabled, suspended quantity → prepaidUnits.suspended;
 // consumedUnits counts the live users holding the SKU (plus any units
-// recorded without a user through setAssignedUnits). Partner Center's
-// GET /v1/customers/{id}/subscribedskus reads the same numbers.
+// recorded without a user through pcService.setAssignedUnits). Partner
+// Center's GET /v1/customers/{id}/subscribedskus reads the same numbers.
 
-func (s *Server) registerGraphLicenses() {
+func (s *graphService) registerGraphLicenses() {
 	s.tenantRoute("POST /v1.0/users/{id}/assignLicense", s.graphAssignLicense)
 	s.tenantRoute("GET /v1.0/subscribedSkus", s.graphSubscribedSkus)
 	s.tenantRoute("GET /v1.0/subscribedSkus/{skuKey}", s.graphSubscribedSku)
 }
 
-// usersHolding counts the live users of cu holding license SKU skuID.
-func (cu *customer) usersHolding(skuID string) int {
-	if cu.dir == nil {
-		return 0
-	}
-	n := 0
-	for _, u := range cu.dir.users {
-		if u.license(skuID) != nil {
-			n++
-		}
-	}
-	return n
-}
-
-// heldLicenses lists the license SKUs live users hold, in first-seen order.
-func (cu *customer) heldLicenses() []string {
-	var out []string
-	if cu.dir == nil {
-		return out
-	}
-	for _, u := range cu.dir.users {
-		for _, l := range u.Licenses {
-			if !slices.Contains(out, l.SkuID) {
-				out = append(out, l.SkuID)
-			}
-		}
-	}
-	return out
-}
-
-// tenantLicense returns the license SKU skuID when the tenant has it (it
-// appears in subscribedSkus), else nil. Caller holds s.mu and settled cu.
-func (cu *customer) tenantLicense(skuID string) *licenseSku {
-	for _, u := range cu.licenseUnits() {
-		if u.License.ID == lower(skuID) {
-			return u.License
-		}
-	}
-	return nil
-}
-
-// freeSeats is prepaidUnits.enabled − consumedUnits for skuID.
-func (cu *customer) freeSeats(skuID string) int {
-	for _, u := range cu.licenseUnits() {
-		if u.License.ID == lower(skuID) {
-			return u.Active - u.Consumed
-		}
-	}
-	return 0
-}
-
-// skuCapability is the capabilityStatus of a license SKU: "Suspended" when
-// all its seats are suspended, else "Enabled" (Partner Center and Graph).
-func skuCapability(u *skuUnits) string {
-	if u.Active == 0 && u.Suspended > 0 {
-		return "Suspended"
-	}
-	return "Enabled"
-}
-
-func subscribedSkuView(cu *customer, u *skuUnits) map[string]any {
+func subscribedSkuView(cu *tenantCall, u *skuUnits) map[string]any {
 	plans := []any{}
 	for _, p := range u.License.Plans {
 		plans = append(plans, map[string]any{
@@ -95,13 +36,13 @@ func subscribedSkuView(cu *customer, u *skuUnits) map[string]any {
 		})
 	}
 	subs := []string{}
-	for _, sub := range cu.commerce.Subscriptions {
-		if sub.Item.license().ID == u.License.ID && (sub.Status == subActive || sub.Status == subSuspended) {
+	for _, sub := range cu.seats.Subs {
+		if sub.License.ID == u.License.ID && (sub.Status == subActive || sub.Status == subSuspended) {
 			subs = append(subs, sub.ID)
 		}
 	}
 	return map[string]any{
-		"id": cu.ID + "_" + u.License.ID, "accountId": cu.ID, "accountName": cu.CompanyName,
+		"id": cu.ID + "_" + u.License.ID, "accountId": cu.ID, "accountName": cu.org.CompanyName,
 		"skuId": u.License.ID, "skuPartNumber": u.License.PartNumber, "appliesTo": "User",
 		"capabilityStatus": skuCapability(u), "consumedUnits": u.Consumed,
 		"prepaidUnits":    map[string]int{"enabled": u.Active, "suspended": u.Suspended, "warning": 0, "lockedOut": 0},
@@ -110,7 +51,7 @@ func subscribedSkuView(cu *customer, u *skuUnits) map[string]any {
 	}
 }
 
-func (s *Server) graphSubscribedSkus(r *http.Request, _ *apiCall, cu *customer, _ time.Time) *response {
+func (s *graphService) graphSubscribedSkus(r *http.Request, _ *apiCall, cu *tenantCall, _ time.Time) *response {
 	value := []any{}
 	for _, u := range cu.licenseUnits() {
 		value = append(value, subscribedSkuView(cu, u))
@@ -118,7 +59,7 @@ func (s *Server) graphSubscribedSkus(r *http.Request, _ *apiCall, cu *customer, 
 	return graphJSON(http.StatusOK, map[string]any{"@odata.context": odataContext(r, "subscribedSkus"), "value": value})
 }
 
-func (s *Server) graphSubscribedSku(r *http.Request, c *apiCall, cu *customer, _ time.Time) *response {
+func (s *graphService) graphSubscribedSku(r *http.Request, c *apiCall, cu *tenantCall, _ time.Time) *response {
 	key := lower(r.PathValue("skuKey"))
 	for _, u := range cu.licenseUnits() {
 		if key == cu.ID+"_"+u.License.ID {
@@ -141,13 +82,13 @@ type addLicenseIn struct {
 // by the user, usage location as license assignment sees it, seats
 // (CountViolation). Removals apply before additions; nothing changes on
 // an error.
-func (s *Server) graphAssignLicense(r *http.Request, c *apiCall, cu *customer, now time.Time) *response {
+func (s *graphService) graphAssignLicense(r *http.Request, c *apiCall, cu *tenantCall, now time.Time) *response {
 	if c.partner.Cloud.Name == "china" {
 		return s.gerr(c, http.StatusForbidden, "Authorization_RequestDenied",
 			"License management of customer users is not available to partners in Microsoft 365 operated by 21Vianet; "+
 				"the customer's administrator assigns licenses in the Microsoft 365 admin center.") // simulated message
 	}
-	d := s.dirOf(cu)
+	d := cu.directory()
 	u := d.user(r.PathValue("id"))
 	if u == nil {
 		return s.notFound(c, r.PathValue("id"))

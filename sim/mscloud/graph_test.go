@@ -31,7 +31,7 @@ func TestGraphReservedPrefix(t *testing.T) {
 // will and checks that only Graph-audience tokens of the partner's cloud reach it.
 func TestGraphRouteAudience(t *testing.T) {
 	s := newSim(t, Options{})
-	s.srv.graphRoute("GET /v1.0/organization", func(_ *http.Request, c *apiCall) *response {
+	s.srv.graph.graphRoute("GET /v1.0/organization", func(_ *http.Request, c *apiCall) *response {
 		return jsonResponse(http.StatusOK, map[string]any{"value": []map[string]string{{"id": c.token.TenantID}}})
 	})
 	p := s.partner("usgov", true, "US")

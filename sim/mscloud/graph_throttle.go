@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -85,39 +86,54 @@ func (g ruCharge) annotate(resp *response) {
 	}
 }
 
-// graphCharge charges r to the budget of the token's app in tenantID
-// (users = the tenant's live users) or returns the 429. Caller holds s.mu.
-func (s *Server) graphCharge(c *apiCall, tenantID string, users int, r *http.Request) (ruCharge, *response) {
-	now := time.Now()
-	app := c.token.ClientID
-	key := app + "/" + tenantID
-	b := s.graphBudgets[key]
+// graphBudgets are the Graph throttling windows per app+tenant and the
+// count of Graph 429 answers per partner, behind a leaf lock.
+type graphBudgets struct {
+	mu        sync.Mutex
+	m         map[string]*graphBudget // by "{app}/{tenant}"
+	throttled map[string]int          // 429 answers by partner tenant id
+}
+
+func newGraphBudgets() *graphBudgets {
+	return &graphBudgets{m: map[string]*graphBudget{}, throttled: map[string]int{}}
+}
+
+// graphLimitHit names the budget a refused request exceeded and when its
+// window ends.
+type graphLimitHit struct {
+	limit, info string
+	end         time.Time
+}
+
+// charge charges a request of cost resource units (a write if write) to the
+// budget of app in tenant (users = the tenant's live users) under the
+// limits of st, at real time now. It returns the charge, or the limit hit
+// (nothing is charged then).
+func (gb *graphBudgets) charge(st settings, app, tenant string, users, cost int, write bool, now time.Time) (ruCharge, *graphLimitHit) {
+	gb.mu.Lock()
+	defer gb.mu.Unlock()
+	key := app + "/" + tenant
+	b := gb.m[key]
 	if b == nil {
 		b = &graphBudget{}
-		s.graphBudgets[key] = b
+		gb.m[key] = b
 	}
 	if !now.Before(b.ruStart.Add(graphRUWindow)) {
 		b.ruStart, b.ru = now, 0
 	}
-	window, writeLimit := s.settings.GraphWriteWindow, s.settings.GraphWriteLimit
+	window, writeLimit := st.GraphWriteWindow, st.GraphWriteLimit
 	if !now.Before(b.wStart.Add(window)) {
 		b.wStart, b.writes = now, 0
 	}
-	charge := ruCharge{cost: graphRUCost(r)}
-	ruLimit := graphRULimit(users) * s.settings.GraphRUScale
-	write := r.Method != http.MethodGet && r.Method != http.MethodHead
-	retry := func(end time.Time) int { return max(1, int(math.Ceil(end.Sub(now).Seconds()))) }
+	charge := ruCharge{cost: cost}
+	ruLimit := graphRULimit(users) * st.GraphRUScale
 	if write && b.writes+1 > writeLimit {
-		resp := s.graphTooMany(c, retry(b.wStart.Add(window)), "WriteLimit", "WriteLimitExceeded", app, tenantID)
 		charge.pct = 1
-		charge.annotate(resp)
-		return charge, resp
+		return charge, &graphLimitHit{"WriteLimit", "WriteLimitExceeded", b.wStart.Add(window)}
 	}
 	if b.ru+float64(charge.cost) > ruLimit {
-		resp := s.graphTooMany(c, retry(b.ruStart.Add(graphRUWindow)), "ResourceUnitLimit", "ResourceUnitLimitExceeded", app, tenantID)
 		charge.pct = 1
-		charge.annotate(resp)
-		return charge, resp
+		return charge, &graphLimitHit{"ResourceUnitLimit", "ResourceUnitLimitExceeded", b.ruStart.Add(graphRUWindow)}
 	}
 	b.ru += float64(charge.cost)
 	if write {
@@ -130,11 +146,47 @@ func (s *Server) graphCharge(c *apiCall, tenantID string, users int, r *http.Req
 	return charge, nil
 }
 
+// count429 counts a Graph 429 answered to partnerID's app.
+func (gb *graphBudgets) count429(partnerID string) {
+	gb.mu.Lock()
+	defer gb.mu.Unlock()
+	gb.throttled[partnerID]++
+}
+
+// throttledCount is the number of Graph 429 answers partnerID's app got.
+func (gb *graphBudgets) throttledCount(partnerID string) int {
+	gb.mu.Lock()
+	defer gb.mu.Unlock()
+	return gb.throttled[partnerID]
+}
+
+// reset starts every window afresh (new limits); the 429 counts stay.
+func (gb *graphBudgets) reset() {
+	gb.mu.Lock()
+	defer gb.mu.Unlock()
+	gb.m = map[string]*graphBudget{}
+}
+
+// graphCharge charges r to the budget of the token's app in tenantID
+// (users = the tenant's live users) or returns the 429.
+func (s *graphService) graphCharge(c *apiCall, tenantID string, users int, r *http.Request) (ruCharge, *response) {
+	now := time.Now()
+	write := r.Method != http.MethodGet && r.Method != http.MethodHead
+	charge, hit := s.budgets.charge(s.settings.get(), c.token.ClientID, tenantID, users, graphRUCost(r), write, now)
+	if hit == nil {
+		return charge, nil
+	}
+	retry := max(1, int(math.Ceil(hit.end.Sub(now).Seconds())))
+	resp := s.graphTooMany(c, retry, hit.limit, hit.info, c.token.ClientID, tenantID)
+	charge.annotate(resp)
+	return charge, resp
+}
+
 // graphTooMany is Graph's 429 for app in tenant; it counts against the
-// calling partner (graph_throttled in GET /_sim/state). Caller holds s.mu.
-func (s *Server) graphTooMany(c *apiCall, retryAfter int, limit, info, app, tenant string) *response {
+// calling partner (graph_throttled in GET /_sim/state).
+func (s *graphService) graphTooMany(c *apiCall, retryAfter int, limit, info, app, tenant string) *response {
 	if c.partner != nil {
-		c.partner.graphThrottled++
+		s.budgets.count429(c.partner.TenantID)
 	}
 	resp := graphError(http.StatusTooManyRequests, "TooManyRequests", "Too many requests. Please try again after "+strconv.Itoa(retryAfter)+" seconds.",
 		c.requestID, c.clientRequestID, s.clock.Now())

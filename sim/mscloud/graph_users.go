@@ -22,7 +22,7 @@ import (
 //	PATCH  /v1.0/users/{id|userPrincipalName}   204 (passwordProfile = password reset)
 //	DELETE /v1.0/users/{id|userPrincipalName}   204, soft delete
 
-func (s *Server) registerGraphUsers() {
+func (s *graphService) registerGraphUsers() {
 	s.tenantRoute("POST /v1.0/users", s.graphCreateUser)
 	s.tenantRoute("GET /v1.0/users", s.graphListUsers)
 	s.tenantRoute("GET /v1.0/users/{id}", s.graphGetUser)
@@ -338,7 +338,7 @@ func selectFragment(props []string) string {
 
 // --- handlers ---
 
-func (s *Server) graphCreateUser(r *http.Request, c *apiCall, cu *customer, now time.Time) *response {
+func (s *graphService) graphCreateUser(r *http.Request, c *apiCall, cu *tenantCall, now time.Time) *response {
 	m, ok := decodeObject(r)
 	if !ok {
 		return s.gerr(c, http.StatusBadRequest, "BadRequest", msgBadJSON)
@@ -367,7 +367,7 @@ func (s *Server) graphCreateUser(r *http.Request, c *apiCall, cu *customer, now 
 	if f := b.password.ForceChangePasswordNextSignIn; f != nil {
 		nu.ForceChange = *f
 	}
-	d := s.dirOf(cu)
+	d := cu.directory()
 	if msg := checkNewUser(d, &nu); msg != "" {
 		return s.badRequest(c, msg)
 	}
@@ -395,7 +395,7 @@ func parseSkipToken(tok string) (int, bool) {
 // graphListUsers is GET /v1.0/users: creation order, pages of $top
 // (default 100, 1–999), @odata.nextLink with $skiptoken; $filter only
 // "userPrincipalName eq '…'".
-func (s *Server) graphListUsers(r *http.Request, c *apiCall, cu *customer, _ time.Time) *response {
+func (s *graphService) graphListUsers(r *http.Request, c *apiCall, cu *tenantCall, _ time.Time) *response {
 	q := r.URL.Query()
 	top := 100
 	if v := q.Get("$top"); v != "" {
@@ -431,7 +431,7 @@ func (s *Server) graphListUsers(r *http.Request, c *apiCall, cu *customer, _ tim
 		upnFilter, filtered = strings.ReplaceAll(m[1], "''", "'"), true
 	}
 	var matches []*dirUser
-	for _, u := range s.dirOf(cu).users {
+	for _, u := range cu.directory().users {
 		if u.Seq > after && (!filtered || strings.EqualFold(u.UPN, upnFilter)) {
 			matches = append(matches, u)
 		}
@@ -456,8 +456,8 @@ func (s *Server) graphListUsers(r *http.Request, c *apiCall, cu *customer, _ tim
 	return graphJSON(http.StatusOK, out)
 }
 
-func (s *Server) graphGetUser(r *http.Request, c *apiCall, cu *customer, _ time.Time) *response {
-	u := s.dirOf(cu).user(r.PathValue("id"))
+func (s *graphService) graphGetUser(r *http.Request, c *apiCall, cu *tenantCall, _ time.Time) *response {
+	u := cu.directory().user(r.PathValue("id"))
 	if u == nil {
 		return s.notFound(c, r.PathValue("id"))
 	}
@@ -484,8 +484,8 @@ func passwordResetBlocked(cloud *cloudProfile) string {
 
 // graphPatchUser is PATCH /v1.0/users/{id}: 204. All checks run before
 // anything changes.
-func (s *Server) graphPatchUser(r *http.Request, c *apiCall, cu *customer, _ time.Time) *response {
-	d := s.dirOf(cu)
+func (s *graphService) graphPatchUser(r *http.Request, c *apiCall, cu *tenantCall, _ time.Time) *response {
+	d := cu.directory()
 	u := d.user(r.PathValue("id"))
 	if u == nil {
 		return s.notFound(c, r.PathValue("id"))
@@ -567,7 +567,7 @@ func (s *Server) graphPatchUser(r *http.Request, c *apiCall, cu *customer, _ tim
 		u.AccountEnabled = *b.enabled
 	}
 	if locSet {
-		u.setUsageLocation(newLoc, s.settings.UsageLocationLag)
+		u.setUsageLocation(newLoc, s.settings.get().UsageLocationLag)
 	}
 	if b.password != nil {
 		u.Password = *b.password.Password
@@ -588,8 +588,8 @@ func (s *Server) graphPatchUser(r *http.Request, c *apiCall, cu *customer, _ tim
 
 // graphDeleteUser soft-deletes the user: it leaves lists and lookups, its
 // licenses stop counting as consumed, its UPN is free again.
-func (s *Server) graphDeleteUser(r *http.Request, c *apiCall, cu *customer, now time.Time) *response {
-	d := s.dirOf(cu)
+func (s *graphService) graphDeleteUser(r *http.Request, c *apiCall, cu *tenantCall, now time.Time) *response {
+	d := cu.directory()
 	u := d.user(r.PathValue("id"))
 	if u == nil {
 		return s.notFound(c, r.PathValue("id"))

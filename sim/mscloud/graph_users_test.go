@@ -295,10 +295,10 @@ func TestGraphPasswordReset(t *testing.T) {
 			}
 			code, hdr, b = tn.g(http.MethodPatch, "/v1.0/users/"+u.ID, reset("password"))
 			expectGraphErr(t, tc.cloud+" weak reset", code, hdr, b, 400, "Request_BadRequest", msgPasswordComplex)
-			s.srv.mu.Lock()
-			got := s.srv.customers[tn.cid].dir.user(u.ID)
+			s.srv.graph.mu.Lock()
+			got := s.srv.graph.tenants[tn.cid].dir.user(u.ID)
 			pw, force := got.Password, got.ForceChange
-			s.srv.mu.Unlock()
+			s.srv.graph.mu.Unlock()
 			if pw != "N3w&Secure#Pass" || force {
 				t.Errorf("%s: password not reset: %q %v", tc.cloud, pw, force)
 			}

@@ -2,7 +2,6 @@ package mscloud
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +9,9 @@ import (
 
 // Login (Microsoft Entra) endpoints, served at the root so that the tenant is
 // the first path segment of the authority, as MSAL and azidentity require.
+// This file is the HTTP side: faults, discovery, reading the token request
+// and resolving its tenant; the Entra part (entraService) decides and
+// issues the tokens.
 
 func (s *Server) registerLogin() {
 	s.loginMux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.openIDConfiguration)
@@ -27,7 +29,7 @@ func (s *Server) registerLogin() {
 }
 
 func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
-	f := s.takeFault(apiLogin, r)
+	f := s.faults.take(apiLogin, r)
 	if f != nil {
 		corr := correlationOf(r)
 		switch f.Mode {
@@ -39,7 +41,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 				entraError(status, "invalid_request", 50000, msg+" (simulated)", r.Host, corr, s.clock.Now()).writeTo(w)
 				return
 			}
-			if !s.faultWait(f, &r) {
+			if !faultWait(f, &r) {
 				abandon()
 			}
 		case faultError, faultRefuse:
@@ -68,32 +70,44 @@ func correlationOf(r *http.Request) string {
 	return newGUID()
 }
 
+// resolvedTenant is the tenant a login URL names: a partner's tenant, or
+// a customer tenant of that partner (customer set).
+type resolvedTenant struct {
+	Partner  *partner
+	TenantID string
+	customer *loginCustomer
+}
+
+// loginCustomer is what the token endpoint needs to know about a customer
+// tenant, as Partner Center had it when the tenant was resolved.
+type loginCustomer struct {
+	Domain    string
+	CreatedAt time.Time
+	consented bool // the partner's application has an application consent in the tenant
+}
+
 // resolveTenant resolves the first path segment of a login URL: a partner
 // tenant id, or a customer tenant id, initial domain or verified custom
-// domain (issued by that customer's tenant, for the partner's app). Caller
-// holds s.mu.
-func (s *Server) resolveTenant(t string) (p *partner, tenantID string, ok bool) {
+// domain (issued by that customer's tenant, for the partner's app). It
+// asks each part in turn and holds no lock between the questions.
+func (s *Server) resolveTenant(t string) (resolvedTenant, bool) {
 	t = lower(t)
-	if p := s.partners[t]; p != nil {
-		return p, p.TenantID, true
+	if p := s.entra.partner(t); p != nil {
+		return resolvedTenant{Partner: p, TenantID: p.TenantID}, true
 	}
-	if c := s.customers[t]; c != nil {
-		return c.Partner, c.ID, true
+	if rt, ok := s.pc.resolveCustomer(t); ok {
+		return rt, true
 	}
-	if c := s.domains[t]; c != nil {
-		return c.Partner, c.ID, true
+	if id := s.graph.tenantByVerifiedDomain(t); id != "" {
+		return s.pc.resolveCustomer(id)
 	}
-	if c := s.customerByVerifiedDomain(t); c != nil {
-		return c.Partner, c.ID, true
-	}
-	return nil, "", false
+	return resolvedTenant{}, false
 }
 
 func (s *Server) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
-	s.mu.Lock()
-	p, tenantID, ok := s.resolveTenant(tenant)
-	s.mu.Unlock()
+	rt, ok := s.resolveTenant(tenant)
+	p, tenantID := rt.Partner, rt.TenantID
 	cloud := cloudProfiles["global"]
 	issuerTenant := tenantID
 	switch {
@@ -177,134 +191,11 @@ func (s *Server) tokenResponse(r *http.Request) *response {
 	}
 
 	tenant := r.PathValue("tenant")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, tenantID, ok := s.resolveTenant(tenant)
+	rt, ok := s.resolveTenant(tenant)
 	if !ok {
 		return fail(http.StatusBadRequest, "invalid_request", 90002, "Tenant '"+tenant+"' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
 	}
-	if p.ClientID != lower(clientID) {
-		return fail(http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+clientID+"' was not found in the directory '"+tenant+
-			"'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.")
-	}
-	// checkSecret accepts any unexpired secret of the partner's app
-	// (graph_applications.go); expiry is on the simulated clock.
-	checkSecret := func() *response {
-		sec := p.secretFor(clientSecret)
-		if sec == nil {
-			return fail(http.StatusUnauthorized, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+p.ClientID+"'.")
-		}
-		if !now.Before(sec.End) {
-			return fail(http.StatusUnauthorized, "invalid_client", 7000222, "The provided client secret keys for app '"+p.ClientID+
-				"' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.")
-		}
-		return nil
-	}
-
-	var rt *refreshToken
-	var rtRaw string
-	if grant == "client_credentials" {
-		if clientSecret == "" {
-			return fail(http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
-		}
-		if resp := checkSecret(); resp != nil {
-			return resp
-		}
-	} else {
-		rtRaw = form.Get("refresh_token")
-		if rtRaw == "" {
-			return fail(http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'refresh_token'.")
-		}
-		if clientSecret != "" {
-			if resp := checkSecret(); resp != nil {
-				return resp
-			}
-		}
-		rt = s.refresh[rtRaw]
-		switch {
-		case rt == nil || rt.Partner != p || rt.ClientID != p.ClientID:
-			return fail(http.StatusBadRequest, "invalid_grant", 70000, "Provided grant is invalid or malformed.")
-		case !now.Before(rt.Expires):
-			return fail(http.StatusBadRequest, "invalid_grant", 700082, "The refresh token has expired due to inactivity.")
-		}
-	}
-
-	// A new customer tenant does not know the partner's app for its first
-	// customer_propagation_seconds (simulated clock; reference §3.8: "up to
-	// 3 minutes"). Simulated choice of error: invalid_grant AADSTS65001.
-	if cu := s.customers[tenantID]; cu != nil && now.Before(cu.CreatedAt.Add(s.settings.CustomerPropagation)) {
-		return fail(http.StatusBadRequest, "invalid_grant", 65001, "The user or administrator has not consented to use the application with ID '"+p.ClientID+
-			"' named '"+p.Name+"'. Send an interactive authorization request for this user and resource. (simulated: the partner relationship of the new customer tenant "+
-			cu.Domain+" is still propagating)")
-	}
-
-	if cu := s.customers[tenantID]; cu != nil && s.settings.RequireAppConsent && cu.Consents[lower(p.ClientID)] == nil {
-		return fail(http.StatusBadRequest, "invalid_grant", 65001, "The user or administrator has not consented to use the application with ID '"+p.ClientID+
-			"' named '"+p.Name+"'. Send an interactive authorization request for this user and resource.")
-	}
-
-	audience, scope, msg := parseScope(form.Get("scope"), p.Cloud, grant == "refresh_token")
-	if msg != "" {
-		if form.Get("scope") == "" {
-			return fail(http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.")
-		}
-		return fail(http.StatusBadRequest, "invalid_scope", 70011, msg)
-	}
-
-	lifetime := s.settings.TokenLifetime
-	access := randomToken("simat.", 32)
-	s.tokens[access] = &accessToken{
-		Partner: p, TenantID: tenantID, Audience: audience, ClientID: p.ClientID,
-		// Access tokens expire in real time, not on the simulated clock: moving
-		// the clock forward (commerce windows) must not invalidate the tokens
-		// clients hold, as it never happens with Microsoft.
-		AppOnly: grant == "client_credentials", Expires: time.Now().Add(lifetime),
-	}
-	secs := int(lifetime / time.Second)
-	body := map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": access}
-	if rt != nil {
-		delete(s.refresh, rtRaw) // rotation: the redeemed refresh token is spent
-		next := randomToken("simrt.", 48)
-		s.refresh[next] = &refreshToken{Partner: p, ClientID: p.ClientID, Expires: now.Add(refreshTokenLifetime)}
-		body["refresh_token"] = next
-		body["scope"] = scope
-	}
-	resp := jsonResponse(http.StatusOK, body)
-	resp.header.Set("Cache-Control", "no-store, no-cache")
-	resp.header.Set("Pragma", "no-cache")
-	resp.header.Set("client-request-id", corr)
-	resp.header.Set("x-ms-request-id", newGUID())
-	return resp
-}
-
-// parseScope checks a v2 scope parameter: exactly one resource scope of the
-// Partner Center or Graph audience of the cloud ("<aud>/.default", or for
-// delegated grants also "<aud>/user_impersonation" and similar), plus any of
-// the OpenID scopes. It returns the audience, the resource scope and an
-// error text.
-func parseScope(raw string, cloud *cloudProfile, delegated bool) (audience, scope, msg string) {
-	var resource []string
-	for _, sc := range strings.Fields(raw) {
-		switch sc {
-		case "openid", "profile", "offline_access", "email":
-			continue
-		}
-		resource = append(resource, sc)
-	}
-	if len(resource) != 1 {
-		return "", "", "The provided value for the input parameter 'scope' is not valid. Exactly one resource scope such as '" + cloud.PartnerCenterAudience + "/.default' is required."
-	}
-	sc := resource[0]
-	i := strings.LastIndex(sc, "/")
-	if i <= len("https://") {
-		return "", "", "The provided value for the input parameter 'scope' is not valid. The scope " + sc + " is not valid."
-	}
-	aud, perm := strings.TrimSuffix(sc[:i], "/"), sc[i+1:]
-	if !slices.Contains([]string{cloud.PartnerCenterAudience, cloud.GraphAudience}, strings.ToLower(aud)) {
-		return "", "", "The provided value for the input parameter 'scope' is not valid. The scope " + sc + " is not valid: the resource is not known in this cloud."
-	}
-	if perm != ".default" && (!delegated || perm == "") {
-		return "", "", "The provided value for the input parameter 'scope' is not valid. The scope " + sc + " is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier."
-	}
-	return strings.ToLower(aud), sc, ""
+	return s.entra.grant(tokenRequest{
+		form: form, tenant: tenant, grant: grant, clientID: clientID, clientSecret: clientSecret, correlationID: corr, fail: fail,
+	}, rt, s.settings.get(), now)
 }

@@ -7,10 +7,14 @@ import (
 	"time"
 )
 
-func (s *Server) registerPCAgreements() {
-	register(s.pcMux, "GET /v1/agreements", s.pcAgreementMetadata)
-	register(s.pcMux, "POST /v1/customers/{id}/agreements", s.withCustomer(s.pcCreateAgreement))
-	register(s.pcMux, "GET /v1/customers/{id}/agreements", s.withCustomer(s.pcListAgreements))
+// Partner Center agreements: the Microsoft Customer Agreement metadata
+// and the partner's attestation that a customer accepted it (required
+// before purchases). Partner Center part (pcService).
+
+func (s *pcService) registerPCAgreements() {
+	register(s.mux, "GET /v1/agreements", s.pcAgreementMetadata)
+	register(s.mux, "POST /v1/customers/{id}/agreements", s.withCustomer(s.pcCreateAgreement))
+	register(s.mux, "GET /v1/customers/{id}/agreements", s.withCustomer(s.pcListAgreements))
 }
 
 func collection(items []any) map[string]any {
@@ -22,7 +26,7 @@ func collection(items []any) map[string]any {
 
 // pcAgreementMetadata is GET /v1/agreements[?agreementType=…]. Only the
 // Microsoft Customer Agreement is known; another type gives an empty list.
-func (s *Server) pcAgreementMetadata(r *http.Request, _ *apiCall) *response {
+func (s *pcService) pcAgreementMetadata(r *http.Request, _ *apiCall) *response {
 	t := r.URL.Query().Get("agreementType")
 	var items []any
 	if t == "" || strings.EqualFold(t, agreementTypeMCA) || strings.EqualFold(t, "All") {
@@ -61,7 +65,7 @@ func agreementView(a *agreement) map[string]any {
 
 // pcCreateAgreement is POST /v1/customers/{id}/agreements: the partner
 // attests that the customer accepted the MCA.
-func (s *Server) pcCreateAgreement(r *http.Request, _ *apiCall, cu *customer) *response {
+func (s *pcService) pcCreateAgreement(r *http.Request, _ *apiCall, cu *customer) *response {
 	var in agreementIn
 	if err := decodeJSON(r, &in); err != nil {
 		return pcError(http.StatusBadRequest, codeInvalidInput, "The request body is not a valid agreement: "+err.Error())
@@ -106,7 +110,7 @@ func (s *Server) pcCreateAgreement(r *http.Request, _ *apiCall, cu *customer) *r
 	return jsonResponse(http.StatusCreated, agreementView(a))
 }
 
-func (s *Server) pcListAgreements(r *http.Request, _ *apiCall, cu *customer) *response {
+func (s *pcService) pcListAgreements(r *http.Request, _ *apiCall, cu *customer) *response {
 	t := r.URL.Query().Get("agreementType")
 	var items []any
 	for _, a := range cu.Agreements {

@@ -7,11 +7,14 @@ import (
 	"time"
 )
 
-func (s *Server) registerPCCarts() {
-	register(s.pcMux, "POST /v1/customers/{id}/carts", s.withCommerce(s.pcCreateCart))
-	register(s.pcMux, "GET /v1/customers/{id}/carts/{cartId}", s.withCommerce(s.withCart(s.pcGetCart)))
-	register(s.pcMux, "PUT /v1/customers/{id}/carts/{cartId}", s.withCommerce(s.withCart(s.pcUpdateCart)))
-	register(s.pcMux, "POST /v1/customers/{id}/carts/{cartId}/checkout", s.withCommerce(s.withCart(s.pcCheckout)))
+// Partner Center carts and checkout (BEHAVIOUR.md, "Commerce: carts and
+// checkout"). Partner Center part (pcService).
+
+func (s *pcService) registerPCCarts() {
+	register(s.mux, "POST /v1/customers/{id}/carts", s.withCommerce(s.pcCreateCart))
+	register(s.mux, "GET /v1/customers/{id}/carts/{cartId}", s.withCommerce(s.withCart(s.pcGetCart)))
+	register(s.mux, "PUT /v1/customers/{id}/carts/{cartId}", s.withCommerce(s.withCart(s.pcUpdateCart)))
+	register(s.mux, "POST /v1/customers/{id}/carts/{cartId}/checkout", s.withCommerce(s.withCart(s.pcCheckout)))
 }
 
 const (
@@ -96,7 +99,7 @@ func (l *cartLine) request() lineRequest {
 // validateCart sets each line's orderGroup (one group per distinct billing
 // cycle, "0", "1", … in order of first appearance) and error (documented
 // cart error codes), and returns the valid lines in order.
-func (s *Server) validateCart(p *partner, cu *customer, ct *cart) map[*cartLine]*resolvedLine {
+func (s *pcService) validateCart(p *partner, cu *customer, ct *cart) map[*cartLine]*resolvedLine {
 	groups := map[string]string{}
 	valid := map[*cartLine]*resolvedLine{}
 	live := cu.liveSubscriptions()
@@ -162,7 +165,7 @@ func cartView(ct *cart) map[string]any {
 
 // pcCreateCart is POST /v1/customers/{id}/carts. The cart is created even
 // when lines are invalid; each bad line carries its error.
-func (s *Server) pcCreateCart(r *http.Request, c *apiCall, cu *customer, now time.Time) *response {
+func (s *pcService) pcCreateCart(r *http.Request, c *apiCall, cu *customer, now time.Time) *response {
 	lines, bad := readCartLines(r)
 	if bad != nil {
 		return bad
@@ -176,7 +179,7 @@ func (s *Server) pcCreateCart(r *http.Request, c *apiCall, cu *customer, now tim
 
 type cartHandler func(r *http.Request, c *apiCall, cu *customer, now time.Time, ct *cart) *response
 
-func (s *Server) withCart(h cartHandler) func(*http.Request, *apiCall, *customer, time.Time) *response {
+func (s *pcService) withCart(h cartHandler) func(*http.Request, *apiCall, *customer, time.Time) *response {
 	return func(r *http.Request, c *apiCall, cu *customer, now time.Time) *response {
 		id := r.PathValue("cartId")
 		for _, ct := range cu.commerce.Carts {
@@ -188,7 +191,7 @@ func (s *Server) withCart(h cartHandler) func(*http.Request, *apiCall, *customer
 	}
 }
 
-func (s *Server) pcGetCart(_ *http.Request, _ *apiCall, _ *customer, _ time.Time, ct *cart) *response {
+func (s *pcService) pcGetCart(_ *http.Request, _ *apiCall, _ *customer, _ time.Time, ct *cart) *response {
 	return jsonResponse(http.StatusOK, cartView(ct))
 }
 
@@ -204,7 +207,7 @@ func cartUsable(ct *cart, now time.Time) *response {
 }
 
 // pcUpdateCart is PUT …/carts/{cartId}: the line items are replaced.
-func (s *Server) pcUpdateCart(r *http.Request, c *apiCall, cu *customer, now time.Time, ct *cart) *response {
+func (s *pcService) pcUpdateCart(r *http.Request, c *apiCall, cu *customer, now time.Time, ct *cart) *response {
 	if bad := cartUsable(ct, now); bad != nil {
 		return bad
 	}
@@ -222,7 +225,7 @@ func (s *Server) pcUpdateCart(r *http.Request, c *apiCall, cu *customer, now tim
 // group without a line error becomes one order, every group with one is
 // reported in orderErrors (code = the line's cart error code). The cart
 // becomes "Ordered" when at least one order was created.
-func (s *Server) pcCheckout(_ *http.Request, c *apiCall, cu *customer, now time.Time, ct *cart) *response {
+func (s *pcService) pcCheckout(_ *http.Request, c *apiCall, cu *customer, now time.Time, ct *cart) *response {
 	if bad := cartUsable(ct, now); bad != nil {
 		return bad
 	}

@@ -12,15 +12,15 @@ import (
 // catalog_data.go; what a partner sees depends on its cloud profile and the
 // country asked for.
 
-func (s *Server) registerPCCatalog() {
-	register(s.pcMux, "GET /v1/offers", s.pcListOffers)
-	register(s.pcMux, "GET /v1/offers/{offerId}", s.pcGetOffer)
-	register(s.pcMux, "GET /v1/products", s.pcListProducts)
-	register(s.pcMux, "GET /v1/products/{productId}", s.withProduct(s.pcGetProduct))
-	register(s.pcMux, "GET /v1/products/{productId}/skus", s.withProduct(s.pcListSkus))
-	register(s.pcMux, "GET /v1/products/{productId}/skus/{skuId}", s.withSku(s.pcGetSku))
-	register(s.pcMux, "GET /v1/products/{productId}/skus/{skuId}/availabilities", s.withSku(s.pcListAvailabilities))
-	register(s.pcMux, "GET /v1/products/{productId}/skus/{skuId}/availabilities/{availabilityId}", s.withSku(s.pcGetAvailability))
+func (s *pcService) registerPCCatalog() {
+	register(s.mux, "GET /v1/offers", s.pcListOffers)
+	register(s.mux, "GET /v1/offers/{offerId}", s.pcGetOffer)
+	register(s.mux, "GET /v1/products", s.pcListProducts)
+	register(s.mux, "GET /v1/products/{productId}", s.withProduct(s.pcGetProduct))
+	register(s.mux, "GET /v1/products/{productId}/skus", s.withProduct(s.pcListSkus))
+	register(s.mux, "GET /v1/products/{productId}/skus/{skuId}", s.withSku(s.pcGetSku))
+	register(s.mux, "GET /v1/products/{productId}/skus/{skuId}/availabilities", s.withSku(s.pcListAvailabilities))
+	register(s.mux, "GET /v1/products/{productId}/skus/{skuId}/availabilities/{availabilityId}", s.withSku(s.pcGetAvailability))
 }
 
 const (
@@ -136,7 +136,7 @@ func offerView(o *legacyOffer, cat *catalog, country, locale string) map[string]
 }
 
 // pcListOffers is GET /v1/offers?country=XX.
-func (s *Server) pcListOffers(r *http.Request, c *apiCall) *response {
+func (s *pcService) pcListOffers(r *http.Request, c *apiCall) *response {
 	country, bad := catalogCountry(r)
 	if bad != nil {
 		return bad
@@ -154,7 +154,7 @@ func (s *Server) pcListOffers(r *http.Request, c *apiCall) *response {
 }
 
 // pcGetOffer is GET /v1/offers/{id}?country=XX. New-catalog ids → 400 2100.
-func (s *Server) pcGetOffer(r *http.Request, c *apiCall) *response {
+func (s *pcService) pcGetOffer(r *http.Request, c *apiCall) *response {
 	id := strings.TrimSpace(r.PathValue("offerId"))
 	if looksNewCommerce(id) {
 		return pcError(http.StatusBadRequest, codeNewCatalogID,
@@ -253,7 +253,7 @@ func availabilityView(k *ncSku, a *ncAvailability, cat *catalog, country string)
 // pcListProducts is GET /v1/products?country=&targetView=[&targetSegment=].
 // Only OnlineServices (commercial segment) has products; other known views
 // and segments are empty; unknown ones are refused (400 2000, simulated).
-func (s *Server) pcListProducts(r *http.Request, c *apiCall) *response {
+func (s *pcService) pcListProducts(r *http.Request, c *apiCall) *response {
 	country, bad := catalogCountry(r)
 	if bad != nil {
 		return bad
@@ -297,7 +297,7 @@ func availabilityNotFound(id string) *response {
 type catalogHandler func(r *http.Request, cat *catalog, country string, p *ncProduct, k *ncSku) *response
 
 // withProduct resolves ?country= and {productId} in the partner's catalog.
-func (s *Server) withProduct(h catalogHandler) apiHandler {
+func (s *pcService) withProduct(h catalogHandler) apiHandler {
 	return func(r *http.Request, c *apiCall) *response {
 		country, bad := catalogCountry(r)
 		if bad != nil {
@@ -313,7 +313,7 @@ func (s *Server) withProduct(h catalogHandler) apiHandler {
 }
 
 // withSku additionally resolves {skuId}.
-func (s *Server) withSku(h catalogHandler) apiHandler {
+func (s *pcService) withSku(h catalogHandler) apiHandler {
 	return s.withProduct(func(r *http.Request, cat *catalog, country string, p *ncProduct, _ *ncSku) *response {
 		k := p.sku(r.PathValue("skuId"))
 		if k == nil {
@@ -341,11 +341,11 @@ func (k *ncSku) availability(id string) *ncAvailability {
 	return nil
 }
 
-func (s *Server) pcGetProduct(_ *http.Request, _ *catalog, country string, p *ncProduct, _ *ncSku) *response {
+func (s *pcService) pcGetProduct(_ *http.Request, _ *catalog, country string, p *ncProduct, _ *ncSku) *response {
 	return jsonResponse(http.StatusOK, productView(p, country))
 }
 
-func (s *Server) pcListSkus(_ *http.Request, cat *catalog, country string, p *ncProduct, _ *ncSku) *response {
+func (s *pcService) pcListSkus(_ *http.Request, cat *catalog, country string, p *ncProduct, _ *ncSku) *response {
 	var items []any
 	for _, k := range p.Skus {
 		items = append(items, skuView(k, cat, country))
@@ -353,11 +353,11 @@ func (s *Server) pcListSkus(_ *http.Request, cat *catalog, country string, p *nc
 	return jsonResponse(http.StatusOK, collection(items))
 }
 
-func (s *Server) pcGetSku(_ *http.Request, cat *catalog, country string, _ *ncProduct, k *ncSku) *response {
+func (s *pcService) pcGetSku(_ *http.Request, cat *catalog, country string, _ *ncProduct, k *ncSku) *response {
 	return jsonResponse(http.StatusOK, skuView(k, cat, country))
 }
 
-func (s *Server) pcListAvailabilities(_ *http.Request, cat *catalog, country string, _ *ncProduct, k *ncSku) *response {
+func (s *pcService) pcListAvailabilities(_ *http.Request, cat *catalog, country string, _ *ncProduct, k *ncSku) *response {
 	var items []any
 	for _, a := range k.Availabilities {
 		items = append(items, availabilityView(k, a, cat, country))
@@ -365,7 +365,7 @@ func (s *Server) pcListAvailabilities(_ *http.Request, cat *catalog, country str
 	return jsonResponse(http.StatusOK, collection(items))
 }
 
-func (s *Server) pcGetAvailability(r *http.Request, cat *catalog, country string, _ *ncProduct, k *ncSku) *response {
+func (s *pcService) pcGetAvailability(r *http.Request, cat *catalog, country string, _ *ncProduct, k *ncSku) *response {
 	a := k.availability(r.PathValue("availabilityId"))
 	if a == nil {
 		return availabilityNotFound(r.PathValue("availabilityId"))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 )
@@ -113,9 +112,10 @@ type customerCommerce struct {
 	Subscriptions []*subscription
 	Carts         []*cart
 	Transitions   []*transition
-	// assigned counts license units assigned to users per license SKU GUID
-	// (consumedUnits). The Graph part updates it through setAssignedUnits /
-	// addAssignedUnits.
+	// assigned counts license units assigned without a directory user per
+	// license SKU GUID (part of consumedUnits, licensing.go): set by tests
+	// of Partner Center alone (setAssignedUnits, addAssignedUnits) and
+	// moved by license transfers (moveAssigned).
 	assigned map[string]int
 }
 
@@ -183,24 +183,36 @@ func (cu *customer) subscription(id string) *subscription {
 	return nil
 }
 
-// --- license units (subscribedskus; Graph) ---
+// --- license units (subscribedskus; licensing.go) ---
 
-// assignedUnits is how many units of license SKU skuID are assigned: the
-// live directory users holding it (graph_licenses.go) plus units recorded
-// without a user (setAssignedUnits, for tests of Partner Center alone).
-func (cu *customer) assignedUnits(skuID string) int {
-	return cu.usersHolding(skuID) + cu.commerce.assigned[lower(skuID)]
+// seats is the commerce half of cu's license units (licensing.go), copied.
+// Caller holds s.mu and has settled cu.
+func (cu *customer) seats() *commerceSeats {
+	cs := &commerceSeats{Unassigned: maps.Clone(cu.commerce.assigned)}
+	for _, sub := range cu.commerce.Subscriptions {
+		cs.Subs = append(cs.Subs, seatSub{ID: sub.ID, License: sub.Item.license(), Status: sub.Status, Quantity: sub.Quantity})
+	}
+	return cs
 }
 
-// setAssignedUnits makes assignedUnits(skuID) n by recording the units the
-// directory's users do not account for (never fewer than the users hold).
-func (cu *customer) setAssignedUnits(skuID string, n int) {
-	cu.setUnassignedUnits(skuID, n-cu.usersHolding(skuID))
+// licenseUnits is cu's license units, with the users' half from the
+// directory. Caller holds s.mu and has settled cu.
+func (s *pcService) licenseUnits(cu *customer) []*skuUnits {
+	return licenseUnits(cu.seats(), s.graph.heldLicenses(cu.ID))
 }
 
-// addAssignedUnits adds delta (may be negative) to the assigned units of skuID.
-func (cu *customer) addAssignedUnits(skuID string, delta int) {
-	cu.setAssignedUnits(skuID, cu.assignedUnits(skuID)+delta)
+// setAssignedUnits makes the assigned units of skuID n by recording the
+// units the directory's users do not account for (never fewer than the
+// users hold). Caller holds s.mu.
+func (s *pcService) setAssignedUnits(cu *customer, skuID string, n int) {
+	cu.setUnassignedUnits(skuID, n-s.graph.heldLicenses(cu.ID).users[lower(skuID)])
+}
+
+// addAssignedUnits adds delta (may be negative) to the assigned units of
+// skuID. Caller holds s.mu.
+func (s *pcService) addAssignedUnits(cu *customer, skuID string, delta int) {
+	held := s.graph.heldLicenses(cu.ID).users[lower(skuID)]
+	s.setAssignedUnits(cu, skuID, held+cu.commerce.assigned[lower(skuID)]+delta)
 }
 
 // setUnassignedUnits sets the units recorded without a user (n < 0 counts as 0).
@@ -209,56 +221,6 @@ func (cu *customer) setUnassignedUnits(skuID string, n int) {
 		cu.commerce.assigned = map[string]int{}
 	}
 	cu.commerce.assigned[lower(skuID)] = max(0, n)
-}
-
-// skuUnits is one license SKU's totals derived from the subscriptions.
-type skuUnits struct {
-	License   *licenseSku
-	Active    int
-	Suspended int
-	Consumed  int
-}
-
-// licenseUnits derives per-SKU totals: active subscriptions count as active
-// units, suspended ones as suspended units; consumed units are the
-// assigned units. SKUs assigned without a live subscription still appear.
-// Pending, deleted and expired subscriptions add nothing.
-// Caller holds s.mu and has settled cu.
-func (cu *customer) licenseUnits() []*skuUnits {
-	var out []*skuUnits
-	byID := map[string]*skuUnits{}
-	get := func(l *licenseSku) *skuUnits {
-		u := byID[l.ID]
-		if u == nil {
-			u = &skuUnits{License: l}
-			byID[l.ID] = u
-			out = append(out, u)
-		}
-		return u
-	}
-	for _, sub := range cu.commerce.Subscriptions {
-		switch sub.Status {
-		case subActive:
-			get(sub.Item.license()).Active += sub.Quantity
-		case subSuspended:
-			get(sub.Item.license()).Suspended += sub.Quantity
-		}
-	}
-	extra := cu.heldLicenses()
-	for _, id := range slices.Sorted(maps.Keys(cu.commerce.assigned)) {
-		if cu.commerce.assigned[id] > 0 && !slices.Contains(extra, id) {
-			extra = append(extra, id)
-		}
-	}
-	for _, id := range extra {
-		if byID[id] == nil && allLicenses[id] != nil {
-			get(allLicenses[id])
-		}
-	}
-	for _, u := range out {
-		u.Consumed = cu.assignedUnits(u.License.ID)
-	}
-	return out
 }
 
 // --- time ---
@@ -275,7 +237,7 @@ func addTerm(t time.Time, termDuration string) time.Time {
 
 // settle brings cu's commerce state to now: pending orders complete, slow
 // quantity changes land, terms renew (auto-renew) or expire. Caller holds s.mu.
-func (s *Server) settle(cu *customer, now time.Time) {
+func (s *pcService) settle(cu *customer, now time.Time) {
 	for _, o := range cu.commerce.Orders {
 		if o.Status == orderPending && !now.Before(o.CompleteAt) {
 			o.Status = orderCompleted
@@ -398,7 +360,7 @@ func (cu *customer) liveSubscriptions() int {
 // validateLine checks one line: item known and sold (404 4000xx / 800070),
 // quantity within min–max (2002), billing cycle and term (800100), add-on
 // parent (800101), sandbox seats per subscription (800018).
-func (s *Server) validateLine(p *partner, cu *customer, lr lineRequest) (*resolvedLine, *commerceErr) {
+func (s *pcService) validateLine(p *partner, cu *customer, lr lineRequest) (*resolvedLine, *commerceErr) {
 	it, e := resolveItem(catalogFor(p), cu.country(), lr.OfferID)
 	if e != nil {
 		return nil, e
@@ -463,11 +425,12 @@ func newAlternateID() string {
 // placeOrder creates an order and one subscription per line. Lines were
 // validated. The order completes after the order_completion delay (its
 // subscriptions stay "pending" until then). Caller holds s.mu.
-func (s *Server) placeOrder(cu *customer, cycle string, lines []*resolvedLine, now time.Time) *order {
+func (s *pcService) placeOrder(cu *customer, cycle string, lines []*resolvedLine, now time.Time) *order {
+	completion := s.settings.get().OrderCompletion
 	o := &order{ID: newGUID(), AlternateID: newAlternateID(), Customer: cu, BillingCycle: cycle, Created: now,
-		CompleteAt: now.Add(s.settings.OrderCompletion), Status: orderCompleted}
+		CompleteAt: now.Add(completion), Status: orderCompleted}
 	status := subActive
-	if s.settings.OrderCompletion > 0 {
+	if completion > 0 {
 		o.Status, status = orderPending, subPending
 	}
 	for _, rl := range lines {
@@ -484,7 +447,7 @@ func (s *Server) placeOrder(cu *customer, cycle string, lines []*resolvedLine, n
 }
 
 // newSubscription adds an active subscription to cu.
-func (s *Server) newSubscription(cu *customer, it item, q int, cycle, term, friendly string, now time.Time) *subscription {
+func (s *pcService) newSubscription(cu *customer, it item, q int, cycle, term, friendly string, now time.Time) *subscription {
 	if strings.TrimSpace(friendly) == "" {
 		friendly = it.name()
 	}
@@ -505,7 +468,7 @@ func (s *Server) newSubscription(cu *customer, it item, q int, cycle, term, frie
 func normCycle(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
 
 // withCommerce resolves the customer and settles its commerce state first.
-func (s *Server) withCommerce(h func(r *http.Request, c *apiCall, cu *customer, now time.Time) *response) apiHandler {
+func (s *pcService) withCommerce(h func(r *http.Request, c *apiCall, cu *customer, now time.Time) *response) apiHandler {
 	return s.withCustomer(func(r *http.Request, c *apiCall, cu *customer) *response {
 		now := s.clock.Now()
 		s.settle(cu, now)

@@ -32,10 +32,10 @@ type consentGrant struct {
 
 const codeConsentExists = 600080 // simulated code
 
-func (s *Server) registerPCConsents() {
-	register(s.pcMux, "POST /v1/customers/{id}/applicationconsents", s.withCustomer(s.pcCreateConsent))
-	register(s.pcMux, "GET /v1/customers/{id}/applicationconsents", s.withCustomer(s.pcListConsents))
-	register(s.pcMux, "DELETE /v1/customers/{id}/applicationconsents/{appId}", s.withCustomer(s.pcDeleteConsent))
+func (s *pcService) registerPCConsents() {
+	register(s.mux, "POST /v1/customers/{id}/applicationconsents", s.withCustomer(s.pcCreateConsent))
+	register(s.mux, "GET /v1/customers/{id}/applicationconsents", s.withCustomer(s.pcListConsents))
+	register(s.mux, "DELETE /v1/customers/{id}/applicationconsents/{appId}", s.withCustomer(s.pcDeleteConsent))
 }
 
 func consentView(c *appConsent) map[string]any {
@@ -43,7 +43,7 @@ func consentView(c *appConsent) map[string]any {
 		"attributes": map[string]string{"objectType": "ApplicationConsent"}}
 }
 
-func (s *Server) pcCreateConsent(r *http.Request, call *apiCall, cu *customer) *response {
+func (s *pcService) pcCreateConsent(r *http.Request, call *apiCall, cu *customer) *response {
 	if denied := s.pcGDAPDenied(call, cu, opAppConsent); denied != nil {
 		return denied
 	}
@@ -75,7 +75,7 @@ func (s *Server) pcCreateConsent(r *http.Request, call *apiCall, cu *customer) *
 	return jsonResponse(http.StatusCreated, consentView(c))
 }
 
-func (s *Server) pcListConsents(_ *http.Request, _ *apiCall, cu *customer) *response {
+func (s *pcService) pcListConsents(_ *http.Request, _ *apiCall, cu *customer) *response {
 	var items []any
 	for _, c := range cu.Consents {
 		items = append(items, consentView(c))
@@ -83,7 +83,7 @@ func (s *Server) pcListConsents(_ *http.Request, _ *apiCall, cu *customer) *resp
 	return jsonResponse(http.StatusOK, collection(items))
 }
 
-func (s *Server) pcDeleteConsent(r *http.Request, c *apiCall, cu *customer) *response {
+func (s *pcService) pcDeleteConsent(r *http.Request, c *apiCall, cu *customer) *response {
 	if denied := s.pcGDAPDenied(c, cu, opAppConsent); denied != nil {
 		return denied
 	}
@@ -93,4 +93,16 @@ func (s *Server) pcDeleteConsent(r *http.Request, c *apiCall, cu *customer) *res
 	}
 	delete(cu.Consents, key)
 	return &response{status: http.StatusNoContent}
+}
+
+// pcGDAPDenied refuses a delegated Partner Center call on customer cu that
+// the partner's GDAP roles there do not cover (403, simulated code
+// codeGDAPAccessDenied; gdap_access.go); app-only calls pass. Caller holds
+// s.mu (the roles are Graph's: order pc → graph).
+func (s *pcService) pcGDAPDenied(c *apiCall, cu *customer, op gdapOp) *response {
+	if c.token.AppOnly || s.graph.gdapCovers(c.partner, cu.ID, []gdapOp{op}, s.clock.Now()) {
+		return nil
+	}
+	return pcError(http.StatusForbidden, codeGDAPAccessDenied,
+		"The signed-in user has no active granular delegated admin relationship with customer "+cu.ID+" that grants a role allowing "+string(op)+".")
 }

@@ -15,18 +15,18 @@ import (
 // Sandbox (integration) accounts may hold at most this many customers.
 const sandboxCustomerLimit = 75
 
-func (s *Server) registerPCCustomers() {
-	register(s.pcMux, "POST /v1/customers", s.pcCreateCustomer)
-	register(s.pcMux, "GET /v1/customers", s.pcListCustomers)
-	register(s.pcMux, "GET /v1/customers/{id}", s.withCustomer(s.pcGetCustomer))
-	register(s.pcMux, "DELETE /v1/customers/{id}", s.withCustomer(s.pcDeleteCustomer))
-	register(s.pcMux, "GET /v1/customers/{id}/profiles/billing", s.withCustomer(s.pcGetBilling))
-	register(s.pcMux, "PUT /v1/customers/{id}/profiles/billing", s.withCustomer(s.pcPutBilling))
-	register(s.pcMux, "GET /v1/customers/{id}/profiles/company", s.withCustomer(s.pcGetCompany))
+func (s *pcService) registerPCCustomers() {
+	register(s.mux, "POST /v1/customers", s.pcCreateCustomer)
+	register(s.mux, "GET /v1/customers", s.pcListCustomers)
+	register(s.mux, "GET /v1/customers/{id}", s.withCustomer(s.pcGetCustomer))
+	register(s.mux, "DELETE /v1/customers/{id}", s.withCustomer(s.pcDeleteCustomer))
+	register(s.mux, "GET /v1/customers/{id}/profiles/billing", s.withCustomer(s.pcGetBilling))
+	register(s.mux, "PUT /v1/customers/{id}/profiles/billing", s.withCustomer(s.pcPutBilling))
+	register(s.mux, "GET /v1/customers/{id}/profiles/company", s.withCustomer(s.pcGetCompany))
 }
 
 // withCustomer resolves {id} among the calling partner's own customers.
-func (s *Server) withCustomer(h func(r *http.Request, c *apiCall, cu *customer) *response) apiHandler {
+func (s *pcService) withCustomer(h func(r *http.Request, c *apiCall, cu *customer) *response) apiHandler {
 	return func(r *http.Request, c *apiCall) *response {
 		id := lower(r.PathValue("id"))
 		cu := s.customers[id]
@@ -106,7 +106,7 @@ func fieldError(problem string, fields []string) *response {
 // required fields, formats, country known, partner may sell there (2030),
 // sandbox cap, domain suffix/prefix, domain free, registration number and
 // phone, address; then the customer is created.
-func (s *Server) pcCreateCustomer(r *http.Request, c *apiCall) *response {
+func (s *pcService) pcCreateCustomer(r *http.Request, c *apiCall) *response {
 	p := c.partner
 	var in customerIn
 	if err := decodeJSON(r, &in); err != nil {
@@ -132,7 +132,7 @@ func (s *Server) pcCreateCustomer(r *http.Request, c *apiCall) *response {
 		return pcError(http.StatusForbidden, codeNotOnboarded,
 			"Partner is not onboarded to sell in this country/region: "+country+". The partner tenant is not authorized to transact in "+country+".")
 	}
-	if p.Sandbox && len(p.customers) >= sandboxCustomerLimit {
+	if p.Sandbox && len(s.byPartner[p.TenantID]) >= sandboxCustomerLimit {
 		return pcError(http.StatusBadRequest, codeSandboxLimit,
 			fmt.Sprintf("Sandbox limit reached: an integration sandbox account can have at most %d customers.", sandboxCustomerLimit))
 	}
@@ -182,9 +182,7 @@ func (s *Server) pcCreateCustomer(r *http.Request, c *apiCall) *response {
 		},
 		EnableGDAPByDefault: in.EnableGDAPByDefault, AllowDelegatedAccess: true, CreatedAt: now,
 	}
-	s.customers[cu.ID] = cu
-	s.domains[domain] = cu
-	p.customers = append(p.customers, cu)
+	s.addCustomer(cu)
 
 	out := customerView(cu, true)
 	out["userCredentials"] = map[string]string{"userName": "admin@" + domain, "password": newPassword()}
@@ -235,32 +233,24 @@ func customerView(cu *customer, detail bool) map[string]any {
 	return out
 }
 
-func (s *Server) pcGetCustomer(_ *http.Request, _ *apiCall, cu *customer) *response {
+func (s *pcService) pcGetCustomer(_ *http.Request, _ *apiCall, cu *customer) *response {
 	return jsonResponse(http.StatusOK, customerView(cu, true))
 }
 
 // pcDeleteCustomer is allowed for integration-sandbox partners only.
-func (s *Server) pcDeleteCustomer(_ *http.Request, c *apiCall, cu *customer) *response {
+func (s *pcService) pcDeleteCustomer(_ *http.Request, c *apiCall, cu *customer) *response {
 	if !c.partner.Sandbox {
 		return pcError(http.StatusForbidden, codeDeleteNotAllowed, "Delete is only allowed in the integration sandbox.")
 	}
-	delete(s.customers, cu.ID)
-	delete(s.domains, cu.Domain)
-	p := c.partner
-	for i, x := range p.customers {
-		if x == cu {
-			p.customers = append(p.customers[:i:i], p.customers[i+1:]...)
-			break
-		}
-	}
+	s.removeCustomer(cu)
 	return emptyResponse(http.StatusNoContent)
 }
 
-func (s *Server) pcGetCompany(_ *http.Request, _ *apiCall, cu *customer) *response {
+func (s *pcService) pcGetCompany(_ *http.Request, _ *apiCall, cu *customer) *response {
 	return jsonResponse(http.StatusOK, companyProfileView(cu))
 }
 
-func (s *Server) pcGetBilling(_ *http.Request, _ *apiCall, cu *customer) *response {
+func (s *pcService) pcGetBilling(_ *http.Request, _ *apiCall, cu *customer) *response {
 	resp := jsonResponse(http.StatusOK, billingProfileView(cu))
 	resp.header.Set("ETag", `"`+cu.Billing.ETag+`"`)
 	return resp
@@ -268,7 +258,7 @@ func (s *Server) pcGetBilling(_ *http.Request, _ *apiCall, cu *customer) *respon
 
 // pcPutBilling replaces the billing profile; If-Match must carry the
 // current etag (quoted or not).
-func (s *Server) pcPutBilling(r *http.Request, _ *apiCall, cu *customer) *response {
+func (s *pcService) pcPutBilling(r *http.Request, _ *apiCall, cu *customer) *response {
 	match := strings.TrimSpace(r.Header.Get("If-Match"))
 	match = strings.Trim(strings.TrimPrefix(match, "W/"), `"`)
 	if match == "" || match != cu.Billing.ETag {
@@ -297,6 +287,7 @@ func (s *Server) pcPutBilling(r *http.Request, _ *apiCall, cu *customer) *respon
 	cu.Billing.DefaultAddress = addr
 	cu.Billing.ETag = newETag()
 	cu.CompanyName = cu.Billing.CompanyName
+	s.graph.setOrg(cu.ID, tenantOrgOf(cu)) // the directory's organisation follows
 	return s.pcGetBilling(r, nil, cu)
 }
 
@@ -321,7 +312,7 @@ type continuation struct {
 
 // pcListCustomers is GET /v1/customers?size=N[&filter=…]; the next page is
 // GET /v1/customers?size=N&seekOperation=Next with MS-ContinuationToken.
-func (s *Server) pcListCustomers(r *http.Request, c *apiCall) *response {
+func (s *pcService) pcListCustomers(r *http.Request, c *apiCall) *response {
 	q := r.URL.Query()
 	var st continuation
 	if strings.EqualFold(q.Get("seekOperation"), "Next") {
@@ -351,7 +342,7 @@ func (s *Server) pcListCustomers(r *http.Request, c *apiCall) *response {
 		}
 	}
 	var matched []*customer
-	for _, cu := range c.partner.customers {
+	for _, cu := range s.byPartner[c.partner.TenantID] {
 		if st.Filter != nil {
 			subject := cu.Domain
 			if strings.EqualFold(st.Filter.Field, "CompanyName") {

@@ -347,9 +347,9 @@ func TestPartnerCenterAuthAndHeaders(t *testing.T) {
 	cnTok := s.token(cn, "https://partner.partnercenterapi.microsoftonline.cn/.default")
 
 	expired := s.pcToken(p)
-	s.srv.mu.Lock()
-	s.srv.tokens[expired].Expires = s.srv.clock.Now().Add(-time.Second)
-	s.srv.mu.Unlock()
+	s.srv.entra.mu.Lock()
+	s.srv.entra.tokens[expired].Expires = s.srv.clock.Now().Add(-time.Second)
+	s.srv.entra.mu.Unlock()
 
 	for _, tc := range []struct {
 		name, auth string

@@ -6,11 +6,14 @@ import (
 	"time"
 )
 
-func (s *Server) registerPCOrders() {
-	register(s.pcMux, "POST /v1/customers/{id}/orders", s.withCommerce(s.pcCreateOrder))
-	register(s.pcMux, "GET /v1/customers/{id}/orders", s.withCommerce(s.pcListOrders))
-	register(s.pcMux, "GET /v1/customers/{id}/orders/{orderId}", s.withCommerce(s.withOrder(s.pcGetOrder)))
-	register(s.pcMux, "GET /v1/customers/{id}/orders/{orderId}/provisioningstatus", s.withCommerce(s.withOrder(s.pcOrderProvisioning)))
+// Partner Center orders (BEHAVIOUR.md, "Commerce: orders"). Partner
+// Center part (pcService).
+
+func (s *pcService) registerPCOrders() {
+	register(s.mux, "POST /v1/customers/{id}/orders", s.withCommerce(s.pcCreateOrder))
+	register(s.mux, "GET /v1/customers/{id}/orders", s.withCommerce(s.pcListOrders))
+	register(s.mux, "GET /v1/customers/{id}/orders/{orderId}", s.withCommerce(s.withOrder(s.pcGetOrder)))
+	register(s.mux, "GET /v1/customers/{id}/orders/{orderId}/provisioningstatus", s.withCommerce(s.withOrder(s.pcOrderProvisioning)))
 }
 
 type orderLineIn struct {
@@ -45,7 +48,7 @@ func parentFrom(field string, ctx map[string]string) string {
 // pcCreateOrder is POST /v1/customers/{id}/orders. Checks, all before
 // anything is created: body (2000), MCA attested (403 13605), each line
 // (see validateLine), sandbox subscriptions per customer (800018).
-func (s *Server) pcCreateOrder(r *http.Request, c *apiCall, cu *customer, now time.Time) *response {
+func (s *pcService) pcCreateOrder(r *http.Request, c *apiCall, cu *customer, now time.Time) *response {
 	var in orderIn
 	if err := decodeJSON(r, &in); err != nil {
 		return pcError(http.StatusBadRequest, codeInvalidInput, "The request body is not a valid order: "+err.Error())
@@ -145,7 +148,7 @@ func orderView(o *order) map[string]any {
 	}
 }
 
-func (s *Server) pcListOrders(_ *http.Request, _ *apiCall, cu *customer, _ time.Time) *response {
+func (s *pcService) pcListOrders(_ *http.Request, _ *apiCall, cu *customer, _ time.Time) *response {
 	var items []any
 	for _, o := range cu.commerce.Orders {
 		items = append(items, orderView(o))
@@ -157,7 +160,7 @@ func (s *Server) pcListOrders(_ *http.Request, _ *apiCall, cu *customer, _ time.
 
 type orderHandler func(r *http.Request, c *apiCall, cu *customer, now time.Time, o *order) *response
 
-func (s *Server) withOrder(h orderHandler) func(*http.Request, *apiCall, *customer, time.Time) *response {
+func (s *pcService) withOrder(h orderHandler) func(*http.Request, *apiCall, *customer, time.Time) *response {
 	return func(r *http.Request, c *apiCall, cu *customer, now time.Time) *response {
 		id := r.PathValue("orderId")
 		for _, o := range cu.commerce.Orders {
@@ -169,14 +172,14 @@ func (s *Server) withOrder(h orderHandler) func(*http.Request, *apiCall, *custom
 	}
 }
 
-func (s *Server) pcGetOrder(_ *http.Request, _ *apiCall, _ *customer, _ time.Time, o *order) *response {
+func (s *pcService) pcGetOrder(_ *http.Request, _ *apiCall, _ *customer, _ time.Time, o *order) *response {
 	return jsonResponse(http.StatusOK, orderView(o))
 }
 
 // pcOrderProvisioning is GET …/orders/{orderId}/provisioningstatus: one
 // entry per line item, "Fulfilled" once the order completed, else
 // "PrefulfillmentPending".
-func (s *Server) pcOrderProvisioning(_ *http.Request, _ *apiCall, _ *customer, _ time.Time, o *order) *response {
+func (s *pcService) pcOrderProvisioning(_ *http.Request, _ *apiCall, _ *customer, _ time.Time, o *order) *response {
 	status := "Fulfilled"
 	if o.Status == orderPending {
 		status = "PrefulfillmentPending"

@@ -8,11 +8,15 @@ import (
 	"time"
 )
 
-func (s *Server) registerPCSubscriptions() {
-	register(s.pcMux, "GET /v1/customers/{id}/subscriptions", s.withCommerce(s.pcListSubscriptions))
-	register(s.pcMux, "GET /v1/customers/{id}/subscriptions/{subId}", s.withCommerce(s.withSubscription(s.pcGetSubscription)))
-	register(s.pcMux, "PATCH /v1/customers/{id}/subscriptions/{subId}", s.withCommerce(s.withSubscription(s.pcPatchSubscription)))
-	register(s.pcMux, "GET /v1/customers/{id}/subscribedskus", s.withCommerce(s.pcSubscribedSkus))
+// Partner Center subscriptions and subscribed SKUs (BEHAVIOUR.md,
+// "Commerce: subscriptions" and "Commerce: subscribed SKUs and license
+// units"). Partner Center part (pcService).
+
+func (s *pcService) registerPCSubscriptions() {
+	register(s.mux, "GET /v1/customers/{id}/subscriptions", s.withCommerce(s.pcListSubscriptions))
+	register(s.mux, "GET /v1/customers/{id}/subscriptions/{subId}", s.withCommerce(s.withSubscription(s.pcGetSubscription)))
+	register(s.mux, "PATCH /v1/customers/{id}/subscriptions/{subId}", s.withCommerce(s.withSubscription(s.pcPatchSubscription)))
+	register(s.mux, "GET /v1/customers/{id}/subscribedskus", s.withCommerce(s.pcSubscribedSkus))
 }
 
 var productTypeNCE = map[string]string{"id": "OnlineServicesNCE", "displayName": "OnlineServicesNCE"}
@@ -102,7 +106,7 @@ func subscriptionView(sub *subscription, now time.Time) map[string]any {
 	return out
 }
 
-func (s *Server) pcListSubscriptions(r *http.Request, _ *apiCall, cu *customer, now time.Time) *response {
+func (s *pcService) pcListSubscriptions(r *http.Request, _ *apiCall, cu *customer, now time.Time) *response {
 	orderID := r.URL.Query().Get("order_id")
 	var items []any
 	for _, sub := range cu.commerce.Subscriptions {
@@ -117,7 +121,7 @@ func (s *Server) pcListSubscriptions(r *http.Request, _ *apiCall, cu *customer, 
 
 type subHandler func(r *http.Request, c *apiCall, cu *customer, now time.Time, sub *subscription) *response
 
-func (s *Server) withSubscription(h subHandler) func(*http.Request, *apiCall, *customer, time.Time) *response {
+func (s *pcService) withSubscription(h subHandler) func(*http.Request, *apiCall, *customer, time.Time) *response {
 	return func(r *http.Request, c *apiCall, cu *customer, now time.Time) *response {
 		sub := cu.subscription(r.PathValue("subId"))
 		if sub == nil {
@@ -127,7 +131,7 @@ func (s *Server) withSubscription(h subHandler) func(*http.Request, *apiCall, *c
 	}
 }
 
-func (s *Server) pcGetSubscription(_ *http.Request, _ *apiCall, _ *customer, now time.Time, sub *subscription) *response {
+func (s *pcService) pcGetSubscription(_ *http.Request, _ *apiCall, _ *customer, now time.Time, sub *subscription) *response {
 	resp := jsonResponse(http.StatusOK, subscriptionView(sub, now))
 	resp.header.Set("ETag", `"`+sub.ETag+`"`)
 	return resp
@@ -152,7 +156,7 @@ func stateErr(status int, msg string) *response {
 // matches (2000), quantity and status changed together (2001), subscription
 // status allows a change (800102), status transition (800103, 800104,
 // 800102), quantity (800102 while suspended, 2002, 800018, 800090).
-func (s *Server) pcPatchSubscription(r *http.Request, c *apiCall, cu *customer, now time.Time, sub *subscription) *response {
+func (s *pcService) pcPatchSubscription(r *http.Request, c *apiCall, cu *customer, now time.Time, sub *subscription) *response {
 	var in subscriptionPatch
 	if err := decodeJSON(r, &in); err != nil {
 		return pcError(http.StatusBadRequest, codeInvalidInput, "The request body is not a valid subscription: "+err.Error())
@@ -225,7 +229,7 @@ func (s *Server) pcPatchSubscription(r *http.Request, c *apiCall, cu *customer, 
 	}
 	sub.ETag = newETag()
 	if qtyChange {
-		if d := s.settings.SlowPatch; d > 0 {
+		if d := s.settings.get().SlowPatch; d > 0 {
 			if !repeatOfPending {
 				sub.Pending = &pendingQuantity{Quantity: newQty, Requested: now, At: now.Add(d)}
 			}
@@ -241,7 +245,7 @@ func (s *Server) pcPatchSubscription(r *http.Request, c *apiCall, cu *customer, 
 }
 
 // checkStatusChange validates moving sub to status.
-func (s *Server) checkStatusChange(sub *subscription, status string, now time.Time) *response {
+func (s *pcService) checkStatusChange(sub *subscription, status string, now time.Time) *response {
 	switch status {
 	case subSuspended:
 		if sub.Status != subActive {
@@ -271,7 +275,7 @@ func (s *Server) checkStatusChange(sub *subscription, status string, now time.Ti
 }
 
 // applyStatus moves sub (and its add-ons) to status.
-func (s *Server) applyStatus(sub *subscription, status string) {
+func (s *pcService) applyStatus(sub *subscription, status string) {
 	sub.Status = status
 	if status == subDeleted {
 		sub.Lots = nil
@@ -298,9 +302,9 @@ func (s *Server) applyStatus(sub *subscription, status string) {
 
 // pcSubscribedSkus is GET /v1/customers/{id}/subscribedskus. The service
 // documents App+User only; the simulator also accepts app-only tokens.
-func (s *Server) pcSubscribedSkus(_ *http.Request, _ *apiCall, cu *customer, _ time.Time) *response {
+func (s *pcService) pcSubscribedSkus(_ *http.Request, _ *apiCall, cu *customer, _ time.Time) *response {
 	var items []any
-	for _, u := range cu.licenseUnits() {
+	for _, u := range s.licenseUnits(cu) {
 		status := skuCapability(u)
 		plans := []any{}
 		for _, p := range u.License.Plans {

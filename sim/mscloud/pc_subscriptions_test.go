@@ -292,11 +292,11 @@ func TestSubscribedSkus(t *testing.T) {
 	sh.patch(cancelled, setStatus("deleted"))
 	sh.patch(basic, setStatus("suspended"))
 
-	s.srv.mu.Lock()
-	cu := s.srv.customers[sh.cid]
-	cu.setAssignedUnits("6FD2C87F-B296-42F0-B197-1E91E994B900", 4)
-	cu.addAssignedUnits(licE5.ID, 1)
-	s.srv.mu.Unlock()
+	s.srv.pc.mu.Lock()
+	cu := s.srv.pc.customers[sh.cid]
+	s.srv.pc.setAssignedUnits(cu, "6FD2C87F-B296-42F0-B197-1E91E994B900", 4)
+	s.srv.pc.addAssignedUnits(cu, licE5.ID, 1)
+	s.srv.pc.mu.Unlock()
 
 	code, _, b := sh.call(http.MethodGet, sh.cpath("/subscribedskus"), nil, nil)
 	list := decode[collT[subscribedSkuT]](t, b)

@@ -3,7 +3,6 @@ package mscloud
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 )
@@ -12,12 +11,12 @@ import (
 // (…/transitionEligibilities, …/transitions). Both go to higher offers only
 // (E1 → E3 → E5, Business Basic → Standard → Premium).
 
-func (s *Server) registerPCTransitions() {
-	register(s.pcMux, "GET /v1/customers/{id}/subscriptions/{subId}/upgrades", s.withCommerce(s.withSubscription(s.pcListUpgrades)))
-	register(s.pcMux, "POST /v1/customers/{id}/subscriptions/{subId}/upgrades", s.withCommerce(s.withSubscription(s.pcUpgrade)))
-	register(s.pcMux, "GET /v1/customers/{id}/subscriptions/{subId}/transitionEligibilities", s.withCommerce(s.withSubscription(s.pcTransitionEligibilities)))
-	register(s.pcMux, "POST /v1/customers/{id}/subscriptions/{subId}/transitions", s.withCommerce(s.withSubscription(s.pcTransition)))
-	register(s.pcMux, "GET /v1/customers/{id}/subscriptions/{subId}/transitions", s.withCommerce(s.withSubscription(s.pcListTransitions)))
+func (s *pcService) registerPCTransitions() {
+	register(s.mux, "GET /v1/customers/{id}/subscriptions/{subId}/upgrades", s.withCommerce(s.withSubscription(s.pcListUpgrades)))
+	register(s.mux, "POST /v1/customers/{id}/subscriptions/{subId}/upgrades", s.withCommerce(s.withSubscription(s.pcUpgrade)))
+	register(s.mux, "GET /v1/customers/{id}/subscriptions/{subId}/transitionEligibilities", s.withCommerce(s.withSubscription(s.pcTransitionEligibilities)))
+	register(s.mux, "POST /v1/customers/{id}/subscriptions/{subId}/transitions", s.withCommerce(s.withSubscription(s.pcTransition)))
+	register(s.mux, "GET /v1/customers/{id}/subscriptions/{subId}/transitions", s.withCommerce(s.withSubscription(s.pcListTransitions)))
 }
 
 const (
@@ -58,28 +57,13 @@ func blockers(sub *subscription, target item) (code, msg string) {
 // moveAssigned moves assigned license units (at most n) from one license
 // SKU to another, for transfers with licenses.
 // Users holding the source SKU (creation order) get the target SKU instead
-// (without disabled plans), then units recorded without a user move.
-func moveAssigned(cu *customer, from, to *licenseSku, n int) {
+// (without disabled plans; graphService.moveLicenses), then units
+// recorded without a user move. Caller holds s.mu.
+func (s *pcService) moveAssigned(cu *customer, from, to *licenseSku, n int) {
 	if from.ID == to.ID {
 		return
 	}
-	if cu.dir != nil {
-		for _, u := range cu.dir.users {
-			if n == 0 {
-				break
-			}
-			l := u.license(from.ID)
-			if l == nil {
-				continue
-			}
-			if u.license(to.ID) != nil {
-				u.Licenses = slices.DeleteFunc(u.Licenses, func(x *userLicense) bool { return x == l })
-			} else {
-				l.SkuID, l.DisabledPlans = to.ID, []string{}
-			}
-			n--
-		}
-	}
+	n -= s.graph.moveLicenses(cu.ID, from.ID, to.ID, n)
 	moved := min(cu.commerce.assigned[from.ID], n)
 	cu.setUnassignedUnits(from.ID, cu.commerce.assigned[from.ID]-moved)
 	cu.setUnassignedUnits(to.ID, cu.commerce.assigned[to.ID]+moved)
@@ -114,7 +98,7 @@ func legacyTargets(sub *subscription) []*legacyOffer {
 
 // pcListUpgrades is GET …/subscriptions/{subId}/upgrades (legacy only; a
 // new-commerce subscription has none here, see transitions).
-func (s *Server) pcListUpgrades(r *http.Request, c *apiCall, cu *customer, _ time.Time, sub *subscription) *response {
+func (s *pcService) pcListUpgrades(r *http.Request, c *apiCall, cu *customer, _ time.Time, sub *subscription) *response {
 	var items []any
 	for _, t := range legacyTargets(sub) {
 		code, msg := blockers(sub, item{offer: t})
@@ -135,7 +119,7 @@ func (s *Server) pcListUpgrades(r *http.Request, c *apiCall, cu *customer, _ tim
 // The source is suspended, a new target subscription gets the quantity,
 // add-ons move to it, and with upgrade_with_license_transfer the assigned
 // licenses follow.
-func (s *Server) pcUpgrade(r *http.Request, c *apiCall, cu *customer, now time.Time, sub *subscription) *response {
+func (s *pcService) pcUpgrade(r *http.Request, c *apiCall, cu *customer, now time.Time, sub *subscription) *response {
 	var in struct {
 		TargetOffer struct {
 			ID string `json:"id"`
@@ -196,7 +180,7 @@ func (s *Server) pcUpgrade(r *http.Request, c *apiCall, cu *customer, now time.T
 	}
 	sub.Status, sub.Pending, sub.ETag = subSuspended, nil, newETag()
 	if typ == upgradeWithLicenseTransfer {
-		moveAssigned(cu, sub.Item.license(), titem.license(), q)
+		s.moveAssigned(cu, sub.Item.license(), titem.license(), q)
 	}
 	return jsonResponse(http.StatusOK, map[string]any{
 		"sourceSubscriptionId": sub.ID, "targetSubscriptionId": tsub.ID, "upgradeType": typ,
@@ -233,7 +217,7 @@ func nceTargets(sub *subscription) []item {
 
 // pcTransitionEligibilities is GET …/transitionEligibilities?eligibilityType=immediate|scheduled.
 // Only immediate transitions are simulated: scheduled gives an empty list.
-func (s *Server) pcTransitionEligibilities(r *http.Request, _ *apiCall, _ *customer, _ time.Time, sub *subscription) *response {
+func (s *pcService) pcTransitionEligibilities(r *http.Request, _ *apiCall, _ *customer, _ time.Time, sub *subscription) *response {
 	et := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("eligibilityType")))
 	switch et {
 	case "", "immediate":
@@ -286,7 +270,7 @@ type transitionIn struct {
 // Moving the whole quantity expires the source (assumed); a part keeps the
 // source with the rest. The target is a new subscription (term aligned with
 // the source's when the term is the same) or toSubscriptionId.
-func (s *Server) pcTransition(r *http.Request, c *apiCall, cu *customer, now time.Time, sub *subscription) *response {
+func (s *pcService) pcTransition(r *http.Request, c *apiCall, cu *customer, now time.Time, sub *subscription) *response {
 	var in transitionIn
 	if err := decodeJSON(r, &in); err != nil {
 		return pcError(http.StatusBadRequest, codeInvalidInput, "The request body is not a valid transition: "+err.Error())
@@ -380,7 +364,7 @@ func (s *Server) pcTransition(r *http.Request, c *apiCall, cu *customer, now tim
 	}
 	sub.Pending, sub.ETag = nil, newETag()
 	if typ == transitionWithLicenseTransfer {
-		moveAssigned(cu, sub.Item.license(), target.license(), q)
+		s.moveAssigned(cu, sub.Item.license(), target.license(), q)
 	}
 	t := &transition{ID: newGUID(), FromSubscription: sub.ID, ToSubscription: to.ID,
 		FromCatalogItemID: sub.Item.catalogItemID(), ToCatalogItemID: target.catalogItemID(),
@@ -391,7 +375,7 @@ func (s *Server) pcTransition(r *http.Request, c *apiCall, cu *customer, now tim
 
 // pcListTransitions is GET …/subscriptions/{subId}/transitions: the
 // transitions from or to the subscription.
-func (s *Server) pcListTransitions(_ *http.Request, _ *apiCall, cu *customer, _ time.Time, sub *subscription) *response {
+func (s *pcService) pcListTransitions(_ *http.Request, _ *apiCall, cu *customer, _ time.Time, sub *subscription) *response {
 	var items []any
 	for _, t := range cu.commerce.Transitions {
 		if t.FromSubscription == sub.ID || t.ToSubscription == sub.ID {

@@ -22,9 +22,9 @@ func TestLegacyUpgrades(t *testing.T) {
 	sh := newShop(t, s, "global", false, "US", true)
 	e1 := sh.buyOne(offerE1, 6)
 	archive := sh.buy("monthly", line(offerArchive, 6, "parentSubscriptionId", e1)).LineItems[0].SubscriptionID
-	s.srv.mu.Lock()
-	s.srv.customers[sh.cid].setAssignedUnits(licE1.ID, 4)
-	s.srv.mu.Unlock()
+	s.srv.pc.mu.Lock()
+	s.srv.pc.setAssignedUnits(s.srv.pc.customers[sh.cid], licE1.ID, 4)
+	s.srv.pc.mu.Unlock()
 
 	code, _, b := sh.call(http.MethodGet, sh.cpath("/subscriptions/"+e1+"/upgrades"), nil, nil)
 	ups := decode[collT[upgradeT]](t, b)
@@ -133,9 +133,9 @@ func TestNCETransitions(t *testing.T) {
 	s := newCommerceSim(t)
 	sh := newShop(t, s, "global", false, "US", true)
 	basic := sh.buyOne(ciBasic, 10)
-	s.srv.mu.Lock()
-	s.srv.customers[sh.cid].setAssignedUnits(licBusinessBasic.ID, 7)
-	s.srv.mu.Unlock()
+	s.srv.pc.mu.Lock()
+	s.srv.pc.setAssignedUnits(s.srv.pc.customers[sh.cid], licBusinessBasic.ID, 7)
+	s.srv.pc.mu.Unlock()
 
 	code, _, b := sh.call(http.MethodGet, sh.cpath("/subscriptions/"+basic+"/transitionEligibilities?eligibilityType=immediate"), nil, nil)
 	el := decode[collT[eligibilityT]](t, b)

@@ -6,21 +6,25 @@ import (
 	"strings"
 )
 
-func (s *Server) registerPCValidation() {
-	register(s.pcMux, "HEAD /v1/domains/{domain}", s.pcDomainExists)
-	register(s.pcMux, "POST /v1/validations/address", s.pcValidateAddress)
-	register(s.pcMux, "GET /v1/countryvalidationrules/{country}", s.pcCountryRules)
+// Partner Center validations: domain availability, address validation and
+// country rules (BEHAVIOUR.md, "Address validation verdicts"). Partner
+// Center part (pcService).
+
+func (s *pcService) registerPCValidation() {
+	register(s.mux, "HEAD /v1/domains/{domain}", s.pcDomainExists)
+	register(s.mux, "POST /v1/validations/address", s.pcValidateAddress)
+	register(s.mux, "GET /v1/countryvalidationrules/{country}", s.pcCountryRules)
 }
 
 // domainTaken reports whether any customer of any partner, or the reserved
 // list, owns domain. Caller holds s.mu.
-func (s *Server) domainTaken(domain string) bool {
+func (s *pcService) domainTaken(domain string) bool {
 	d := lower(domain)
 	return reservedDomains[d] || s.domains[d] != nil
 }
 
 // pcDomainExists is HEAD /v1/domains/{domain}: 200 taken, 404 free, no body.
-func (s *Server) pcDomainExists(r *http.Request, _ *apiCall) *response {
+func (s *pcService) pcDomainExists(r *http.Request, _ *apiCall) *response {
 	if s.domainTaken(r.PathValue("domain")) {
 		return emptyResponse(http.StatusOK)
 	}
@@ -31,7 +35,7 @@ func noCountryRules(country string) *response {
 	return pcError(http.StatusBadRequest, codeNoCountryRules, "No validation rules were found for the country/region "+country)
 }
 
-func (s *Server) pcCountryRules(r *http.Request, _ *apiCall) *response {
+func (s *pcService) pcCountryRules(r *http.Request, _ *apiCall) *response {
 	code := strings.ToUpper(r.PathValue("country"))
 	rules := countryTable[code]
 	if rules == nil {
@@ -56,7 +60,7 @@ type addressCheck struct {
 var hasDigit = regexp.MustCompile(`\d`)
 
 // checkAddress is the deterministic address verdict used by address
-// validation, create customer and billing-profile updates (see doc.go).
+// validation, create customer and billing-profile updates (see BEHAVIOUR.md).
 func checkAddress(a address, rules *countryRules) addressCheck {
 	n := normaliseAddress(a)
 	var invalid []string
@@ -105,7 +109,7 @@ func invalidMessage(props []string) string {
 }
 
 // pcValidateAddress is POST /v1/validations/address.
-func (s *Server) pcValidateAddress(r *http.Request, _ *apiCall) *response {
+func (s *pcService) pcValidateAddress(r *http.Request, _ *apiCall) *response {
 	var in address
 	if err := decodeJSON(r, &in); err != nil {
 		return pcError(http.StatusBadRequest, codeInvalidInput, "The request body is not valid JSON: "+err.Error())

@@ -4,8 +4,12 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
+
+// Partner Center throttling (shared infrastructure, leaf lock): token
+// buckets per partner and per partner+customer on the simulated clock.
 
 // bucket is a token bucket refilled on the simulated clock, so moving the
 // clock forward also refills it.
@@ -29,33 +33,44 @@ func (b *bucket) wait() int {
 	return max(1, int(math.Ceil(need)))
 }
 
-// bucketFor returns the bucket for key at rate, creating it full. Caller holds s.mu.
-func (s *Server) bucketFor(key string, rate float64, now time.Time) *bucket {
-	b := s.buckets[key]
+// pcBuckets are the Partner Center token buckets by key ("p/{partner}",
+// "c/{partner}/{customer}", "o/{partner}/{customer}"), behind a leaf lock.
+type pcBuckets struct {
+	mu sync.Mutex
+	m  map[string]*bucket
+}
+
+func newPCBuckets() *pcBuckets { return &pcBuckets{m: map[string]*bucket{}} }
+
+// bucketFor returns the bucket for key at rate, creating it full. Caller
+// holds pb.mu.
+func (pb *pcBuckets) bucketFor(key string, rate float64, now time.Time) *bucket {
+	b := pb.m[key]
 	if b == nil || b.rate != rate {
 		b = &bucket{rate: rate, tokens: math.Max(1, rate), last: now}
-		s.buckets[key] = b
+		pb.m[key] = b
 	}
 	b.refill(now)
 	return b
 }
 
-// throttlePC takes one token from the partner's bucket and, for calls about
-// one customer, from the partner+customer bucket (and, for purchases, from
-// the partner+customer purchase bucket when that rate is set). It returns 0
-// when the call may proceed, else the Retry-After seconds; no token is taken
-// then. Caller holds s.mu.
-func (s *Server) throttlePC(p *partner, customerID string, purchase bool) int {
-	now := s.clock.Now()
+// take takes one token from the partner's bucket and, for calls about one
+// customer, from the partner+customer bucket (and, for purchases, from the
+// partner+customer purchase bucket when that rate is set), at the rates
+// of st. It returns 0 when the call may proceed, else the Retry-After
+// seconds; no token is taken then.
+func (pb *pcBuckets) take(st settings, partnerID, customerID string, purchase bool, now time.Time) int {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
 	var bs []*bucket
-	if r := s.settings.PartnerRPS; r > 0 {
-		bs = append(bs, s.bucketFor("p/"+p.TenantID, r, now))
+	if r := st.PartnerRPS; r > 0 {
+		bs = append(bs, pb.bucketFor("p/"+partnerID, r, now))
 	}
-	if r := s.settings.CustomerRPS; r > 0 && customerID != "" {
-		bs = append(bs, s.bucketFor("c/"+p.TenantID+"/"+customerID, r, now))
+	if r := st.CustomerRPS; r > 0 && customerID != "" {
+		bs = append(bs, pb.bucketFor("c/"+partnerID+"/"+customerID, r, now))
 	}
-	if r := s.settings.PurchaseRPS; r > 0 && purchase && customerID != "" {
-		bs = append(bs, s.bucketFor("o/"+p.TenantID+"/"+customerID, r, now))
+	if r := st.PurchaseRPS; r > 0 && purchase && customerID != "" {
+		bs = append(bs, pb.bucketFor("o/"+partnerID+"/"+customerID, r, now))
 	}
 	wait := 0
 	for _, b := range bs {
@@ -70,6 +85,13 @@ func (s *Server) throttlePC(p *partner, customerID string, purchase bool) int {
 		b.tokens--
 	}
 	return 0
+}
+
+// reset drops every bucket (new rates start full).
+func (pb *pcBuckets) reset() {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	pb.m = map[string]*bucket{}
 }
 
 // isPurchase: POST /v1/customers/{id}/orders or …/carts/{cartId}/checkout.

@@ -170,9 +170,12 @@ func DisplayName(tenantID string, generation int) string {
 // Require is the rule for directory operations in a customer's tenant.
 // App-only instances are not held back (they act through the application's
 // consent). App+user instances need a usable relationship; until then the
-// answer is a 400 GdapPendingApproval with the approval link.
+// answer is a 400 GdapPendingApproval with the approval link. A tenant
+// whose relationship was never tracked (provisioned with package 1.0,
+// before the gateway requested relationships) is not held back: its
+// access is what it was until the first check has seen its relationship.
 func Require(appUser bool, r *Relationship) error {
-	if !appUser || r.Usable() {
+	if !appUser || r.Usable() || r == nil || r.State == "" {
 		return nil
 	}
 	switch r.Current() {

@@ -52,6 +52,7 @@ func TestPackageAgreesWithRoutes(t *testing.T) {
 	}
 	message := map[string]string{"app": "v1Instance", "tenants": "v1Tenant", "subscriptions": "v1Subscription", "users": "v1User", "domains": "v1Domain"}
 	declared := map[string]bool{}
+	operations := map[string]bool{} // "GET /tenants/{id}/drift"
 	for _, svc := range meta.Services {
 		declared[svc.ID] = true
 		var schema struct {
@@ -77,6 +78,7 @@ func TestPackageAgreesWithRoutes(t *testing.T) {
 			}
 		}
 		for name, op := range schema.Operations {
+			operations[strings.ToUpper(op.Verb)+" /"+svc.ID+"/{id}"+op.Path] = true
 			if !has("/"+svc.ID+"/{id}"+op.Path, op.Verb) {
 				t.Errorf("service %s: operation %s has no route %s /%s/{id}%s", svc.ID, name, op.Verb, svc.ID, op.Path)
 			}
@@ -93,6 +95,19 @@ func TestPackageAgreesWithRoutes(t *testing.T) {
 		for prop := range schema.Properties {
 			if _, ok := def.Properties[prop]; !ok {
 				t.Errorf("service %s: property %s is not in %s", svc.ID, prop, message[svc.ID])
+			}
+		}
+	}
+	// Every custom operation served is declared: APSC forwards only the
+	// operations a schema declares.
+	for path, verbs := range swagger.Paths {
+		parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+		if len(parts) != 3 || parts[1] != "{id}" || strings.HasPrefix(parts[2], "{") {
+			continue
+		}
+		for verb := range verbs {
+			if !operations[strings.ToUpper(verb)+" "+path] {
+				t.Errorf("route %s %s is not a declared operation of the %s schema", strings.ToUpper(verb), path, parts[0])
 			}
 		}
 	}

@@ -12,7 +12,12 @@ import (
 func rules() []authz.Rule {
 	all := []string{authz.Any}
 	return []authz.Rule{
-		{Identity: "facade", Instances: all, Methods: []string{"/o365.subscription.v1.SubscriptionService/*"}},
+		// The facade calls what the APS surface routes, never the internal
+		// resolution and drift calls.
+		{Identity: "facade", Instances: all, Methods: []string{subscriptionv1.SubscriptionService_ListOffers_FullMethodName,
+			subscriptionv1.SubscriptionService_ProvisionSubscription_FullMethodName, subscriptionv1.SubscriptionService_GetSubscription_FullMethodName,
+			subscriptionv1.SubscriptionService_ConfigureSubscription_FullMethodName, subscriptionv1.SubscriptionService_UnprovisionSubscription_FullMethodName,
+			subscriptionv1.SubscriptionService_UpgradeSubscription_FullMethodName, subscriptionv1.SubscriptionService_NotifySubscriptionLink_FullMethodName}},
 		{Identity: "user", Instances: all, Methods: []string{subscriptionv1.SubscriptionService_ResolveSubscription_FullMethodName}},
 		// The tenant service checks and repairs a tenant's drift.
 		{Identity: "tenant", Instances: all, Methods: []string{subscriptionv1.SubscriptionService_CheckSubscriptionDrift_FullMethodName,

@@ -46,8 +46,15 @@ func (s *Service) Drift(ctx context.Context, instanceID, tenantID string) ([]dri
 				Repair: drift.None, Message: "bought outside the platform; the platform sells subscriptions itself"})
 		case sub.Op.Busy() || sub.State != storage.StateActive && sub.State != storage.StateSuspended:
 		case wantStatus(sub) != m.Status:
+			// The push is a configure of the whole subscription: when the
+			// quantity differs too, it buys or cancels seats as well.
+			commerce := !sub.Suspended && sub.Quantity != m.Quantity
+			msg := "pushing suspends or resumes it as the platform says"
+			if commerce {
+				msg += ", and sets the platform's quantity (a purchase or cancellation: made only when this item is named)"
+			}
 			items = append(items, drift.Item{Kind: drift.KindSubscription, ResourceID: sub.ID, MSID: m.ID, Problem: drift.StateDiffers,
-				Platform: platformView(sub), Microsoft: ms, Repair: drift.Push, Message: "pushing suspends or resumes it as the platform says"})
+				Platform: platformView(sub), Microsoft: ms, Repair: drift.Push, Commerce: commerce, Message: msg})
 		case !sub.Suspended && sub.Quantity != m.Quantity:
 			items = append(items, drift.Item{Kind: drift.KindSubscription, ResourceID: sub.ID, MSID: m.ID, Problem: drift.QuantityDiffers,
 				Platform: platformView(sub), Microsoft: ms, Repair: drift.Push, Commerce: true,

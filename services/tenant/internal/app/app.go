@@ -236,8 +236,22 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		Relationships: func(in *storage.Instance) (tenants.Relationships, error) { return tenantGraph(in, in.PartnerTenantID) },
 		Customers:     func(in *storage.Instance) (tenants.CustomerLister, error) { return partnerCenter(in) }}
 	checks := &health.Service{Store: store, Instances: inst, Tenants: ten, Warning: cfg.HealthWarning, Log: log,
-		Secrets: func(in *storage.Instance) (health.Secrets, error) { return tenantGraph(in, in.PartnerTenantID) },
-		PC:      func(in *storage.Instance) (health.Customers, error) { return partnerCenter(in) }}
+		Budget: &budget.Limiter{Store: store.Budget(), Log: log}, Rate: budget.Rate{PerSecond: cfg.DriftCallsPerSecond, Burst: max(3, cfg.DriftCallsPerSecond)},
+		// A nil client is a nil interface, never a typed nil.
+		Secrets: func(in *storage.Instance) (health.Secrets, error) {
+			g, err := tenantGraph(in, in.PartnerTenantID)
+			if err != nil {
+				return nil, err
+			}
+			return g, nil
+		},
+		PC: func(in *storage.Instance) (health.Customers, error) {
+			c, err := partnerCenter(in)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}}
 	for kind, h := range ten.Handlers() {
 		runner.Register(kind, h)
 	}

@@ -265,7 +265,7 @@ func selectItems(all []drift.Item, selectors []any) ([]drift.Item, error) {
 	var out []drift.Item
 	picked := map[int]bool{}
 	for _, sel := range selectors {
-		i := -1
+		i, byIndex := -1, true
 		switch v := sel.(type) {
 		case float64:
 			if v != float64(int(v)) {
@@ -276,6 +276,7 @@ func selectItems(all []drift.Item, selectors []any) ([]drift.Item, error) {
 			if n, err := strconv.Atoi(v); err == nil {
 				i = n
 			} else {
+				byIndex = false
 				i = slices.IndexFunc(all, func(it drift.Item) bool { return strings.EqualFold(it.MSID, v) })
 				if i < 0 {
 					return nil, apierr.Invalid("items: no item of the latest report has the Microsoft id %q.", v)
@@ -286,6 +287,11 @@ func selectItems(all []drift.Item, selectors []any) ([]drift.Item, error) {
 		}
 		if i < 0 || i >= len(all) {
 			return nil, apierr.Invalid("items: index %d is not in the latest report (%d items).", i, len(all))
+		}
+		if byIndex && all[i].Commerce {
+			// The report may have been replaced since it was read: a
+			// purchase or cancellation is named by what it is, not where.
+			return nil, apierr.Invalid("items: item %d buys or cancels (%s); name it by its ms_id %q.", i, all[i].Problem, all[i].MSID)
 		}
 		if !picked[i] {
 			picked[i] = true
@@ -463,6 +469,9 @@ func (s *Service) Handlers() map[string]jobs.Handler {
 
 // load reads an instance and one of its tenants, which must be active.
 func (s *Service) load(ctx context.Context, instanceID, id string) (*storage.Instance, *storage.Tenant, error) {
+	if !instances.IsUUID(id) {
+		return nil, nil, apierr.Invalid("The tenant id %q is not a UUID.", id)
+	}
 	inst, err := s.Instances.Load(ctx, instanceID)
 	if err != nil {
 		return nil, nil, err

@@ -21,6 +21,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/gdap"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/msclients"
@@ -74,8 +75,12 @@ type Service struct {
 	PC        func(inst *storage.Instance) (Customers, error)
 	// Warning: how long before a deadline the state turns expiring.
 	Warning time.Duration
-	Log     *slog.Logger
-	Now     func() time.Time
+	// Budget paces the tenants' checks per partner at Rate calls per
+	// second (shared by the replicas through the store); nil: unpaced.
+	Budget *budget.Limiter
+	Rate   budget.Rate
+	Log    *slog.Logger
+	Now    func() time.Time
 
 	once    sync.Once
 	mu      sync.Mutex
@@ -173,12 +178,17 @@ func (s *Service) Get(ctx context.Context, req apsmd.Request, appID string, refr
 func (s *Service) CheckAndStore(ctx context.Context, inst *storage.Instance) (storage.Health, error) {
 	s.init()
 	h := s.Check(ctx, inst)
-	if err := s.Store.SetInstanceHealth(ctx, inst.InstanceID, h); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	err := s.Store.SetInstanceHealth(ctx, inst.InstanceID, h)
+	s.mu.Lock()
+	if errors.Is(err, storage.ErrNotFound) {
+		delete(s.last, inst.InstanceID) // deleted meanwhile: no longer counted
+	} else {
+		s.last[inst.InstanceID] = h
+	}
+	s.mu.Unlock()
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return h, err
 	}
-	s.mu.Lock()
-	s.last[inst.InstanceID] = h
-	s.mu.Unlock()
 	s.checked.Add(ctx, 1, metric.WithAttributes(attribute.String("state", h.Credentials.State)))
 	return h, nil
 }
@@ -315,7 +325,10 @@ func apiFailure(err error) storage.APIHealth {
 // checkTenants walks the instance's active tenants: relationship (tracked,
 // asked again when expired), consent and customer.
 func (s *Service) checkTenants(ctx context.Context, inst *storage.Instance, h *storage.Health) {
-	pc, _ := s.PC(inst)
+	pc, err := s.PC(inst)
+	if err != nil {
+		pc = nil // no Partner Center client: the customers are not checked
+	}
 	for after := ""; ; {
 		page, err := s.Store.ListTenants(ctx, inst.InstanceID, after, 100)
 		if err != nil || len(page) == 0 {
@@ -325,6 +338,11 @@ func (s *Service) checkTenants(ctx context.Context, inst *storage.Instance, h *s
 		for _, t := range page {
 			if t.State != storage.StateActive || t.MSCustomerID == "" {
 				continue
+			}
+			// About three calls a tenant (the customer, the relationship,
+			// a consent), paced per partner with the drift check's share.
+			if err := s.Budget.Wait(ctx, "health/"+inst.PartnerTenantID, s.Rate, 3); err != nil {
+				return
 			}
 			if pc != nil {
 				if _, err := pc.GetCustomer(ctx, t.MSCustomerID); err != nil {
@@ -392,13 +410,14 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		s.RunOnce(ctx)
-		t.Reset(interval)
+		s.RunOnce(ctx, interval/2)
+		t.Reset(interval / 4)
 	}
 }
 
-// RunOnce checks every instance once.
-func (s *Service) RunOnce(ctx context.Context) {
+// RunOnce checks every instance whose last check is older than maxAge
+// (another replica's recent check counts).
+func (s *Service) RunOnce(ctx context.Context, maxAge time.Duration) {
 	for after := ""; ; {
 		page, err := s.Store.ListInstances(ctx, after, 50)
 		if err != nil {
@@ -411,6 +430,9 @@ func (s *Service) RunOnce(ctx context.Context) {
 		for _, inst := range page {
 			if ctx.Err() != nil {
 				return
+			}
+			if !inst.Health.CheckedAt.IsZero() && s.now().Sub(inst.Health.CheckedAt) < maxAge {
+				continue
 			}
 			h, err := s.CheckAndStore(ctx, inst)
 			if err != nil {

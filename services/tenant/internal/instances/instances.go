@@ -123,8 +123,8 @@ func (s *Service) check(ctx context.Context, inst *storage.Instance) error {
 	}
 	if err != nil {
 		s.Log.WarnContext(ctx, "partner credentials refused", "cause", err.Error())
-		if dead := mserr.Credentials(err); dead != nil {
-			return dead
+		if dead := mserr.Credentials(err); dead != nil && dead.Reason == apierr.CredentialsExpired {
+			return dead // names which credential, and Entra's code
 		}
 		return apierr.Wrap(err, codes.InvalidArgument, apierr.InvalidRequest,
 			"Microsoft refused the partner credentials (partner_tenant_id %s, client_id %s): check them and the application's consent.",

@@ -197,6 +197,8 @@ type SyncRun struct {
 	LeaseUntil time.Time   `json:"lease_until,omitzero"`
 	Report     *SyncReport `json:"report,omitempty"`
 	Failure    string      `json:"failure,omitempty"`
+	// FailureReason is the APS reason of the failure.
+	FailureReason string `json:"failure_reason,omitempty"`
 	// UsersSeen is how many users the tenant had at Microsoft last time.
 	UsersSeen int `json:"users_seen,omitempty"`
 }

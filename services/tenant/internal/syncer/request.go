@@ -11,6 +11,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/gdap"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
@@ -25,9 +26,10 @@ const (
 	RunKind     = "tenant.sync.v1"
 	SyncWait    = 10 * time.Second
 	LargeTenant = 500
-	// runLease: a run that shows no progress for this long is taken as dead
-	// (its job is retried by the runner meanwhile).
-	runLease = 15 * time.Minute
+	// runLease: a run that shows no progress for this long is taken as
+	// dead, and a new request starts another (its job is retried by the
+	// runner meanwhile).
+	runLease = time.Hour
 	// maxStoredChanges bounds the report kept for the re-sends.
 	maxStoredChanges = 5000
 )
@@ -45,22 +47,37 @@ func (s *Service) Request(ctx context.Context, req apsmd.Request, tenantID strin
 	}
 	now := time.Now()
 	r := t.SyncRun
-	live := r.State == "running" && r.LeaseUntil.After(now)
 	switch {
-	case live:
+	case r.State == "running" && (req.Async() || r.LeaseUntil.After(now)):
+		// A re-send never starts another run: the job is the runner's
+		// to retry until it ends.
 		return nil, progressOf(r), true, nil
 	case req.Async() && r.State == "done" && r.Report != nil:
 		return reportOf(r.Report), "", false, nil
 	case req.Async() && r.State == "failed":
-		return nil, "", false, apierr.New(codes.Unavailable, apierr.MicrosoftUnavailable, "The synchronization failed: %s", r.Failure)
+		return nil, "", false, failure(r)
+	}
+	// Refusals known now are answered now (4xx), not after a 202.
+	if err := gdap.Require(inst.AppUser(), &t.GDAP); err != nil {
+		return nil, "", false, err
 	}
 	b, _ := json.Marshal(runRef{InstanceID: inst.InstanceID, TenantID: t.ID})
-	t.SyncRun = storage.SyncRun{State: "running", Progress: "queued", RequestedAt: now.UTC(), LeaseUntil: now.Add(runLease), UsersSeen: r.UsersSeen}
-	if err := s.Store.UpdateTenant(ctx, t, &jobs.New{Kind: RunKind, Key: "sync:" + t.ID, Group: inst.InstanceID, Payload: b, MaxAttempts: 5}); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return nil, "", false, apierr.New(codes.Aborted, apierr.Conflict, "Tenant %s changed meanwhile; re-run the synchronization.", t.ID)
+	job := &jobs.New{Kind: RunKind, Key: "sync:" + t.ID, Group: inst.InstanceID, Payload: b, MaxAttempts: 5}
+	for try := 0; ; try++ {
+		t.SyncRun = storage.SyncRun{State: "running", Progress: "queued", RequestedAt: now.UTC(), LeaseUntil: now.Add(runLease), UsersSeen: r.UsersSeen}
+		err := s.Store.UpdateTenant(ctx, t, job)
+		if err == nil {
+			break
 		}
-		return nil, "", false, err
+		if !errors.Is(err, storage.ErrConflict) || try == 5 {
+			return nil, "", false, err
+		}
+		if t, err = s.active(ctx, inst.InstanceID, tenantID); err != nil {
+			return nil, "", false, err
+		}
+		if t.SyncRun.State == "running" && t.SyncRun.LeaseUntil.After(now) {
+			return nil, progressOf(t.SyncRun), true, nil // another request started one meanwhile
+		}
 	}
 	if s.Notify != nil {
 		s.Notify()
@@ -88,10 +105,20 @@ func (s *Service) Request(ctx context.Context, req apsmd.Request, tenantID strin
 		case "done":
 			return reportOf(cur.SyncRun.Report), "", false, nil
 		case "failed":
-			return nil, "", false, apierr.New(codes.Unavailable, apierr.MicrosoftUnavailable, "The synchronization failed: %s", cur.SyncRun.Failure)
+			return nil, "", false, failure(cur.SyncRun)
 		}
 		t = cur
 	}
+}
+
+// failure is the answer of a failed run: a failed asynchronous operation
+// (500) with the reason it failed for.
+func failure(r storage.SyncRun) error {
+	reason := r.FailureReason
+	if reason == "" {
+		reason = apierr.MicrosoftUnavailable
+	}
+	return apierr.AsJobFailure(apierr.New(codes.FailedPrecondition, reason, "The synchronization failed: %s", r.Failure))
 }
 
 func progressOf(r storage.SyncRun) string {
@@ -148,7 +175,8 @@ func (s *Service) RunHandler() jobs.Handler {
 		if json.Unmarshal(job.Payload, &p) != nil {
 			return nil
 		}
-		return finish(ctx, p, func(r *storage.SyncRun) { r.State, r.Failure = "failed", apierr.From(cause).Message })
+		e := apierr.From(cause)
+		return finish(ctx, p, func(r *storage.SyncRun) { r.State, r.Failure, r.FailureReason = "failed", e.Message, e.Reason })
 	}}
 }
 

@@ -297,6 +297,10 @@ func (s *Service) AdoptHandler() jobs.Handler {
 			return nil
 		case e.Reason == apierr.Conflict:
 			return jobs.Snooze(30*time.Second, err) // another synchronization holds the tenant
+		case e.Reason == apierr.GdapPendingApproval:
+			// An app+user instance reaches the customer's directory once
+			// the customer approved: wait for it, however long it takes.
+			return jobs.Snooze(30*time.Minute, err)
 		case e.Code == codes.NotFound || e.Reason == apierr.UnknownInstance:
 			return nil // unprovisioned meanwhile
 		}

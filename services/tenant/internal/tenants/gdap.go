@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/gdap"
 	"github.com/o365gateway/gateway/services/shared/graph"
 	"github.com/o365gateway/gateway/services/shared/mserr"
@@ -164,11 +165,14 @@ func (s *Service) TrackGDAP(ctx context.Context, inst *storage.Instance, t *stor
 		}
 	}
 	if t.GDAP.Current() == gdap.StateExpired || t.GDAP.Current() == gdap.StateNone {
-		// A new request under the next name, stored first: a crash
-		// after the create finds it by that name.
 		if t.GDAP.RelationshipID != "" {
+			// Retire it: the next generation's name, and no id, stored
+			// before anything is created. Every later try (here, after a
+			// crash, or on another replica) then looks that name up first
+			// and finds what an earlier try created: one request only.
 			t.GDAP.Generation++
-			if err := s.Store.UpdateTenant(ctx, t, nil); err != nil {
+			t.GDAP.RelationshipID, t.GDAP.State, t.GDAP.ApprovalURL = "", gdap.StateNone, ""
+			if err := s.saveGDAP(ctx, t); err != nil {
 				return t, err
 			}
 			before = t.GDAP
@@ -185,7 +189,7 @@ func (s *Service) TrackGDAP(ctx context.Context, inst *storage.Instance, t *stor
 			return t, err
 		}
 		if err := pc.GrantApplicationConsent(ctx, t.MSCustomerID, inst.ClientID, GraphScopes); err != nil {
-			t.GDAP.Problem = "consent: " + err.Error()
+			t.GDAP.Problem = "consent: " + apierr.From(mserr.Sync(err, "grant the application's consent")).Message
 		} else {
 			t.GDAP.Consented = true
 		}
@@ -193,10 +197,25 @@ func (s *Service) TrackGDAP(ctx context.Context, inst *storage.Instance, t *stor
 	if sameRelationship(before, t.GDAP) {
 		return t, nil
 	}
-	if err := s.Store.UpdateTenant(ctx, t, nil); err != nil && !errors.Is(err, storage.ErrConflict) {
-		return t, err
+	return t, s.saveGDAP(ctx, t)
+}
+
+// saveGDAP stores the tenant's relationship; when the row changed
+// meanwhile, the relationship is written onto the current row (the other
+// writer's fields stay theirs).
+func (s *Service) saveGDAP(ctx context.Context, t *storage.Tenant) error {
+	for try := 0; ; try++ {
+		err := s.Store.UpdateTenant(ctx, t, nil)
+		if !errors.Is(err, storage.ErrConflict) || try == 5 {
+			return err
+		}
+		fresh, gerr := s.Store.GetTenant(ctx, t.InstanceID, t.ID)
+		if gerr != nil {
+			return gerr
+		}
+		fresh.GDAP = t.GDAP
+		*t = *fresh
 	}
-	return t, nil
 }
 
 func sameRelationship(a, b gdap.Relationship) bool {
@@ -244,5 +263,5 @@ func (s *Service) RepairAccess(ctx context.Context, inst *storage.Instance, t *s
 		return t, mserr.Sync(err, "grant the application's consent")
 	}
 	t.GDAP.Consented = true
-	return t, s.Store.UpdateTenant(ctx, t, nil)
+	return t, s.saveGDAP(ctx, t)
 }

@@ -219,8 +219,14 @@ func (s *Service) prepareLink(ctx context.Context, pc PartnerCenter, t *storage.
 		}
 		return nil, mserr.Sync(err, "read the customer")
 	}
+	if other, err := s.Store.TenantByCustomer(ctx, t.InstanceID, strings.ToLower(c.ID)); err == nil && other.ID != t.ID {
+		return nil, apierr.New(codes.AlreadyExists, apierr.Conflict,
+			"Microsoft customer %s is already managed by tenant %s of this instance.", c.ID, other.ID)
+	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
 	t.Linked = true
-	t.MSCustomerID = c.ID
+	t.MSCustomerID = strings.ToLower(c.ID)
 	t.InitialDomain = strings.ToLower(c.CompanyProfile.Domain)
 	t.InitialSubdomain, _, _ = strings.Cut(t.InitialDomain, ".")
 	t.Company = storage.Company{Name: c.CompanyProfile.CompanyName, Email: c.BillingProfile.Email,
@@ -291,7 +297,7 @@ func (s *Service) runProvision(ctx context.Context, t *storage.Tenant) (func(*st
 func (s *Service) createEffect(pc PartnerCenter, inst *storage.Instance) lifecycle.Effect[storage.Tenant] {
 	adopt := func(c *partnercenter.Customer) func(*storage.Tenant) {
 		return func(t *storage.Tenant) {
-			t.MSCustomerID = c.ID
+			t.MSCustomerID = strings.ToLower(c.ID)
 			if t.AdminLogin == "" {
 				t.AdminLogin = "admin@" + t.InitialDomain
 			}
@@ -330,7 +336,7 @@ func (s *Service) createEffect(pc PartnerCenter, inst *storage.Instance) lifecyc
 			}
 			s.Log.InfoContext(ctx, "customer created", "tenant_id", t.ID, "ms_customer_id", c.ID)
 			return func(t *storage.Tenant) {
-				t.MSCustomerID = c.ID
+				t.MSCustomerID = strings.ToLower(c.ID)
 				t.AdminLogin = "admin@" + t.InitialDomain
 				if c.UserCredentials != nil && c.UserCredentials.UserName != "" {
 					t.AdminLogin = c.UserCredentials.UserName

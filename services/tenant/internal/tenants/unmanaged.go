@@ -41,6 +41,11 @@ func (s *Service) ListUnmanaged(ctx context.Context, req apsmd.Request, appID st
 	if len(pageToken) > 4096 {
 		return nil, "", apierr.Invalid("page_token is too long.")
 	}
+	for _, c := range pageToken {
+		if c <= ' ' || c > '~' {
+			return nil, "", apierr.Invalid("page_token is not a token this gateway answered.")
+		}
+	}
 	inst, err := s.Instances.Get(ctx, req, appID)
 	if err != nil {
 		return nil, "", err

@@ -11,7 +11,12 @@ import (
 func rules() []authz.Rule {
 	all := []string{authz.Any}
 	return []authz.Rule{
-		{Identity: "facade", Instances: all, Methods: []string{"/o365.user.v1.UserService/*"}},
+		// The facade calls what the APS surface routes, never the internal
+		// synchronization and drift calls.
+		{Identity: "facade", Instances: all, Methods: []string{userv1.UserService_ProvisionUser_FullMethodName,
+			userv1.UserService_GetUser_FullMethodName, userv1.UserService_ConfigureUser_FullMethodName,
+			userv1.UserService_UnprovisionUser_FullMethodName, userv1.UserService_ResetUserPassword_FullMethodName,
+			userv1.UserService_NotifyUserLink_FullMethodName}},
 		{Identity: "tenant", Instances: all, Methods: []string{userv1.UserService_SyncUsers_FullMethodName,
 			userv1.UserService_CheckUserDrift_FullMethodName, userv1.UserService_RepairUserDrift_FullMethodName}},
 	}

@@ -5,11 +5,14 @@ import (
 	"strings"
 )
 
+// The admin API's Partner Center side (the rest of GET /_sim/state is in
+// pc_state.go).
+
 // POST /_sim/partners/{partnerTenantId}/customers {"domain", "company_name",
 // "country"} creates a customer the way a partner does in the Partner Center
 // portal, outside the platform (for linking and import): 201 with the
 // Partner Center customer. domain is the initial domain, or its prefix.
-func (s *Server) adminCreateCustomer(w http.ResponseWriter, r *http.Request) {
+func (s *pcService) adminCreateCustomer(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Domain      string `json:"domain"`
 		CompanyName string `json:"company_name"`
@@ -18,9 +21,9 @@ func (s *Server) adminCreateCustomer(w http.ResponseWriter, r *http.Request) {
 	if !decodeAdmin(w, r, &in) {
 		return
 	}
+	p := s.entra.partner(lower(r.PathValue("partnerTenantId")))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.partners[lower(r.PathValue("partnerTenantId"))]
 	if p == nil {
 		adminError(w, http.StatusNotFound, "no partner with tenant_id "+r.PathValue("partnerTenantId"))
 		return
@@ -54,8 +57,6 @@ func (s *Server) adminCreateCustomer(w http.ResponseWriter, r *http.Request) {
 		Billing:              billingProfile{ID: newGUID(), CompanyName: name, DefaultAddress: address{Country: country}, ETag: newETag()},
 		AllowDelegatedAccess: true, CreatedAt: s.clock.Now(),
 	}
-	s.customers[cu.ID] = cu
-	s.domains[domain] = cu
-	p.customers = append(p.customers, cu)
+	s.addCustomer(cu)
 	jsonResponse(http.StatusCreated, customerView(cu, true)).writeTo(w)
 }

@@ -2,7 +2,8 @@ package mscloud
 
 import "time"
 
-// Commerce entries of GET /_sim/state.
+// Commerce entries of GET /_sim/state (admin.go), filled in by the Partner
+// Center part.
 
 type stateOrderLine struct {
 	OfferID        string `json:"offer_id"`
@@ -54,7 +55,7 @@ type stateCart struct {
 
 // appendCommerceState adds cu's orders, subscriptions and carts. Caller
 // holds s.mu and has settled cu.
-func (s *Server) appendCommerceState(sp *statePartner, cu *customer, now time.Time) {
+func (s *pcService) appendCommerceState(sp *statePartner, cu *customer, now time.Time) {
 	for _, o := range cu.commerce.Orders {
 		so := stateOrder{ID: o.ID, CustomerID: cu.ID, Status: o.Status, CreatedAt: tsOf(o.Created), LineItems: []stateOrderLine{}}
 		for _, l := range o.Lines {
