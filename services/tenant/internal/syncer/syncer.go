@@ -94,8 +94,12 @@ func (s *Service) synchronize(ctx context.Context, instanceID, tenantID string, 
 		return nil, err
 	}
 	rep, err := s.run(ctx, inst, t, progress)
-	if err == nil && s.Registrar != nil {
-		err = s.Registrar.Enqueue(ctx, inst, t.ID, adopted(rep))
+	if s.Registrar != nil {
+		// What was adopted before a later step failed is registered too:
+		// the next run finds it already adopted and reports it no more.
+		if rerr := s.Registrar.Enqueue(ctx, inst, t.ID, adopted(rep)); err == nil {
+			err = rerr
+		}
 	}
 	// Release the tenant, recording the synchronization when it succeeded.
 	for range 5 {
@@ -160,17 +164,17 @@ func (s *Service) run(ctx context.Context, inst *storage.Instance, t *storage.Te
 	rep := &Report{At: time.Now().UTC()}
 	progress("domains")
 	if err := s.domains(ctx, inst, t, rep); err != nil {
-		return nil, err
+		return rep, err
 	}
 	progress("subscriptions")
 	if err := s.subscriptions(ctx, inst, t, rep); err != nil {
-		return nil, err
+		return rep, err
 	}
 	if s.Users != nil {
 		progress("users")
 		changes, total, err := s.Users.SyncUsers(ctx, inst.InstanceID, t.ID)
 		if err != nil {
-			return nil, err
+			return rep, err
 		}
 		rep.Changes = append(rep.Changes, changes...)
 		rep.Users = total
@@ -258,6 +262,9 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // adopted lists what a report imported, as the platform will show it.
 func adopted(rep *Report) []registrar.Item {
 	var out []registrar.Item
+	if rep == nil {
+		return nil
+	}
 	for _, c := range rep.Changes {
 		if c.Change != "imported" || c.ID == "" {
 			continue

@@ -14,6 +14,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 
+	"github.com/o365gateway/gateway/services/tenant/internal/registrar"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
 	"github.com/o365gateway/gateway/services/tenant/internal/syncer"
 	"github.com/o365gateway/gateway/services/tenant/internal/tenanttest"
@@ -313,5 +314,40 @@ func TestSynchronizeRefusals(t *testing.T) {
 	}
 	if tn, _ := f.Store.GetTenant(ctx, f.Inst.InstanceID, creating.ID); !tn.SyncLeaseUntil.IsZero() {
 		t.Fatal("a refused synchronization holds the tenant")
+	}
+}
+
+type plannedRegistrations struct {
+	mu    sync.Mutex
+	items []registrar.Item
+}
+
+func (p *plannedRegistrations) Enqueue(_ context.Context, _ *storage.Instance, _ string, items []registrar.Item) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.items = append(p.items, items...)
+	return nil
+}
+
+// What a run adopted before a later step failed is registered all the
+// same: the next run finds it adopted already and reports it no more.
+func TestAdoptedBeforeAFailureAreRegistered(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	reg := &plannedRegistrations{}
+	f.svc.Registrar = reg
+	g, err := f.Graph(f.Inst, f.tenant.MSCustomerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.AddDomain(ctx, "outside-"+f.tenant.ID[:8]+".example"); err != nil {
+		t.Fatal(err)
+	}
+	f.users.err = apierr.New(codes.Unavailable, apierr.MicrosoftUnavailable, "user service down")
+	if _, err := f.svc.Synchronize(ctx, f.Request("sync"), f.tenant.ID); err == nil {
+		t.Fatal("the failed step was not reported")
+	}
+	if len(reg.items) != 1 || reg.items[0].Service != "domains" || reg.items[0].Props["domain_name"] != "outside-"+f.tenant.ID[:8]+".example" {
+		t.Fatalf("planned registrations: %+v", reg.items)
 	}
 }
