@@ -545,33 +545,26 @@ func (s *Service) RunOnce(ctx context.Context, maxAge time.Duration) {
 }
 
 func (s *Service) checkInstance(ctx context.Context, inst *storage.Instance, maxAge time.Duration) {
-	for after := ""; ; {
-		page, err := s.Store.ListTenants(ctx, inst.InstanceID, after, 100)
-		if err != nil || len(page) == 0 {
-			return
+	_ = storage.EachActiveTenant(ctx, s.Store, inst.InstanceID, func(t *storage.Tenant) bool {
+		if t.Drift.Report != nil && s.now().Sub(t.Drift.Report.CheckedAt) < maxAge {
+			return true
 		}
-		after = page[len(page)-1].ID
-		for _, t := range page {
-			if t.State != storage.StateActive || t.MSCustomerID == "" ||
-				t.Drift.Report != nil && s.now().Sub(t.Drift.Report.CheckedAt) < maxAge {
-				continue
-			}
-			// About four calls a tenant (domains, users, subscriptions, the
-			// relationship), charged before they are made.
-			if err := s.Budget.Wait(ctx, "drift/"+inst.PartnerTenantID, s.Rate, 4); err != nil {
-				return
-			}
-			rep, err := s.Check(ctx, inst, t)
-			if err != nil {
-				s.Log.WarnContext(ctx, "drift not checked", "tenant_id", t.ID, "cause", apierr.From(err).Message)
-				continue
-			}
-			if len(rep.Items) > 0 {
-				s.Log.InfoContext(ctx, "tenant drift", "tenant_id", t.ID, "items", len(rep.Items))
-			}
-			if err := s.update(ctx, t, func(t *storage.Tenant) { t.Drift.Report = rep }, nil); err != nil {
-				s.Log.WarnContext(ctx, "drift report not stored", "tenant_id", t.ID, "cause", err.Error())
-			}
+		// About four calls a tenant (domains, users, subscriptions, the
+		// relationship), charged before they are made.
+		if err := s.Budget.Wait(ctx, "drift/"+inst.PartnerTenantID, s.Rate, 4); err != nil {
+			return false
 		}
-	}
+		rep, err := s.Check(ctx, inst, t)
+		if err != nil {
+			s.Log.WarnContext(ctx, "drift not checked", "tenant_id", t.ID, "cause", apierr.From(err).Message)
+			return true
+		}
+		if len(rep.Items) > 0 {
+			s.Log.InfoContext(ctx, "tenant drift", "tenant_id", t.ID, "items", len(rep.Items))
+		}
+		if err := s.update(ctx, t, func(t *storage.Tenant) { t.Drift.Report = rep }, nil); err != nil {
+			s.Log.WarnContext(ctx, "drift report not stored", "tenant_id", t.ID, "cause", err.Error())
+		}
+		return true
+	})
 }

@@ -329,40 +329,31 @@ func (s *Service) checkTenants(ctx context.Context, inst *storage.Instance, h *s
 	if err != nil {
 		pc = nil // no Partner Center client: the customers are not checked
 	}
-	for after := ""; ; {
-		page, err := s.Store.ListTenants(ctx, inst.InstanceID, after, 100)
-		if err != nil || len(page) == 0 {
-			return
+	_ = storage.EachActiveTenant(ctx, s.Store, inst.InstanceID, func(t *storage.Tenant) bool {
+		// About three calls a tenant (the customer, the relationship, a
+		// consent), paced per partner with the drift check's share.
+		if err := s.Budget.Wait(ctx, "health/"+inst.PartnerTenantID, s.Rate, 3); err != nil {
+			return false
 		}
-		after = page[len(page)-1].ID
-		for _, t := range page {
-			if t.State != storage.StateActive || t.MSCustomerID == "" {
-				continue
-			}
-			// About three calls a tenant (the customer, the relationship,
-			// a consent), paced per partner with the drift check's share.
-			if err := s.Budget.Wait(ctx, "health/"+inst.PartnerTenantID, s.Rate, 3); err != nil {
-				return
-			}
-			if pc != nil {
-				if _, err := pc.GetCustomer(ctx, t.MSCustomerID); err != nil {
-					if e, ok := partnercenter.AsError(err); ok && e.StatusCode == http.StatusNotFound {
-						h.TenantsAtRisk = append(h.TenantsAtRisk, storage.TenantRisk{TenantID: t.ID, Problem: CustomerGone,
-							Message: "Microsoft customer " + t.MSCustomerID + " is no longer a customer of this partner."})
-						continue
-					}
+		if pc != nil {
+			if _, err := pc.GetCustomer(ctx, t.MSCustomerID); err != nil {
+				if e, ok := partnercenter.AsError(err); ok && e.StatusCode == http.StatusNotFound {
+					h.TenantsAtRisk = append(h.TenantsAtRisk, storage.TenantRisk{TenantID: t.ID, Problem: CustomerGone,
+						Message: "Microsoft customer " + t.MSCustomerID + " is no longer a customer of this partner."})
+					return true
 				}
 			}
-			if tracked, err := s.Tenants.TrackGDAP(ctx, inst, t); err != nil {
-				s.Log.WarnContext(ctx, "GDAP relationship not checked", "tenant_id", t.ID, "cause", err.Error())
-			} else {
-				t = tracked
-			}
-			if r := risk(inst, t, h.CheckedAt, s.warning()); r != nil {
-				h.TenantsAtRisk = append(h.TenantsAtRisk, *r)
-			}
 		}
-	}
+		if tracked, err := s.Tenants.TrackGDAP(ctx, inst, t); err != nil {
+			s.Log.WarnContext(ctx, "GDAP relationship not checked", "tenant_id", t.ID, "cause", err.Error())
+		} else {
+			t = tracked
+		}
+		if r := risk(inst, t, h.CheckedAt, s.warning()); r != nil {
+			h.TenantsAtRisk = append(h.TenantsAtRisk, *r)
+		}
+		return true
+	})
 }
 
 // risk is what is wrong with a tenant's access, if anything.

@@ -361,3 +361,21 @@ type Store interface {
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// EachActiveTenant calls fn for every active tenant of an instance that
+// has its Microsoft customer, page by page, until fn answers false or the
+// tenants are exhausted (the periodic checks walk them this way).
+func EachActiveTenant(ctx context.Context, s TenantStore, instanceID string, fn func(*Tenant) bool) error {
+	for after := ""; ; {
+		page, err := s.ListTenants(ctx, instanceID, after, 100)
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		after = page[len(page)-1].ID
+		for _, t := range page {
+			if t.State == StateActive && t.MSCustomerID != "" && !fn(t) {
+				return nil
+			}
+		}
+	}
+}
