@@ -22,7 +22,7 @@ type Config struct {
 	HealthInterval         time.Duration `env:"HEALTH_INTERVAL" default:"6h" help:"how often every instance's credentials and every tenant's consent and GDAP relationship are checked (and refresh tokens redeemed to keep them alive); 0 turns the periodic check off"`
 	HealthWarning          time.Duration `env:"HEALTH_WARNING" default:"720h" help:"how long before a credential or relationship ends its health turns expiring"`
 	DriftInterval          time.Duration `env:"DRIFT_INTERVAL" default:"24h" help:"how old a tenant's drift report may get before the periodic check checks the tenant again; 0 turns the periodic check off"`
-	DriftCallsPerSecond    float64       `env:"DRIFT_CALLS_PER_SECOND" default:"2" help:"the share of Microsoft's rate limits the periodic drift check may use: calls per second per partner (about four a tenant), shared by the replicas"`
+	DriftCallsPerSecond    float64       `env:"DRIFT_CALLS_PER_SECOND" default:"2" help:"the share of Microsoft's rate limits the periodic drift and health checks may use, each: calls per second per partner (about four a tenant), shared by the replicas"`
 	SubscriptionAddr       string        `env:"SUBSCRIPTION_ADDR" default:"127.0.0.1:9002" help:"gRPC address of the subscription service (drift of a tenant's subscriptions) (one address, comma-separated replicas, or dns:///host:port)"`
 	UserAddr               string        `env:"USER_ADDR" default:"127.0.0.1:9003" help:"gRPC address of the user/license service (users of a synchronization) (one address, comma-separated replicas, or dns:///host:port; calls are spread round-robin)"`
 	config.Encryption
