@@ -19,12 +19,15 @@
 //     aps.modified, aps.subscription, aps.schema, aps.package, aps.href),
 //     so the facade's tolerance of unknown properties is exercised.
 //   - As a server it offers the subset of APSC's REST API a connector calls
-//     back into: GET and PUT /aps/2/resources/{id} over HTTPS, for callers
-//     presenting the certificate of an installed instance (401 without a
-//     certificate, 403 with another one, with APSC's error body
+//     back into: GET and PUT /aps/2/resources/{id} and POST
+//     /aps/2/resources over HTTPS, for callers presenting the certificate
+//     of an installed instance (401 without a certificate, 403 with another
+//     one, with APSC's error body
 //     {"error":"APS::Util::AccessViolation","message":"..."}). PUT merges
 //     the given properties into the stored resource (nested objects merge),
-//     which is how connectors push counter usage.
+//     which is how connectors push counter usage; POST registers a resource
+//     the application created on its side (what the gateway adopted), and
+//     a proposed aps.id that is already held answers 409.
 //
 // # Assumptions where real APSC is not documented
 //

@@ -26,7 +26,7 @@ func (s *Stack) Banner(p *apsc.Partner) string {
 	row("tenant service (gRPC, mTLS)", s.TenantGRPCAddr)
 	tool := s.Mesh[ToolIdentity]
 	row("  try", fmt.Sprintf("grpcurl -cacert %s -cert %s -key %s %s list", displayPath(tool.CA), displayPath(tool.Cert),
-		displayPath(tool.Key), strings.Split(s.TenantGRPCAddr, ",")[0]))
+		displayPath(tool.Key), firstAddr(s.TenantGRPCAddr)))
 	row("  admin listener", "http://"+s.AdminAddr[Tenant]+"/metrics")
 	row("development CA (mTLS)", displayPath(s.PKIDir))
 	row("subscription service (gRPC)", s.SubscriptionGRPCAddr)
@@ -45,7 +45,10 @@ func (s *Stack) Banner(p *apsc.Partner) string {
 		row("log: "+name, displayPath(s.LogFiles[name]))
 	}
 	row("traces", displayPath(filepath.Join(s.WorkDir, "traces-*.jsonl")))
+	row("operator's tool", "bin/o365ctl (reads "+displayPath(filepath.Join(s.WorkDir, "stack.json"))+")")
 	fmt.Fprintf(&b, "\nTry:\n")
+	fmt.Fprintf(&b, "  bin/o365ctl instances list\n")
+	fmt.Fprintf(&b, "  bin/o365ctl jobs list --state failed\n")
 	fmt.Fprintf(&b, "  curl --cacert %s %s/healthz\n", displayPath(s.FacadeCAFile), s.FacadeBaseURL)
 	fmt.Fprintf(&b, "  apsc demo -facade %s -facade-ca %s -sim %s -sim-ca %s\n",
 		s.FacadeURL, displayPath(s.FacadeCAFile), s.SimURL, displayPath(s.SimCAFile))

@@ -418,14 +418,20 @@ const (
 // at random outside the ephemeral range, or one the system assigns when
 // none of a few tries is free.
 func FreePort() (int, error) {
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	for range 50 {
 		n, err := rand.Int(rand.Reader, big.NewInt(freePortHigh-freePortLow))
 		if err != nil {
 			break
 		}
 		port := freePortLow + int(n.Int64())
+		if handedOut[port] {
+			continue // free now, but another process of a stack will bind it
+		}
 		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
 			l.Close()
+			handedOut[port] = true
 			return port, nil
 		}
 	}
@@ -434,8 +440,19 @@ func FreePort() (int, error) {
 		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	handedOut[port] = true
+	return port, nil
 }
+
+// handedOut are the ports FreePort has given this process: a port is free
+// when it is picked and bound only later by the process it is for, so it
+// is never picked twice (two processes of one stack, or of two stacks of
+// one test run, would otherwise collide now and then).
+var (
+	portsMu   sync.Mutex
+	handedOut = map[int]bool{}
+)
 
 // ensureKeyFile creates the encryption key file once: 32 random bytes,
 // base64 (standard encoding), mode 0600. An existing file is kept.

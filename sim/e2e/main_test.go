@@ -35,7 +35,8 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		root, _ := filepath.Abs("../..")
-		cmd := exec.Command("go", "build", "-o", dir+"/", "./services/tenant/cmd/tenant", "./services/subscription/cmd/subscription", "./services/user/cmd/user", "./services/facade/cmd/facade", "./sim/cmd/mscloud")
+		cmd := exec.Command("go", "build", "-o", dir+"/", "./services/tenant/cmd/tenant", "./services/subscription/cmd/subscription", "./services/user/cmd/user", "./services/facade/cmd/facade", "./sim/cmd/mscloud", "./services/shared/cmd/o365ctl",
+			"./services/console/cmd/console")
 		cmd.Dir = root
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {

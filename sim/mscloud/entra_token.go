@@ -80,8 +80,9 @@ func (s *entraService) grant(req tokenRequest, rt resolvedTenant, st settings, n
 	}
 
 	// A new customer tenant does not know the partner's app for its first
-	// customer_propagation_seconds (simulated clock; reference §3.8: "up to
-	// 3 minutes"). Simulated choice of error: invalid_grant AADSTS65001.
+	// customer_propagation_seconds (simulated clock; Microsoft gives the new
+	// partner relationship up to 3 minutes to propagate). Simulated choice of
+	// error: invalid_grant AADSTS65001.
 	if cu := rt.customer; cu != nil && now.Before(cu.CreatedAt.Add(st.CustomerPropagation)) {
 		return fail(http.StatusBadRequest, "invalid_grant", 65001, "The user or administrator has not consented to use the application with ID '"+p.ClientID+
 			"' named '"+p.Name+"'. Send an interactive authorization request for this user and resource. (simulated: the partner relationship of the new customer tenant "+

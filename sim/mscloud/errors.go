@@ -105,7 +105,8 @@ type pcRichErrorBody struct {
 
 // pcRichError is the richer shape newer customer endpoints use for 600xxx
 // codes: the normal fields (code, description, data, source: every Partner
-// Center error carries them, reference §1.4) plus the richer ones.
+// Center error carries them, as Partner Center documents its error
+// responses) plus the richer ones.
 func pcRichError(status, code int, errorName, message string) *response {
 	return jsonResponse(status, pcRichErrorBody{
 		Code: code, Message: message, Description: message, Data: []string{}, Source: "PartnerFD", ErrorName: errorName,

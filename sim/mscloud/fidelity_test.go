@@ -166,7 +166,8 @@ func TestGraphBodiesAsTheSDKWritesThem(t *testing.T) {
 }
 
 // checkPCError: every Partner Center error body carries code, description,
-// data and source (reference §1.4), except the 429's {statusCode,message}.
+// data and source (Partner Center's documented error response), except the
+// 429's {statusCode,message}.
 func checkPCError(t *testing.T, what string, status int, b []byte) {
 	t.Helper()
 	var m map[string]json.RawMessage

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Graph throttling of directory calls per app+tenant (reference §3.7):
+// Graph throttling of directory calls per app+tenant (Microsoft Graph's
+// published service limits; BEHAVIOUR.md, "Throttling"):
 // a resource-unit budget per 10 s that depends on the tenant's size (fewer
 // than 50 users 3,500; up to 500 users 5,000; more 8,000; times
 // graph_ru_scale) and a write budget (graph_write_limit writes per

@@ -471,7 +471,8 @@ func (s *graphService) graphGetUser(r *http.Request, c *apiCall, cu *tenantCall,
 }
 
 // passwordResetBlocked names the cloud where partners may not reset
-// customer users' passwords (reference §4), or "".
+// customer users' passwords (Partner Center's national-cloud limits;
+// BEHAVIOUR.md, "Users"), or "".
 func passwordResetBlocked(cloud *cloudProfile) string {
 	switch cloud.Name {
 	case "china":

@@ -32,7 +32,7 @@ const (
 
 // Spec describes one service's image.
 type Spec struct {
-	Service string    // tenant, subscription, user or facade
+	Service string    // tenant, subscription, user, facade or console
 	Binary  []byte    // a static linux binary
 	Arch    string    // GOARCH of the binary
 	CA      []byte    // the CA bundle (PEM)

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/audit"
 	"github.com/o365gateway/gateway/services/shared/authz"
+	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/secret"
 )
 
@@ -33,6 +35,13 @@ type Server struct {
 	// for a service that stores no secret.
 	Rekey  secret.Rekeyer
 	Sealer *secret.Sealer
+	// Jobs is the service's queue; nil for none.
+	Jobs jobs.Inspector
+	// Resources are the resources the service owns; nil for none.
+	Resources Resources
+	// Log records the operators' actions on jobs (the audit log records
+	// every admin call already).
+	Log *slog.Logger
 }
 
 // Page sizes of the audit queries.

@@ -48,10 +48,17 @@ const (
 	SandboxLimitReached         = "SandboxLimitReached"
 	DomainNotVerified           = "DomainNotVerified"
 	UserAlreadyExists           = "UserAlreadyExists"
+	// UpstreamUnavailable: the facade cannot reach the gateway's own
+	// service behind a route (stopped, restarting, unreachable); the
+	// routes of the other services keep working. Try again later.
+	UpstreamUnavailable = "UpstreamUnavailable"
 	// GdapPendingApproval: an app+user instance cannot act in the
 	// customer's directory before the customer approves the partner's
 	// delegated admin relationship (the message carries the link).
 	GdapPendingApproval = "GdapPendingApproval"
+	// Cancelled: an operator cancelled the operation before Microsoft
+	// was called (o365ctl jobs cancel); re-run the task to try again.
+	Cancelled = "Cancelled"
 	// CredentialsExpired: the instance's client secret or refresh token has
 	// expired at Microsoft; the partner must enter new ones (PUT /app/{id}).
 	CredentialsExpired = "CredentialsExpired"

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Rate is a bucket's refill rate and size.
@@ -107,24 +109,30 @@ type Limiter struct {
 }
 
 // Wait charges cost to the bucket key and sleeps for as long as the store
-// says, or until ctx ends.
+// says, or until ctx ends. Each charge is counted in budget_charges_total and
+// its wait in budget_wait_seconds, by the key's BucketKind.
 func (l *Limiter) Wait(ctx context.Context, key string, r Rate, cost float64) error {
 	if l == nil || l.Store == nil || !r.Valid() {
 		return nil
 	}
 	d, err := l.Store.Charge(ctx, key, r, cost)
+	m, bucket := instruments(), metric.WithAttributes(attribute.String("bucket", BucketKind(key)))
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		m.charges.Add(ctx, 1, bucket, metric.WithAttributes(attribute.String("outcome", chargeUnpaced)))
 		if l.Log != nil {
 			l.Log.Warn("rate budget unavailable; the call goes unpaced", "budget", key, "error", err)
 		}
 		return nil
 	}
+	m.waits.Record(ctx, max(d, 0).Seconds(), bucket)
 	if d <= 0 {
+		m.charges.Add(ctx, 1, bucket, metric.WithAttributes(attribute.String("outcome", chargeImmediate)))
 		return nil
 	}
+	m.charges.Add(ctx, 1, bucket, metric.WithAttributes(attribute.String("outcome", chargeWaited)))
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -111,7 +111,7 @@ func (m Mesh) Validate() error {
 // Server is what every gRPC service adds to serving: the admin listener,
 // the operators' authorization rules and reflection.
 type Server struct {
-	AdminAddr       string `env:"ADMIN_ADDR" help:"optional plaintext HTTP address for kubelet and Prometheus: /healthz (liveness), /readyz (readiness), /metrics"`
+	AdminAddr       string `env:"ADMIN_ADDR" help:"optional plaintext HTTP address for kubelet and Prometheus: /healthz (liveness: fails once the health checks stop turning, a wedged process), /readyz (readiness: database and job runner), /metrics"`
 	AuthzPolicyFile string `env:"AUTHZ_POLICY_FILE" help:"JSON rules {\"rules\":[{\"identity\",\"methods\",\"instances\"}]} added to the built-in ones: which operator tools may call which methods for which instances"`
 	GRPCReflection  bool   `env:"GRPC_REFLECTION" help:"serve gRPC reflection (to authorized callers); off in production"`
 }

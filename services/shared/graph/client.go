@@ -111,10 +111,17 @@ func New(e clouds.Endpoints, cred azcore.TokenCredential, customerTenantID strin
 		ResponseHeaders: []msapi.Header{{Name: "request-id", Attr: "request_id"}, {Name: "x-ms-throttle-scope", Attr: "throttle_scope"}},
 		AllowedHeaders:  []string{"x-ms-throttle-information", "x-ms-resource-unit"},
 		Retry:           msapi.Retry{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay, MaxRetryDelay: o.MaxRetryDelay, TryTimeout: o.TryTimeout},
+		Metrics:         msapi.Metrics{API: msapi.MetricGraph, PathWords: pathWords},
 		Log:             o.Log,
 	})
 	return &Client{base: strings.TrimRight(e.GraphURL, "/"), pipeline: pl}
 }
+
+// pathWords are the literal segments of the client's paths, which the
+// metrics keep in an operation's path (msapi.Metrics); a new call's words
+// belong here.
+var pathWords = []string{"v1.0", "beta", "applications", "assignLicense", "delegatedAdminRelationships", "domains",
+	"requests", "subscribedSkus", "tenantRelationships", "users", "verificationDnsRecords", "verify"}
 
 // Error is a Graph refusal: {"error":{"code","message","innerError"}}.
 type Error struct {

@@ -28,6 +28,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/authz"
 	"github.com/o365gateway/gateway/services/shared/config"
 	"github.com/o365gateway/gateway/services/shared/mtls"
+	"github.com/o365gateway/gateway/services/shared/telemetry"
 )
 
 // Server is a gRPC server with health reporting.
@@ -36,6 +37,9 @@ type Server struct {
 	Health      *health.Server
 	log         *slog.Logger
 	trustDomain string
+	// beat is Watch's heartbeat (Live); checkTimeout bounds each check.
+	beat         telemetry.Heartbeat
+	checkTimeout time.Duration
 }
 
 // Options secure a server.
@@ -81,7 +85,7 @@ const (
 // changes are recorded too); then the authorization policy; then panic
 // recovery.
 func New(log *slog.Logger, o Options) *Server {
-	s := &Server{log: log, Health: health.NewServer(), trustDomain: o.TrustDomain}
+	s := &Server{log: log, Health: health.NewServer(), trustDomain: o.TrustDomain, checkTimeout: 2 * time.Second}
 	chain := []grpc.UnaryServerInterceptor{s.logUnary}
 	if o.Audit != nil {
 		chain = append(chain, auditUnary(o.Audit, func(ctx context.Context) string {
@@ -182,20 +186,31 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 // database makes a replica unready, not restarted.
 const Liveness = "liveness"
 
+// Live is the liveness probe of the admin listener (/healthz): it fails once
+// Watch has stopped turning, i.e. a round of checks is long overdue (a check
+// that ignores its deadline, a wedged process), so that kubelet restarts the
+// process. A check that fails only makes the server unready (Ready).
+func (s *Server) Live(ctx context.Context) error { return s.beat.Check(ctx) }
+
 // Check is one readiness condition (the database answers a ping, the job
 // runner reaches its queue); nil means ready.
 type Check func(ctx context.Context) error
 
 // Watch sets the overall health from checks every interval (every half
 // second while not ready) until ctx ends: SERVING while all pass,
-// NOT_SERVING (with the reason logged once) while one fails.
+// NOT_SERVING (with the reason logged once) while one fails. Each round
+// beats the heartbeat that Live reads: Live fails once no round has ended
+// for three times a round's longest normal length (the interval plus every
+// check's deadline).
 func (s *Server) Watch(ctx context.Context, interval time.Duration, checks ...Check) {
 	s.Health.SetServingStatus(Liveness, healthpb.HealthCheckResponse_SERVING)
+	overdue := 3 * (interval + time.Duration(len(checks))*s.checkTimeout)
+	s.beat.Beat(overdue)
 	serving := true
 	for {
 		var failed error
 		for _, c := range checks {
-			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			cctx, cancel := context.WithTimeout(ctx, s.checkTimeout)
 			err := c(cctx)
 			cancel()
 			if err != nil {
@@ -215,6 +230,7 @@ func (s *Server) Watch(ctx context.Context, interval time.Duration, checks ...Ch
 			s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 			serving = true
 		}
+		s.beat.Beat(overdue)
 		// While not ready, look again soon: a replica that is starting (its
 		// runner has not polled yet) or whose database is back is ready
 		// within half a second, not a whole interval later.

@@ -121,6 +121,30 @@ type Store interface {
 	Prune(ctx Context, finishedBefore time.Time) (int, error)
 }
 
+// KindStats is the queue of one job kind at a moment (QueueReporter).
+type KindStats struct {
+	Kind string
+	// Due jobs wait for a worker: pending with their run time passed, or
+	// running with a lease that ended (their worker is gone).
+	Due int64
+	// Scheduled jobs are pending with a run time still ahead (a backoff, a
+	// snooze, a periodic check).
+	Scheduled int64
+	// Running jobs hold a lease that has not ended.
+	Running int64
+	// OldestDue is since when the longest-waiting due job waits (its run
+	// time, or the end of its lease); zero when none is due.
+	OldestDue time.Time
+}
+
+// QueueReporter is a Store that can describe its queue. The runner reports
+// it as the gauges jobs_queue_depth and jobs_oldest_due_age_seconds.
+type QueueReporter interface {
+	// QueueStats returns, for every kind with a pending or running job, the
+	// counts at now; kinds without such jobs are left out.
+	QueueStats(ctx Context, now time.Time) ([]KindStats, error)
+}
+
 // snoozeError asks the runner to run the job again later without counting
 // the attempt (e.g. Microsoft answered 429 with a long Retry-After).
 type snoozeError struct {

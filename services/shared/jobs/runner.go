@@ -202,8 +202,9 @@ type session struct {
 	jobs context.Context
 	// abandon is closed when handlers that ignore their cancelled context
 	// are no longer waited for.
-	abandon chan struct{}
-	done    metric.Int64Counter
+	abandon  chan struct{}
+	done     metric.Int64Counter
+	duration metric.Float64Histogram
 }
 
 // Run works until ctx is cancelled. Then the workers stop claiming, running
@@ -222,8 +223,15 @@ func (r *Runner) Run(ctx context.Context) error {
 	jobsCtx, stopJobs := context.WithCancel(context.Background())
 	defer stopJobs()
 	s := &session{owner: r.identity(), jobs: jobsCtx, abandon: make(chan struct{})}
-	s.done, _ = otel.Meter("o365gateway/jobs").Int64Counter("jobs_finished_total",
+	meter := otel.Meter("o365gateway/jobs")
+	s.done, _ = meter.Int64Counter("jobs_finished_total",
 		metric.WithDescription("jobs finished, by kind and outcome"))
+	s.duration, _ = meter.Float64Histogram("jobs_duration_seconds",
+		metric.WithDescription("time from the claim of a job to its outcome, by kind and outcome"),
+		metric.WithExplicitBucketBoundaries(DurationBuckets...))
+	if unregister := r.reportQueue(meter); unregister != nil {
+		defer unregister()
+	}
 	kinds := r.registered()
 	r.Log.InfoContext(ctx, "job runner starting", "owner", s.owner, "workers", r.Workers, "kinds", kinds, "drain", drain.String())
 	if len(kinds) == 0 {
@@ -347,8 +355,11 @@ func (r *Runner) work(ctx context.Context, s *session) {
 			}
 			continue
 		}
+		start := time.Now()
 		outcome := r.runOne(s, job)
-		s.done.Add(context.Background(), 1, metric.WithAttributes(attribute.String("kind", job.Kind), attribute.String("outcome", outcome)))
+		attrs := metric.WithAttributes(attribute.String("kind", job.Kind), attribute.String("outcome", outcome))
+		s.done.Add(context.Background(), 1, attrs)
+		s.duration.Record(context.Background(), time.Since(start).Seconds(), attrs)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 )
 
 // RevealFor is how long a re-send of the completing answer still carries the
-// secret (spec §4: 24 hours), after which the secret is erased.
+// secret (24 hours: docs/aps-contract.md, section 4), after which the secret is erased.
 const RevealFor = 24 * time.Hour
 
 // ErrSuperseded ends a job quietly: its attempt is no longer the current one
@@ -49,6 +49,10 @@ type Machine[T any] struct {
 	// OnFail adjusts the resource's own state when an attempt of op fails
 	// for good (e.g. a provision leaves the resource "failed").
 	OnFail func(op string, v *T)
+	// OnRetry undoes OnFail when an operator retries a failed attempt of op
+	// (e.g. a provision makes the resource "creating" again); nil leaves
+	// the resource's state to the attempt's outcome.
+	OnRetry func(op string, v *T)
 	// Notify wakes the job runner after an enqueue.
 	Notify func()
 	// Finished, when set, is told of every attempt whose job ended it:

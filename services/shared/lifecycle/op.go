@@ -7,8 +7,8 @@
 // unknown and renewed after a definite refusal), and the secret that the
 // completing answer reveals once. The services keep only their domain steps.
 //
-// The contract it implements is ../shared/spec/aps-surface.md §2
-// ("Asynchronous operations", "Re-run after a failure").
+// The contract it implements is docs/aps-contract.md, section 4
+// ("Synchronous and asynchronous operations", with the re-run after a failure).
 package lifecycle
 
 import (

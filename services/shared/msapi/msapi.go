@@ -98,12 +98,15 @@ type Config struct {
 	// headers above (the others are redacted).
 	AllowedHeaders []string
 	Retry          Retry
-	Log            *slog.Logger
+	// Metrics names the API and its path words in the metrics microsoft_*.
+	Metrics Metrics
+	Log     *slog.Logger
 }
 
 // NewPipeline builds the pipeline of an API client: per call, c.PerCall;
 // then azcore's retries; then, per attempt, c.PerRetry, the bearer token (so a retry uses
-// a refreshed one) and the attempt id with its log line.
+// a refreshed one), the attempt id with its log line, and the attempt's
+// metrics (c.Metrics).
 func NewPipeline(c Config) runtime.Pipeline {
 	r := c.Retry
 	if r.MaxRetryDelay == 0 {
@@ -120,13 +123,17 @@ func NewPipeline(c Config) runtime.Pipeline {
 	for _, h := range append(append([]Header(nil), c.RequestHeaders...), c.ResponseHeaders...) {
 		allowed = append(allowed, h.Name)
 	}
+	perRetry := append(append([]policy.Policy(nil), c.PerRetry...),
+		runtime.NewBearerTokenPolicy(c.Credential, []string{c.Scope}, nil),
+		&attemptPolicy{name: c.Name, id: c.AttemptID, request: c.RequestHeaders, response: c.ResponseHeaders, log: log},
+	)
+	if o := newObserver(c.Metrics); o != nil {
+		perRetry = append(perRetry, metricsPolicy{o: o})
+	}
 	return runtime.NewPipeline("o365gateway", "v1",
 		runtime.PipelineOptions{
-			PerCall: c.PerCall,
-			PerRetry: append(append([]policy.Policy(nil), c.PerRetry...),
-				runtime.NewBearerTokenPolicy(c.Credential, []string{c.Scope}, nil),
-				&attemptPolicy{name: c.Name, id: c.AttemptID, request: c.RequestHeaders, response: c.ResponseHeaders, log: log},
-			),
+			PerCall:        c.PerCall,
+			PerRetry:       perRetry,
 			AllowedHeaders: allowed,
 		},
 		&policy.ClientOptions{

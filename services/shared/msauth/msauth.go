@@ -52,10 +52,11 @@ type Options struct {
 }
 
 func (o Options) clientOptions() azcore.ClientOptions {
-	return azcore.ClientOptions{
-		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: o.Endpoints.LoginAuthority},
-		Transport: o.HTTP,
+	opts := azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: o.Endpoints.LoginAuthority}}
+	if o.HTTP != nil {
+		opts.Transport = o.transport()
 	}
+	return opts
 }
 
 // ClientSecret returns an app-only credential of the partner's application.

@@ -126,8 +126,9 @@ func (c *RefreshToken) redeem(ctx context.Context, refresh secret.String, tenant
 		return azcore.AccessToken{}, secret.String{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.Options.HTTP.Do(req)
+	resp, err := c.Options.transport().Do(req)
 	if err != nil {
+		countRedemption(ctx, redeemUnavailable)
 		return azcore.AccessToken{}, secret.String{}, fmt.Errorf("token request: %w", err)
 	}
 	defer resp.Body.Close()
@@ -140,8 +141,11 @@ func (c *RefreshToken) redeem(ctx context.Context, refresh secret.String, tenant
 	_ = json.Unmarshal(body, &out)
 	if resp.StatusCode != http.StatusOK || out.AccessToken == "" {
 		// error_description never contains the token; Failure keeps only its first line.
-		return azcore.AccessToken{}, secret.String{}, failureOf(resp.StatusCode, body)
+		f := failureOf(resp.StatusCode, body)
+		countRedemption(ctx, failureOutcome(f))
+		return azcore.AccessToken{}, secret.String{}, f
 	}
+	countRedemption(ctx, redeemOK)
 	tok := azcore.AccessToken{Token: out.AccessToken, ExpiresOn: time.Now().Add(time.Duration(out.ExpiresIn) * time.Second)}
 	next := refresh
 	if out.RefreshToken != "" {

@@ -92,10 +92,18 @@ func New(e clouds.Endpoints, cred azcore.TokenCredential, httpClient *http.Clien
 		RequestHeaders: []msapi.Header{{Name: "MS-RequestId", Attr: "ms_request_id"}},
 		AllowedHeaders: []string{"MS-CV"},
 		Retry:          msapi.Retry{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay, MaxRetryDelay: o.MaxRetryDelay, TryTimeout: o.TryTimeout},
+		Metrics:        msapi.Metrics{API: msapi.MetricPartnerCenter, PathWords: pathWords},
 		Log:            o.Log,
 	})
 	return &Client{base: strings.TrimRight(e.PartnerCenterURL, "/"), pipeline: pl, pollFor: o.PollFor}
 }
+
+// pathWords are the literal segments of the client's paths, which the
+// metrics keep in an operation's path (msapi.Metrics); a new call's words
+// belong here.
+var pathWords = []string{"v1", "agreements", "applicationconsents", "address", "availabilities", "billing", "carts",
+	"checkout", "countryvalidationrules", "customers", "domains", "offers", "orders", "products", "profiles", "skus",
+	"subscribedskus", "subscriptions", "transitions", "upgrades", "validations"}
 
 type requestIDKey struct{}
 

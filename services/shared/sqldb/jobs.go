@@ -302,6 +302,50 @@ func (s JobStore) claimPostgres(ctx context.Context, owner string, kinds []strin
 	return claimed, nil
 }
 
+var _ jobs.QueueReporter = JobStore{}
+
+// queueStats counts, per kind, the jobs that are due (pending and past their
+// run time, or running with an ended lease: both are what a claim takes),
+// scheduled (pending, run time ahead) and running (lease not ended), and
+// finds since when the oldest due job waits. Only the pending and running
+// rows are read, through the jobs_due (state, run_at) index; finished jobs,
+// however many are kept, cost nothing. Parameters: the states and now, in
+// the order of the placeholders.
+const queueStats = `SELECT kind,
+		COUNT(CASE WHEN (state = ? AND run_at <= ?) OR (state = ? AND lease_until < ?) THEN 1 END),
+		COUNT(CASE WHEN state = ? AND run_at > ? THEN 1 END),
+		COUNT(CASE WHEN state = ? AND lease_until >= ? THEN 1 END),
+		MIN(CASE WHEN state = ? AND run_at <= ? THEN run_at WHEN state = ? AND lease_until < ? THEN lease_until END)
+	FROM jobs WHERE state IN (?, ?) GROUP BY kind ORDER BY kind`
+
+// QueueStats implements jobs.QueueReporter (the runner's queue gauges).
+func (s JobStore) QueueStats(ctx context.Context, now time.Time) ([]jobs.KindStats, error) {
+	n := now.UnixMilli()
+	rows, err := s.DB.QueryContext(ctx, s.DB.Rebind(queueStats),
+		jobPending, n, jobRunning, n,
+		jobPending, n,
+		jobRunning, n,
+		jobPending, n, jobRunning, n,
+		jobPending, jobRunning)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []jobs.KindStats
+	for rows.Next() {
+		var st jobs.KindStats
+		var oldest sql.NullInt64
+		if err := rows.Scan(&st.Kind, &st.Due, &st.Scheduled, &st.Running, &oldest); err != nil {
+			return nil, err
+		}
+		if oldest.Valid {
+			st.OldestDue = time.UnixMilli(oldest.Int64)
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
 // update runs a bookkeeping statement on a claim; no row means the claim is gone.
 func (s JobStore) update(ctx context.Context, q string, args ...any) error {
 	res, err := s.DB.ExecContext(ctx, s.DB.Rebind(q), args...)

@@ -339,7 +339,8 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // OpenMigrated opens url, applies the job table's migrations (versioned in
 // their own table) and then the service's, under the "migrations" folder of
-// fsys (one sub-folder per dialect).
+// fsys (one sub-folder per dialect). The pool of the database it returns is
+// reported in the metrics db_pool_* until Close.
 func OpenMigrated(ctx context.Context, url string, fsys fs.FS) (*DB, error) {
 	db, err := Open(ctx, url)
 	if err != nil {
@@ -357,5 +358,6 @@ func OpenMigrated(ctx context.Context, url string, fsys fs.FS) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	reportPool(db)
 	return db, nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,29 +99,52 @@ func Setup(ctx context.Context, service, version, traces string) (*Providers, er
 	return p, nil
 }
 
-// ServeAdmin serves the admin listener of a process on addr until ctx ends:
-// /healthz answers 200 while the process runs (liveness), /readyz 200 while
-// ready says so (readiness; 503 with the reason otherwise), and /metrics.
-// It is plaintext HTTP for kubelet and Prometheus, and must not be exposed
-// outside the cluster (it reveals no secret). An empty addr serves nothing.
-func ServeAdmin(ctx context.Context, addr string, metrics http.Handler, ready func(context.Context) error) error {
-	if addr == "" {
-		return nil
-	}
+// Probes are the admin listener's two health answers. They are separate on
+// purpose: a process that is not ready (its database is down, a service it
+// needs is unreachable) gets no traffic but is not restarted; only a process
+// that no longer works at all fails Live.
+type Probes struct {
+	// Live fails when the process is wedged and must be restarted (the
+	// liveness probe, /healthz); nil: alive while the listener answers.
+	Live func(context.Context) error
+	// Ready fails while the process must get no traffic (the readiness
+	// probe, /readyz); nil: always ready.
+	Ready func(context.Context) error
+}
+
+// AdminHandler serves /healthz (200 "ok" while p.Live passes), /readyz (200
+// "ready" while p.Ready passes) and /metrics; a failing probe is a 503 with
+// its reason as text.
+func AdminHandler(metrics http.Handler, p Probes) http.Handler {
 	mux := http.NewServeMux()
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if ready != nil {
-			if err := ready(r.Context()); err != nil {
-				http.Error(w, err.Error(), http.StatusServiceUnavailable)
-				return
+	probe := func(check func(context.Context) error, ok string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if check != nil {
+				if err := check(r.Context()); err != nil {
+					http.Error(w, err.Error(), http.StatusServiceUnavailable)
+					return
+				}
 			}
+			_, _ = io.WriteString(w, ok+"\n")
 		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
+	}
+	mux.HandleFunc("GET /healthz", probe(p.Live, "ok"))
+	mux.HandleFunc("GET /readyz", probe(p.Ready, "ready"))
+	return mux
+}
+
+// ServeAdmin serves the admin listener of a process on addr until ctx ends
+// (AdminHandler: /healthz for liveness, /readyz for readiness, /metrics).
+// It is plaintext HTTP for kubelet and Prometheus, and must not be exposed
+// outside the cluster (it reveals no secret). An empty addr serves nothing.
+func ServeAdmin(ctx context.Context, addr string, metrics http.Handler, p Probes) error {
+	if addr == "" {
+		return nil
+	}
+	mux := AdminHandler(metrics, p)
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 	errc := make(chan error, 1)
@@ -134,4 +158,31 @@ func ServeAdmin(ctx context.Context, addr string, metrics http.Handler, ready fu
 	case <-ctx.Done():
 		return srv.Close()
 	}
+}
+
+// Heartbeat tells whether a process's periodic loop (its health watch) still
+// turns, for a liveness probe: the loop beats every round, saying how long
+// the next round may take at most, and Check fails once that has passed
+// without a beat. A loop that never started is not judged.
+type Heartbeat struct {
+	last  atomic.Int64 // unix nanoseconds of the last beat; 0 before the first
+	bound atomic.Int64 // how long the round after it may take
+}
+
+// Beat records that the loop turned; the next beat is due within bound.
+func (h *Heartbeat) Beat(bound time.Duration) {
+	h.bound.Store(int64(bound))
+	h.last.Store(time.Now().UnixNano())
+}
+
+// Check fails when the loop is overdue (Probes.Live).
+func (h *Heartbeat) Check(context.Context) error {
+	last := h.last.Load()
+	if last == 0 {
+		return nil
+	}
+	if age := time.Since(time.Unix(0, last)); age > time.Duration(h.bound.Load()) {
+		return fmt.Errorf("wedged: the health loop last turned %s ago", age.Round(time.Millisecond))
+	}
+	return nil
 }

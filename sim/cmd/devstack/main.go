@@ -90,6 +90,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "devstack: register the demo partner at the simulator:", err)
 		return 1
 	}
+	if err := s.WriteStackFile(); err != nil {
+		fmt.Fprintln(stderr, "devstack: the tools' stack file:", err)
+		return 1
+	}
 	fmt.Fprintf(stdout, "\n%s\n", s.Banner(partner))
 
 	if *runDemo {

@@ -16,10 +16,8 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
-	"github.com/o365gateway/gateway/gen/openapi"
 	"github.com/o365gateway/gateway/services/shared/grpcclient"
 	"github.com/o365gateway/gateway/services/shared/mtls"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
@@ -72,35 +70,37 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	}
 	defer userConn.Close()
 
-	rest, err := gateway.New(ctx, gateway.Upstreams{Tenant: tenantConn, Subscription: subscriptionConn, User: userConn}, aps.MuxOptions(cfg.RetryTimeout)...)
+	description, err := openAPIDescription(cfg.BasePath)
+	if err != nil {
+		return err
+	}
+	// Every call goes through an Upstream: a service that is down answers
+	// its own routes 503 UpstreamUnavailable at once, and the others work.
+	tenant := gateway.NewUpstream(ctx, "tenant", tenantConn, gateway.DefaultWait)
+	subscription := gateway.NewUpstream(ctx, "subscription", subscriptionConn, gateway.DefaultWait)
+	user := gateway.NewUpstream(ctx, "user", userConn, gateway.DefaultWait)
+	rest, err := gateway.New(ctx, gateway.Upstreams{Tenant: tenant, Subscription: subscription, User: user}, aps.MuxOptions(cfg.RetryTimeout)...)
 	if err != nil {
 		return err
 	}
 	apsHandler := aps.Handler(rest, aps.Options{
 		BasePath:     cfg.BasePath,
-		Certs:        &aps.TenantServiceCerts{Client: tenantv1.NewInstanceServiceClient(tenantConn), TTL: cfg.AuthCacheTTL},
+		Certs:        &aps.TenantServiceCerts{Client: tenantv1.NewInstanceServiceClient(tenant), TTL: cfg.AuthCacheTTL},
 		ControllerCA: controllerCA,
 		Log:          log,
 		MaxBody:      aps.DefaultMaxBody,
 	})
-	upstreams := map[string]healthpb.HealthClient{"tenant": healthpb.NewHealthClient(tenantConn),
-		"subscription": healthpb.NewHealthClient(subscriptionConn), "user": healthpb.NewHealthClient(userConn)}
+	// Ready while the tenant service serves (it authenticates every
+	// request); the subscription and user services take only their own
+	// routes down. Live while the checks keep running.
+	health := gateway.NewHealth(log, gateway.Service{Name: "tenant", Conn: tenant, Required: true},
+		gateway.Service{Name: "subscription", Conn: subscription}, gateway.Service{Name: "user", Conn: user})
+	go health.Run(ctx, 2*time.Second)
 	mux := http.NewServeMux()
-	// ready checks that every upstream service is ready.
-	ready := func(ctx context.Context) error {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		for name, h := range upstreams {
-			resp, err := h.Check(cctx, &healthpb.HealthCheckRequest{})
-			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-				return fmt.Errorf("the %s service is unavailable", name)
-			}
-		}
-		return nil
-	}
+	// The APS listener's /healthz is the readiness, for load balancers.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if err := ready(r.Context()); err != nil {
+		if err := health.Ready(r.Context()); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"status":"unavailable"}`))
 			return
@@ -110,13 +110,13 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	// Metrics are served on the admin listener only, never to the
 	// anonymous callers of the APS listener.
 	go func() {
-		if err := telemetry.ServeAdmin(ctx, cfg.AdminAddr, metrics, ready); err != nil {
+		if err := telemetry.ServeAdmin(ctx, cfg.AdminAddr, metrics, telemetry.Probes{Live: health.Live, Ready: health.Ready}); err != nil {
 			log.Error("admin listener failed", "error", err)
 		}
 	}()
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(openapi.Gateway)
+		_, _ = w.Write(description)
 	})
 	mux.Handle("/", apsHandler)
 	handler := otelhttp.NewHandler(mux, "facade", otelhttp.WithFilter(func(r *http.Request) bool {

@@ -29,6 +29,9 @@ type ErrorBody struct {
 
 // WriteError writes an APS error answer.
 func WriteError(w http.ResponseWriter, code int, reason, message string) {
+	if rw, ok := w.(*responseWriter); ok {
+		rw.reason = reason
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Del("Content-Length")
 	w.WriteHeader(code)

@@ -26,7 +26,10 @@ type Options struct {
 	MaxBody int64
 }
 
-// Handler wraps the REST handler with the APS protocol layer.
+// Handler wraps the REST handler with the APS protocol layer. Every request
+// is counted in aps_requests_total and timed in aps_request_duration_seconds
+// by its operation: the method and route template (when next is the mux of
+// MuxOptions), or Unrouted.
 func Handler(next http.Handler, o Options) http.Handler {
 	if o.MaxBody == 0 {
 		o.MaxBody = DefaultMaxBody
@@ -47,6 +50,7 @@ func Handler(next http.Handler, o Options) http.Handler {
 				attrs = append(attrs, "error", rw.cause.Error())
 			}
 			o.Log.InfoContext(r.Context(), "aps request", attrs...)
+			record(r.Context(), rw, time.Since(start))
 		}()
 		serve(rw, r, next, o)
 	})
@@ -107,7 +111,7 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options)
 			return
 		case err != nil && !errors.Is(err, ErrUnknownInstance):
 			o.Log.ErrorContext(r.Context(), "instance lookup failed", "error", err.Error())
-			WriteError(w, http.StatusServiceUnavailable, apierr.Internal, "The gateway cannot check the instance right now; try again.")
+			WriteError(w, http.StatusServiceUnavailable, apierr.UpstreamUnavailable, "The gateway cannot check the instance right now (its tenant service is unavailable); try again.")
 			return
 		}
 		// The lookup above may have remembered the id as unknown: the
@@ -124,7 +128,7 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options)
 		return
 	case err != nil:
 		o.Log.ErrorContext(r.Context(), "instance lookup failed", "error", err.Error())
-		WriteError(w, http.StatusServiceUnavailable, apierr.Internal, "The gateway cannot check the instance right now; try again.")
+		WriteError(w, http.StatusServiceUnavailable, apierr.UpstreamUnavailable, "The gateway cannot check the instance right now (its tenant service is unavailable); try again.")
 		return
 	}
 	if !sameCert(presented, stored) {
@@ -147,6 +151,11 @@ type responseWriter struct {
 	// cause is an internal error the answer does not show; the request's
 	// log line names it.
 	cause error
+	// route is the method and route template of the matched route (the
+	// operation in the metrics); "" when none matched.
+	route string
+	// reason is the APS error type of an error answer.
+	reason string
 }
 
 // noteCause records the internal cause of an answer for the log line.

@@ -38,6 +38,8 @@ func MuxOptions(retryTimeout time.Duration) []runtime.ServeMuxOption {
 		// and no X-HTTP-Method-Override header changes the method.
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),
+		// The matched route names the request in the metrics (Handler).
+		runtime.WithMiddlewares(noteRoute),
 	}
 }
 

@@ -26,7 +26,7 @@ type Config struct {
 	Registration     string        `env:"REGISTRATION_POLICY" default:"open" help:"who may register an instance (POST /app): controller-ca (the controller's certificate must chain to CONTROLLER_CA_FILE; production) or open (any controller; development, logged as a warning)"`
 	ControllerCAFile string        `env:"CONTROLLER_CA_FILE" help:"the CA (PEM) the controller certificate of a new instance must chain to (REGISTRATION_POLICY=controller-ca)"`
 	AuthCacheTTL     time.Duration `env:"AUTH_CACHE_TTL" default:"5s" help:"how long an instance's controller certificate is cached (short, so that every facade replica sees a re-installed instance within seconds)"`
-	AdminAddr        string        `env:"ADMIN_ADDR" help:"optional plaintext HTTP address for kubelet and Prometheus: /healthz (liveness), /readyz (readiness: every service ready), /metrics; never the APS listener"`
+	AdminAddr        string        `env:"ADMIN_ADDR" help:"optional plaintext HTTP address for kubelet and Prometheus: /healthz (liveness), /readyz (readiness: the tenant service is ready; a subscription or user service outage takes only its own routes down, 503 UpstreamUnavailable), /metrics; never the APS listener"`
 	config.Mesh
 	config.Observability
 }

@@ -1,5 +1,8 @@
 // Package gateway builds the grpc-gateway handler of the APS REST surface from
-// one upstream connection per gRPC service.
+// one upstream connection per gRPC service, and follows those services'
+// availability: a service that is down takes only its own routes down
+// (Upstream), and the facade's readiness depends on the services it cannot
+// work without (Health).
 package gateway
 
 import (
@@ -13,11 +16,12 @@ import (
 	userv1 "github.com/o365gateway/gateway/gen/go/o365/user/v1"
 )
 
-// Upstreams are the connections to the services.
+// Upstreams are the connections to the services (in the facade, each an
+// *Upstream); a nil one registers no routes.
 type Upstreams struct {
-	Tenant       *grpc.ClientConn
-	Subscription *grpc.ClientConn
-	User         *grpc.ClientConn
+	Tenant       grpc.ClientConnInterface
+	Subscription grpc.ClientConnInterface
+	User         grpc.ClientConnInterface
 }
 
 type registration func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error
@@ -35,7 +39,7 @@ func handler[C any](newClient func(grpc.ClientConnInterface) C, register func(co
 func New(ctx context.Context, up Upstreams, opts ...runtime.ServeMuxOption) (*runtime.ServeMux, error) {
 	mux := runtime.NewServeMux(opts...)
 	regs := []struct {
-		conn *grpc.ClientConn
+		conn grpc.ClientConnInterface
 		reg  registration
 	}{
 		{up.Tenant, handler(tenantv1.NewInstanceServiceClient, tenantv1.RegisterInstanceServiceHandlerClient)},

@@ -16,7 +16,7 @@ import (
 // error; the string came from the caller (a path, query or body value), so
 // the answer is InvalidRequest naming the field. The APS layer refuses most
 // such requests earlier; this is the guarantee for every route.
-type textConn struct{ *grpc.ClientConn }
+type textConn struct{ grpc.ClientConnInterface }
 
 // Invoke implements grpc.ClientConnInterface.
 func (c textConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
@@ -25,7 +25,7 @@ func (c textConn) Invoke(ctx context.Context, method string, args, reply any, op
 			return apierr.ToStatus(apierr.Invalid("The value of %s is not valid UTF-8.", field))
 		}
 	}
-	return c.ClientConn.Invoke(ctx, method, args, reply, opts...)
+	return c.ClientConnInterface.Invoke(ctx, method, args, reply, opts...)
 }
 
 // invalidText finds a string field (at any depth, in lists and maps) that

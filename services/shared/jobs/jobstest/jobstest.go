@@ -44,6 +44,60 @@ func Run(t *testing.T, newQueue func(t *testing.T) Queue) {
 	t.Run("JobReleaseGivesAttemptBack", func(t *testing.T) { testRelease(t, newQueue(t)) })
 	t.Run("JobPrune", func(t *testing.T) { testPrune(t, newQueue(t)) })
 	t.Run("JobFairAcrossGroups", func(t *testing.T) { testFairGroups(t, newQueue(t)) })
+	t.Run("JobQueueStats", func(t *testing.T) { testQueueStats(t, newQueue(t)) })
+}
+
+// testQueueStats: a store that reports its queue (jobs.QueueReporter)
+// counts per kind the due jobs (pending past their run time, and running
+// past their lease) with since when the oldest waits, the scheduled ones and
+// the running ones; finished jobs count nowhere.
+func testQueueStats(t *testing.T, q Queue) {
+	rep, ok := q.Store.(jobs.QueueReporter)
+	if !ok {
+		t.Skip("the store does not report its queue")
+	}
+	ctx := context.Background()
+	t0 := time.Now().Truncate(time.Millisecond)
+	at := func(key string, runAt time.Time) {
+		q.Enqueue(jobs.New{Kind: kind, Key: key, RunAt: runAt, MaxAttempts: 3})
+	}
+	if st, err := rep.QueueStats(ctx, t0); err != nil || len(st) != 0 {
+		t.Fatalf("empty queue: %+v %v", st, err)
+	}
+	at("done", t0.Add(-2*time.Hour))
+	done := claim(t, q, "w/1", t0, t0.Add(time.Minute))
+	if err := q.Store.Complete(ctx, done.ID, done.Fence); err != nil {
+		t.Fatal(err)
+	}
+	at("busy", t0.Add(-10*time.Minute))
+	if j := claim(t, q, "w/1", t0, t0.Add(time.Hour)); j.Key != "busy" {
+		t.Fatalf("claimed %s, want busy", j.Key)
+	}
+	at("stale", t0.Add(-time.Hour)) // claimed an hour ago; its lease ended 30 minutes ago
+	if j := claim(t, q, "w/2", t0.Add(-59*time.Minute), t0.Add(-30*time.Minute)); j.Key != "stale" {
+		t.Fatalf("claimed %s, want stale", j.Key)
+	}
+	at("due", t0.Add(-time.Minute))
+	at("later", t0.Add(time.Hour))
+	q.Enqueue(jobs.New{Kind: "k.v2", Key: "other", RunAt: t0.Add(-2 * time.Second), MaxAttempts: 3})
+
+	st, err := rep.QueueStats(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []jobs.KindStats{
+		{Kind: kind, Due: 2, Scheduled: 1, Running: 1, OldestDue: t0.Add(-30 * time.Minute)},
+		{Kind: "k.v2", Due: 1, OldestDue: t0.Add(-2 * time.Second)},
+	}
+	if len(st) != len(want) {
+		t.Fatalf("stats %+v, want %+v", st, want)
+	}
+	for i := range want {
+		if st[i].Kind != want[i].Kind || st[i].Due != want[i].Due || st[i].Scheduled != want[i].Scheduled ||
+			st[i].Running != want[i].Running || !st[i].OldestDue.Equal(want[i].OldestDue) {
+			t.Errorf("stats of %s: %+v, want %+v", want[i].Kind, st[i], want[i])
+		}
+	}
 }
 
 // One group's backlog does not starve another's jobs: with jobs of group a

@@ -111,7 +111,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	srv := grpcserver.New(log, sopts)
 	subscriptionv1.RegisterSubscriptionServiceServer(srv.Server, &server.Server{Subs: subs})
 	// The subscription service stores no secret: its key rotation re-seals nothing.
-	adminv1.RegisterAdminServiceServer(srv.Server, &adminapi.Server{Audit: store.Audit()})
+	inspector, _ := store.Jobs().(jobs.Inspector)
+	adminv1.RegisterAdminServiceServer(srv.Server, &adminapi.Server{Audit: store.Audit(), Log: log,
+		Jobs: inspector, Resources: &server.Operator{Store: store, Subs: subs}})
 	log.Info("subscription service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL, "tenant", cfg.TenantAddr)
 	return &App{cfg: cfg, store: store, conn: conn, runner: runner, server: srv, metrics: metrics, audit: auditLog}, nil
 }
@@ -130,6 +132,8 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	})
 	g.Go(func() error { return a.server.Serve(gctx, lis) })
 	g.Go(func() error { a.audit.RunHeads(gctx, a.cfg.AuditHeadInterval); return nil })
-	g.Go(func() error { return telemetry.ServeAdmin(gctx, a.cfg.AdminAddr, a.metrics, a.server.Ready) })
+	g.Go(func() error {
+		return telemetry.ServeAdmin(gctx, a.cfg.AdminAddr, a.metrics, telemetry.Probes{Live: a.server.Live, Ready: a.server.Ready})
+	})
 	return g.Wait()
 }

@@ -98,6 +98,11 @@ func (s *Service) machine() *lifecycle.Machine[storage.Subscription] {
 				if op == lifecycle.Provision {
 					x.State = storage.StateFailed
 				}
+			},
+			OnRetry: func(op string, x *storage.Subscription) {
+				if op == lifecycle.Provision {
+					x.State = storage.StatePending
+				}
 			}}
 	})
 	return s.lc
@@ -265,4 +270,17 @@ func (s *Service) Resolve(ctx context.Context, instanceID, id string) (*storage.
 		}
 	}
 	return sub, "", apierr.New(codes.FailedPrecondition, apierr.NotFound, "Microsoft lists no license SKU for subscription %s yet.", id)
+}
+
+// Retry starts a new attempt of a subscription's failed operation (an
+// operator's re-run, lifecycle.Machine.Retry).
+func (s *Service) Retry(ctx context.Context, instanceID, id string) error {
+	_, err := s.machine().Retry(ctx, instanceID, id)
+	return err
+}
+
+// Cancel ends a subscription's running operation before Microsoft is
+// called (lifecycle.Machine.Cancel).
+func (s *Service) Cancel(ctx context.Context, instanceID, id, by string) error {
+	return s.machine().Cancel(ctx, instanceID, id, by)
 }

@@ -295,7 +295,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		}}})
 
 	rekey := secret.Rekeyers{inst, ten}
-	adminv1.RegisterAdminServiceServer(srv.Server, &adminapi.Server{Audit: store.Audit(), Rekey: rekey, Sealer: sealer})
+	inspector, _ := store.Jobs().(jobs.Inspector)
+	adminv1.RegisterAdminServiceServer(srv.Server, &adminapi.Server{Audit: store.Audit(), Rekey: rekey, Sealer: sealer, Log: log,
+		Jobs: inspector, Resources: &server.Operator{Store: store, Tenants: ten}})
 
 	log.Info("tenant service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL,
 		"login", endpoints.LoginAuthority, "database", redactDB(cfg.DatabaseURL))
@@ -318,7 +320,9 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 	g.Go(func() error { a.audit.RunHeads(gctx, cfg.AuditHeadInterval); return nil })
 	g.Go(func() error { a.health.Run(gctx, cfg.HealthInterval); return nil })
 	g.Go(func() error { a.drift.Run(gctx, cfg.DriftInterval); return nil })
-	g.Go(func() error { return telemetry.ServeAdmin(gctx, cfg.AdminAddr, metrics, srv.Ready) })
+	g.Go(func() error {
+		return telemetry.ServeAdmin(gctx, cfg.AdminAddr, metrics, telemetry.Probes{Live: srv.Live, Ready: srv.Ready})
+	})
 	return g.Wait()
 }
 

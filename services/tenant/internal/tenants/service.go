@@ -116,6 +116,14 @@ func (s *Service) machine() *lifecycle.Machine[storage.Tenant] {
 				case lifecycle.Unprovision:
 					t.State = storage.StateActive
 				}
+			},
+			OnRetry: func(op string, t *storage.Tenant) {
+				switch op {
+				case lifecycle.Provision:
+					t.State = storage.StateCreating
+				case lifecycle.Unprovision:
+					t.State = storage.StateDeleting
+				}
 			}}
 	})
 	return s.lc
@@ -186,4 +194,17 @@ func (s *Service) Resolve(ctx context.Context, instanceID, id string) (*storage.
 		return nil, err
 	}
 	return s.machine().Load(ctx, instanceID, id)
+}
+
+// Retry starts a new attempt of a tenant's failed operation (an operator's
+// re-run, lifecycle.Machine.Retry).
+func (s *Service) Retry(ctx context.Context, instanceID, id string) error {
+	_, err := s.machine().Retry(ctx, instanceID, id)
+	return err
+}
+
+// Cancel ends a tenant's running operation before Microsoft is called
+// (lifecycle.Machine.Cancel).
+func (s *Service) Cancel(ctx context.Context, instanceID, id, by string) error {
+	return s.machine().Cancel(ctx, instanceID, id, by)
 }

@@ -142,7 +142,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	}
 	srv := grpcserver.New(log, sopts)
 	userv1.RegisterUserServiceServer(srv.Server, &server.Server{Users: svc})
-	adminv1.RegisterAdminServiceServer(srv.Server, &adminapi.Server{Audit: store.Audit(), Rekey: svc, Sealer: sealer})
+	inspector, _ := store.Jobs().(jobs.Inspector)
+	adminv1.RegisterAdminServiceServer(srv.Server, &adminapi.Server{Audit: store.Audit(), Rekey: svc, Sealer: sealer, Log: log,
+		Jobs: inspector, Resources: &server.Operator{Store: store, Users: svc}})
 	log.Info("user service starting", "cloud", endpoints.Cloud, "graph", endpoints.GraphURL, "tenant", cfg.TenantAddr)
 	return &App{cfg: cfg, store: store, conns: []*grpc.ClientConn{tenantConn, subConn}, runner: runner, server: srv, metrics: metrics,
 		log: log, sealer: sealer, rekey: svc, audit: auditLog}, nil
@@ -176,6 +178,8 @@ func (a *App) Serve(ctx context.Context, lis net.Listener) error {
 		secret.RunRekey(gctx, a.rekey, a.sealer, a.cfg.EncryptionRekeyInterval, a.log)
 		return nil
 	})
-	g.Go(func() error { return telemetry.ServeAdmin(gctx, a.cfg.AdminAddr, a.metrics, a.server.Ready) })
+	g.Go(func() error {
+		return telemetry.ServeAdmin(gctx, a.cfg.AdminAddr, a.metrics, telemetry.Probes{Live: a.server.Live, Ready: a.server.Ready})
+	})
 	return g.Wait()
 }

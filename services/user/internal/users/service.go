@@ -91,6 +91,14 @@ func (s *Service) machine() *lifecycle.Machine[storage.User] {
 				if op == lifecycle.Unprovision {
 					u.State = stateOf(u)
 				}
+			},
+			OnRetry: func(op string, u *storage.User) {
+				switch op {
+				case lifecycle.Provision:
+					u.State = storage.StateCreating
+				case lifecycle.Unprovision:
+					u.State = storage.StateDeleting
+				}
 			}}
 	})
 	return s.lc
@@ -212,4 +220,17 @@ func passwordFor(login string) string {
 func invalidUsageLocation(err error) bool {
 	e, ok := graph.AsError(err)
 	return ok && e.StatusCode == http.StatusBadRequest && strings.Contains(strings.ToLower(e.Message), "usage location")
+}
+
+// Retry starts a new attempt of a user's failed operation (an operator's
+// re-run, lifecycle.Machine.Retry).
+func (s *Service) Retry(ctx context.Context, instanceID, id string) error {
+	_, err := s.machine().Retry(ctx, instanceID, id)
+	return err
+}
+
+// Cancel ends a user's running operation before Microsoft is called
+// (lifecycle.Machine.Cancel).
+func (s *Service) Cancel(ctx context.Context, instanceID, id, by string) error {
+	return s.machine().Cancel(ctx, instanceID, id, by)
 }

@@ -14,6 +14,7 @@ package adminv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -26,6 +27,1148 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// OperationStep is one keyed side effect of an operation at Microsoft.
+type OperationStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The step: create, purchase, checkout, mca, ...
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// sent (the outcome is unknown), done or refused.
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// The MS-RequestId it was sent with: Microsoft's correlation for it.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperationStep) Reset() {
+	*x = OperationStep{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperationStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperationStep) ProtoMessage() {}
+
+func (x *OperationStep) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperationStep.ProtoReflect.Descriptor instead.
+func (*OperationStep) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *OperationStep) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *OperationStep) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *OperationStep) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// ResourceOperation is the last operation of a resource and how it went.
+type ResourceOperation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// provision, configure, unprovision, upgrade, ...
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// running, done or failed.
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// The attempt number (it grows with every attempt).
+	Attempt int32 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// The APS reason of a failure.
+	FailureReason string `protobuf:"bytes,4,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	// What the platform was told of the failure.
+	FailureMessage string `protobuf:"bytes,5,opt,name=failure_message,json=failureMessage,proto3" json:"failure_message,omitempty"`
+	// The keyed steps.
+	Steps []*OperationStep `protobuf:"bytes,6,rep,name=steps,proto3" json:"steps,omitempty"`
+	// When the attempt started and ended.
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// When it ended.
+	FinishedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceOperation) Reset() {
+	*x = ResourceOperation{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceOperation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceOperation) ProtoMessage() {}
+
+func (x *ResourceOperation) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceOperation.ProtoReflect.Descriptor instead.
+func (*ResourceOperation) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ResourceOperation) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ResourceOperation) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ResourceOperation) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *ResourceOperation) GetFailureReason() string {
+	if x != nil {
+		return x.FailureReason
+	}
+	return ""
+}
+
+func (x *ResourceOperation) GetFailureMessage() string {
+	if x != nil {
+		return x.FailureMessage
+	}
+	return ""
+}
+
+func (x *ResourceOperation) GetSteps() []*OperationStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *ResourceOperation) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *ResourceOperation) GetFinishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishedAt
+	}
+	return nil
+}
+
+// Job is a durable job of the service.
+type Job struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its id in the service's queue.
+	Id int64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Its versioned kind, e.g. tenant.provision.v2.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// pending, running, done or failed.
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// The APS instance it works for.
+	InstanceId string `protobuf:"bytes,4,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// The resource it works on (type and APS id), when it has one.
+	Resource *AuditResource `protobuf:"bytes,5,opt,name=resource,proto3" json:"resource,omitempty"`
+	// Attempts made, and allowed.
+	Attempt int32 `protobuf:"varint,6,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// Attempts allowed.
+	MaxAttempts int32 `protobuf:"varint,7,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	// When it is due (pending), was created, last changed and finished.
+	RunAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=run_at,json=runAt,proto3" json:"run_at,omitempty"`
+	// When it was created.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When it last changed.
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// When it finished.
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	// The last error of an attempt (Microsoft's reason, with its codes).
+	LastError string `protobuf:"bytes,12,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// The resource's operation, for a job that carries one out.
+	Operation     *ResourceOperation `protobuf:"bytes,13,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Job) Reset() {
+	*x = Job{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Job) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Job) ProtoMessage() {}
+
+func (x *Job) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Job.ProtoReflect.Descriptor instead.
+func (*Job) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Job) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Job) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Job) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Job) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *Job) GetResource() *AuditResource {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *Job) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *Job) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *Job) GetRunAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RunAt
+	}
+	return nil
+}
+
+func (x *Job) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Job) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Job) GetFinishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishedAt
+	}
+	return nil
+}
+
+func (x *Job) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Job) GetOperation() *ResourceOperation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+// ListJobsRequest filters the jobs; empty fields select everything.
+type ListJobsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pending, running, done, failed.
+	States []string `protobuf:"bytes,1,rep,name=states,proto3" json:"states,omitempty"`
+	// Job kinds, or resource types (tenant, user, ...) meaning all their kinds.
+	Kinds []string `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// The APS instance.
+	InstanceId string `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// A tenant: its own jobs and those of its resources in this service.
+	TenantId string `protobuf:"bytes,4,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// Only jobs created more than this many seconds ago.
+	OlderThanSeconds int64 `protobuf:"varint,5,opt,name=older_than_seconds,json=olderThanSeconds,proto3" json:"older_than_seconds,omitempty"`
+	// The next_before_id of the previous page.
+	BeforeId int64 `protobuf:"varint,6,opt,name=before_id,json=beforeId,proto3" json:"before_id,omitempty"`
+	// At most this many (default 100, at most 1000).
+	PageSize      int32 `protobuf:"varint,7,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJobsRequest) Reset() {
+	*x = ListJobsRequest{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJobsRequest) ProtoMessage() {}
+
+func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
+func (*ListJobsRequest) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListJobsRequest) GetStates() []string {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+func (x *ListJobsRequest) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *ListJobsRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *ListJobsRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ListJobsRequest) GetOlderThanSeconds() int64 {
+	if x != nil {
+		return x.OlderThanSeconds
+	}
+	return 0
+}
+
+func (x *ListJobsRequest) GetBeforeId() int64 {
+	if x != nil {
+		return x.BeforeId
+	}
+	return 0
+}
+
+func (x *ListJobsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// ListJobsResponse is one page.
+type ListJobsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The jobs, newest first.
+	Jobs []*Job `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	// Pass as before_id for the next page; 0 on the last.
+	NextBeforeId  int64 `protobuf:"varint,2,opt,name=next_before_id,json=nextBeforeId,proto3" json:"next_before_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJobsResponse) Reset() {
+	*x = ListJobsResponse{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJobsResponse) ProtoMessage() {}
+
+func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
+func (*ListJobsResponse) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListJobsResponse) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+func (x *ListJobsResponse) GetNextBeforeId() int64 {
+	if x != nil {
+		return x.NextBeforeId
+	}
+	return 0
+}
+
+// GetJobRequest names a job.
+type GetJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's id.
+	Id            int64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobRequest) Reset() {
+	*x = GetJobRequest{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobRequest) ProtoMessage() {}
+
+func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
+func (*GetJobRequest) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetJobRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// GetJobResponse carries the job.
+type GetJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job.
+	Job           *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobResponse) Reset() {
+	*x = GetJobResponse{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobResponse) ProtoMessage() {}
+
+func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
+func (*GetJobResponse) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// RetryJobRequest names a failed job.
+type RetryJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's id.
+	Id            int64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryJobRequest) Reset() {
+	*x = RetryJobRequest{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryJobRequest) ProtoMessage() {}
+
+func (x *RetryJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryJobRequest.ProtoReflect.Descriptor instead.
+func (*RetryJobRequest) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RetryJobRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// RetryJobResponse says what the retry started.
+type RetryJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job retried (a resource's operation queues a new job for its new
+	// attempt: see message).
+	Job *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// What was done.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryJobResponse) Reset() {
+	*x = RetryJobResponse{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryJobResponse) ProtoMessage() {}
+
+func (x *RetryJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryJobResponse.ProtoReflect.Descriptor instead.
+func (*RetryJobResponse) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RetryJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *RetryJobResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// CancelJobRequest names a pending or running job.
+type CancelJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's id.
+	Id            int64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelJobRequest) Reset() {
+	*x = CancelJobRequest{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelJobRequest) ProtoMessage() {}
+
+func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
+func (*CancelJobRequest) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CancelJobRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// CancelJobResponse carries the job after the cancel.
+type CancelJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job.
+	Job *Job `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// What was done.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelJobResponse) Reset() {
+	*x = CancelJobResponse{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelJobResponse) ProtoMessage() {}
+
+func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
+func (*CancelJobResponse) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CancelJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *CancelJobResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// Resource is a resource the service owns, as an operator sees it.
+type Resource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// instance, tenant, domain, subscription or user.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// Its APS id (for an instance: the APS-Instance-ID).
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// The APS instance.
+	InstanceId string `protobuf:"bytes,3,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// The tenant it belongs to (empty for instances and tenants).
+	TenantId string `protobuf:"bytes,4,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// What a person recognises it by: domain, login, offer.
+	Name string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	// Its state (creating, active, failed, ...).
+	State string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	// Its Microsoft id (customer, subscription, user).
+	MsId string `protobuf:"bytes,7,opt,name=ms_id,json=msId,proto3" json:"ms_id,omitempty"`
+	// Its last operation.
+	Operation *ResourceOperation `protobuf:"bytes,8,opt,name=operation,proto3" json:"operation,omitempty"`
+	// Other properties worth showing (never a secret).
+	Details       *structpb.Struct `protobuf:"bytes,9,opt,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resource) Reset() {
+	*x = Resource{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resource) ProtoMessage() {}
+
+func (x *Resource) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resource.ProtoReflect.Descriptor instead.
+func (*Resource) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Resource) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Resource) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Resource) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *Resource) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *Resource) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Resource) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Resource) GetMsId() string {
+	if x != nil {
+		return x.MsId
+	}
+	return ""
+}
+
+func (x *Resource) GetOperation() *ResourceOperation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+func (x *Resource) GetDetails() *structpb.Struct {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+// ListResourcesRequest pages through one type of resource.
+type ListResourcesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// instance, tenant, domain, subscription or user.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// The APS instance (all, when empty, for instances and tenants).
+	InstanceId string `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// The tenant (for domains, subscriptions and users).
+	TenantId string `protobuf:"bytes,3,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// At most this many (default 100, at most 1000).
+	PageSize      int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResourcesRequest) Reset() {
+	*x = ListResourcesRequest{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResourcesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResourcesRequest) ProtoMessage() {}
+
+func (x *ListResourcesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResourcesRequest.ProtoReflect.Descriptor instead.
+func (*ListResourcesRequest) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListResourcesRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ListResourcesRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *ListResourcesRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *ListResourcesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListResourcesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// ListResourcesResponse is one page.
+type ListResourcesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resources.
+	Resources []*Resource `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListResourcesResponse) Reset() {
+	*x = ListResourcesResponse{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListResourcesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListResourcesResponse) ProtoMessage() {}
+
+func (x *ListResourcesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListResourcesResponse.ProtoReflect.Descriptor instead.
+func (*ListResourcesResponse) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListResourcesResponse) GetResources() []*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *ListResourcesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetResourceRequest names a resource.
+type GetResourceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// instance, tenant, domain, subscription or user.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// The APS instance.
+	InstanceId string `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// Its id.
+	Id            string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetResourceRequest) Reset() {
+	*x = GetResourceRequest{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetResourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetResourceRequest) ProtoMessage() {}
+
+func (x *GetResourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetResourceRequest.ProtoReflect.Descriptor instead.
+func (*GetResourceRequest) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetResourceRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *GetResourceRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *GetResourceRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// GetResourceResponse carries the resource.
+type GetResourceResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource.
+	Resource      *Resource `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetResourceResponse) Reset() {
+	*x = GetResourceResponse{}
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetResourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetResourceResponse) ProtoMessage() {}
+
+func (x *GetResourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetResourceResponse.ProtoReflect.Descriptor instead.
+func (*GetResourceResponse) Descriptor() ([]byte, []int) {
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetResourceResponse) GetResource() *Resource {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
 
 // AuditCaller is who made a change: the certificate identity of the calling
 // process and, for a request of the APS controller, the ids of its headers.
@@ -48,7 +1191,7 @@ type AuditCaller struct {
 
 func (x *AuditCaller) Reset() {
 	*x = AuditCaller{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[0]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -60,7 +1203,7 @@ func (x *AuditCaller) String() string {
 func (*AuditCaller) ProtoMessage() {}
 
 func (x *AuditCaller) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[0]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -73,7 +1216,7 @@ func (x *AuditCaller) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditCaller.ProtoReflect.Descriptor instead.
 func (*AuditCaller) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AuditCaller) GetIdentity() string {
@@ -124,7 +1267,7 @@ type AuditResource struct {
 
 func (x *AuditResource) Reset() {
 	*x = AuditResource{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[1]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -136,7 +1279,7 @@ func (x *AuditResource) String() string {
 func (*AuditResource) ProtoMessage() {}
 
 func (x *AuditResource) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[1]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -149,7 +1292,7 @@ func (x *AuditResource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditResource.ProtoReflect.Descriptor instead.
 func (*AuditResource) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AuditResource) GetType() string {
@@ -181,7 +1324,7 @@ type AuditOperation struct {
 
 func (x *AuditOperation) Reset() {
 	*x = AuditOperation{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[2]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -193,7 +1336,7 @@ func (x *AuditOperation) String() string {
 func (*AuditOperation) ProtoMessage() {}
 
 func (x *AuditOperation) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[2]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -206,7 +1349,7 @@ func (x *AuditOperation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditOperation.ProtoReflect.Descriptor instead.
 func (*AuditOperation) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AuditOperation) GetMethod() string {
@@ -243,7 +1386,7 @@ type AuditOutcome struct {
 
 func (x *AuditOutcome) Reset() {
 	*x = AuditOutcome{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -255,7 +1398,7 @@ func (x *AuditOutcome) String() string {
 func (*AuditOutcome) ProtoMessage() {}
 
 func (x *AuditOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -268,7 +1411,7 @@ func (x *AuditOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditOutcome.ProtoReflect.Descriptor instead.
 func (*AuditOutcome) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AuditOutcome) GetCode() string {
@@ -320,7 +1463,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +1475,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +1488,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AuditEntry) GetSeq() int64 {
@@ -465,7 +1608,7 @@ type ListAuditEntriesRequest struct {
 
 func (x *ListAuditEntriesRequest) Reset() {
 	*x = ListAuditEntriesRequest{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +1620,7 @@ func (x *ListAuditEntriesRequest) String() string {
 func (*ListAuditEntriesRequest) ProtoMessage() {}
 
 func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +1633,7 @@ func (x *ListAuditEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListAuditEntriesRequest) GetInstanceId() string {
@@ -562,7 +1705,7 @@ type ListAuditEntriesResponse struct {
 
 func (x *ListAuditEntriesResponse) Reset() {
 	*x = ListAuditEntriesResponse{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +1717,7 @@ func (x *ListAuditEntriesResponse) String() string {
 func (*ListAuditEntriesResponse) ProtoMessage() {}
 
 func (x *ListAuditEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +1730,7 @@ func (x *ListAuditEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEntriesResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListAuditEntriesResponse) GetEntries() []*AuditEntry {
@@ -629,7 +1772,7 @@ type ExportAuditEntriesRequest struct {
 
 func (x *ExportAuditEntriesRequest) Reset() {
 	*x = ExportAuditEntriesRequest{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +1784,7 @@ func (x *ExportAuditEntriesRequest) String() string {
 func (*ExportAuditEntriesRequest) ProtoMessage() {}
 
 func (x *ExportAuditEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +1797,7 @@ func (x *ExportAuditEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAuditEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ExportAuditEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExportAuditEntriesRequest) GetInstanceId() string {
@@ -728,7 +1871,7 @@ type ExportAuditEntriesResponse struct {
 
 func (x *ExportAuditEntriesResponse) Reset() {
 	*x = ExportAuditEntriesResponse{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +1883,7 @@ func (x *ExportAuditEntriesResponse) String() string {
 func (*ExportAuditEntriesResponse) ProtoMessage() {}
 
 func (x *ExportAuditEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +1896,7 @@ func (x *ExportAuditEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAuditEntriesResponse.ProtoReflect.Descriptor instead.
 func (*ExportAuditEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExportAuditEntriesResponse) GetJsonl() []byte {
@@ -786,7 +1929,7 @@ type GetAuditHeadRequest struct {
 
 func (x *GetAuditHeadRequest) Reset() {
 	*x = GetAuditHeadRequest{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +1941,7 @@ func (x *GetAuditHeadRequest) String() string {
 func (*GetAuditHeadRequest) ProtoMessage() {}
 
 func (x *GetAuditHeadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +1954,7 @@ func (x *GetAuditHeadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAuditHeadRequest.ProtoReflect.Descriptor instead.
 func (*GetAuditHeadRequest) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 // GetAuditHeadResponse is the chain's last entry.
@@ -827,7 +1970,7 @@ type GetAuditHeadResponse struct {
 
 func (x *GetAuditHeadResponse) Reset() {
 	*x = GetAuditHeadResponse{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +1982,7 @@ func (x *GetAuditHeadResponse) String() string {
 func (*GetAuditHeadResponse) ProtoMessage() {}
 
 func (x *GetAuditHeadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +1995,7 @@ func (x *GetAuditHeadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAuditHeadResponse.ProtoReflect.Descriptor instead.
 func (*GetAuditHeadResponse) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetAuditHeadResponse) GetSeq() int64 {
@@ -878,7 +2021,7 @@ type RotateKeysRequest struct {
 
 func (x *RotateKeysRequest) Reset() {
 	*x = RotateKeysRequest{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +2033,7 @@ func (x *RotateKeysRequest) String() string {
 func (*RotateKeysRequest) ProtoMessage() {}
 
 func (x *RotateKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +2046,7 @@ func (x *RotateKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeysRequest.ProtoReflect.Descriptor instead.
 func (*RotateKeysRequest) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 // RotateKeysResponse says what the pass did.
@@ -922,7 +2065,7 @@ type RotateKeysResponse struct {
 
 func (x *RotateKeysResponse) Reset() {
 	*x = RotateKeysResponse{}
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +2077,7 @@ func (x *RotateKeysResponse) String() string {
 func (*RotateKeysResponse) ProtoMessage() {}
 
 func (x *RotateKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_o365_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_o365_admin_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +2090,7 @@ func (x *RotateKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateKeysResponse.ProtoReflect.Descriptor instead.
 func (*RotateKeysResponse) Descriptor() ([]byte, []int) {
-	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_o365_admin_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RotateKeysResponse) GetResealed() int32 {
@@ -975,7 +2118,98 @@ var File_o365_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_o365_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x19o365/admin/v1/admin.proto\x12\ro365.admin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd5\x01\n" +
+	"\x19o365/admin/v1/admin.proto\x12\ro365.admin.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"X\n" +
+	"\rOperationStep\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"\xd3\x02\n" +
+	"\x11ResourceOperation\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x18\n" +
+	"\aattempt\x18\x03 \x01(\x05R\aattempt\x12%\n" +
+	"\x0efailure_reason\x18\x04 \x01(\tR\rfailureReason\x12'\n" +
+	"\x0ffailure_message\x18\x05 \x01(\tR\x0efailureMessage\x122\n" +
+	"\x05steps\x18\x06 \x03(\v2\x1c.o365.admin.v1.OperationStepR\x05steps\x129\n" +
+	"\n" +
+	"started_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
+	"\vfinished_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishedAt\"\x9c\x04\n" +
+	"\x03Job\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1f\n" +
+	"\vinstance_id\x18\x04 \x01(\tR\n" +
+	"instanceId\x128\n" +
+	"\bresource\x18\x05 \x01(\v2\x1c.o365.admin.v1.AuditResourceR\bresource\x12\x18\n" +
+	"\aattempt\x18\x06 \x01(\x05R\aattempt\x12!\n" +
+	"\fmax_attempts\x18\a \x01(\x05R\vmaxAttempts\x121\n" +
+	"\x06run_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x05runAt\x129\n" +
+	"\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12;\n" +
+	"\vfinished_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishedAt\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\f \x01(\tR\tlastError\x12>\n" +
+	"\toperation\x18\r \x01(\v2 .o365.admin.v1.ResourceOperationR\toperation\"\xe5\x01\n" +
+	"\x0fListJobsRequest\x12\x16\n" +
+	"\x06states\x18\x01 \x03(\tR\x06states\x12\x14\n" +
+	"\x05kinds\x18\x02 \x03(\tR\x05kinds\x12\x1f\n" +
+	"\vinstance_id\x18\x03 \x01(\tR\n" +
+	"instanceId\x12\x1b\n" +
+	"\ttenant_id\x18\x04 \x01(\tR\btenantId\x12,\n" +
+	"\x12older_than_seconds\x18\x05 \x01(\x03R\x10olderThanSeconds\x12\x1b\n" +
+	"\tbefore_id\x18\x06 \x01(\x03R\bbeforeId\x12\x1b\n" +
+	"\tpage_size\x18\a \x01(\x05R\bpageSize\"`\n" +
+	"\x10ListJobsResponse\x12&\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x12.o365.admin.v1.JobR\x04jobs\x12$\n" +
+	"\x0enext_before_id\x18\x02 \x01(\x03R\fnextBeforeId\"\x1f\n" +
+	"\rGetJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"6\n" +
+	"\x0eGetJobResponse\x12$\n" +
+	"\x03job\x18\x01 \x01(\v2\x12.o365.admin.v1.JobR\x03job\"!\n" +
+	"\x0fRetryJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"R\n" +
+	"\x10RetryJobResponse\x12$\n" +
+	"\x03job\x18\x01 \x01(\v2\x12.o365.admin.v1.JobR\x03job\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\"\n" +
+	"\x10CancelJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"S\n" +
+	"\x11CancelJobResponse\x12$\n" +
+	"\x03job\x18\x01 \x01(\v2\x12.o365.admin.v1.JobR\x03job\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x9e\x02\n" +
+	"\bResource\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1f\n" +
+	"\vinstance_id\x18\x03 \x01(\tR\n" +
+	"instanceId\x12\x1b\n" +
+	"\ttenant_id\x18\x04 \x01(\tR\btenantId\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12\x13\n" +
+	"\x05ms_id\x18\a \x01(\tR\x04msId\x12>\n" +
+	"\toperation\x18\b \x01(\v2 .o365.admin.v1.ResourceOperationR\toperation\x121\n" +
+	"\adetails\x18\t \x01(\v2\x17.google.protobuf.StructR\adetails\"\xa4\x01\n" +
+	"\x14ListResourcesRequest\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1f\n" +
+	"\vinstance_id\x18\x02 \x01(\tR\n" +
+	"instanceId\x12\x1b\n" +
+	"\ttenant_id\x18\x03 \x01(\tR\btenantId\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\"v\n" +
+	"\x15ListResourcesResponse\x125\n" +
+	"\tresources\x18\x01 \x03(\v2\x17.o365.admin.v1.ResourceR\tresources\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Y\n" +
+	"\x12GetResourceRequest\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1f\n" +
+	"\vinstance_id\x18\x02 \x01(\tR\n" +
+	"instanceId\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\"J\n" +
+	"\x13GetResourceResponse\x123\n" +
+	"\bresource\x18\x01 \x01(\v2\x17.o365.admin.v1.ResourceR\bresource\"\xd5\x01\n" +
 	"\vAuditCaller\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12&\n" +
 	"\x0faps_identity_id\x18\x02 \x01(\tR\rapsIdentityId\x12 \n" +
@@ -1050,13 +2284,19 @@ const file_o365_admin_v1_admin_proto_rawDesc = "" +
 	"\bresealed\x18\x01 \x01(\x05R\bresealed\x12\x1d\n" +
 	"\n" +
 	"active_key\x18\x02 \x01(\tR\tactiveKey\x12\x17\n" +
-	"\akey_ids\x18\x03 \x03(\tR\x06keyIds2\x8a\x03\n" +
+	"\akey_ids\x18\x03 \x03(\tR\x06keyIds2\xed\x06\n" +
 	"\fAdminService\x12c\n" +
 	"\x10ListAuditEntries\x12&.o365.admin.v1.ListAuditEntriesRequest\x1a'.o365.admin.v1.ListAuditEntriesResponse\x12i\n" +
 	"\x12ExportAuditEntries\x12(.o365.admin.v1.ExportAuditEntriesRequest\x1a).o365.admin.v1.ExportAuditEntriesResponse\x12W\n" +
 	"\fGetAuditHead\x12\".o365.admin.v1.GetAuditHeadRequest\x1a#.o365.admin.v1.GetAuditHeadResponse\x12Q\n" +
 	"\n" +
-	"RotateKeys\x12 .o365.admin.v1.RotateKeysRequest\x1a!.o365.admin.v1.RotateKeysResponseB=Z;github.com/o365gateway/gateway/gen/go/o365/admin/v1;adminv1b\x06proto3"
+	"RotateKeys\x12 .o365.admin.v1.RotateKeysRequest\x1a!.o365.admin.v1.RotateKeysResponse\x12K\n" +
+	"\bListJobs\x12\x1e.o365.admin.v1.ListJobsRequest\x1a\x1f.o365.admin.v1.ListJobsResponse\x12E\n" +
+	"\x06GetJob\x12\x1c.o365.admin.v1.GetJobRequest\x1a\x1d.o365.admin.v1.GetJobResponse\x12K\n" +
+	"\bRetryJob\x12\x1e.o365.admin.v1.RetryJobRequest\x1a\x1f.o365.admin.v1.RetryJobResponse\x12N\n" +
+	"\tCancelJob\x12\x1f.o365.admin.v1.CancelJobRequest\x1a .o365.admin.v1.CancelJobResponse\x12Z\n" +
+	"\rListResources\x12#.o365.admin.v1.ListResourcesRequest\x1a$.o365.admin.v1.ListResourcesResponse\x12T\n" +
+	"\vGetResource\x12!.o365.admin.v1.GetResourceRequest\x1a\".o365.admin.v1.GetResourceResponseB=Z;github.com/o365gateway/gateway/gen/go/o365/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_o365_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -1070,47 +2310,93 @@ func file_o365_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_o365_admin_v1_admin_proto_rawDescData
 }
 
-var file_o365_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_o365_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_o365_admin_v1_admin_proto_goTypes = []any{
-	(*AuditCaller)(nil),                // 0: o365.admin.v1.AuditCaller
-	(*AuditResource)(nil),              // 1: o365.admin.v1.AuditResource
-	(*AuditOperation)(nil),             // 2: o365.admin.v1.AuditOperation
-	(*AuditOutcome)(nil),               // 3: o365.admin.v1.AuditOutcome
-	(*AuditEntry)(nil),                 // 4: o365.admin.v1.AuditEntry
-	(*ListAuditEntriesRequest)(nil),    // 5: o365.admin.v1.ListAuditEntriesRequest
-	(*ListAuditEntriesResponse)(nil),   // 6: o365.admin.v1.ListAuditEntriesResponse
-	(*ExportAuditEntriesRequest)(nil),  // 7: o365.admin.v1.ExportAuditEntriesRequest
-	(*ExportAuditEntriesResponse)(nil), // 8: o365.admin.v1.ExportAuditEntriesResponse
-	(*GetAuditHeadRequest)(nil),        // 9: o365.admin.v1.GetAuditHeadRequest
-	(*GetAuditHeadResponse)(nil),       // 10: o365.admin.v1.GetAuditHeadResponse
-	(*RotateKeysRequest)(nil),          // 11: o365.admin.v1.RotateKeysRequest
-	(*RotateKeysResponse)(nil),         // 12: o365.admin.v1.RotateKeysResponse
-	(*timestamppb.Timestamp)(nil),      // 13: google.protobuf.Timestamp
+	(*OperationStep)(nil),              // 0: o365.admin.v1.OperationStep
+	(*ResourceOperation)(nil),          // 1: o365.admin.v1.ResourceOperation
+	(*Job)(nil),                        // 2: o365.admin.v1.Job
+	(*ListJobsRequest)(nil),            // 3: o365.admin.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),           // 4: o365.admin.v1.ListJobsResponse
+	(*GetJobRequest)(nil),              // 5: o365.admin.v1.GetJobRequest
+	(*GetJobResponse)(nil),             // 6: o365.admin.v1.GetJobResponse
+	(*RetryJobRequest)(nil),            // 7: o365.admin.v1.RetryJobRequest
+	(*RetryJobResponse)(nil),           // 8: o365.admin.v1.RetryJobResponse
+	(*CancelJobRequest)(nil),           // 9: o365.admin.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),          // 10: o365.admin.v1.CancelJobResponse
+	(*Resource)(nil),                   // 11: o365.admin.v1.Resource
+	(*ListResourcesRequest)(nil),       // 12: o365.admin.v1.ListResourcesRequest
+	(*ListResourcesResponse)(nil),      // 13: o365.admin.v1.ListResourcesResponse
+	(*GetResourceRequest)(nil),         // 14: o365.admin.v1.GetResourceRequest
+	(*GetResourceResponse)(nil),        // 15: o365.admin.v1.GetResourceResponse
+	(*AuditCaller)(nil),                // 16: o365.admin.v1.AuditCaller
+	(*AuditResource)(nil),              // 17: o365.admin.v1.AuditResource
+	(*AuditOperation)(nil),             // 18: o365.admin.v1.AuditOperation
+	(*AuditOutcome)(nil),               // 19: o365.admin.v1.AuditOutcome
+	(*AuditEntry)(nil),                 // 20: o365.admin.v1.AuditEntry
+	(*ListAuditEntriesRequest)(nil),    // 21: o365.admin.v1.ListAuditEntriesRequest
+	(*ListAuditEntriesResponse)(nil),   // 22: o365.admin.v1.ListAuditEntriesResponse
+	(*ExportAuditEntriesRequest)(nil),  // 23: o365.admin.v1.ExportAuditEntriesRequest
+	(*ExportAuditEntriesResponse)(nil), // 24: o365.admin.v1.ExportAuditEntriesResponse
+	(*GetAuditHeadRequest)(nil),        // 25: o365.admin.v1.GetAuditHeadRequest
+	(*GetAuditHeadResponse)(nil),       // 26: o365.admin.v1.GetAuditHeadResponse
+	(*RotateKeysRequest)(nil),          // 27: o365.admin.v1.RotateKeysRequest
+	(*RotateKeysResponse)(nil),         // 28: o365.admin.v1.RotateKeysResponse
+	(*timestamppb.Timestamp)(nil),      // 29: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),            // 30: google.protobuf.Struct
 }
 var file_o365_admin_v1_admin_proto_depIdxs = []int32{
-	13, // 0: o365.admin.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	0,  // 1: o365.admin.v1.AuditEntry.caller:type_name -> o365.admin.v1.AuditCaller
-	1,  // 2: o365.admin.v1.AuditEntry.resource:type_name -> o365.admin.v1.AuditResource
-	2,  // 3: o365.admin.v1.AuditEntry.operation:type_name -> o365.admin.v1.AuditOperation
-	3,  // 4: o365.admin.v1.AuditEntry.outcome:type_name -> o365.admin.v1.AuditOutcome
-	13, // 5: o365.admin.v1.ListAuditEntriesRequest.start_time:type_name -> google.protobuf.Timestamp
-	13, // 6: o365.admin.v1.ListAuditEntriesRequest.end_time:type_name -> google.protobuf.Timestamp
-	4,  // 7: o365.admin.v1.ListAuditEntriesResponse.entries:type_name -> o365.admin.v1.AuditEntry
-	13, // 8: o365.admin.v1.ExportAuditEntriesRequest.start_time:type_name -> google.protobuf.Timestamp
-	13, // 9: o365.admin.v1.ExportAuditEntriesRequest.end_time:type_name -> google.protobuf.Timestamp
-	5,  // 10: o365.admin.v1.AdminService.ListAuditEntries:input_type -> o365.admin.v1.ListAuditEntriesRequest
-	7,  // 11: o365.admin.v1.AdminService.ExportAuditEntries:input_type -> o365.admin.v1.ExportAuditEntriesRequest
-	9,  // 12: o365.admin.v1.AdminService.GetAuditHead:input_type -> o365.admin.v1.GetAuditHeadRequest
-	11, // 13: o365.admin.v1.AdminService.RotateKeys:input_type -> o365.admin.v1.RotateKeysRequest
-	6,  // 14: o365.admin.v1.AdminService.ListAuditEntries:output_type -> o365.admin.v1.ListAuditEntriesResponse
-	8,  // 15: o365.admin.v1.AdminService.ExportAuditEntries:output_type -> o365.admin.v1.ExportAuditEntriesResponse
-	10, // 16: o365.admin.v1.AdminService.GetAuditHead:output_type -> o365.admin.v1.GetAuditHeadResponse
-	12, // 17: o365.admin.v1.AdminService.RotateKeys:output_type -> o365.admin.v1.RotateKeysResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	0,  // 0: o365.admin.v1.ResourceOperation.steps:type_name -> o365.admin.v1.OperationStep
+	29, // 1: o365.admin.v1.ResourceOperation.started_at:type_name -> google.protobuf.Timestamp
+	29, // 2: o365.admin.v1.ResourceOperation.finished_at:type_name -> google.protobuf.Timestamp
+	17, // 3: o365.admin.v1.Job.resource:type_name -> o365.admin.v1.AuditResource
+	29, // 4: o365.admin.v1.Job.run_at:type_name -> google.protobuf.Timestamp
+	29, // 5: o365.admin.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	29, // 6: o365.admin.v1.Job.updated_at:type_name -> google.protobuf.Timestamp
+	29, // 7: o365.admin.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	1,  // 8: o365.admin.v1.Job.operation:type_name -> o365.admin.v1.ResourceOperation
+	2,  // 9: o365.admin.v1.ListJobsResponse.jobs:type_name -> o365.admin.v1.Job
+	2,  // 10: o365.admin.v1.GetJobResponse.job:type_name -> o365.admin.v1.Job
+	2,  // 11: o365.admin.v1.RetryJobResponse.job:type_name -> o365.admin.v1.Job
+	2,  // 12: o365.admin.v1.CancelJobResponse.job:type_name -> o365.admin.v1.Job
+	1,  // 13: o365.admin.v1.Resource.operation:type_name -> o365.admin.v1.ResourceOperation
+	30, // 14: o365.admin.v1.Resource.details:type_name -> google.protobuf.Struct
+	11, // 15: o365.admin.v1.ListResourcesResponse.resources:type_name -> o365.admin.v1.Resource
+	11, // 16: o365.admin.v1.GetResourceResponse.resource:type_name -> o365.admin.v1.Resource
+	29, // 17: o365.admin.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	16, // 18: o365.admin.v1.AuditEntry.caller:type_name -> o365.admin.v1.AuditCaller
+	17, // 19: o365.admin.v1.AuditEntry.resource:type_name -> o365.admin.v1.AuditResource
+	18, // 20: o365.admin.v1.AuditEntry.operation:type_name -> o365.admin.v1.AuditOperation
+	19, // 21: o365.admin.v1.AuditEntry.outcome:type_name -> o365.admin.v1.AuditOutcome
+	29, // 22: o365.admin.v1.ListAuditEntriesRequest.start_time:type_name -> google.protobuf.Timestamp
+	29, // 23: o365.admin.v1.ListAuditEntriesRequest.end_time:type_name -> google.protobuf.Timestamp
+	20, // 24: o365.admin.v1.ListAuditEntriesResponse.entries:type_name -> o365.admin.v1.AuditEntry
+	29, // 25: o365.admin.v1.ExportAuditEntriesRequest.start_time:type_name -> google.protobuf.Timestamp
+	29, // 26: o365.admin.v1.ExportAuditEntriesRequest.end_time:type_name -> google.protobuf.Timestamp
+	21, // 27: o365.admin.v1.AdminService.ListAuditEntries:input_type -> o365.admin.v1.ListAuditEntriesRequest
+	23, // 28: o365.admin.v1.AdminService.ExportAuditEntries:input_type -> o365.admin.v1.ExportAuditEntriesRequest
+	25, // 29: o365.admin.v1.AdminService.GetAuditHead:input_type -> o365.admin.v1.GetAuditHeadRequest
+	27, // 30: o365.admin.v1.AdminService.RotateKeys:input_type -> o365.admin.v1.RotateKeysRequest
+	3,  // 31: o365.admin.v1.AdminService.ListJobs:input_type -> o365.admin.v1.ListJobsRequest
+	5,  // 32: o365.admin.v1.AdminService.GetJob:input_type -> o365.admin.v1.GetJobRequest
+	7,  // 33: o365.admin.v1.AdminService.RetryJob:input_type -> o365.admin.v1.RetryJobRequest
+	9,  // 34: o365.admin.v1.AdminService.CancelJob:input_type -> o365.admin.v1.CancelJobRequest
+	12, // 35: o365.admin.v1.AdminService.ListResources:input_type -> o365.admin.v1.ListResourcesRequest
+	14, // 36: o365.admin.v1.AdminService.GetResource:input_type -> o365.admin.v1.GetResourceRequest
+	22, // 37: o365.admin.v1.AdminService.ListAuditEntries:output_type -> o365.admin.v1.ListAuditEntriesResponse
+	24, // 38: o365.admin.v1.AdminService.ExportAuditEntries:output_type -> o365.admin.v1.ExportAuditEntriesResponse
+	26, // 39: o365.admin.v1.AdminService.GetAuditHead:output_type -> o365.admin.v1.GetAuditHeadResponse
+	28, // 40: o365.admin.v1.AdminService.RotateKeys:output_type -> o365.admin.v1.RotateKeysResponse
+	4,  // 41: o365.admin.v1.AdminService.ListJobs:output_type -> o365.admin.v1.ListJobsResponse
+	6,  // 42: o365.admin.v1.AdminService.GetJob:output_type -> o365.admin.v1.GetJobResponse
+	8,  // 43: o365.admin.v1.AdminService.RetryJob:output_type -> o365.admin.v1.RetryJobResponse
+	10, // 44: o365.admin.v1.AdminService.CancelJob:output_type -> o365.admin.v1.CancelJobResponse
+	13, // 45: o365.admin.v1.AdminService.ListResources:output_type -> o365.admin.v1.ListResourcesResponse
+	15, // 46: o365.admin.v1.AdminService.GetResource:output_type -> o365.admin.v1.GetResourceResponse
+	37, // [37:47] is the sub-list for method output_type
+	27, // [27:37] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_o365_admin_v1_admin_proto_init() }
@@ -1124,7 +2410,7 @@ func file_o365_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_admin_v1_admin_proto_rawDesc), len(file_o365_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -308,6 +308,81 @@ func (x *Counter) GetLimit() int32 {
 	return 0
 }
 
+// Error is the body of every error answer of the APS endpoint (the facade);
+// the OpenAPI description names it as the default response. Between the
+// services, errors travel as gRPC statuses with the reason in an ErrorInfo.
+type Error struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The HTTP status of the answer.
+	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The machine-readable reason, e.g. DomainAlreadyTaken.
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// The same reason as type.
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// What happened, for a person: shown in the platform's task log.
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Error) Reset() {
+	*x = Error{}
+	mi := &file_o365_aps_v1_aps_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Error) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Error) ProtoMessage() {}
+
+func (x *Error) ProtoReflect() protoreflect.Message {
+	mi := &file_o365_aps_v1_aps_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Error.ProtoReflect.Descriptor instead.
+func (*Error) Descriptor() ([]byte, []int) {
+	return file_o365_aps_v1_aps_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Error) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *Error) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Error) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Error) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_o365_aps_v1_aps_proto protoreflect.FileDescriptor
 
 const file_o365_aps_v1_aps_proto_rawDesc = "" +
@@ -332,7 +407,12 @@ const file_o365_aps_v1_aps_proto_rawDesc = "" +
 	"\x05usage\x18\x01 \x01(\x05H\x00R\x05usage\x88\x01\x01\x12\x19\n" +
 	"\x05limit\x18\x02 \x01(\x05H\x01R\x05limit\x88\x01\x01B\b\n" +
 	"\x06_usageB\b\n" +
-	"\x06_limitB9Z7github.com/o365gateway/gateway/gen/go/o365/aps/v1;apsv1b\x06proto3"
+	"\x06_limit\"_\n" +
+	"\x05Error\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessageB9Z7github.com/o365gateway/gateway/gen/go/o365/aps/v1;apsv1b\x06proto3"
 
 var (
 	file_o365_aps_v1_aps_proto_rawDescOnce sync.Once
@@ -346,13 +426,14 @@ func file_o365_aps_v1_aps_proto_rawDescGZIP() []byte {
 	return file_o365_aps_v1_aps_proto_rawDescData
 }
 
-var file_o365_aps_v1_aps_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_o365_aps_v1_aps_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_o365_aps_v1_aps_proto_goTypes = []any{
 	(*Meta)(nil),    // 0: o365.aps.v1.Meta
 	(*X509)(nil),    // 1: o365.aps.v1.X509
 	(*Ref)(nil),     // 2: o365.aps.v1.Ref
 	(*Link)(nil),    // 3: o365.aps.v1.Link
 	(*Counter)(nil), // 4: o365.aps.v1.Counter
+	(*Error)(nil),   // 5: o365.aps.v1.Error
 }
 var file_o365_aps_v1_aps_proto_depIdxs = []int32{
 	1, // 0: o365.aps.v1.Meta.x509:type_name -> o365.aps.v1.X509
@@ -376,7 +457,7 @@ func file_o365_aps_v1_aps_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_o365_aps_v1_aps_proto_rawDesc), len(file_o365_aps_v1_aps_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
