@@ -9,13 +9,14 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/o365gateway/gateway/services/shared/rotate"
 )
 
 // servingLine is what the tenant service logs when its gRPC server serves.
@@ -94,6 +95,10 @@ type output struct {
 	ready   chan struct{}
 	seen    bool
 }
+
+// LogMaxBytes caps each process's log file; past it the log is rotated,
+// keeping one older copy (<name>.log.1).
+const LogMaxBytes = 32 << 20
 
 func newOutput(file io.Writer, pattern *regexp.Regexp) *output {
 	return &output{file: file, pattern: pattern, ready: make(chan struct{})}
@@ -182,7 +187,9 @@ func (s *Stack) start(ctx context.Context, name string) error {
 	if stopped {
 		return errors.New("devstack: the stack is stopped")
 	}
-	logFile, err := os.OpenFile(s.LogFiles[name], os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	// Under a size cap (the log and one rotated copy): a long run under load
+	// keeps a bounded footprint.
+	logFile, err := rotate.Open(s.LogFiles[name], LogMaxBytes)
 	if err != nil {
 		return fmt.Errorf("devstack: open the log of %s: %w", name, err)
 	}

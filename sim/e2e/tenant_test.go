@@ -326,32 +326,42 @@ func TestOneTraceAndNoSecrets(t *testing.T) {
 		t.Fatalf("%v %d", err, r.Status)
 	}
 	password, _ := mustJSON(t, r)["admin_password"].(string)
-	facadeSpans := readSpans(t, filepath.Join(e.stack.WorkDir, "traces-facade.jsonl"))
-	tenantSpans := readSpans(t, filepath.Join(e.stack.WorkDir, "traces-tenant.jsonl"))
+	// Spans are exported in batches (at most a fraction of a second late):
+	// read until the trace is complete.
 	var traceID string
-	for _, s := range facadeSpans {
-		if s.Name == "POST /tenants" && s.Kind == 2 {
-			traceID = s.TraceID
-			break
-		}
-	}
-	if traceID == "" {
-		t.Fatalf("no facade server span for POST /tenants among %d spans", len(facadeSpans))
-	}
 	var grpcServer, msClient, jobSpan, create bool
-	for _, s := range tenantSpans {
-		if s.TraceID != traceID {
-			continue
+	var tenantSpans []span
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		facadeSpans := readSpans(t, filepath.Join(e.stack.WorkDir, "traces-facade.jsonl"))
+		tenantSpans = readSpans(t, filepath.Join(e.stack.WorkDir, "traces-tenant.jsonl"))
+		traceID = ""
+		for _, s := range facadeSpans {
+			if s.Name == "POST /tenants" && s.Kind == 2 {
+				traceID = s.TraceID
+				break
+			}
 		}
-		switch {
-		case s.Name == "o365.tenant.v1.TenantService/ProvisionTenant" && s.Kind == 2:
-			grpcServer = true
-		case s.Kind == 3 && strings.Contains(s.Name, "HEAD"):
-			msClient = true
-		case strings.HasPrefix(s.Name, "job tenant.provision"):
-			jobSpan = true
-		case s.Kind == 3 && strings.Contains(s.Name, "POST"):
-			create = true
+		grpcServer, msClient, jobSpan, create = false, false, false, false
+		for _, s := range tenantSpans {
+			if traceID == "" || s.TraceID != traceID {
+				continue
+			}
+			switch {
+			case s.Name == "o365.tenant.v1.TenantService/ProvisionTenant" && s.Kind == 2:
+				grpcServer = true
+			case s.Kind == 3 && strings.Contains(s.Name, "HEAD"):
+				msClient = true
+			case strings.HasPrefix(s.Name, "job tenant.provision"):
+				jobSpan = true
+			case s.Kind == 3 && strings.Contains(s.Name, "POST"):
+				create = true
+			}
+		}
+		if traceID != "" && grpcServer && msClient && jobSpan && create || time.Now().After(deadline) {
+			if traceID == "" {
+				t.Fatalf("no facade server span for POST /tenants among %d spans", len(facadeSpans))
+			}
+			break
 		}
 	}
 	if !grpcServer || !msClient || !jobSpan || !create {

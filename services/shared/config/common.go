@@ -74,7 +74,10 @@ func (j Jobs) Validate() error {
 // Observability is the logging, tracing and metrics configuration.
 type Observability struct {
 	LogLevel string `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error"`
-	Traces   string `env:"TRACES" default:"none" help:"trace exporter: none, otlp (OTEL_EXPORTER_OTLP_*), or file:/path"`
+	Traces   string `env:"TRACES" default:"none" help:"trace exporter: none, otlp (OTEL_EXPORTER_OTLP_*), or file:/path (at most 64 MiB and one rotated copy)"`
+	// TraceSampleRatio is the share of new traces recorded; a request that
+	// arrives with a sampled trace context is always recorded (parent-based).
+	TraceSampleRatio float64 `env:"TRACE_SAMPLE_RATIO" default:"1" help:"share of the traces that start here which are recorded (0 to 1; a call within a recorded trace is always recorded)"`
 }
 
 // Observable is implemented by configurations that embed Observability.

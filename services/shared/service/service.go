@@ -32,7 +32,7 @@ func Main[C config.Observable](name string, load func() (C, error), run func(ctx
 	log := logging.New(os.Stdout, obs.LogLevel, name)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	tel, err := telemetry.Setup(ctx, name, Version, obs.Traces)
+	tel, err := telemetry.Setup(ctx, name, Version, obs.Traces, obs.TraceSampleRatio)
 	if err != nil {
 		log.Error("telemetry", "error", err.Error())
 		os.Exit(1)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,6 +24,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+
+	"github.com/o365gateway/gateway/services/shared/rotate"
 )
 
 // Providers holds what Setup created.
@@ -43,10 +44,18 @@ func (p *Providers) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// TraceFileMaxBytes caps a trace file (file:/path): past it the file is
+// rotated, keeping one older copy.
+const TraceFileMaxBytes = 64 << 20
+
 // Setup installs the global tracer and meter providers. traces is one of
 // "none" (or empty), "otlp" (OTLP/gRPC; OTEL_EXPORTER_OTLP_* variables apply),
-// or "file:/path" (one JSON span per line, written synchronously).
-func Setup(ctx context.Context, service, version, traces string) (*Providers, error) {
+// or "file:/path" (one JSON span per line, batched, at most
+// TraceFileMaxBytes and one rotated copy).
+func Setup(ctx context.Context, service, version, traces string, sampleRatio float64) (*Providers, error) {
+	if sampleRatio < 0 || sampleRatio > 1 {
+		return nil, fmt.Errorf("trace sample ratio %v: want 0 to 1", sampleRatio)
+	}
 	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
 		semconv.ServiceName(service), semconv.ServiceVersion(version)))
 	if err != nil {
@@ -65,7 +74,10 @@ func Setup(ctx context.Context, service, version, traces string) (*Providers, er
 		}
 		spanProc = sdktrace.NewBatchSpanProcessor(exp)
 	case strings.HasPrefix(traces, "file:"):
-		f, err := os.OpenFile(strings.TrimPrefix(traces, "file:"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		// Under a size cap (the file and one rotated copy), batched: the
+		// development stack's tracing costs neither unbounded disk nor a
+		// write per span on the request's path.
+		f, err := rotate.Open(strings.TrimPrefix(traces, "file:"), TraceFileMaxBytes)
 		if err != nil {
 			return nil, fmt.Errorf("trace file: %w", err)
 		}
@@ -73,12 +85,15 @@ func Setup(ctx context.Context, service, version, traces string) (*Providers, er
 		if err != nil {
 			return nil, err
 		}
-		spanProc = sdktrace.NewSimpleSpanProcessor(exp)
+		spanProc = sdktrace.NewBatchSpanProcessor(exp, sdktrace.WithBatchTimeout(200*time.Millisecond))
 		p.shutdown = append(p.shutdown, func(context.Context) error { return f.Close() })
 	default:
 		return nil, fmt.Errorf("traces exporter %q: want none, otlp or file:/path", traces)
 	}
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	// Parent-based: a trace is recorded whole or not at all, decided where
+	// it starts (the facade, or a job's own trace).
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(sampleRatio)))}
 	if spanProc != nil {
 		opts = append(opts, sdktrace.WithSpanProcessor(spanProc))
 	}
