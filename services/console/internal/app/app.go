@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/opsclient"
+	"github.com/o365gateway/gateway/services/shared/service"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
 
 	"github.com/o365gateway/gateway/services/console/internal/config"
@@ -77,21 +77,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		scheme = "https"
 		lis = tls.NewListener(lis, tlsConf)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
 	log.Info("serving the console", "url", scheme+"://"+lis.Addr().String()+"/", "client_certificates", access.ClientCerts,
 		"admin_token", access.Token != nil, "tenant", cfg.Tools.Addresses["tenant"])
-	select {
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return service.ServeHTTP(ctx, srv, func() error { return srv.Serve(lis) })
 }
 
 // serverTLS is the listener's TLS configuration (nil: plain HTTP): the

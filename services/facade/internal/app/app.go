@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,6 +19,7 @@ import (
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/services/shared/grpcclient"
 	"github.com/o365gateway/gateway/services/shared/mtls"
+	"github.com/o365gateway/gateway/services/shared/service"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
 
 	"github.com/o365gateway/gateway/services/facade/internal/aps"
@@ -146,18 +146,6 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(lis, "", "") }()
 	log.Info("serving", "addr", lis.Addr().String(), "aps_endpoint", "https://"+lis.Addr().String()+cfg.BasePath+"/", "tenant", cfg.TenantAddr)
-	select {
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return service.ServeHTTP(ctx, srv, func() error { return srv.ServeTLS(lis, "", "") })
 }
