@@ -259,3 +259,27 @@ func parseError(resp *http.Response, data []byte) *Error {
 }
 
 func escape(idOrUPN string) string { return url.PathEscape(idOrUPN) }
+
+// listAll reads every page of a collection from first, following
+// @odata.nextLink. A link that comes back, or more than maxPages pages, is
+// an error: Graph's answers must not keep a job paging forever.
+func listAll[T any](ctx context.Context, c *Client, first, what string, maxPages int) ([]T, error) {
+	var all []T
+	seen := map[string]bool{}
+	for next := first; next != ""; {
+		if seen[next] || len(seen) == maxPages {
+			return nil, &Error{Message: "Microsoft Graph kept returning pages of " + what + " (a repeated or endless @odata.nextLink)"}
+		}
+		seen[next] = true
+		var page struct {
+			Value    []T    `json:"value"`
+			NextLink string `json:"@odata.nextLink"`
+		}
+		if err := c.do(ctx, http.MethodGet, next, nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Value...)
+		next = page.NextLink
+	}
+	return all, nil
+}

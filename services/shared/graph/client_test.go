@@ -112,3 +112,24 @@ func TestEveryAttemptIsChargedToTheSharedBudget(t *testing.T) {
 		t.Fatalf("charges %v, want %v", store.keys, want)
 	}
 }
+
+// A collection whose @odata.nextLink comes back is an error, not an
+// endless loop: every paged list goes through listAll.
+func TestRepeatedNextLinkEnds(t *testing.T) {
+	var calls atomic.Int32
+	var graphURL string
+	g := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		fmt.Fprintf(w, `{"value":[{"id":"r1","displayName":"x"}],"@odata.nextLink":"%s/v1.0/tenantRelationships/delegatedAdminRelationships?page=2"}`, graphURL)
+	}))
+	defer g.Close()
+	graphURL = g.URL
+	e := clouds.Endpoints{GraphURL: g.URL + "/v1.0", GraphAudience: "https://graph.microsoft.com"}
+	c := New(e, staticToken{}, "partner", g.Client(), Options{MaxRetries: -1})
+	if rels, err := c.CustomerRelationships(context.Background(), "c1"); err == nil || len(rels) != 0 {
+		t.Fatalf("a repeated link was followed: %d relationships, %v", len(rels), err)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d requests, want 2 (the first page and the link, once)", n)
+	}
+}

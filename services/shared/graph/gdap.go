@@ -83,21 +83,12 @@ func (c *Client) Relationship(ctx context.Context, id string) (*Relationship, er
 // CustomerRelationships lists the partner's relationships with one customer.
 func (c *Client) CustomerRelationships(ctx context.Context, customerTenantID string) ([]Relationship, error) {
 	q := url.Values{"$filter": {"customer/tenantId eq '" + odataString(customerTenantID) + "'"}}
-	var all []Relationship
-	next := relationships + "?" + q.Encode()
-	for next != "" {
-		var page struct {
-			Value    []Relationship `json:"value"`
-			NextLink string         `json:"@odata.nextLink"`
-		}
-		if err := c.do(ctx, http.MethodGet, next, nil, &page); err != nil {
-			return nil, err
-		}
-		all = append(all, page.Value...)
-		next = page.NextLink
-	}
-	return all, nil
+	return listAll[Relationship](ctx, c, relationships+"?"+q.Encode(), "relationships", maxRelationshipPages)
 }
+
+// maxRelationshipPages bounds CustomerRelationships: a partner has a few
+// relationships with one customer, never pages of them.
+const maxRelationshipPages = 100
 
 // LockForApproval asks for the customer's approval (created →
 // approvalPending).

@@ -71,29 +71,9 @@ func (c *Client) FindUser(ctx context.Context, upn string) (*User, error) {
 // tenant holds.
 const maxUserPages = 1000
 
-// ListUsers returns every user, following @odata.nextLink. A link that
-// comes back, or more pages than any tenant has, is an error: Graph's
-// answers must not keep a job paging forever.
+// ListUsers returns every user, following @odata.nextLink (listAll).
 func (c *Client) ListUsers(ctx context.Context) ([]User, error) {
-	var all []User
-	seen := map[string]bool{}
-	next := "/users?$top=999"
-	for next != "" {
-		if seen[next] || len(seen) == maxUserPages {
-			return nil, &Error{Message: "Microsoft Graph kept returning pages of users (a repeated or endless @odata.nextLink)"}
-		}
-		seen[next] = true
-		var page struct {
-			Value    []User `json:"value"`
-			NextLink string `json:"@odata.nextLink"`
-		}
-		if err := c.do(ctx, http.MethodGet, next, nil, &page); err != nil {
-			return nil, err
-		}
-		all = append(all, page.Value...)
-		next = page.NextLink
-	}
-	return all, nil
+	return listAll[User](ctx, c, "/users?$top=999", "users", maxUserPages)
 }
 
 // UpdateUser patches a user (only the fields set).

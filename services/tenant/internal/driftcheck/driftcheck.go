@@ -32,6 +32,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/mserr"
 
+	"github.com/o365gateway/gateway/services/tenant/internal/domains"
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
 	"github.com/o365gateway/gateway/services/tenant/internal/registrar"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
@@ -143,40 +144,24 @@ func (s *Service) domainItems(ctx context.Context, inst *storage.Instance, t *st
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]*storage.Domain{}
-	for _, d := range local {
-		byName[d.Name] = d
-	}
+	atMicrosoft, gone := domains.Compare(local, remote)
 	var out []drift.Item
-	seen := map[string]bool{}
-	for _, r := range remote {
-		name := strings.ToLower(r.ID)
-		seen[name] = true
-		if r.IsInitial {
-			continue
-		}
-		state := storage.DomainUnverified
-		if r.IsVerified {
-			state = storage.DomainVerified
-		}
-		ms := map[string]any{"domain_name": name, "state": state}
-		d, ok := byName[name]
-		switch {
-		case !ok:
-			out = append(out, drift.Item{Kind: drift.KindDomain, MSID: name, Problem: drift.MissingInPlatform, Microsoft: ms,
+	for _, r := range atMicrosoft {
+		ms := map[string]any{"domain_name": r.Name, "state": r.State}
+		switch d := r.Local; {
+		case d == nil:
+			out = append(out, drift.Item{Kind: drift.KindDomain, MSID: r.Name, Problem: drift.MissingInPlatform, Microsoft: ms,
 				Repair: drift.Adopt, Message: "added outside the platform; adopting registers it in the platform"})
-		case d.State != state:
-			out = append(out, drift.Item{Kind: drift.KindDomain, ResourceID: d.ID, MSID: name, Problem: drift.StateDiffers,
-				Platform: map[string]any{"domain_name": name, "state": d.State}, Microsoft: ms, Repair: drift.None,
+		case d.State != r.State:
+			out = append(out, drift.Item{Kind: drift.KindDomain, ResourceID: d.ID, MSID: r.Name, Problem: drift.StateDiffers,
+				Platform: map[string]any{"domain_name": r.Name, "state": d.State}, Microsoft: ms, Repair: drift.None,
 				Message: "verification differs; a synchronization or POST /domains/{id}/verify brings the platform up to date"})
 		}
 	}
-	for _, d := range local {
-		if !seen[d.Name] {
-			out = append(out, drift.Item{Kind: drift.KindDomain, ResourceID: d.ID, MSID: d.Name, Problem: drift.MissingAtMicrosoft,
-				Platform: map[string]any{"domain_name": d.Name, "state": d.State}, Repair: drift.Push,
-				Message: "removed at Microsoft; pushing adds it again (it must then be verified again)"})
-		}
+	for _, d := range gone {
+		out = append(out, drift.Item{Kind: drift.KindDomain, ResourceID: d.ID, MSID: d.Name, Problem: drift.MissingAtMicrosoft,
+			Platform: map[string]any{"domain_name": d.Name, "state": d.State}, Repair: drift.Push,
+			Message: "removed at Microsoft; pushing adds it again (it must then be verified again)"})
 	}
 	return out, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/mserr"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 
+	"github.com/o365gateway/gateway/services/tenant/internal/domains"
 	"github.com/o365gateway/gateway/services/tenant/internal/instances"
 	"github.com/o365gateway/gateway/services/tenant/internal/registrar"
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
@@ -195,45 +196,29 @@ func (s *Service) domains(ctx context.Context, inst *storage.Instance, t *storag
 	if err != nil {
 		return err
 	}
-	byName := map[string]*storage.Domain{}
-	for _, d := range local {
-		byName[d.Name] = d
-	}
-	seen := map[string]bool{}
-	for _, r := range remote {
-		name := strings.ToLower(r.ID)
-		seen[name] = true
-		if r.IsInitial {
-			continue
-		}
-		state := storage.DomainUnverified
-		if r.IsVerified {
-			state = storage.DomainVerified
-		}
-		d, ok := byName[name]
-		switch {
-		case !ok:
+	atMicrosoft, gone := domains.Compare(local, remote)
+	for _, r := range atMicrosoft {
+		switch d := r.Local; {
+		case d == nil:
 			// The id derives from the domain, so an import is never made twice.
-			nd := &storage.Domain{ID: storage.ImportedDomainID(inst.InstanceID, t.ID, name),
-				InstanceID: inst.InstanceID, TenantID: t.ID, Name: name, State: state}
+			nd := &storage.Domain{ID: storage.ImportedDomainID(inst.InstanceID, t.ID, r.Name),
+				InstanceID: inst.InstanceID, TenantID: t.ID, Name: r.Name, State: r.State}
 			if err := s.Store.CreateDomain(ctx, nd); errors.Is(err, storage.ErrAlreadyExists) {
 				continue
 			} else if err != nil {
 				return err
 			}
-			rep.Changes = append(rep.Changes, Change{Kind: "domains", Change: "imported", ID: nd.ID, Name: name, Detail: state})
-		case d.State != state:
-			d.State = state
+			rep.Changes = append(rep.Changes, Change{Kind: "domains", Change: "imported", ID: nd.ID, Name: r.Name, Detail: r.State})
+		case d.State != r.State:
+			d.State = r.State
 			if err := s.Store.UpdateDomain(ctx, d); err != nil {
 				return err
 			}
-			rep.Changes = append(rep.Changes, Change{Kind: "domains", Change: "updated", ID: d.ID, Name: name, Detail: state})
+			rep.Changes = append(rep.Changes, Change{Kind: "domains", Change: "updated", ID: d.ID, Name: r.Name, Detail: r.State})
 		}
 	}
-	for _, d := range local {
-		if !seen[d.Name] {
-			rep.Changes = append(rep.Changes, Change{Kind: "domains", Change: "missing", ID: d.ID, Name: d.Name, Detail: "removed at Microsoft"})
-		}
+	for _, d := range gone {
+		rep.Changes = append(rep.Changes, Change{Kind: "domains", Change: "missing", ID: d.ID, Name: d.Name, Detail: "removed at Microsoft"})
 	}
 	return nil
 }
