@@ -146,8 +146,17 @@ chaos: build ## Random SIGKILLs of replicas and the facade under load, CHAOS_FOR
 	bash -c 'set -o pipefail; cd sim && O365GW_CHAOS=$(CHAOS_FOR) O365GW_BIN=$(BIN) $(CHAOS_TEST)'
 	tools/with-postgres bash -c 'set -o pipefail; cd sim && O365GW_DATABASE_URL="$$DATABASE_URL" O365GW_CHAOS=$(CHAOS_FOR) O365GW_BIN=$(BIN) $(CHAOS_TEST)'
 
+# BENCH_FLAGS pass to benchreport, e.g. BENCH_FLAGS="-only serving -runs 5"
+# or BENCH_FLAGS=-quick (a smoke run of the harness).
+BENCH_FLAGS ?=
+
 .PHONY: bench
-bench: build ## Benchmarks (job queue on SQLite; facade through the real binaries); figures are reported, not asserted
+bench: build ## Measure and write bench/RESULTS.md (facade vs baselines, provisioning at Microsoft's limits, growth on SQLite and PostgreSQL, footprint); about 25 minutes, not part of make test
+	cd bench && go build -o $(BIN)/benchreport ./cmd/benchreport
+	tools/with-postgres bash -c 'cd bench && $(BIN)/benchreport -bin $(BIN) -postgres-url "$$DATABASE_URL" -out RESULTS.md $(BENCH_FLAGS)'
+
+.PHONY: bench-micro
+bench-micro: build ## Go micro-benchmarks (job queue on SQLite; one facade GET through the real binaries); figures printed, not asserted
 	cd bench && O365GW_BIN=$(BIN) go test -run '^$$' -bench . -benchmem -benchtime $${BENCHTIME:-1000x} .
 
 # Each fuzz target runs FUZZTIME; go test -fuzz takes one target per run.

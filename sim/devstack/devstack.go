@@ -87,6 +87,18 @@ type Options struct {
 	// ReadyTimeout bounds the wait for each process to become ready
 	// (default 60s).
 	ReadyTimeout time.Duration
+	// LogLevel of the services and the facade (default info; the tests
+	// run at debug, so that their checks for leaked secrets see every
+	// line).
+	LogLevel string
+	// TraceMaxPerSecond caps the traces each process records a second
+	// (its *_TRACE_MAX_PER_SECOND; default 20, -1 for no cap): every
+	// request of someone trying the stack is traced, and a load test does
+	// not spend the machine on writing trace files.
+	TraceMaxPerSecond float64
+	// ReadyPoll is how often readiness is probed while waiting (default
+	// 100ms); it bounds the precision of ReadyAfter.
+	ReadyPoll time.Duration
 	// Logger receives the stack's own progress (nil discards it).
 	Logger *slog.Logger
 }
@@ -196,6 +208,15 @@ func newStack(opts Options) (*Stack, error) {
 	}
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 60 * time.Second
+	}
+	if opts.TraceMaxPerSecond == 0 {
+		opts.TraceMaxPerSecond = 20
+	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "info"
+	}
+	if opts.ReadyPoll <= 0 {
+		opts.ReadyPoll = 100 * time.Millisecond
 	}
 	s := &Stack{
 		opts:     opts,
@@ -557,8 +578,9 @@ func (s *Stack) processEnv(name string) []string {
 			"TENANT_MS_PARTNER_CENTER_URL=" + s.SimURL,
 			"TENANT_MS_GRAPH_URL=" + s.SimURL + "/v1.0",
 			"TENANT_MS_CA_FILE=" + s.SimCAFile,
-			"TENANT_LOG_LEVEL=debug",
+			"TENANT_LOG_LEVEL=" + s.opts.LogLevel,
 			"TENANT_TRACES=file:" + filepath.Join(s.WorkDir, "traces-tenant.jsonl"),
+			"TENANT_TRACE_MAX_PER_SECOND=" + strconv.FormatFloat(max(0, s.opts.TraceMaxPerSecond), 'g', -1, 64),
 		}
 	case Subscription:
 		return []string{
@@ -570,8 +592,9 @@ func (s *Stack) processEnv(name string) []string {
 			"SUBSCRIPTION_MS_PARTNER_CENTER_URL=" + s.SimURL,
 			"SUBSCRIPTION_MS_GRAPH_URL=" + s.SimURL + "/v1.0",
 			"SUBSCRIPTION_MS_CA_FILE=" + s.SimCAFile,
-			"SUBSCRIPTION_LOG_LEVEL=debug",
+			"SUBSCRIPTION_LOG_LEVEL=" + s.opts.LogLevel,
 			"SUBSCRIPTION_TRACES=file:" + filepath.Join(s.WorkDir, "traces-subscription.jsonl"),
+			"SUBSCRIPTION_TRACE_MAX_PER_SECOND=" + strconv.FormatFloat(max(0, s.opts.TraceMaxPerSecond), 'g', -1, 64),
 		}
 	case User:
 		return []string{
@@ -585,8 +608,9 @@ func (s *Stack) processEnv(name string) []string {
 			"USER_MS_PARTNER_CENTER_URL=" + s.SimURL,
 			"USER_MS_GRAPH_URL=" + s.SimURL + "/v1.0",
 			"USER_MS_CA_FILE=" + s.SimCAFile,
-			"USER_LOG_LEVEL=debug",
+			"USER_LOG_LEVEL=" + s.opts.LogLevel,
 			"USER_TRACES=file:" + filepath.Join(s.WorkDir, "traces-user.jsonl"),
+			"USER_TRACE_MAX_PER_SECOND=" + strconv.FormatFloat(max(0, s.opts.TraceMaxPerSecond), 'g', -1, 64),
 		}
 	case Facade:
 		return []string{
@@ -599,8 +623,9 @@ func (s *Stack) processEnv(name string) []string {
 			// The stack's controllers are issued by its controller CA.
 			"FACADE_REGISTRATION_POLICY=controller-ca",
 			"FACADE_CONTROLLER_CA_FILE=" + s.ControllerCAFile,
-			"FACADE_LOG_LEVEL=debug",
+			"FACADE_LOG_LEVEL=" + s.opts.LogLevel,
 			"FACADE_TRACES=file:" + filepath.Join(s.WorkDir, "traces-facade.jsonl"),
+			"FACADE_TRACE_MAX_PER_SECOND=" + strconv.FormatFloat(max(0, s.opts.TraceMaxPerSecond), 'g', -1, 64),
 		}
 	}
 	return nil
@@ -624,6 +649,18 @@ func (s *Stack) Env(name string) []string {
 		env = append(env, s.opts.ExtraEnv[name]...)
 	}
 	return env
+}
+
+// ReadyAfter is the time the process took from its start to ready (0 if it
+// is not running).
+func (s *Stack) ReadyAfter(name string) time.Duration {
+	p, err := s.proc(name)
+	if err != nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.readyAfter
 }
 
 // Failed reports processes that exit without being asked to.

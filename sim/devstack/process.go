@@ -35,6 +35,9 @@ type process struct {
 	mu       sync.Mutex
 	expected bool // asked to exit
 	waitErr  error
+	// readyAfter is the time from the process's start to its first
+	// passing readiness probe.
+	readyAfter time.Duration
 }
 
 func (p *process) exited() bool {
@@ -208,6 +211,7 @@ func (s *Stack) start(ctx context.Context, name string) error {
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = 2 * time.Second
 	setProcAttrs(cmd)
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return fmt.Errorf("devstack: start %s: %w", name, err)
@@ -241,7 +245,10 @@ func (s *Stack) start(ctx context.Context, name string) error {
 		p.terminate(5 * time.Second)
 		return err
 	}
-	s.log.Info("devstack: ready", "process", name)
+	p.mu.Lock()
+	p.readyAfter = time.Since(started)
+	p.mu.Unlock()
+	s.log.Info("devstack: ready", "process", name, "after", p.readyAfter)
 	return nil
 }
 
@@ -258,7 +265,7 @@ func (s *Stack) waitReady(ctx context.Context, p *process) error {
 	deadline := time.Now().Add(s.opts.ReadyTimeout)
 	probeCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(s.opts.ReadyPoll)
 	defer tick.Stop()
 	var lastErr error
 	for {

@@ -81,7 +81,7 @@ func startWith(t *testing.T, opts stackOpts, countries ...string) *env {
 	if dbURL != "" {
 		prefix = "e2e" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 	}
-	stack, err := devstack.Start(ctx, devstack.Options{BinDir: binDir, WorkDir: t.TempDir(), RetryTimeout: time.Second,
+	stack, err := devstack.Start(ctx, devstack.Options{BinDir: binDir, WorkDir: t.TempDir(), RetryTimeout: time.Second, LogLevel: "debug", TraceMaxPerSecond: -1,
 		DatabaseURL: dbURL, SchemaPrefix: prefix, Replicas: opts.replicas,
 		// A short job lease: a job whose process was killed is taken over by
 		// the restarted process once the lease runs out.

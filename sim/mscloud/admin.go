@@ -149,8 +149,14 @@ type statePartner struct {
 	Carts         []stateCart         `json:"carts"`
 	Users         []stateUser         `json:"users"`
 	Domains       []stateDomain       `json:"domains"`
-	// GraphThrottled counts the Graph 429 answers the partner's app got.
+	// GraphThrottled counts the Graph 429 answers the partner's app got,
+	// GraphWrites the Graph writes it made (past throttling).
 	GraphThrottled int `json:"graph_throttled"`
+	GraphWrites    int `json:"graph_writes"`
+	// PCCalls counts the partner's Partner Center calls that passed
+	// throttling, PCThrottled the 429s of its rate limits.
+	PCCalls     int `json:"pc_calls"`
+	PCThrottled int `json:"pc_throttled"`
 	// GDAP relationships (graph_gdap.go) and the app's client secrets
 	// without their values (entra_secrets.go).
 	GDAP          []stateGDAP   `json:"gdap"`
@@ -179,6 +185,8 @@ func (s *Server) adminState(w http.ResponseWriter, r *http.Request) {
 			Orders: []stateOrder{}, Subscriptions: []stateSubscription{}, Carts: []stateCart{}, Users: []stateUser{}, Domains: []stateDomain{},
 			GraphThrottled: s.budgets.throttledCount(p.TenantID), GDAP: s.graph.gdapState(p, now), ClientSecrets: s.entra.secretState(p, now),
 		}
+		sp.GraphWrites = s.budgets.writeCount(p.TenantID)
+		sp.PCCalls, sp.PCThrottled = s.buckets.counts(p.TenantID)
 		for _, c := range s.pc.byPartner[p.TenantID] {
 			sp.Customers = append(sp.Customers, stateCustomer{
 				ID: c.ID, Domain: c.Domain, CompanyName: c.CompanyName, Country: c.Billing.DefaultAddress.Country,

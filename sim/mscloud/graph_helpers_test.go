@@ -162,6 +162,7 @@ type graphState struct {
 		IsInitial  bool   `json:"is_initial"`
 	} `json:"domains"`
 	GraphThrottled int `json:"graph_throttled"`
+	GraphWrites    int `json:"graph_writes"`
 }
 
 func (s *testSim) graphState(partner string) graphState {

@@ -93,10 +93,11 @@ type graphBudgets struct {
 	mu        sync.Mutex
 	m         map[string]*graphBudget // by "{app}/{tenant}"
 	throttled map[string]int          // 429 answers by partner tenant id
+	writes    map[string]int          // writes charged (let through) by partner tenant id
 }
 
 func newGraphBudgets() *graphBudgets {
-	return &graphBudgets{m: map[string]*graphBudget{}, throttled: map[string]int{}}
+	return &graphBudgets{m: map[string]*graphBudget{}, throttled: map[string]int{}, writes: map[string]int{}}
 }
 
 // graphLimitHit names the budget a refused request exceeded and when its
@@ -154,6 +155,20 @@ func (gb *graphBudgets) count429(partnerID string) {
 	gb.throttled[partnerID]++
 }
 
+// countWrite counts a Graph write of partnerID's app let through.
+func (gb *graphBudgets) countWrite(partnerID string) {
+	gb.mu.Lock()
+	defer gb.mu.Unlock()
+	gb.writes[partnerID]++
+}
+
+// writeCount is the number of Graph writes partnerID's app made.
+func (gb *graphBudgets) writeCount(partnerID string) int {
+	gb.mu.Lock()
+	defer gb.mu.Unlock()
+	return gb.writes[partnerID]
+}
+
 // throttledCount is the number of Graph 429 answers partnerID's app got.
 func (gb *graphBudgets) throttledCount(partnerID string) int {
 	gb.mu.Lock()
@@ -161,7 +176,7 @@ func (gb *graphBudgets) throttledCount(partnerID string) int {
 	return gb.throttled[partnerID]
 }
 
-// reset starts every window afresh (new limits); the 429 counts stay.
+// reset starts every window afresh (new limits); the counts stay.
 func (gb *graphBudgets) reset() {
 	gb.mu.Lock()
 	defer gb.mu.Unlock()
@@ -175,6 +190,9 @@ func (s *graphService) graphCharge(c *apiCall, tenantID string, users int, r *ht
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead
 	charge, hit := s.budgets.charge(s.settings.get(), c.token.ClientID, tenantID, users, graphRUCost(r), write, now)
 	if hit == nil {
+		if write && c.partner != nil {
+			s.budgets.countWrite(c.partner.TenantID)
+		}
 		return charge, nil
 	}
 	retry := max(1, int(math.Ceil(hit.end.Sub(now).Seconds())))

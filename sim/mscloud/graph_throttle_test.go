@@ -69,8 +69,8 @@ func TestGraphWriteLimit(t *testing.T) {
 	if code, _, b := b2.g(http.MethodPost, "/v1.0/users", newUserBody(b2.upn("w0"))); code != 201 {
 		t.Errorf("other tenant: %d %s", code, b)
 	}
-	if st := s.graphState(a.p.TenantID); st.GraphThrottled != 1 {
-		t.Errorf("graph_throttled = %d, want 1", st.GraphThrottled)
+	if st := s.graphState(a.p.TenantID); st.GraphThrottled != 1 || st.GraphWrites != 4 {
+		t.Errorf("graph_throttled = %d, graph_writes = %d, want 1 and 4 (the refused write not counted)", st.GraphThrottled, st.GraphWrites)
 	}
 	// A short window refills on the real clock.
 	s.settings(map[string]any{"graph_write_limit": 1, "graph_write_window_seconds": 1})

@@ -34,13 +34,26 @@ func (b *bucket) wait() int {
 }
 
 // pcBuckets are the Partner Center token buckets by key ("p/{partner}",
-// "c/{partner}/{customer}", "o/{partner}/{customer}"), behind a leaf lock.
+// "c/{partner}/{customer}", "o/{partner}/{customer}") and the counts of
+// calls let through and refused per partner (pc_calls and pc_throttled in
+// GET /_sim/state), behind a leaf lock.
 type pcBuckets struct {
-	mu sync.Mutex
-	m  map[string]*bucket
+	mu        sync.Mutex
+	m         map[string]*bucket
+	calls     map[string]int // calls that passed throttling, by partner tenant id
+	throttled map[string]int // 429 answers of the rate limits, by partner tenant id
 }
 
-func newPCBuckets() *pcBuckets { return &pcBuckets{m: map[string]*bucket{}} }
+func newPCBuckets() *pcBuckets {
+	return &pcBuckets{m: map[string]*bucket{}, calls: map[string]int{}, throttled: map[string]int{}}
+}
+
+// counts returns the calls let through and the 429s of partnerID.
+func (pb *pcBuckets) counts(partnerID string) (calls, throttled int) {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	return pb.calls[partnerID], pb.throttled[partnerID]
+}
 
 // bucketFor returns the bucket for key at rate, creating it full. Caller
 // holds pb.mu.
@@ -79,15 +92,17 @@ func (pb *pcBuckets) take(st settings, partnerID, customerID string, purchase bo
 		}
 	}
 	if wait > 0 {
+		pb.throttled[partnerID]++
 		return wait
 	}
 	for _, b := range bs {
 		b.tokens--
 	}
+	pb.calls[partnerID]++
 	return 0
 }
 
-// reset drops every bucket (new rates start full).
+// reset drops every bucket (new rates start full); the counts stay.
 func (pb *pcBuckets) reset() {
 	pb.mu.Lock()
 	defer pb.mu.Unlock()

@@ -71,6 +71,17 @@ func TestThrottlingPerPartnerAndCustomer(t *testing.T) {
 			t.Fatalf("unlimited: %d", code)
 		}
 	}
+	// GET /_sim/state counts the partner's calls and its throttling 429s.
+	st, body := s.admin(http.MethodGet, "/_sim/state?partner="+a.TenantID, nil)
+	counts := decode[struct {
+		Partners []struct {
+			Calls     int `json:"pc_calls"`
+			Throttled int `json:"pc_throttled"`
+		} `json:"partners"`
+	}](t, body)
+	if st != 200 || counts.Partners[0].Throttled != 2 || counts.Partners[0].Calls != 32 {
+		t.Errorf("state counts %+v, want 32 calls and 2 throttled: %d %s", counts.Partners, st, body)
+	}
 }
 
 func TestThrottleOptions(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"github.com/o365gateway/gateway/services/shared/tracing"
 
 	"github.com/o365gateway/gateway/services/shared/secret"
 )
@@ -46,7 +46,7 @@ func New(certPEM string, keyPEM secret.String, roots *x509.CertPool) (*Client, e
 	tr.TLSClientConfig = tlsCfg
 	// No redirect is followed: the instance's certificate is presented to
 	// the registered controller only, and account data read from it alone.
-	return &Client{http: &http.Client{Transport: otelhttp.NewTransport(tr), Timeout: 30 * time.Second,
+	return &Client{http: &http.Client{Transport: tracing.HTTPTransport(tr), Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
 }
 

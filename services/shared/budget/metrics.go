@@ -12,6 +12,7 @@ import (
 const (
 	chargeImmediate = "immediate" // tokens were left: no wait
 	chargeWaited    = "waited"    // the bucket was in debt: the call waited
+	chargeDeferred  = "deferred"  // the wait was too long: the call was answered 429 without going out, given back
 	chargeUnpaced   = "unpaced"   // the store failed: the call went unpaced
 )
 
@@ -23,13 +24,22 @@ var WaitBuckets = []float64{0, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120}
 var instruments = sync.OnceValue(func() (m struct {
 	charges metric.Int64Counter
 	waits   metric.Float64Histogram
+	pauses  metric.Int64Counter
+	paused  metric.Float64Counter
+	lowered metric.Int64Counter
 }) {
 	meter := otel.Meter("o365gateway/budget")
 	m.charges, _ = meter.Int64Counter("budget_charges_total",
-		metric.WithDescription("charges of the shared rate budgets, by bucket kind and outcome: immediate, waited, unpaced (the store failed)"))
+		metric.WithDescription("charges of the shared rate budgets, by bucket kind and outcome: immediate, waited, deferred (the wait was longer than the caller may wait: answered as throttled without calling Microsoft), unpaced (the store failed)"))
 	m.waits, _ = meter.Float64Histogram("budget_wait_seconds",
 		metric.WithDescription("how long a charged call waited for its rate budget, by bucket kind"),
 		metric.WithExplicitBucketBoundaries(WaitBuckets...))
+	m.pauses, _ = meter.Int64Counter("budget_pauses_total",
+		metric.WithDescription("pauses of a rate budget because Microsoft answered with Retry-After (429, 503), by bucket kind"))
+	m.paused, _ = meter.Float64Counter("budget_paused_seconds_total",
+		metric.WithDescription("the Retry-After seconds the pauses of budget_pauses_total asked for, by bucket kind"))
+	m.lowered, _ = meter.Int64Counter("budget_lowered_total",
+		metric.WithDescription("times a rate budget was brought down to what Microsoft reported left of its own (x-ms-throttle-limit-percentage), by bucket kind"))
 	return m
 })
 

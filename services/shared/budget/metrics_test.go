@@ -37,6 +37,10 @@ func (failingStore) Charge(context.Context, string, budget.Rate, float64) (time.
 	return 0, errors.New("database down")
 }
 
+func (failingStore) Lower(context.Context, string, budget.Rate, float64) error {
+	return errors.New("database down")
+}
+
 // Charges are counted by bucket kind and outcome, and their waits timed,
 // without the tenant the key names.
 func TestLimiterMetrics(t *testing.T) {
@@ -63,7 +67,24 @@ func TestLimiterMetrics(t *testing.T) {
 	if charges("unpaced") != 1 {
 		t.Errorf("unpaced charges %v, want 1", charges("unpaced"))
 	}
-	for _, name := range []string{"budget_charges_total", "budget_wait_seconds"} {
+	// A wait longer than the caller may wait is deferred, not waited.
+	l.Apply(ctx, budget.Signal{Kind: budget.Pause, Bucket: budget.Charge{Key: "metricstest/writes/tenant-1", Rate: r}, For: 10 * time.Second})
+	if d, err := l.Take(ctx, time.Second, budget.Charge{Key: "metricstest/writes/tenant-1", Rate: r, Cost: 1}); err != nil || d == 0 {
+		t.Fatalf("take during a pause: %v %v", d, err)
+	}
+	if charges("deferred") != 1 {
+		t.Errorf("deferred charges %v, want 1", charges("deferred"))
+	}
+	pauses := telemetrytest.Value(t, "budget_pauses_total", "bucket", "metricstest/writes")
+	paused := telemetrytest.Value(t, "budget_paused_seconds_total", "bucket", "metricstest/writes")
+	if pauses != 1 || paused != 10 {
+		t.Errorf("pauses %v for %v s, want 1 for 10 s", pauses, paused)
+	}
+	l.Apply(ctx, budget.Signal{Kind: budget.Lower, Bucket: budget.Charge{Key: "metricstest/writes/tenant-1", Rate: r}, Left: 3})
+	if v := telemetrytest.Value(t, "budget_lowered_total", "bucket", "metricstest/writes"); v != 1 {
+		t.Errorf("lowered %v, want 1", v)
+	}
+	for _, name := range []string{"budget_charges_total", "budget_wait_seconds", "budget_pauses_total", "budget_paused_seconds_total", "budget_lowered_total"} {
 		for _, p := range telemetrytest.Points(t, name) {
 			for k, v := range p.Attrs {
 				if v == "metricstest/writes/tenant-1" || (k != "bucket" && k != "outcome") {

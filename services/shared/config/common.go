@@ -16,12 +16,14 @@ type Microsoft struct {
 	MSCAFile           string        `env:"MS_CA_FILE" help:"extra CA certificate (PEM) trusted for Microsoft calls (the simulator's)"`
 	MSTimeout          time.Duration `env:"MS_TIMEOUT" default:"60s" help:"timeout of one Microsoft HTTP attempt"`
 	MSMaxRetryDelay    time.Duration `env:"MS_MAX_RETRY_DELAY" default:"30s" help:"longest Retry-After waited in process; longer ones reschedule the job"`
-	// The service's share of Microsoft's rate limits, shared by all its
-	// replicas through its database.
-	GraphWritesPerSecond   float64 `env:"GRAPH_WRITES_PER_SECOND" default:"18" help:"this service's Graph writes per second per application and customer tenant, shared by all its replicas (Graph allows 3,000 per 150 s to all services together)"`
-	GraphWriteBurst        float64 `env:"GRAPH_WRITE_BURST" help:"Graph writes that may go at once on a full budget (default: one second's worth)"`
-	PartnerCenterPerSecond float64 `env:"PARTNER_CENTER_PER_SECOND" help:"this service's Partner Center calls per second per partner, shared by all its replicas (empty: unpaced, Microsoft's 429s still honoured)"`
-	PartnerCenterBurst     float64 `env:"PARTNER_CENTER_BURST" help:"Partner Center calls that may go at once on a full budget"`
+	// Microsoft's rate budgets, per service and shared by all its replicas
+	// through its database (package budget). The defaults are Microsoft's
+	// published limits; Microsoft's own signals (Retry-After,
+	// x-ms-throttle-*) pause and lower the buckets at run time.
+	GraphWritesPerSecond   float64 `env:"GRAPH_WRITES_PER_SECOND" default:"20" help:"refill rate of this service's Graph write budget per application and customer tenant, shared by all its replicas (Graph allows 3,000 writes per 150 s, 20/s, to all services together); Graph's Retry-After and x-ms-throttle-* headers pause and lower it"`
+	GraphWriteBurst        float64 `env:"GRAPH_WRITE_BURST" default:"3000" help:"Graph writes that may go at once on a full budget: Graph's whole 150 s window, so that a burst that fits it is not slowed down"`
+	PartnerCenterPerSecond float64 `env:"PARTNER_CENTER_PER_SECOND" default:"10" help:"refill rate of this service's Partner Center budget per partner, shared by all its replicas (Microsoft publishes no number; a 429's Retry-After pauses it); calls about one customer also draw on a budget per partner and customer of a quarter of this one"`
+	PartnerCenterBurst     float64 `env:"PARTNER_CENTER_BURST" default:"600" help:"Partner Center calls per partner that may go at once on a full budget (a minute's worth)"`
 }
 
 // Validate checks the Microsoft settings.
@@ -29,8 +31,9 @@ func (m Microsoft) Validate() error {
 	var errs []error
 	for name, v := range map[string]float64{"GRAPH_WRITES_PER_SECOND": m.GraphWritesPerSecond, "GRAPH_WRITE_BURST": m.GraphWriteBurst, "PARTNER_CENTER_PER_SECOND": m.PartnerCenterPerSecond,
 		"PARTNER_CENTER_BURST": m.PartnerCenterBurst} {
-		if v < 0 {
-			errs = append(errs, fmt.Errorf("%s must not be negative", name))
+		// 0 (set explicitly) means Microsoft's published limit, as the default.
+		if v < 0 || v > 1e6 {
+			errs = append(errs, fmt.Errorf("%s must be between 0 (the default) and 1000000", name))
 		}
 	}
 	return errors.Join(errs...)
@@ -78,6 +81,10 @@ type Observability struct {
 	// TraceSampleRatio is the share of new traces recorded; a request that
 	// arrives with a sampled trace context is always recorded (parent-based).
 	TraceSampleRatio float64 `env:"TRACE_SAMPLE_RATIO" default:"1" help:"share of the traces that start here which are recorded (0 to 1; a call within a recorded trace is always recorded)"`
+	// TraceMaxPerSecond caps the traces started here that are recorded.
+	TraceMaxPerSecond float64 `env:"TRACE_MAX_PER_SECOND" default:"0" help:"at most this many of the traces that start here are recorded each second (0: no cap); bounds tracing's cost under load"`
+	// Pprof serves Go's profiles on the admin listener.
+	Pprof bool `env:"PPROF" default:"false" help:"serve Go's profiles (/debug/pprof/) on the admin listener, for an operator profiling a live process"`
 }
 
 // Observable is implemented by configurations that embed Observability.

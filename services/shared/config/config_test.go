@@ -60,3 +60,23 @@ func TestDescribe(t *testing.T) {
 		t.Fatal(Markdown(keys))
 	}
 }
+
+// The rate budgets default to Microsoft's published limits and refuse
+// what cannot be a rate.
+func TestMicrosoftRateDefaults(t *testing.T) {
+	var m Microsoft
+	if err := LoadFrom("X", &m, lookup(map[string]string{})); err != nil {
+		t.Fatal(err)
+	}
+	if m.GraphWritesPerSecond != 20 || m.GraphWriteBurst != 3000 || m.PartnerCenterPerSecond != 10 || m.PartnerCenterBurst != 600 {
+		t.Fatalf("defaults %+v", m)
+	}
+	if m.GraphWritesPerSecond*150 != m.GraphWriteBurst {
+		t.Fatal("the Graph write budget is not Graph's window of 3,000 per 150 s")
+	}
+	for _, bad := range []map[string]string{{"X_GRAPH_WRITE_BURST": "-1"}, {"X_PARTNER_CENTER_PER_SECOND": "2e6"}} {
+		if err := LoadFrom("X", &m, lookup(bad)); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -42,14 +41,18 @@ type Options struct {
 	MaxRetryDelay time.Duration
 	RetryDelay    time.Duration
 	TryTimeout    time.Duration
-	// WritesPerSecond and ReadsPerSecond pace requests to the tenant
-	// (Graph's directory write limit is 3,000 per 150 s per app and tenant:
-	// 20/s; a little under it by default). Zero means the default.
+	// WritesPerSecond and WriteBurst are the write budget per application
+	// and tenant: a bucket of WriteBurst refilled at WritesPerSecond
+	// (default Graph's published limit, 3,000 writes per 150 s: 3,000 at
+	// 20/s), so that a burst inside the window goes at once.
 	WritesPerSecond float64
-	ReadsPerSecond  float64
-	// WriteBurst is how many writes may go at once on a full budget
-	// (default: one second's worth).
-	WriteBurst float64
+	WriteBurst      float64
+	// ResourceUnitsPerSecond and ResourceUnitBurst are the resource-unit
+	// budget per application and tenant, which every request draws on
+	// (default 3,500 per 10 s, Graph's limit for the smallest tenants:
+	// the size of a customer's tenant is not known in advance).
+	ResourceUnitsPerSecond float64
+	ResourceUnitBurst      float64
 	// Budget charges the tenant's budgets (default: one in this process).
 	Budget *budget.Limiter
 	// BudgetKey names the budgets of this client's application and tenant
@@ -76,13 +79,16 @@ func New(e clouds.Endpoints, cred azcore.TokenCredential, customerTenantID strin
 		o.MaxRetries = 5
 	}
 	if o.WritesPerSecond == 0 {
-		o.WritesPerSecond = 18
-	}
-	if o.ReadsPerSecond == 0 {
-		o.ReadsPerSecond = 100
+		o.WritesPerSecond = DefaultWriteLimit / DefaultWriteWindow.Seconds()
 	}
 	if o.WriteBurst == 0 {
-		o.WriteBurst = max(1, math.Floor(o.WritesPerSecond))
+		o.WriteBurst = DefaultWriteLimit
+	}
+	if o.ResourceUnitsPerSecond == 0 {
+		o.ResourceUnitsPerSecond = DefaultResourceUnits / ResourceUnitWindow.Seconds()
+	}
+	if o.ResourceUnitBurst == 0 {
+		o.ResourceUnitBurst = DefaultResourceUnits
 	}
 	if o.Budget == nil {
 		o.Budget = &budget.Limiter{Store: &budget.Local{}, Log: o.Log}
@@ -90,15 +96,19 @@ func New(e clouds.Endpoints, cred azcore.TokenCredential, customerTenantID strin
 	if o.BudgetKey == "" {
 		o.BudgetKey = customerTenantID
 	}
-	writes := budget.Rate{PerSecond: o.WritesPerSecond, Burst: o.WriteBurst}
-	reads := budget.Rate{PerSecond: o.ReadsPerSecond, Burst: max(1, math.Floor(o.ReadsPerSecond))}
+	maxWait := o.MaxRetryDelay
+	if maxWait == 0 {
+		maxWait = 30 * time.Second
+	}
+	pc := pacer{
+		writes: budget.Charge{Key: "graph/writes/" + o.BudgetKey, Rate: budget.Rate{PerSecond: o.WritesPerSecond, Burst: max(1, o.WriteBurst)}},
+		ru:     budget.Charge{Key: "graph/ru/" + o.BudgetKey, Rate: budget.Rate{PerSecond: o.ResourceUnitsPerSecond, Burst: max(1, o.ResourceUnitBurst)}},
+	}
 	// Every attempt is charged: retries count at Graph too.
-	pace := budget.Policy{Limiter: o.Budget, Bucket: func(req *http.Request) (string, budget.Rate, bool) {
-		if req.Method == http.MethodGet || req.Method == http.MethodHead {
-			return "graph/reads/" + o.BudgetKey, reads, true
-		}
-		return "graph/writes/" + o.BudgetKey, writes, true
-	}}
+	pace := budget.Policy{Limiter: o.Budget, Charges: pc.charges, MaxWait: maxWait, Deferred: deferred,
+		Observe: func(ctx context.Context, l *budget.Limiter, req *http.Request, resp *http.Response, charged []budget.Charge) {
+			l.Apply(ctx, pc.signals(req, resp, charged)...)
+		}}
 	pl := msapi.NewPipeline(msapi.Config{
 		Name:       "graph",
 		Credential: tenantCredential{cred: cred, tenantID: customerTenantID},
@@ -109,7 +119,7 @@ func New(e clouds.Endpoints, cred azcore.TokenCredential, customerTenantID strin
 		// its request-id and, when it throttles, why.
 		AttemptID:       msapi.Header{Name: "client-request-id", Attr: "graph_client_request_id"},
 		ResponseHeaders: []msapi.Header{{Name: "request-id", Attr: "request_id"}, {Name: "x-ms-throttle-scope", Attr: "throttle_scope"}},
-		AllowedHeaders:  []string{"x-ms-throttle-information", "x-ms-resource-unit"},
+		AllowedHeaders:  []string{"x-ms-throttle-information", "x-ms-resource-unit", "x-ms-throttle-limit-percentage"},
 		Retry:           msapi.Retry{MaxRetries: o.MaxRetries, RetryDelay: o.RetryDelay, MaxRetryDelay: o.MaxRetryDelay, TryTimeout: o.TryTimeout},
 		Metrics:         msapi.Metrics{API: msapi.MetricGraph, PathWords: pathWords},
 		Log:             o.Log,

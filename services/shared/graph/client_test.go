@@ -81,8 +81,11 @@ func (r *recordingStore) Charge(_ context.Context, key string, _ budget.Rate, _ 
 	return 0, nil
 }
 
-// Every attempt is charged to the budget of the application and tenant,
-// writes and reads apart: a retried write counts twice, as at Graph.
+func (r *recordingStore) Lower(context.Context, string, budget.Rate, float64) error { return nil }
+
+// Every attempt is charged to the budgets of the application and tenant:
+// a write to the writes and the resource units, a read to the resource
+// units; a retried write counts twice, as at Graph.
 func TestEveryAttemptIsChargedToTheSharedBudget(t *testing.T) {
 	var calls atomic.Int32
 	g := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -107,7 +110,7 @@ func TestEveryAttemptIsChargedToTheSharedBudget(t *testing.T) {
 	if _, err := c.GetUser(context.Background(), "1"); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"graph/writes/app-1/tenant-1", "graph/writes/app-1/tenant-1", "graph/reads/app-1/tenant-1"}
+	want := []string{"graph/writes/app-1/tenant-1", "graph/ru/app-1/tenant-1", "graph/writes/app-1/tenant-1", "graph/ru/app-1/tenant-1", "graph/ru/app-1/tenant-1"}
 	if fmt.Sprint(store.keys) != fmt.Sprint(want) {
 		t.Fatalf("charges %v, want %v", store.keys, want)
 	}

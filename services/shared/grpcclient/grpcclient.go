@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/keepalive"
@@ -24,6 +23,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/o365gateway/gateway/services/shared/mtls"
+	"github.com/o365gateway/gateway/services/shared/tracing"
 )
 
 // roundRobin spreads calls over every ready address of the target.
@@ -56,7 +56,7 @@ func Dial(target string, mesh *mtls.Source, service string, opts ...grpc.DialOpt
 		mtls.DialOption(mesh, service),
 		// Pings no more often than the servers allow (grpcserver).
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: time.Minute, Timeout: 20 * time.Second}),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+		grpc.WithStatsHandler(tracing.GRPCClientHandler()),
 		grpc.WithDefaultServiceConfig(roundRobin),
 		// A replica that restarts is reconnected quickly, and a call waits
 		// for a ready replica (within its deadline) instead of failing at

@@ -13,7 +13,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -29,6 +28,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/config"
 	"github.com/o365gateway/gateway/services/shared/mtls"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
+	"github.com/o365gateway/gateway/services/shared/tracing"
 )
 
 // Server is a gRPC server with health reporting.
@@ -102,7 +102,7 @@ func New(log *slog.Logger, o Options) *Server {
 	chain = append(chain, recoverUnary(log))
 	s.Server = grpc.NewServer(
 		mtls.ServerOption(o.Mesh),
-		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+		grpc.StatsHandler(tracing.GRPCServerHandler()),
 		grpc.ChainUnaryInterceptor(chain...),
 		grpc.ChainStreamInterceptor(streams...),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
@@ -144,24 +144,33 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 		err = apierr.ToStatus(err)
 	}
 	st, _ := status.FromError(err)
-	attrs := []any{"method", info.FullMethod, "code", st.Code().String(), "duration_ms", time.Since(start).Milliseconds()}
-	if caller, ok := mtls.Peer(ctx, s.trustDomain); ok {
-		attrs = append(attrs, "caller", caller)
-	}
-	if r.Phase != "" {
-		attrs = append(attrs, "aps_phase", r.Phase)
-	}
-	if err != nil {
-		attrs = append(attrs, "reason", apierr.FromStatus(st).Reason)
-		if cause != nil {
-			attrs = append(attrs, "cause", cause.Error())
-		}
-	}
+	// A read that succeeded is logged at debug: the facade's "aps
+	// request" line already names it, and at info it would cost every
+	// GET a second log line. Changes and failures stay at info (errors of
+	// the gateway's own at error).
 	level := slog.LevelInfo
-	if st.Code() == codes.Internal || st.Code() == codes.Unknown {
+	switch {
+	case st.Code() == codes.Internal || st.Code() == codes.Unknown:
 		level = slog.LevelError
+	case err == nil && !audit.IsChange(info.FullMethod):
+		level = slog.LevelDebug
 	}
-	s.log.Log(ctx, level, "rpc", attrs...)
+	if s.log.Enabled(ctx, level) {
+		attrs := []any{"method", info.FullMethod, "code", st.Code().String(), "duration_ms", time.Since(start).Milliseconds()}
+		if caller, ok := mtls.Peer(ctx, s.trustDomain); ok {
+			attrs = append(attrs, "caller", caller)
+		}
+		if r.Phase != "" {
+			attrs = append(attrs, "aps_phase", r.Phase)
+		}
+		if err != nil {
+			attrs = append(attrs, "reason", apierr.FromStatus(st).Reason)
+			if cause != nil {
+				attrs = append(attrs, "cause", cause.Error())
+			}
+		}
+		s.log.Log(ctx, level, "rpc", attrs...)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"github.com/o365gateway/gateway/services/shared/tracing"
 
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/secret"
@@ -40,7 +40,7 @@ func HTTPClient(caFile string, timeout time.Duration) (*http.Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &http.Client{Transport: otelhttp.NewTransport(tr), Timeout: timeout}, nil
+	return &http.Client{Transport: tracing.HTTPTransport(tr), Timeout: timeout}, nil
 }
 
 // Options for credentials.

@@ -1,7 +1,7 @@
 // Package msclients is the one factory of Microsoft clients every service
 // uses: per application instance one credential (and token cache) and one
 // Partner Center client, and per customer tenant of the instance one Graph
-// client with its own token and rate budget; all rebuilt when the
+// client with its own token and rate budgets; all rebuilt when the
 // instance's credentials change. Only the tenant service holds an
 // instance's secrets; the other services get short-lived access tokens
 // from it (Credentials.Broker, tenantclient).
@@ -76,12 +76,17 @@ type Factory struct {
 	// with the database's store the service's replicas share them.
 	Budget *budget.Limiter
 
-	// GraphWritesPerSecond and GraphWriteBurst pace writes per application
-	// and customer tenant (0: the defaults of package graph).
+	// GraphWritesPerSecond and GraphWriteBurst are the Graph write budget
+	// per application and customer tenant (0: Graph's published limit,
+	// 3,000 writes per 150 s); every request also draws on a
+	// resource-unit budget (package graph). Graph's Retry-After and
+	// x-ms-throttle-* headers pause and lower them.
 	GraphWritesPerSecond float64
 	GraphWriteBurst      float64
-	// PartnerCenterPerSecond and PartnerCenterBurst pace the calls per
-	// partner (0: unpaced).
+	// PartnerCenterPerSecond and PartnerCenterBurst are the budget per
+	// partner (0: package partnercenter's defaults); calls about one
+	// customer also draw on a budget per partner and customer of a quarter
+	// of it. Partner Center's 429s pause them.
 	PartnerCenterPerSecond float64
 	PartnerCenterBurst     float64
 

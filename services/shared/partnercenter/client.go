@@ -52,11 +52,18 @@ type Options struct {
 	// PollFor bounds how long a call follows a 202 + Location answer before
 	// it returns ErrStillRunning (default 2m), so that no worker is held.
 	PollFor time.Duration
-	// RequestsPerSecond and Burst pace the partner's calls (0: unpaced;
-	// Microsoft publishes no general number, only that every API is
-	// throttled per partner, some per partner and customer).
+	// RequestsPerSecond and Burst are the partner's budget, which every
+	// call draws on, and CustomerPerSecond and CustomerBurst the budget of
+	// the partner and one customer, which every call about that customer
+	// (/v1/customers/{id}/…) also draws on. Microsoft publishes no general
+	// number, only that every API is throttled per partner, some per
+	// partner and customer; the defaults (DefaultPartnerLimit and
+	// DefaultCustomerLimit per DefaultWindow) are a starting point that
+	// Microsoft's 429s correct: a Retry-After pauses the budget it hit.
 	RequestsPerSecond float64
 	Burst             float64
+	CustomerPerSecond float64
+	CustomerBurst     float64
 	// Budget charges the partner's budget (default: one in this process);
 	// BudgetKey names it (the partner tenant).
 	Budget    *budget.Limiter
@@ -75,10 +82,12 @@ func New(e clouds.Endpoints, cred azcore.TokenCredential, httpClient *http.Clien
 	if o.Budget == nil {
 		o.Budget = &budget.Limiter{Store: &budget.Local{}, Log: o.Log}
 	}
-	rate := budget.Rate{PerSecond: o.RequestsPerSecond, Burst: max(1, o.Burst)}
-	pace := budget.Policy{Limiter: o.Budget, Bucket: func(*http.Request) (string, budget.Rate, bool) {
-		return "partnercenter/" + o.BudgetKey, rate, rate.Valid()
-	}}
+	maxWait := o.MaxRetryDelay
+	if maxWait == 0 {
+		maxWait = 30 * time.Second
+	}
+	pc := newPacer(o)
+	pace := budget.Policy{Limiter: o.Budget, Charges: pc.charges, Observe: pc.observe, MaxWait: maxWait, Deferred: deferred}
 	pl := msapi.NewPipeline(msapi.Config{
 		Name:       "partner center",
 		Credential: cred,

@@ -32,7 +32,10 @@ func Main[C config.Observable](name string, load func() (C, error), run func(ctx
 	log := logging.New(os.Stdout, obs.LogLevel, name)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	tel, err := telemetry.Setup(ctx, name, Version, obs.Traces, obs.TraceSampleRatio)
+	if obs.Pprof {
+		telemetry.EnablePprof()
+	}
+	tel, err := telemetry.Setup(ctx, name, Version, obs.Traces, obs.TraceSampleRatio, obs.TraceMaxPerSecond)
 	if err != nil {
 		log.Error("telemetry", "error", err.Error())
 		os.Exit(1)

@@ -12,10 +12,12 @@ import (
 )
 
 // Budget is a budget.Store in the service's database (table rate_budget),
-// shared by every replica of the service. A charge is one statement: an
-// upsert that refills and charges the bucket under its row lock and
-// returns the tokens left, so that concurrent charges from several
-// replicas are serialised by the database.
+// shared by every replica of the service. A charge, and the lowering of a
+// bucket that Microsoft's answers ask for (a Retry-After's pause is a debt
+// the refill pays back when it ends), is one statement: an upsert that
+// refills and changes the bucket under its row lock and returns the tokens
+// left, so that concurrent changes from several replicas are serialised by
+// the database. No column beyond the tokens and their time is needed.
 type Budget struct {
 	DB *DB
 	// Now is the clock (time.Now by default). Replicas' clocks may differ a
@@ -27,6 +29,36 @@ var _ budget.Store = Budget{}
 
 // Charge implements budget.Store.
 func (b Budget) Charge(ctx context.Context, key string, r budget.Rate, cost float64) (time.Duration, error) {
+	// tokens = min(burst, refilled) - cost
+	left, err := b.upsert(ctx, key, r, r.Burst-cost, func(refilled string) string {
+		return refilled + ` - CAST(? AS DOUBLE PRECISION)`
+	}, cost)
+	if err != nil {
+		return 0, fmt.Errorf("charge rate budget: %w", err)
+	}
+	return budget.Wait(left, r), nil
+}
+
+// Lower implements budget.Store: one upsert, like Charge.
+func (b Budget) Lower(ctx context.Context, key string, r budget.Rate, tokens float64) error {
+	least := "LEAST"
+	if b.DB.Dialect == SQLite {
+		least = "MIN"
+	}
+	// tokens = min(min(burst, refilled), cap)
+	if _, err := b.upsert(ctx, key, r, min(r.Burst, tokens), func(refilled string) string {
+		return least + `(` + refilled + `, CAST(? AS DOUBLE PRECISION))`
+	}, tokens); err != nil {
+		return fmt.Errorf("lower rate budget: %w", err)
+	}
+	return nil
+}
+
+// upsert creates the bucket key with tokens fresh, or sets its tokens to
+// set(refilled) (the tokens it held, refilled at r up to now and capped at
+// the burst; arg is set's one parameter), under the row's lock, and
+// returns them.
+func (b Budget) upsert(ctx context.Context, key string, r budget.Rate, fresh float64, set func(refilled string) string, arg float64) (float64, error) {
 	now := time.Now()
 	if b.Now != nil {
 		now = b.Now()
@@ -36,16 +68,15 @@ func (b Budget) Charge(ctx context.Context, key string, r budget.Rate, cost floa
 	if b.DB.Dialect == SQLite {
 		least, greatest = "MIN", "MAX"
 	}
+	refilled := least + `(CAST(? AS DOUBLE PRECISION), rate_budget.tokens + ` + greatest + `(0, CAST(? AS BIGINT) - rate_budget.updated_at) * CAST(? AS DOUBLE PRECISION) / 1000.0)`
 	q := b.DB.Rebind(`INSERT INTO rate_budget (budget_key, tokens, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (budget_key) DO UPDATE SET
-		  tokens = ` + least + `(CAST(? AS DOUBLE PRECISION), rate_budget.tokens + ` + greatest + `(0, CAST(? AS BIGINT) - rate_budget.updated_at) * CAST(? AS DOUBLE PRECISION) / 1000.0) - CAST(? AS DOUBLE PRECISION),
+		  tokens = ` + set(refilled) + `,
 		  updated_at = ` + greatest + `(rate_budget.updated_at, excluded.updated_at)
 		RETURNING tokens`)
 	var left float64
-	if err := b.DB.QueryRowContext(ctx, q, key, r.Burst-cost, ms, r.Burst, ms, r.PerSecond, cost).Scan(&left); err != nil {
-		return 0, fmt.Errorf("charge rate budget: %w", err)
-	}
-	return budget.Wait(left, r), nil
+	err := b.DB.QueryRowContext(ctx, q, key, fresh, ms, r.Burst, ms, r.PerSecond, arg).Scan(&left)
+	return left, err
 }
 
 // Lock takes the exclusive lock named key, shared by every process working

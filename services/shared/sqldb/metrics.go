@@ -34,7 +34,29 @@ func (db *DB) Close() error {
 	pools.Lock()
 	delete(pools.open, db)
 	pools.Unlock()
+	if db.readers != nil {
+		_ = db.readers.close()
+	}
 	return db.DB.Close()
+}
+
+// PoolStats are the statistics of the database's pools together (on a
+// SQLite file, the writer's and the readers').
+func (db *DB) PoolStats() sql.DBStats {
+	t := db.Stats()
+	if db.readers != nil {
+		r := db.readers.db.Stats()
+		t.MaxOpenConnections += r.MaxOpenConnections
+		t.OpenConnections += r.OpenConnections
+		t.InUse += r.InUse
+		t.Idle += r.Idle
+		t.WaitCount += r.WaitCount
+		t.WaitDuration += r.WaitDuration
+		t.MaxIdleClosed += r.MaxIdleClosed
+		t.MaxIdleTimeClosed += r.MaxIdleTimeClosed
+		t.MaxLifetimeClosed += r.MaxLifetimeClosed
+	}
+	return t
 }
 
 // poolStats sums the statistics of the open pools by engine.
@@ -43,7 +65,7 @@ func poolStats() map[Dialect]sql.DBStats {
 	defer pools.Unlock()
 	out := map[Dialect]sql.DBStats{}
 	for db := range pools.open {
-		s, t := out[db.Dialect], db.Stats()
+		s, t := out[db.Dialect], db.PoolStats()
 		s.MaxOpenConnections += t.MaxOpenConnections
 		s.InUse += t.InUse
 		s.Idle += t.Idle

@@ -28,8 +28,8 @@ func TestPoolMetrics(t *testing.T) {
 		if got := value("db_pool_connections", "state", "in_use"); got != inUse+1 {
 			t.Errorf("in use with a connection held: %v, want %v", got, inUse+1)
 		}
-		if maxOpen < float64(db.Stats().MaxOpenConnections) {
-			t.Errorf("max open %v, want at least this pool's %d", maxOpen, db.Stats().MaxOpenConnections)
+		if maxOpen < float64(db.PoolStats().MaxOpenConnections) {
+			t.Errorf("max open %v, want at least this pool's %d", maxOpen, db.PoolStats().MaxOpenConnections)
 		}
 		for _, name := range []string{"db_pool_waits_total", "db_pool_wait_seconds_total", "db_pool_closed_total"} {
 			if len(telemetrytest.Points(t, name)) == 0 {
@@ -38,8 +38,8 @@ func TestPoolMetrics(t *testing.T) {
 		}
 		conn.Close()
 		db.Close()
-		if got := value("db_pool_max_open_connections"); got != maxOpen-float64(db.Stats().MaxOpenConnections) {
-			t.Errorf("max open after Close: %v, want %v", got, maxOpen-float64(db.Stats().MaxOpenConnections))
+		if got := value("db_pool_max_open_connections"); got != maxOpen-float64(db.PoolStats().MaxOpenConnections) {
+			t.Errorf("max open after Close: %v, want %v", got, maxOpen-float64(db.PoolStats().MaxOpenConnections))
 		}
 		for _, p := range telemetrytest.Points(t, "db_pool_connections") {
 			for k, v := range p.Attrs {

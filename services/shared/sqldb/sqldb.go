@@ -47,7 +47,10 @@ const (
 // to maxOpenPostgres connections, plus one for job wake-ups (Listen).
 const (
 	maxOpenPostgres = 16
-	maxIdlePostgres = 4
+	// Every open connection may stay idle: a pool that closes connections
+	// beyond a smaller idle limit reconnects (TLS, authentication, a new
+	// backend process) on every burst of load.
+	maxIdlePostgres = maxOpenPostgres
 	maxIdleTime     = 5 * time.Minute
 )
 
@@ -64,6 +67,8 @@ type DB struct {
 	schema string
 	// file is the SQLite database's path (names its in-process locks).
 	file string
+	// readers is the read pool of a SQLite file (nil otherwise).
+	readers *readers
 }
 
 // Open opens a database URL:
@@ -115,7 +120,14 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if abs, err := filepath.Abs(path); err == nil && path != ":memory:" {
 		file = abs
 	}
-	return &DB{DB: db, Dialect: SQLite, file: file}, nil
+	d := &DB{DB: db, Dialect: SQLite, file: file}
+	if path != ":memory:" {
+		if d.readers, err = openReaders(file); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open sqlite readers: %w", err)
+		}
+	}
+	return d, nil
 }
 
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -52,9 +53,15 @@ const TraceFileMaxBytes = 64 << 20
 // "none" (or empty), "otlp" (OTLP/gRPC; OTEL_EXPORTER_OTLP_* variables apply),
 // or "file:/path" (one JSON span per line, batched, at most
 // TraceFileMaxBytes and one rotated copy).
-func Setup(ctx context.Context, service, version, traces string, sampleRatio float64) (*Providers, error) {
+//
+// New traces are sampled at sampleRatio, at most maxPerSecond a second when
+// it is positive (NewSampler).
+func Setup(ctx context.Context, service, version, traces string, sampleRatio, maxPerSecond float64) (*Providers, error) {
 	if sampleRatio < 0 || sampleRatio > 1 {
 		return nil, fmt.Errorf("trace sample ratio %v: want 0 to 1", sampleRatio)
+	}
+	if maxPerSecond < 0 {
+		return nil, fmt.Errorf("traces per second %v: want 0 (no cap) or more", maxPerSecond)
 	}
 	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
 		semconv.ServiceName(service), semconv.ServiceVersion(version)))
@@ -93,7 +100,7 @@ func Setup(ctx context.Context, service, version, traces string, sampleRatio flo
 	// Parent-based: a trace is recorded whole or not at all, decided where
 	// it starts (the facade, or a job's own trace).
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(sampleRatio)))}
+		sdktrace.WithSampler(NewSampler(sampleRatio, maxPerSecond))}
 	if spanProc != nil {
 		opts = append(opts, sdktrace.WithSpanProcessor(spanProc))
 	}
@@ -127,6 +134,15 @@ type Probes struct {
 	Ready func(context.Context) error
 }
 
+// pprofOn: EnablePprof was called.
+var pprofOn atomic.Bool
+
+// EnablePprof makes every admin listener started afterwards also serve Go's
+// profiles under /debug/pprof/ (the PPROF setting). The admin listener is
+// not exposed outside the cluster; a CPU profile costs the process while
+// it runs.
+func EnablePprof() { pprofOn.Store(true) }
+
 // AdminHandler serves /healthz (200 "ok" while p.Live passes), /readyz (200
 // "ready" while p.Ready passes) and /metrics; a failing probe is a 503 with
 // its reason as text.
@@ -145,6 +161,13 @@ func AdminHandler(metrics http.Handler, p Probes) http.Handler {
 			}
 			_, _ = io.WriteString(w, ok+"\n")
 		}
+	}
+	if pprofOn.Load() {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	mux.HandleFunc("GET /healthz", probe(p.Live, "ok"))
 	mux.HandleFunc("GET /readyz", probe(p.Ready, "ready"))

@@ -75,3 +75,24 @@ func TestHeartbeat(t *testing.T) {
 		t.Fatalf("after a new beat: %v", err)
 	}
 }
+
+// TestAdminHandlerServesPprofOnlyWhenEnabled: the profiles are off by
+// default and served once EnablePprof was called (PPROF=true).
+func TestAdminHandlerServesPprofOnlyWhenEnabled(t *testing.T) {
+	get := func(h http.Handler, path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code
+	}
+	if code := get(AdminHandler(nil, Probes{}), "/debug/pprof/"); code != http.StatusNotFound {
+		t.Fatalf("pprof before EnablePprof: %d, want 404", code)
+	}
+	EnablePprof()
+	h := AdminHandler(nil, Probes{})
+	if code := get(h, "/debug/pprof/"); code != http.StatusOK {
+		t.Fatalf("pprof index: %d, want 200", code)
+	}
+	if code := get(h, "/debug/pprof/goroutine?debug=1"); code != http.StatusOK {
+		t.Fatalf("goroutine profile: %d, want 200", code)
+	}
+}

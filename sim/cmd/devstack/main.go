@@ -41,6 +41,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "postgres://user@host:port/db to store every service's data there, a schema each (default: SQLite files in -work)")
 	runDemo := fs.Bool("demo", false, "run the APS controller demo, then stop and exit with its status")
 	verbose := fs.Bool("v", false, "also copy the processes' output to this terminal")
+	logLevel := fs.String("log-level", envOr("LOG_LEVEL", "info"), "log level of the services and the facade (debug, info, warn, error)")
 	readyTimeout := fs.Duration("ready-timeout", 60*time.Second, "how long each process may take to become ready")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -65,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		RetryTimeout: *retry,
 		Ports:        devstack.Ports{Sim: *simPort, Tenant: *tenantPort, Subscription: *subscriptionPort, User: *userPort, Facade: *facadePort},
 		ReadyTimeout: *readyTimeout,
+		LogLevel:     *logLevel,
 		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	if *verbose {
@@ -143,6 +145,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 func envInt(key string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(key)); err == nil {
 		return n
+	}
+	return def
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
 	}
 	return def
 }

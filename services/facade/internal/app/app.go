@@ -21,6 +21,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/mtls"
 	"github.com/o365gateway/gateway/services/shared/service"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
+	"github.com/o365gateway/gateway/services/shared/tracing"
 
 	"github.com/o365gateway/gateway/services/facade/internal/aps"
 	"github.com/o365gateway/gateway/services/facade/internal/config"
@@ -119,7 +120,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		_, _ = w.Write(description)
 	})
 	mux.Handle("/", apsHandler)
-	handler := otelhttp.NewHandler(mux, "facade", otelhttp.WithFilter(func(r *http.Request) bool {
+	handler := tracing.HTTPHandler(mux, "facade", otelhttp.WithFilter(func(r *http.Request) bool {
 		return r.URL.Path != "/healthz"
 	}), otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 

@@ -42,14 +42,17 @@ func Handler(next http.Handler, o Options) http.Handler {
 				o.Log.Error("panic in facade", "panic", p)
 				WriteError(rw, http.StatusInternalServerError, apierr.Internal, "Internal error in the gateway.")
 			}
-			attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rw.status,
-				"duration_ms", time.Since(start).Milliseconds(), "instance_id", r.Header.Get("APS-Instance-ID"),
-				"aps_phase", r.Header.Get("APS-Request-Phase"), "aps_transaction_id", r.Header.Get("APS-Transaction-ID"),
-				"aps_info", rw.Header().Get("APS-Info")}
-			if rw.cause != nil {
-				attrs = append(attrs, "error", rw.cause.Error())
+			if o.Log.Enabled(r.Context(), slog.LevelInfo) {
+				attrs := make([]slog.Attr, 0, 9)
+				attrs = append(attrs, slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rw.status),
+					slog.Int64("duration_ms", time.Since(start).Milliseconds()), slog.String("instance_id", r.Header.Get("APS-Instance-ID")),
+					slog.String("aps_phase", r.Header.Get("APS-Request-Phase")), slog.String("aps_transaction_id", r.Header.Get("APS-Transaction-ID")),
+					slog.String("aps_info", rw.Header().Get("APS-Info")))
+				if rw.cause != nil {
+					attrs = append(attrs, slog.String("error", rw.cause.Error()))
+				}
+				o.Log.LogAttrs(r.Context(), slog.LevelInfo, "aps request", attrs...)
 			}
-			o.Log.InfoContext(r.Context(), "aps request", attrs...)
 			record(r.Context(), rw, time.Since(start))
 		}()
 		serve(rw, r, next, o)

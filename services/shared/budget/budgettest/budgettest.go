@@ -108,6 +108,90 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) budget.Stor
 			t.Fatalf("%d of 8 charges went without waiting, want the burst of 4", free)
 		}
 	})
+	t.Run("PauseHoldsEveryCharge", func(t *testing.T) {
+		// A Retry-After of 2 s pauses a full bucket: the next charge waits
+		// the pause and its own refill; once the pause is over the bucket
+		// refills from empty at its rate.
+		clock := &Clock{now: time.Unix(1_700_000_000, 0)}
+		s := open(t, clock.Now)
+		r := budget.Rate{PerSecond: 10, Burst: 100}
+		charge(t, s, "pause", r)
+		lower(t, s, "pause", r, budget.PauseTokens(2*time.Second, r))
+		if d := charge(t, s, "pause", r); !near(d, 2100*time.Millisecond) {
+			t.Fatalf("charge during the pause waits %v, want 2.1s", d)
+		}
+		clock.Advance(2100 * time.Millisecond)
+		if d := charge(t, s, "pause", r); !near(d, 100*time.Millisecond) {
+			t.Fatalf("charge after the pause waits %v, want 100ms (refilling from empty)", d)
+		}
+	})
+	t.Run("PauseOfANewBucket", func(t *testing.T) {
+		clock := &Clock{now: time.Unix(1_700_000_000, 0)}
+		s := open(t, clock.Now)
+		r := budget.Rate{PerSecond: 20, Burst: 3000}
+		lower(t, s, "fresh", r, budget.PauseTokens(5*time.Second, r))
+		if d := charge(t, s, "fresh", r); !near(d, 5050*time.Millisecond) {
+			t.Fatalf("charge of a bucket paused before its first charge waits %v, want 5.05s", d)
+		}
+	})
+	t.Run("LongerPauseWins", func(t *testing.T) {
+		clock := &Clock{now: time.Unix(1_700_000_000, 0)}
+		s := open(t, clock.Now)
+		r := budget.Rate{PerSecond: 1, Burst: 10}
+		for _, p := range []time.Duration{time.Second, 3 * time.Second, 2 * time.Second} {
+			lower(t, s, "longer", r, budget.PauseTokens(p, r))
+		}
+		if d := charge(t, s, "longer", r); !near(d, 4*time.Second) {
+			t.Fatalf("charge waits %v, want the longest pause and its own token: 4s", d)
+		}
+	})
+	t.Run("LowerToWhatIsLeft", func(t *testing.T) {
+		// Microsoft reports 95% of its budget used: of a bucket of 100, 5
+		// tokens are left. Lowering never raises a bucket.
+		clock := &Clock{now: time.Unix(1_700_000_000, 0)}
+		s := open(t, clock.Now)
+		r := budget.Rate{PerSecond: 1, Burst: 100}
+		lower(t, s, "lower", r, budget.LeftOf(0.95, r))
+		lower(t, s, "lower", r, budget.LeftOf(0.5, r))
+		for i := range 5 {
+			if d := charge(t, s, "lower", r); d != 0 {
+				t.Fatalf("charge %d of the 5 left waits %v", i, d)
+			}
+		}
+		if d := charge(t, s, "lower", r); !near(d, time.Second) {
+			t.Fatalf("6th charge waits %v, want 1s", d)
+		}
+	})
+	t.Run("GiveBack", func(t *testing.T) {
+		clock := &Clock{now: time.Unix(1_700_000_000, 0)}
+		s := open(t, clock.Now)
+		r := budget.Rate{PerSecond: 1, Burst: 1}
+		charge(t, s, "back", r)
+		if _, err := s.Charge(ctx, t.Name()+"/back", r, -1); err != nil {
+			t.Fatal(err)
+		}
+		if d := charge(t, s, "back", r); d != 0 {
+			t.Fatalf("a token given back is not there: waits %v", d)
+		}
+	})
+	t.Run("PauseSharedByTwoHandles", func(t *testing.T) {
+		// One replica meets the 429; the other's next call waits too.
+		clock := &Clock{now: time.Unix(1_700_000_000, 0)}
+		a, b := open(t, clock.Now), open(t, clock.Now)
+		r := budget.Rate{PerSecond: 20, Burst: 3000}
+		charge(t, a, "sharedpause", r)
+		lower(t, a, "sharedpause", r, budget.PauseTokens(3*time.Second, r))
+		if d := charge(t, b, "sharedpause", r); !near(d, 3050*time.Millisecond) {
+			t.Fatalf("the other handle's charge waits %v, want 3.05s", d)
+		}
+	})
+}
+
+func lower(t *testing.T, s budget.Store, key string, r budget.Rate, tokens float64) {
+	t.Helper()
+	if err := s.Lower(context.Background(), t.Name()+"/"+key, r, tokens); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func charge(t *testing.T, s budget.Store, key string, r budget.Rate) time.Duration {

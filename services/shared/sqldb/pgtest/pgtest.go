@@ -18,6 +18,9 @@
 // the test binary (parent-death signal), and a later run removes
 // directories whose test binary is gone.
 //
+// A program that is no test (the benchmark runner) starts a cluster of its
+// own with StartServer and stops it with Server.Stop.
+//
 // Without PostgreSQL binaries, URL skips the test with a loud message, and
 // appends it to the file named by $O365GW_SKIP_LOG (make test prints that
 // file); under CI=true it fails the test instead.
@@ -182,11 +185,13 @@ type server struct {
 	exited  chan error // receives the postmaster's exit
 	admin   *sql.DB    // the postgres database, for CREATE/DROP DATABASE
 	version int        // server_version_num
+	// settings are extra "name=value" server settings (StartServer).
+	settings []string
 }
 
 // start makes and starts a cluster. unavailable is set when there are no
 // binaries, err when they failed.
-func start() (s *server, unavailable, err error) {
+func start(settings ...string) (s *server, unavailable, err error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err, nil
@@ -217,7 +222,7 @@ func start() (s *server, unavailable, err error) {
 			}
 		}
 	}
-	s = &server{dir: dir}
+	s = &server{dir: dir, settings: settings}
 	if err := s.initdb(bin, cred); err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
@@ -311,12 +316,16 @@ func (s *server) run(bin string, cred *syscall.Credential) error {
 		return err
 	}
 	s.port = port
-	cmd, err := s.command(bin, "postgres", cred, "postgres.log", "-D", filepath.Join(s.dir, "data"),
+	args := []string{"-D", filepath.Join(s.dir, "data"),
 		"-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", s.dir,
 		// A throwaway cluster: durability off, small, quiet.
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "shared_buffers=32MB", "-c", "max_connections=200", "-c", "autovacuum=off",
-		"-c", "log_min_messages=warning", "-c", "log_min_error_statement=panic")
+		"-c", "log_min_messages=warning", "-c", "log_min_error_statement=panic"}
+	for _, kv := range s.settings {
+		args = append(args, "-c", kv) // later settings win
+	}
+	cmd, err := s.command(bin, "postgres", cred, "postgres.log", args...)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/clouds"
 	"github.com/o365gateway/gateway/services/shared/jobs/jobstest"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
@@ -89,7 +90,10 @@ func newFixture(t *testing.T) *fixture {
 	base, _ := clouds.Lookup("global")
 	log := logging.New(io.Discard, "error", "subscription")
 	factory := &msclients.Factory{Endpoints: base.Override(f.sim.URL, f.sim.URL, f.sim.URL+"/v1.0"), Simulated: true, HTTP: f.sim.Client,
-		MaxRetryDelay: 2 * time.Second, Log: log}
+		MaxRetryDelay: 2 * time.Second, Log: log,
+		// Microsoft's rate budgets (a Retry-After pauses one) run on the
+		// fixture's clock, which the tests move past a Retry-After.
+		Budget: &budget.Limiter{Store: &budget.Local{Now: f.clock.Now}}}
 	f.inst = tenantclient.Instance{InstanceID: uuid.NewString(), AppID: uuid.NewString(), Cloud: "global", TestPartner: true,
 		Credentials: msclients.Credentials{PartnerTenantID: p.TenantID, ClientID: p.ClientID, ClientSecret: secret.New(p.ClientSecret)}}
 	f.inst.Credentials.InstanceID = f.inst.InstanceID

@@ -150,13 +150,19 @@ func describe(op string, t *storage.Tenant) string {
 }
 
 // Get answers GET /tenants/{id}.
+//
+// A tenant found under the instance proves the instance exists (an
+// instance cannot be removed while it has tenants), so the instance is read
+// only when the tenant is not found, to tell an unknown instance from an
+// unknown tenant: a read costs one query.
 func (s *Service) Get(ctx context.Context, req apsmd.Request, id string) (*View, error) {
-	inst, err := s.Instances.Load(ctx, req.InstanceID)
+	t, err := s.machine().Load(ctx, req.InstanceID, id)
 	if err != nil {
-		return nil, err
-	}
-	t, err := s.machine().Load(ctx, inst.InstanceID, id)
-	if err != nil {
+		if apierr.From(err).Code == codes.NotFound {
+			if _, ierr := s.Instances.Load(ctx, req.InstanceID); ierr != nil {
+				return nil, ierr
+			}
+		}
 		return nil, err
 	}
 	return s.machine().View(t), nil // a read never reveals nor uses up the admin password

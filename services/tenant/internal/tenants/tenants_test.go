@@ -14,6 +14,7 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/apsmd"
+	"github.com/o365gateway/gateway/services/shared/budget"
 	"github.com/o365gateway/gateway/services/shared/jobs/jobstest"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
@@ -39,6 +40,9 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	e := tenanttest.New(t)
 	f := &fixture{Env: e, clock: &jobstest.Clock{}, pc: &mscloudtest.Hooks{}, inst: &flakyInstances{InstanceStore: e.Store}}
+	// Microsoft's rate budgets (a Retry-After pauses one) run on the
+	// fixture's clock, which the tests move past a Retry-After.
+	e.Factory.Budget = &budget.Limiter{Store: &budget.Local{Now: f.clock.Now}}
 	insts := *e.Instances
 	insts.Store = f.inst
 	f.svc = &tenants.Service{Store: e.Store, Instances: &insts, Sealer: e.Sealer, Endpoints: e.Endpoints, Log: e.Log, Now: f.clock.Now,

@@ -1,0 +1,178 @@
+// Package serving measures the facade serving APSC's reads against three
+// baselines, side by side in one run: a bare Go TLS server answering the
+// same bytes after the same checks, a do-nothing grpc-gateway → gRPC chain
+// with the same mutual TLS, and the tenant service's gRPC called directly.
+// Each is measured for its throughput at 32 connections (closed loop), then
+// for its latency at half the facade's maximum (open loop, the same rate
+// for all), in the production configuration and in make run's.
+package serving
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/o365gateway/gateway/bench/internal/load"
+	"github.com/o365gateway/gateway/bench/internal/otlprecv"
+	"github.com/o365gateway/gateway/bench/internal/report"
+	"github.com/o365gateway/gateway/sim/devstack"
+)
+
+// Conns is the number of keep-alive connections of the throughput runs.
+const Conns = 32
+
+// Targets of the done-when of issue 12.
+const (
+	MinOfBare  = 0.30
+	MinOfChain = 0.80
+	MaxP99     = 5 * time.Millisecond
+)
+
+// Section measures both configurations.
+func Section() report.Section {
+	return report.Section{Name: "serving", Title: "Serving APSC's reads: the facade against its baselines", Run: run}
+}
+
+func run(ctx context.Context, env *report.Env) ([]report.Table, error) {
+	recv, err := otlprecv.Start()
+	if err != nil {
+		return nil, err
+	}
+	defer recv.Stop()
+	var tables []report.Table
+	for i, cfg := range []Config{Production, MakeRun} {
+		t, err := measure(ctx, env, cfg, recv, filepath.Join(env.WorkDir, fmt.Sprintf("config%d", i)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+		}
+		tables = append(tables, t)
+	}
+	return tables, nil
+}
+
+type subject struct {
+	name string
+	dial load.Dialer
+	// pids are the server processes that answer (their CPU is counted).
+	pids []int
+}
+
+func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Receiver, dir string) (report.Table, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return report.Table{}, err
+	}
+	f, err := start(ctx, env, cfg, recv, filepath.Join(dir, "stack"))
+	if err != nil {
+		return report.Table{}, err
+	}
+	defer f.Close()
+	b, err := startBaselines(ctx, f, dir)
+	if err != nil {
+		return report.Table{}, err
+	}
+	defer b.stop()
+	direct, closeDirect, err := f.direct()
+	if err != nil {
+		return report.Table{}, err
+	}
+	defer closeDirect()
+	tenantPid, facadePid := f.stack.Pid(devstack.Tenant), f.stack.Pid(devstack.Facade)
+	subjects := []subject{
+		{"bare TLS server (same bytes, same checks)", b.bareTarget(f).Dialer(), []int{b.bare.cmd.Process.Pid}},
+		{"do-nothing grpc-gateway → gRPC (mutual TLS)", b.chainTarget(f).Dialer(), []int{b.nullGateway.cmd.Process.Pid, b.nullGRPC.cmd.Process.Pid}},
+		{"tenant service's gRPC, called directly", direct, []int{tenantPid}},
+		{"the facade (→ tenant service)", f.facadeTarget().Dialer(), []int{facadePid, tenantPid}},
+	}
+	for _, s := range subjects {
+		if err := load.Check(ctx, s.dial); err != nil {
+			return report.Table{}, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	warm, d := env.Duration(2*time.Second), env.Duration(8*time.Second)
+	spansBefore := recv.Spans()
+	// Throughput: the runs of every subject interleaved, so that a noisy
+	// moment of the shared machine does not fall on one subject only.
+	rps := make([][]float64, len(subjects))
+	cpu := make([][]float64, len(subjects)) // server CPU per request, in µs
+	for run := range max(env.Runs, 1) {
+		for i, s := range subjects {
+			var profiled chan error
+			if run == 0 && i == len(subjects)-1 && env.ProfileDir != "" {
+				profiled = profile(ctx, f, env.ProfileDir, cfg.Name, warm, d)
+			}
+			before, err := report.CPUTimes(s.pids...)
+			if err != nil {
+				return report.Table{}, err
+			}
+			r, err := load.Closed(ctx, s.dial, Conns, warm, d)
+			after, cerr := report.CPUTimes(s.pids...)
+			if cerr != nil {
+				return report.Table{}, cerr
+			}
+			// The CPU of the warm-up and wind-down counts too: per request
+			// over every request sent, approximately the measured ones
+			// scaled by the whole run's length.
+			total := float64(r.Requests) * float64(warm+d) / float64(d)
+			cpu[i] = append(cpu[i], float64(after-before)/float64(time.Microsecond)/total)
+			if profiled != nil {
+				if err := <-profiled; err != nil {
+					env.Log.Warn("profile", "error", err)
+				}
+			}
+			if err != nil {
+				return report.Table{}, err
+			}
+			if r.Errors > 0 {
+				return report.Table{}, fmt.Errorf("%s: %d errors, first: %v", s.name, r.Errors, r.FirstError)
+			}
+			rps[i] = append(rps[i], r.RPS())
+		}
+	}
+	med := make([]float64, len(subjects))
+	for i := range subjects {
+		med[i] = report.Median(rps[i])
+	}
+	facade := med[len(med)-1]
+	rate := facade / 2
+	p50 := make([][]float64, len(subjects))
+	p99 := make([][]float64, len(subjects))
+	for range max(env.Runs, 1) {
+		for i, s := range subjects {
+			r, err := load.Open(ctx, s.dial, Conns, rate, warm, d)
+			if err != nil {
+				return report.Table{}, err
+			}
+			if r.Errors > 0 {
+				return report.Table{}, fmt.Errorf("%s (paced): %d errors, first: %v", s.name, r.Errors, r.FirstError)
+			}
+			p50[i] = append(p50[i], float64(r.P50))
+			p99[i] = append(p99[i], float64(r.P99))
+		}
+	}
+	t := report.Table{
+		Title: "Configuration: " + cfg.Name,
+		Note: fmt.Sprintf("%s. GET /aps/tenants/{id} as APSC sends it (client certificate, APS headers, keep-alive). "+
+			"Throughput: %d connections, each sending its next request when the last is answered, %s after %s of warm-up. "+
+			"Latency: paced (open-loop) at half the facade's maximum, %.0f requests/s, measured from each request's due time. "+
+			"Server CPU: user and system time of the answering processes (not the load generator) per request. Medians of %d runs, subjects interleaved.", cfg.Describe, Conns, d, warm, rate, max(env.Runs, 1)),
+		Header: []string{"server", "requests/s", "of bare", "server CPU per request (µs)", "p50 at half max (ms)", "p99 at half max (ms)"},
+	}
+	bare := med[0]
+	for i, s := range subjects {
+		t.Add(s.name, report.Number(med[i]), report.Number(med[i]/bare), report.Number(report.Median(cpu[i])),
+			report.Millis(time.Duration(report.Median(p50[i]))), report.Millis(time.Duration(report.Median(p99[i]))))
+	}
+	chain := med[1]
+	fp99 := time.Duration(report.Median(p99[len(p99)-1]))
+	t.Footer = []string{
+		fmt.Sprintf("- Facade / bare server: %.2f (target ≥ %.2f): %s.", facade/bare, MinOfBare, report.Verdict(facade/bare >= MinOfBare)),
+		fmt.Sprintf("- Facade / do-nothing chain: %.2f (target ≥ %.2f): %s.", facade/chain, MinOfChain, report.Verdict(facade/chain >= MinOfChain)),
+		fmt.Sprintf("- Facade p99 at half its maximum: %s ms (target ≤ %s ms): %s.", report.Millis(fp99), report.Millis(MaxP99), report.Verdict(fp99 <= MaxP99)),
+	}
+	if n := recv.Spans() - spansBefore; cfg.Name == Production.Name {
+		t.Footer = append(t.Footer, fmt.Sprintf("- Spans received over OTLP during the measurement: %d.", n))
+	}
+	return t, nil
+}
