@@ -151,9 +151,13 @@ chaos: build ## Random SIGKILLs of replicas and the facade under load, CHAOS_FOR
 BENCH_FLAGS ?=
 
 .PHONY: bench
-bench: build ## Measure and write bench/RESULTS.md (facade vs baselines, provisioning at Microsoft's limits, growth on SQLite and PostgreSQL, footprint); about 25 minutes, not part of make test
+bench: build ## Measure and write bench/RESULTS.md (facade vs baselines, provisioning at Microsoft's limits, growth on SQLite and PostgreSQL, footprint); about 25 minutes, not part of make test; BENCH_BEFORE=<commit> also measures that commit's facade
 	cd bench && go build -o $(BIN)/benchreport ./cmd/benchreport
-	tools/with-postgres bash -c 'cd bench && $(BIN)/benchreport -bin $(BIN) -postgres-url "$$DATABASE_URL" -out RESULTS.md $(BENCH_FLAGS)'
+	$(if $(BENCH_BEFORE),rm -rf $(BIN)/before-src && mkdir -p $(BIN)/before-src && git archive $(BENCH_BEFORE) | tar -x -C $(BIN)/before-src && \
+		$(MAKE) -C $(BIN)/before-src build BIN=$(BIN)/before)
+	tools/with-postgres bash -c 'cd bench && $(BIN)/benchreport -bin $(BIN) -postgres-url "$$DATABASE_URL" -out RESULTS.md \
+		$(if $(BENCH_BEFORE),-before-bin $(BIN)/before -before-label $(BENCH_BEFORE)) $(BENCH_FLAGS)'
+
 
 .PHONY: bench-micro
 bench-micro: build ## Go micro-benchmarks (job queue on SQLite; one facade GET through the real binaries); figures printed, not asserted

@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string) int {
 	bin := fs.String("bin", os.Getenv("O365GW_BIN"), "folder of the built binaries (make build)")
 	pgURL := fs.String("postgres-url", "", "a PostgreSQL server (postgres://…/postgres) for the PostgreSQL cases; default: a throwaway cluster when the server binaries are installed")
 	profileDir := fs.String("profile", "", "a folder to receive CPU profiles of the facade and the tenant service under load (they then serve pprof)")
+	beforeBin := fs.String("before-bin", "", "binaries of an earlier commit to measure beside these (the serving section)")
+	beforeLabel := fs.String("before-label", "before", "what -before-bin is (a commit)")
 	work := fs.String("work", "", "scratch directory (default: a temporary one, removed at the end)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -83,7 +85,10 @@ func run(ctx context.Context, args []string) int {
 		defer os.RemoveAll(dir)
 	}
 	binDir, _ := filepath.Abs(*bin)
-	env := report.Env{BinDir: binDir, Runs: *runs, Quick: *quick, PostgresURL: *pgURL, Log: log, ProfileDir: *profileDir}
+	env := report.Env{BinDir: binDir, Runs: *runs, Quick: *quick, PostgresURL: *pgURL, Log: log, ProfileDir: *profileDir, BeforeLabel: *beforeLabel}
+	if *beforeBin != "" {
+		env.BeforeBin, _ = filepath.Abs(*beforeBin)
+	}
 	stopPG, err := postgres(&env, log)
 	if err != nil {
 		log.Warn("no PostgreSQL: its cases are skipped", "error", err)

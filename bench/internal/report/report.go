@@ -29,6 +29,10 @@ type Env struct {
 	// on (postgres://…/postgres); empty skips the PostgreSQL cases.
 	PostgresURL string
 	Log         *slog.Logger
+	// BeforeBin, when set, holds the binaries of an earlier commit
+	// (BeforeLabel names it), measured beside the current ones where a
+	// section compares before and after.
+	BeforeBin, BeforeLabel string
 	// ProfileDir, when set, receives CPU profiles of the processes under
 	// load (the sections that take them say which).
 	ProfileDir string

@@ -63,11 +63,18 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return report.Table{}, err
 	}
-	f, err := start(ctx, env, cfg, recv, filepath.Join(dir, "stack"))
+	f, err := start(ctx, env, env.BinDir, cfg, recv, filepath.Join(dir, "stack"))
 	if err != nil {
 		return report.Table{}, err
 	}
 	defer f.Close()
+	var before *fixture
+	if env.BeforeBin != "" {
+		if before, err = start(ctx, env, env.BeforeBin, cfg, recv, filepath.Join(dir, "stack-before")); err != nil {
+			return report.Table{}, fmt.Errorf("the binaries before: %w", err)
+		}
+		defer before.Close()
+	}
 	b, err := startBaselines(ctx, f, dir)
 	if err != nil {
 		return report.Table{}, err
@@ -84,6 +91,12 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 		{"do-nothing grpc-gateway → gRPC (mutual TLS)", b.chainTarget(f).Dialer(), []int{b.nullGateway.cmd.Process.Pid, b.nullGRPC.cmd.Process.Pid}},
 		{"tenant service's gRPC, called directly", direct, []int{tenantPid}},
 		{"the facade (→ tenant service)", f.facadeTarget().Dialer(), []int{facadePid, tenantPid}},
+	}
+	if before != nil {
+		// Before the facade, so that the facade stays the last subject.
+		s := subject{fmt.Sprintf("the facade before (%s)", env.BeforeLabel), before.facadeTarget().Dialer(),
+			[]int{before.stack.Pid(devstack.Facade), before.stack.Pid(devstack.Tenant)}}
+		subjects = append(subjects[:3], s, subjects[3])
 	}
 	for _, s := range subjects {
 		if err := load.Check(ctx, s.dial); err != nil {
@@ -170,6 +183,11 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 		fmt.Sprintf("- Facade / bare server: %.2f (target ≥ %.2f): %s.", facade/bare, MinOfBare, report.Verdict(facade/bare >= MinOfBare)),
 		fmt.Sprintf("- Facade / do-nothing chain: %.2f (target ≥ %.2f): %s.", facade/chain, MinOfChain, report.Verdict(facade/chain >= MinOfChain)),
 		fmt.Sprintf("- Facade p99 at half its maximum: %s ms (target ≤ %s ms): %s.", report.Millis(fp99), report.Millis(MaxP99), report.Verdict(fp99 <= MaxP99)),
+	}
+	if before != nil {
+		b := len(med) - 2
+		t.Footer = append(t.Footer, fmt.Sprintf("- Before and after: the facade serves %.2f× the throughput of %s with %.2f× its server CPU per request.",
+			facade/med[b], env.BeforeLabel, report.Median(cpu[len(cpu)-1])/report.Median(cpu[b])))
 	}
 	if n := recv.Spans() - spansBefore; cfg.Name == Production.Name {
 		t.Footer = append(t.Footer, fmt.Sprintf("- Spans received over OTLP during the measurement: %d.", n))

@@ -74,10 +74,10 @@ func (f *fixture) Close() {
 }
 
 // start starts the binaries in cfg and provisions one tenant.
-func start(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Receiver, workDir string) (*fixture, error) {
+func start(ctx context.Context, env *report.Env, binDir string, cfg Config, recv *otlprecv.Receiver, workDir string) (*fixture, error) {
 	f := &fixture{}
 	extra := cfg.Env(recv)
-	if env.ProfileDir != "" {
+	if env.ProfileDir != "" && binDir == env.BinDir {
 		if extra == nil {
 			extra = map[string][]string{}
 		}
@@ -85,7 +85,7 @@ func start(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Rece
 			extra[n] = append(extra[n], prefixes[n]+"PPROF=true")
 		}
 	}
-	stack, err := devstack.Start(ctx, devstack.Options{BinDir: env.BinDir, WorkDir: workDir, RetryTimeout: time.Second,
+	stack, err := devstack.Start(ctx, devstack.Options{BinDir: binDir, WorkDir: workDir, RetryTimeout: time.Second,
 		ExtraEnv: extra})
 	if err != nil {
 		return nil, err

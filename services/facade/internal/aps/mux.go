@@ -12,6 +12,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/o365gateway/gateway/services/shared/apsmd"
 )
@@ -77,10 +78,21 @@ func forwardResponse(ctx context.Context, w http.ResponseWriter, m proto.Message
 			w.Header().Set("Link", "<?"+url.Values{"managed": {"false"}, "page_token": {next[0]}}.Encode()+`>; rel="next"`)
 		}
 	}
-	if proto.Size(m) == 0 && !isList(m) {
+	if isEmpty(m) && !isList(m) {
 		w.WriteHeader(http.StatusNoContent)
 	}
 	return nil
+}
+
+// isEmpty tells whether a message has no field set (it would marshal to
+// nothing), looking no further than its first set field.
+func isEmpty(m proto.Message) bool {
+	empty := true
+	m.ProtoReflect().Range(func(protoreflect.FieldDescriptor, protoreflect.Value) bool {
+		empty = false
+		return false
+	})
+	return empty
 }
 
 // isList tells whether an answer is a list: a message with a repeated field.
