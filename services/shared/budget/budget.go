@@ -353,8 +353,17 @@ func (l *Limiter) Repeated(ctx context.Context, key string, every time.Duration)
 	if l == nil || l.Store == nil || every <= 0 {
 		return false
 	}
-	d, err := l.Store.Charge(ctx, key, Rate{PerSecond: 1 / every.Seconds(), Burst: 1}, 1)
-	return err == nil && d > 0
+	r := Rate{PerSecond: 1 / every.Seconds(), Burst: 1}
+	d, err := l.Store.Charge(ctx, key, r, 1)
+	if err != nil || d <= 0 {
+		return false
+	}
+	// Marked again: the bucket holds this one mark, not a debt that would
+	// call a mark long after a burst of them "repeated".
+	if _, err := l.Store.Charge(ctx, key, r, -1); err == nil {
+		_ = l.Store.Lower(ctx, key, r, 0)
+	}
+	return true
 }
 
 // Policy is an azcore pipeline policy (a per-retry one: every attempt,
@@ -388,7 +397,7 @@ const DeferredHeader = "X-O365gw-Budget-Deferred"
 func DeferredAnswer(req *http.Request, wait time.Duration, body string) *http.Response {
 	h := http.Header{}
 	h.Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-	h.Set("retry-after-ms", strconv.FormatInt(wait.Milliseconds(), 10))
+	h.Set("retry-after-ms", strconv.FormatInt((wait+time.Millisecond-1).Milliseconds(), 10))
 	h.Set(DeferredHeader, wait.String())
 	h.Set("Content-Type", "application/json")
 	return &http.Response{StatusCode: http.StatusTooManyRequests, Status: "429 Too Many Requests", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,

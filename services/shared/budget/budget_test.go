@@ -226,3 +226,22 @@ func TestRetryAfterPausesTheBucketInAPipeline(t *testing.T) {
 		t.Fatalf("the budget's 429 asks for %v, want what is left of the 5 s", ra)
 	}
 }
+
+// TestRepeatedForgetsABurstOfMarks: a mark is "repeated" within the
+// window of the one before it, and a burst of marks leaves no debt that
+// would call a mark long after it repeated.
+func TestRepeatedForgetsABurstOfMarks(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := &budget.Limiter{Store: &budget.Local{Now: func() time.Time { return now }}}
+	ctx := context.Background()
+	every := 10 * time.Second
+	for i, c := range []struct {
+		at   time.Duration
+		want bool
+	}{{0, false}, {5 * time.Second, true}, {6 * time.Second, true}, {7 * time.Second, true}, {20 * time.Second, false}, {25 * time.Second, true}, {40 * time.Second, false}} {
+		now = time.Unix(1000, 0).Add(c.at)
+		if got := l.Repeated(ctx, "p", every); got != c.want {
+			t.Fatalf("mark %d at %s: repeated = %v, want %v", i, c.at, got, c.want)
+		}
+	}
+}

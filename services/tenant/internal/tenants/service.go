@@ -153,12 +153,14 @@ func describe(op string, t *storage.Tenant) string {
 //
 // A tenant found under the instance proves the instance exists (an
 // instance cannot be removed while it has tenants), so the instance is read
-// only when the tenant is not found, to tell an unknown instance from an
-// unknown tenant: a read costs one query.
+// only when the tenant is not found (or its id is not one), to tell an
+// unknown instance from an unknown tenant: a read costs one query.
 func (s *Service) Get(ctx context.Context, req apsmd.Request, id string) (*View, error) {
 	t, err := s.machine().Load(ctx, req.InstanceID, id)
 	if err != nil {
-		if apierr.From(err).Code == codes.NotFound {
+		// An unknown instance is the answer whatever the tenant id is, as
+		// when the instance was read first.
+		if c := apierr.From(err).Code; c == codes.NotFound || c == codes.InvalidArgument {
 			if _, ierr := s.Instances.Load(ctx, req.InstanceID); ierr != nil {
 				return nil, ierr
 			}
@@ -173,7 +175,9 @@ func (s *Service) Get(ctx context.Context, req apsmd.Request, id string) (*View,
 func (s *Service) instanceOf(ctx context.Context, t *storage.Tenant) (*storage.Instance, PartnerCenter, error) {
 	inst, err := s.Instances.Load(ctx, t.InstanceID)
 	if err != nil {
-		if apierr.From(err).Code == codes.NotFound {
+		// An unknown instance is the answer whatever the tenant id is, as
+		// when the instance was read first.
+		if c := apierr.From(err).Code; c == codes.NotFound || c == codes.InvalidArgument {
 			return nil, nil, jobs.Permanent(err)
 		}
 		return nil, nil, err

@@ -610,3 +610,34 @@ func TestProvisionLinksAnExistingCustomer(t *testing.T) {
 		t.Fatalf("customers: %+v", cs)
 	}
 }
+
+// TestGetAnswersAsTheInstanceFirst: a read costs one query, yet answers
+// as if the instance were read first: an unknown instance is the answer
+// whatever the tenant id, a tenant of another instance is not found.
+func TestGetAnswersAsTheInstanceFirst(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	in := input(tenanttest.Subdomain())
+	f.provision(t, in)
+	unknown := f.Request("")
+	unknown.InstanceID = uuid.NewString()
+	for _, c := range []struct {
+		name   string
+		req    apsmd.Request
+		id     string
+		reason string
+	}{
+		{"unknown instance, known tenant", unknown, in.ID, apierr.UnknownInstance},
+		{"unknown instance, unknown tenant", unknown, uuid.NewString(), apierr.UnknownInstance},
+		{"unknown instance, invalid id", unknown, "not-a-uuid", apierr.UnknownInstance},
+		{"known instance, unknown tenant", f.Request(""), uuid.NewString(), apierr.NotFound},
+		{"known instance, invalid id", f.Request(""), "not-a-uuid", apierr.InvalidRequest},
+	} {
+		if _, err := f.svc.Get(ctx, c.req, c.id); apierr.From(err).Reason != c.reason {
+			t.Errorf("%s: %v, want %s", c.name, err, c.reason)
+		}
+	}
+	if g, err := f.svc.Get(ctx, f.Request(""), in.ID); err != nil || g.V.ID != in.ID {
+		t.Fatalf("the tenant: %v %v", g, err)
+	}
+}
