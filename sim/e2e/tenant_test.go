@@ -111,7 +111,7 @@ func TestTenantLifecycle(t *testing.T) {
 	for _, name := range []string{devstack.Facade, devstack.Tenant} {
 		for path, want := range map[string]string{"/metrics": "jobs_", "/healthz": "ok", "/readyz": "ready"} {
 			if name == devstack.Facade && path == "/metrics" {
-				want = "http_server_request_duration_seconds"
+				want = "aps_request_duration_seconds"
 			}
 			resp, err := http.Get("http://" + e.stack.AdminAddr[name] + path)
 			if err != nil {
