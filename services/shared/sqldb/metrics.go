@@ -45,18 +45,23 @@ func (db *DB) Close() error {
 func (db *DB) PoolStats() sql.DBStats {
 	t := db.Stats()
 	if db.readers != nil {
-		r := db.readers.db.Stats()
-		t.MaxOpenConnections += r.MaxOpenConnections
-		t.OpenConnections += r.OpenConnections
-		t.InUse += r.InUse
-		t.Idle += r.Idle
-		t.WaitCount += r.WaitCount
-		t.WaitDuration += r.WaitDuration
-		t.MaxIdleClosed += r.MaxIdleClosed
-		t.MaxIdleTimeClosed += r.MaxIdleTimeClosed
-		t.MaxLifetimeClosed += r.MaxLifetimeClosed
+		t = addStats(t, db.readers.db.Stats())
 	}
 	return t
+}
+
+// addStats sums two pools' statistics.
+func addStats(a, b sql.DBStats) sql.DBStats {
+	a.MaxOpenConnections += b.MaxOpenConnections
+	a.OpenConnections += b.OpenConnections
+	a.InUse += b.InUse
+	a.Idle += b.Idle
+	a.WaitCount += b.WaitCount
+	a.WaitDuration += b.WaitDuration
+	a.MaxIdleClosed += b.MaxIdleClosed
+	a.MaxIdleTimeClosed += b.MaxIdleTimeClosed
+	a.MaxLifetimeClosed += b.MaxLifetimeClosed
+	return a
 }
 
 // poolStats sums the statistics of the open pools by engine.
@@ -65,16 +70,7 @@ func poolStats() map[Dialect]sql.DBStats {
 	defer pools.Unlock()
 	out := map[Dialect]sql.DBStats{}
 	for db := range pools.open {
-		s, t := out[db.Dialect], db.PoolStats()
-		s.MaxOpenConnections += t.MaxOpenConnections
-		s.InUse += t.InUse
-		s.Idle += t.Idle
-		s.WaitCount += t.WaitCount
-		s.WaitDuration += t.WaitDuration
-		s.MaxIdleClosed += t.MaxIdleClosed
-		s.MaxIdleTimeClosed += t.MaxIdleTimeClosed
-		s.MaxLifetimeClosed += t.MaxLifetimeClosed
-		out[db.Dialect] = s
+		out[db.Dialect] = addStats(out[db.Dialect], db.PoolStats())
 	}
 	return out
 }
