@@ -296,18 +296,7 @@ func (b *bench) sustainedUsers(ctx context.Context, env *report.Env, p plan) (re
 	var failures, throttled, perUser float64
 	var why string
 	figures, err := report.Runs(ctx, env, func(ctx context.Context, run int) ([]float64, error) {
-		if err := b.settings(ctx, defaults); err != nil {
-			return nil, err
-		}
-		tenantID, domain, err := b.tenant(ctx)
-		if err != nil {
-			return nil, err
-		}
-		// Fresh windows, then the load.
-		if err := b.settings(ctx, map[string]any{"graph_write_limit": p.writeLimit, "graph_write_window_seconds": int(p.writeWindow / time.Second)}); err != nil {
-			return nil, err
-		}
-		before, err := b.counts(ctx)
+		tenantID, domain, before, err := b.usersRun(ctx, p)
 		if err != nil {
 			return nil, err
 		}
@@ -444,22 +433,29 @@ Median of %d runs.`, n, min(p.workers, n), report.Number(p.pcRPS), perTenant, ma
 	return t, nil
 }
 
+// usersRun prepares a run of users: a new tenant (under the simulator's
+// default limits), then fresh Graph write windows of the plan's size, and
+// the simulator's counts before the load.
+func (b *bench) usersRun(ctx context.Context, p plan) (tenantID, domain string, before counts, err error) {
+	if err = b.settings(ctx, defaults); err != nil {
+		return
+	}
+	if tenantID, domain, err = b.tenant(ctx); err != nil {
+		return
+	}
+	if err = b.settings(ctx, map[string]any{"graph_write_limit": p.writeLimit, "graph_write_window_seconds": int(p.writeWindow / time.Second)}); err != nil {
+		return
+	}
+	before, err = b.counts(ctx)
+	return
+}
+
 // burst: users inside one window's budget.
 func (b *bench) burst(ctx context.Context, env *report.Env, p plan) (report.Table, error) {
 	var failures, throttled float64
 	var why string
 	figures, err := report.Runs(ctx, env, func(ctx context.Context, run int) ([]float64, error) {
-		if err := b.settings(ctx, defaults); err != nil {
-			return nil, err
-		}
-		tenantID, domain, err := b.tenant(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if err := b.settings(ctx, map[string]any{"graph_write_limit": p.writeLimit, "graph_write_window_seconds": int(p.writeWindow / time.Second)}); err != nil {
-			return nil, err
-		}
-		before, err := b.counts(ctx)
+		tenantID, domain, before, err := b.usersRun(ctx, p)
 		if err != nil {
 			return nil, err
 		}

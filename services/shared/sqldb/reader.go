@@ -43,24 +43,25 @@ func openReaders(file string) (*readers, error) {
 }
 
 // stmt returns the prepared statement of q, nil when the cache is full.
+// It prepares without holding the cache's lock (preparing takes a
+// connection of the pool); of two goroutines preparing the same statement,
+// the first to store it wins and the other's is closed.
 func (r *readers) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	r.mu.RLock()
-	s := r.stmts[q]
+	s, full := r.stmts[q], len(r.stmts) >= maxCachedStmts
 	r.mu.RUnlock()
-	if s != nil {
+	if s != nil || full {
 		return s, nil
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if s = r.stmts[q]; s != nil {
-		return s, nil
-	}
-	if len(r.stmts) >= maxCachedStmts {
-		return nil, nil
 	}
 	s, err := r.db.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if have := r.stmts[q]; have != nil || r.stmts == nil || len(r.stmts) >= maxCachedStmts {
+		_ = s.Close()
+		return have, nil
 	}
 	r.stmts[q] = s
 	return s, nil

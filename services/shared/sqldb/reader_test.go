@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -81,5 +82,41 @@ func TestSQLiteReadsBesideAWrite(t *testing.T) {
 	}
 	if _, err := db.readers.db.ExecContext(ctx, `INSERT INTO t VALUES ('c', 4)`); err == nil {
 		t.Fatal("the read pool accepted a write")
+	}
+}
+
+// TestReadersCacheStatementsUpToTheirBound: each SELECT is prepared once,
+// concurrent first uses leave one statement, and past the bound a SELECT
+// still runs, unprepared.
+func TestReadersCacheStatementsUpToTheirBound(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT 1`).Scan(&n); err != nil || n != 1 {
+				t.Errorf("SELECT 1: %d %v", n, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := len(db.readers.stmts); got != 1 {
+		t.Fatalf("%d cached statements, want 1", got)
+	}
+	for i := range maxCachedStmts + 10 {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT `+strconv.Itoa(i)).Scan(&n); err != nil || n != i {
+			t.Fatalf("SELECT %d: %d %v", i, n, err)
+		}
+	}
+	if got := len(db.readers.stmts); got != maxCachedStmts {
+		t.Fatalf("%d cached statements, want the bound %d", got, maxCachedStmts)
 	}
 }
