@@ -1,6 +1,6 @@
 # Office 365 gateway: build, run and test. `make help` lists the targets.
 SHELL := /bin/bash
-MODULES := gen services/shared services/tenant services/subscription services/user services/facade services/console sim sim/sdkcheck bench deploy
+MODULES := gen services/shared services/tenant services/subscription services/user services/facade services/allinone services/console sim sim/sdkcheck bench deploy
 BIN := $(CURDIR)/bin
 GO_TEST_FLAGS ?= -race -count=1
 # Modules tested without the race detector: sim/sdkcheck only drives the
@@ -76,15 +76,15 @@ breaking-baseline: $(BIN)/buf ## Write proto/baseline.binpb from the protos as t
 	$(BIN)/buf build --exclude-source-info -o $(BREAKING_BASELINE)
 
 .PHONY: build
-build: ## Build every binary into bin/ (the services, the simulators, the *-dbcopy commands, audit-verify, o365ctl, the console)
+build: ## Build every binary into bin/ (the services, allinone (the single-process mode), the simulators, the *-dbcopy commands, audit-verify, o365ctl, the console)
 	@mkdir -p $(BIN)
-	$(GO_BUILD) -o $(BIN)/ ./services/tenant/cmd/tenant ./services/subscription/cmd/subscription ./services/user/cmd/user ./services/facade/cmd/facade ./sim/cmd/mscloud ./sim/cmd/apsc ./sim/cmd/devstack \
+	$(GO_BUILD) -o $(BIN)/ ./services/tenant/cmd/tenant ./services/subscription/cmd/subscription ./services/user/cmd/user ./services/facade/cmd/facade ./services/allinone/cmd/allinone ./sim/cmd/mscloud ./sim/cmd/apsc ./sim/cmd/devstack \
 		./services/tenant/cmd/tenant-dbcopy ./services/subscription/cmd/subscription-dbcopy ./services/user/cmd/user-dbcopy \
 		./services/shared/cmd/audit-verify ./services/shared/cmd/o365ctl ./services/console/cmd/console
 
 .PHONY: run
-run: build ## Run the gateway with embedded defaults (SQLite, simulated Microsoft cloud); DATABASE_URL=postgres://... stores on PostgreSQL, REPLICAS=2 runs two of each service
-	$(BIN)/devstack -bin $(BIN) -work $(CURDIR)/.run $(RUN_FLAGS) $(if $(DATABASE_URL),-database-url '$(DATABASE_URL)') $(if $(REPLICAS),-replicas $(REPLICAS))
+run: build ## Run the gateway with embedded defaults (SQLite, simulated Microsoft cloud); DATABASE_URL=postgres://... stores on PostgreSQL, REPLICAS=2 runs two of each service, ALL_IN_ONE=1 runs everything in one process
+	$(BIN)/devstack -bin $(BIN) -work $(CURDIR)/.run $(RUN_FLAGS) $(if $(DATABASE_URL),-database-url '$(DATABASE_URL)') $(if $(REPLICAS),-replicas $(REPLICAS)) $(if $(ALL_IN_ONE),-all-in-one)
 
 .PHONY: demo
 demo: build ## Run a scripted APSC scenario against a fresh stack

@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,8 @@ const (
 	Subscription = "subscription"
 	User         = "user"
 	Facade       = "facade"
+	// AllInOne is the single process of Options.AllInOne.
+	AllInOne = "allinone"
 )
 
 // Processes lists the processes a stack runs, in start order.
@@ -75,6 +78,11 @@ type Options struct {
 	// the tenant service is named "tenant-2" in Kill, Restart and LogFiles;
 	// its callers spread their calls over all of them.
 	Replicas int
+	// AllInOne runs the services and the facade as one process, the
+	// allinone binary (the single-process mode), with the same settings
+	// as the separate processes: Kill, Restart, Pid and LogFiles of any of
+	// them are those of that process. It needs Replicas 1.
+	AllInOne bool
 	// SchemaPrefix, with DatabaseURL, names the schemas <prefix>_<service>,
 	// so that several stacks (tests) can share one database.
 	SchemaPrefix string
@@ -234,7 +242,14 @@ func newStack(opts Options) (*Stack, error) {
 		return nil, err
 	}
 	s.binDir = binDir
-	if err := checkBinaries(binDir, Processes); err != nil {
+	binaries := Processes
+	if opts.AllInOne {
+		if opts.Replicas > 1 {
+			return nil, errors.New("devstack: one process runs everything: no replicas")
+		}
+		binaries = []string{MSCloud, AllInOne}
+	}
+	if err := checkBinaries(binDir, binaries); err != nil {
 		return nil, err
 	}
 
@@ -330,7 +345,27 @@ func newStack(opts Options) (*Stack, error) {
 		}
 		s.AdminAddr[name] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	}
+	if opts.AllInOne {
+		// One process, one log, every listener of the separate processes.
+		s.order = []string{MSCloud, AllInOne}
+		for _, name := range []string{Tenant, Subscription, User, Facade, AllInOne} {
+			s.LogFiles[name] = filepath.Join(work, AllInOne+".log")
+		}
+		s.AdminAddr[AllInOne] = s.AdminAddr[Facade]
+	}
 	return s, nil
+}
+
+// parts are the processes the allinone process runs.
+var parts = []string{Tenant, Subscription, User, Facade}
+
+// processOf is the process that runs name: the allinone process for any
+// of its parts in the single-process mode, name itself otherwise.
+func (s *Stack) processOf(name string) string {
+	if s.opts.AllInOne && slices.Contains(parts, name) {
+		return AllInOne
+	}
+	return name
 }
 
 // TrustDomain is the development stack's SPIFFE trust domain, and
@@ -635,18 +670,30 @@ func (s *Stack) processEnv(name string) []string {
 // inherited one (minus the process's own prefix), the stack's variables,
 // then Options.ExtraEnv.
 func (s *Stack) Env(name string) []string {
-	prefix := ownPrefixes[Base(name)]
+	own := []string{name}
+	if name == AllInOne {
+		own = parts
+	}
 	var env []string
 	for _, kv := range os.Environ() {
-		if prefix != "" && strings.HasPrefix(kv, prefix) {
-			continue
+		if !slices.ContainsFunc(own, func(n string) bool {
+			p := ownPrefixes[Base(n)]
+			return p != "" && strings.HasPrefix(kv, p)
+		}) {
+			env = append(env, kv)
 		}
-		env = append(env, kv)
 	}
-	env = append(env, s.OwnEnv(name)...)
-	env = append(env, s.opts.ExtraEnv[Base(name)]...)
-	if Base(name) != name {
-		env = append(env, s.opts.ExtraEnv[name]...)
+	for _, n := range own {
+		env = append(env, s.OwnEnv(n)...)
+	}
+	for _, n := range own {
+		env = append(env, s.opts.ExtraEnv[Base(n)]...)
+		if Base(n) != n {
+			env = append(env, s.opts.ExtraEnv[n]...)
+		}
+	}
+	if name == AllInOne {
+		env = append(env, s.opts.ExtraEnv[AllInOne]...)
 	}
 	return env
 }
@@ -654,7 +701,7 @@ func (s *Stack) Env(name string) []string {
 // ReadyAfter is the time the process took from its start to ready (0 if it
 // is not running).
 func (s *Stack) ReadyAfter(name string) time.Duration {
-	p, err := s.proc(name)
+	p, err := s.proc(s.processOf(name))
 	if err != nil {
 		return 0
 	}
@@ -669,7 +716,7 @@ func (s *Stack) Failed() <-chan error { return s.failed }
 // Running tells whether a process is running.
 func (s *Stack) Running(name string) bool {
 	s.mu.Lock()
-	p := s.procs[name]
+	p := s.procs[s.processOf(name)]
 	s.mu.Unlock()
 	return p != nil && !p.exited()
 }
@@ -677,7 +724,7 @@ func (s *Stack) Running(name string) bool {
 // Pid returns the process id of a running process (0 if not running).
 func (s *Stack) Pid(name string) int {
 	s.mu.Lock()
-	p := s.procs[name]
+	p := s.procs[s.processOf(name)]
 	s.mu.Unlock()
 	if p == nil || p.exited() {
 		return 0
@@ -688,7 +735,7 @@ func (s *Stack) Pid(name string) int {
 func (s *Stack) proc(name string) (*process, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.procs[name]
+	p, ok := s.procs[s.processOf(name)]
 	if !ok {
 		return nil, fmt.Errorf("devstack: no process %q", name)
 	}
@@ -724,7 +771,8 @@ func (s *Stack) Signal(name string, sig os.Signal) error {
 // Restart stops a process if it runs (SIGTERM, then SIGKILL after 10s),
 // starts it again with the same configuration and waits until it is ready.
 func (s *Stack) Restart(ctx context.Context, name string) error {
-	if _, ok := ownPrefixes[Base(name)]; !ok || s.LogFiles[name] == "" {
+	name = s.processOf(name)
+	if _, ok := ownPrefixes[Base(name)]; (!ok && name != AllInOne) || s.LogFiles[name] == "" {
 		return fmt.Errorf("devstack: no process %q", name)
 	}
 	s.mu.Lock()

@@ -361,6 +361,43 @@ func TestEnvironment(t *testing.T) {
 	}
 }
 
+// In the single-process mode one process gets every part's settings, each
+// part's ExtraEnv and none of their inherited variables, and stands for
+// each part.
+func TestAllInOneEnvironment(t *testing.T) {
+	t.Setenv("USER_LISTEN_ADDR", "0.0.0.0:1") // must not reach the process
+	s, err := newStack(Options{BinDir: fakeBinDir(t), WorkDir: t.TempDir(), AllInOne: true,
+		ExtraEnv: map[string][]string{Tenant: {"TENANT_JOB_POLL=1s"}, AllInOne: {"FACADE_PPROF=true"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.order, []string{MSCloud, AllInOne}) {
+		t.Errorf("processes %q", s.order)
+	}
+	env := s.Env(AllInOne)
+	for _, part := range parts {
+		for _, kv := range s.OwnEnv(part) {
+			if !slices.Contains(env, kv) {
+				t.Errorf("%s is missing %s", AllInOne, kv)
+			}
+		}
+	}
+	if slices.Contains(env, "USER_LISTEN_ADDR=0.0.0.0:1") || !slices.Contains(env, "TENANT_JOB_POLL=1s") || env[len(env)-1] != "FACADE_PPROF=true" {
+		t.Errorf("environment %q", env)
+	}
+	for _, part := range parts {
+		if s.processOf(part) != AllInOne || s.LogFiles[part] != s.LogFiles[AllInOne] {
+			t.Errorf("%s is not run by %s", part, AllInOne)
+		}
+	}
+	if s.processOf(MSCloud) != MSCloud {
+		t.Error("the simulator is its own process")
+	}
+	if _, err := newStack(Options{BinDir: fakeBinDir(t), WorkDir: t.TempDir(), AllInOne: true, Replicas: 2}); err == nil {
+		t.Error("replicas of one process were accepted")
+	}
+}
+
 func TestTempWorkDirRemovedByStop(t *testing.T) {
 	s, err := newStack(Options{BinDir: fakeBinDir(t)})
 	if err != nil {

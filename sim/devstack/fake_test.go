@@ -55,7 +55,7 @@ func fakeBinDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, name := range Processes {
+	for _, name := range append(Processes, AllInOne) {
 		if err := os.Symlink(self, filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
 		}

@@ -310,10 +310,26 @@ func (s *Stack) probe(ctx context.Context, p *process) error {
 		}
 		return nil
 	case Facade:
-		// The readiness probe does not care who signed the certificate.
-		return httpOK(ctx, s.FacadeBaseURL+"/healthz", &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // readiness only
+		return s.facadeReady(ctx)
+	case AllInOne:
+		// Every part: the services' gRPC listeners, then the facade (ready
+		// once the tenant service serves).
+		for _, name := range []string{Tenant, Subscription, User} {
+			conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", s.listen[name])
+			if err != nil {
+				return err
+			}
+			conn.Close()
+		}
+		return s.facadeReady(ctx)
 	}
 	return nil
+}
+
+// facadeReady probes the facade's /healthz (its readiness).
+func (s *Stack) facadeReady(ctx context.Context) error {
+	// The readiness probe does not care who signed the certificate.
+	return httpOK(ctx, s.FacadeBaseURL+"/healthz", &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // readiness only
 }
 
 // httpOK checks that GET url answers 200.

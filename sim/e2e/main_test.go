@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		root, _ := filepath.Abs("../..")
-		cmd := exec.Command("go", "build", "-o", dir+"/", "./services/tenant/cmd/tenant", "./services/subscription/cmd/subscription", "./services/user/cmd/user", "./services/facade/cmd/facade", "./sim/cmd/mscloud", "./services/shared/cmd/o365ctl",
+		cmd := exec.Command("go", "build", "-o", dir+"/", "./services/tenant/cmd/tenant", "./services/subscription/cmd/subscription", "./services/user/cmd/user", "./services/facade/cmd/facade", "./services/allinone/cmd/allinone", "./sim/cmd/mscloud", "./services/shared/cmd/o365ctl",
 			"./services/console/cmd/console")
 		cmd.Dir = root
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -67,6 +67,7 @@ func start(t *testing.T, countries ...string) *env {
 type stackOpts struct {
 	extra    map[string][]string // extra environment entries, by process
 	replicas int                 // processes of each service (default 1)
+	allInOne bool                // one process runs the services and the facade
 }
 
 // startWith starts a stack with opts.
@@ -82,7 +83,7 @@ func startWith(t *testing.T, opts stackOpts, countries ...string) *env {
 		prefix = "e2e" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 	}
 	stack, err := devstack.Start(ctx, devstack.Options{BinDir: binDir, WorkDir: t.TempDir(), RetryTimeout: time.Second, LogLevel: "debug", TraceMaxPerSecond: -1,
-		DatabaseURL: dbURL, SchemaPrefix: prefix, Replicas: opts.replicas,
+		DatabaseURL: dbURL, SchemaPrefix: prefix, Replicas: opts.replicas, AllInOne: opts.allInOne,
 		// A short job lease: a job whose process was killed is taken over by
 		// the restarted process once the lease runs out.
 		ExtraEnv: map[string][]string{"tenant": append([]string{"TENANT_JOB_POLL=100ms", "TENANT_JOB_LEASE=3s"}, extra["tenant"]...),

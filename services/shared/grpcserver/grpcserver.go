@@ -40,6 +40,8 @@ type Server struct {
 	// beat is Watch's heartbeat (Live); checkTimeout bounds each check.
 	beat         telemetry.Heartbeat
 	checkTimeout time.Duration
+	// local serves in-process calls (Local).
+	local local
 }
 
 // Options secure a server.
@@ -100,6 +102,7 @@ func New(log *slog.Logger, o Options) *Server {
 		streams = append(streams, policy.StreamInterceptor())
 	}
 	chain = append(chain, recoverUnary(log))
+	s.local.unary = chainUnary(chain)
 	s.Server = grpc.NewServer(
 		mtls.ServerOption(o.Mesh),
 		grpc.StatsHandler(tracing.GRPCServerHandler()),
@@ -113,7 +116,7 @@ func New(log *slog.Logger, o Options) *Server {
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, MaxConnectionAge: 5 * time.Minute,
 			MaxConnectionAgeGrace: time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
 	)
-	healthpb.RegisterHealthServer(s.Server, s.Health)
+	healthpb.RegisterHealthServer(s, s.Health)
 	if o.Reflection {
 		reflection.Register(s.Server)
 	}
@@ -266,6 +269,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.Health.Shutdown()
+	s.local.stopped.Store(true)
 	done := make(chan struct{})
 	go func() { s.GracefulStop(); close(done) }()
 	select {

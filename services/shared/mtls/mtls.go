@@ -57,6 +57,9 @@ type Source struct {
 	cert    *tls.Certificate
 	pool    *x509.CertPool
 	self    string
+	// local is LocalPeer's answer for the certificate localOf.
+	local   *peer.Peer
+	localOf *tls.Certificate
 }
 
 // Load reads the files once; the Source reloads them later by itself. A
@@ -143,6 +146,33 @@ func (s *Source) current() (*tls.Certificate, *x509.CertPool) {
 	}
 	return s.cert, s.pool
 }
+
+// LocalPeer is the process itself as the caller of an in-process call
+// (grpcserver.Server.Local): the peer a server would see at the other end of
+// a mutual TLS connection from this process, with its current certificate
+// (which chains to the deployment's CA, checked when it was loaded), so that
+// the authorization policy and the audit log treat the call as they treat
+// the same call over the network.
+func (s *Source) LocalPeer() *peer.Peer {
+	cert, _ := s.current()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.localOf != cert {
+		s.localOf = cert
+		s.local = &peer.Peer{Addr: inProcess{}, AuthInfo: credentials.TLSInfo{
+			State: tls.ConnectionState{Version: tls.VersionTLS13, HandshakeComplete: true,
+				PeerCertificates: []*x509.Certificate{cert.Leaf}},
+			CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity},
+		}}
+	}
+	return s.local
+}
+
+// inProcess is the address of an in-process peer.
+type inProcess struct{}
+
+func (inProcess) Network() string { return "inproc" }
+func (inProcess) String() string  { return "in-process" }
 
 // IdentityOf returns the SPIFFE ID of a certificate: its one URI SAN, of
 // scheme spiffe, in trustDomain, with a path.

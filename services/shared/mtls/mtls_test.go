@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
 
 	"github.com/o365gateway/gateway/services/shared/mtls"
 	"github.com/o365gateway/gateway/services/shared/mtls/devpki"
@@ -128,6 +129,27 @@ func TestCertificatesReload(t *testing.T) {
 	}
 	if *caller != "spiffe://o365gw.test/tool/bob" {
 		t.Fatalf("the reloaded certificate was not used: caller %q", *caller)
+	}
+	// The in-process peer follows the reload too.
+	if id, ok := mtls.Peer(peer.NewContext(context.Background(), src.LocalPeer()), td); !ok || id != "spiffe://o365gw.test/tool/bob" {
+		t.Fatalf("in-process peer after the reload: %q %v", id, ok)
+	}
+}
+
+// The in-process peer of a process names its identity, as the same
+// process seen over mutual TLS does, and is built once per certificate.
+func TestLocalPeer(t *testing.T) {
+	src := source(t, devpki.PKI{Dir: t.TempDir(), TrustDomain: td}, "facade")
+	p := src.LocalPeer()
+	id, ok := mtls.Peer(peer.NewContext(context.Background(), p), td)
+	if !ok || id != src.Self() {
+		t.Fatalf("in-process peer %q %v, want %s", id, ok, src.Self())
+	}
+	if src.LocalPeer() != p {
+		t.Error("the peer was built again for the same certificate")
+	}
+	if p.Addr.String() != "in-process" {
+		t.Errorf("address %s", p.Addr)
 	}
 }
 

@@ -42,6 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	runDemo := fs.Bool("demo", false, "run the APS controller demo, then stop and exit with its status")
 	verbose := fs.Bool("v", false, "also copy the processes' output to this terminal")
 	logLevel := fs.String("log-level", envOr("LOG_LEVEL", "info"), "log level of the services and the facade (debug, info, warn, error)")
+	allInOne := fs.Bool("all-in-one", os.Getenv("ALL_IN_ONE") == "1", "run the services and the facade as one process (the allinone binary, the single-process mode for single-host installs)")
 	readyTimeout := fs.Duration("ready-timeout", 60*time.Second, "how long each process may take to become ready")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -63,6 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Cloud:        *cloud,
 		DatabaseURL:  *databaseURL,
 		Replicas:     *replicas,
+		AllInOne:     *allInOne,
 		RetryTimeout: *retry,
 		Ports:        devstack.Ports{Sim: *simPort, Tenant: *tenantPort, Subscription: *subscriptionPort, User: *userPort, Facade: *facadePort},
 		ReadyTimeout: *readyTimeout,

@@ -15,6 +15,7 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
 
 	tenantv1 "github.com/o365gateway/gateway/gen/go/o365/tenant/v1"
 	"github.com/o365gateway/gateway/services/shared/grpcclient"
@@ -29,27 +30,9 @@ import (
 	"github.com/o365gateway/gateway/services/facade/internal/tlsconf"
 )
 
-// Run serves until ctx ends.
+// Run serves until ctx ends, calling the services over mutual TLS, each
+// proving its identity.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler) error {
-	cert, err := tlsconf.ServerCertificate(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSDir)
-	if err != nil {
-		return fmt.Errorf("server certificate: %w", err)
-	}
-	var controllerCA *x509.CertPool
-	if cfg.Registration == "open" {
-		log.Warn("FACADE_REGISTRATION_POLICY=open: any APS controller that reaches the facade can register an instance; use controller-ca in production")
-	}
-	if cfg.ControllerCAFile != "" {
-		pem, err := os.ReadFile(cfg.ControllerCAFile)
-		if err != nil {
-			return fmt.Errorf("controller CA: %w", err)
-		}
-		controllerCA = x509.NewCertPool()
-		if !controllerCA.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("no certificate in %s", cfg.ControllerCAFile)
-		}
-	}
-	// The services are reached over mutual TLS, each proving its identity.
 	mesh, err := mtls.Open(cfg.Mesh, log)
 	if err != nil {
 		return err
@@ -70,23 +53,66 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		return fmt.Errorf("user service: %w", err)
 	}
 	defer userConn.Close()
+	// Every call goes through an Upstream: a service that is down answers
+	// its own routes 503 UpstreamUnavailable at once, and the others work.
+	return serve(ctx, cfg, log, metrics, gateway.Upstreams{
+		Tenant:       gateway.NewUpstream(ctx, "tenant", tenantConn, gateway.DefaultWait),
+		Subscription: gateway.NewUpstream(ctx, "subscription", subscriptionConn, gateway.DefaultWait),
+		User:         gateway.NewUpstream(ctx, "user", userConn, gateway.DefaultWait),
+	}, cfg.TenantAddr)
+}
 
+// RunInProcess serves until ctx ends, calling services of the same process
+// (the single-process mode, services/allinone): each call goes through the
+// service's interceptors, authorization and audit included, as the facade's
+// own mesh identity, without the gRPC hop.
+func RunInProcess(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler,
+	tenant, subscription, user service.Component) error {
+	mesh, err := mtls.Open(cfg.Mesh, log)
+	if err != nil {
+		return err
+	}
+	var self func() *peer.Peer
+	if mesh != nil {
+		self = mesh.LocalPeer
+	}
+	return serve(ctx, cfg, log, metrics, gateway.Upstreams{
+		Tenant: tenant.Local(self), Subscription: subscription.Local(self), User: user.Local(self),
+	}, "in process")
+}
+
+// serve runs the APS listener in front of the services' connections;
+// tenantAt says where the tenant service is, for the log.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler, up gateway.Upstreams, tenantAt string) error {
+	cert, err := tlsconf.ServerCertificate(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSDir)
+	if err != nil {
+		return fmt.Errorf("server certificate: %w", err)
+	}
+	var controllerCA *x509.CertPool
+	if cfg.Registration == "open" {
+		log.Warn("FACADE_REGISTRATION_POLICY=open: any APS controller that reaches the facade can register an instance; use controller-ca in production")
+	}
+	if cfg.ControllerCAFile != "" {
+		pem, err := os.ReadFile(cfg.ControllerCAFile)
+		if err != nil {
+			return fmt.Errorf("controller CA: %w", err)
+		}
+		controllerCA = x509.NewCertPool()
+		if !controllerCA.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("no certificate in %s", cfg.ControllerCAFile)
+		}
+	}
 	description, err := openAPIDescription(cfg.BasePath)
 	if err != nil {
 		return err
 	}
-	// Every call goes through an Upstream: a service that is down answers
-	// its own routes 503 UpstreamUnavailable at once, and the others work.
-	tenant := gateway.NewUpstream(ctx, "tenant", tenantConn, gateway.DefaultWait)
-	subscription := gateway.NewUpstream(ctx, "subscription", subscriptionConn, gateway.DefaultWait)
-	user := gateway.NewUpstream(ctx, "user", userConn, gateway.DefaultWait)
-	rest, err := gateway.New(ctx, gateway.Upstreams{Tenant: tenant, Subscription: subscription, User: user}, aps.MuxOptions(cfg.RetryTimeout)...)
+	rest, err := gateway.New(ctx, up, aps.MuxOptions(cfg.RetryTimeout)...)
 	if err != nil {
 		return err
 	}
 	apsHandler := aps.Handler(rest, aps.Options{
 		BasePath:     cfg.BasePath,
-		Certs:        &aps.TenantServiceCerts{Client: tenantv1.NewInstanceServiceClient(tenant), TTL: cfg.AuthCacheTTL},
+		Certs:        &aps.TenantServiceCerts{Client: tenantv1.NewInstanceServiceClient(up.Tenant), TTL: cfg.AuthCacheTTL},
 		ControllerCA: controllerCA,
 		Log:          log,
 		MaxBody:      aps.DefaultMaxBody,
@@ -94,8 +120,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	// Ready while the tenant service serves (it authenticates every
 	// request); the subscription and user services take only their own
 	// routes down. Live while the checks keep running.
-	health := gateway.NewHealth(log, gateway.Service{Name: "tenant", Conn: tenant, Required: true},
-		gateway.Service{Name: "subscription", Conn: subscription}, gateway.Service{Name: "user", Conn: user})
+	health := gateway.NewHealth(log, gateway.Service{Name: "tenant", Conn: up.Tenant, Required: true},
+		gateway.Service{Name: "subscription", Conn: up.Subscription}, gateway.Service{Name: "user", Conn: up.User})
 	go health.Run(ctx, 2*time.Second)
 	mux := http.NewServeMux()
 	// The APS listener's /healthz is the readiness, for load balancers.
@@ -147,6 +173,6 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "addr", lis.Addr().String(), "aps_endpoint", "https://"+lis.Addr().String()+cfg.BasePath+"/", "tenant", cfg.TenantAddr)
+	log.Info("serving", "addr", lis.Addr().String(), "aps_endpoint", "https://"+lis.Addr().String()+cfg.BasePath+"/", "tenant", tenantAt)
 	return service.ServeHTTP(ctx, srv, func() error { return srv.ServeTLS(lis, "", "") })
 }

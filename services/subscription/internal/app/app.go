@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
 
 	adminv1 "github.com/o365gateway/gateway/gen/go/o365/admin/v1"
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
@@ -24,6 +25,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/msauth"
 	"github.com/o365gateway/gateway/services/shared/msclients"
+	"github.com/o365gateway/gateway/services/shared/service"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
 	"github.com/o365gateway/gateway/services/shared/tenantclient"
 
@@ -52,12 +54,18 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		return err
 	}
 	defer a.Close()
-	lis, err := net.Listen("tcp", cfg.ListenAddr)
-	if err != nil {
-		return err
-	}
-	return a.Serve(ctx, lis)
+	return a.ListenAndServe(ctx)
 }
+
+// ListenAndServe serves on cfg.ListenAddr until ctx ends
+// (service.Component).
+func (a *App) ListenAndServe(ctx context.Context) error {
+	return service.ListenAndServe(ctx, a, a.cfg.ListenAddr)
+}
+
+// Local connects to the service's gRPC server in process, as the caller p
+// returns (service.Component).
+func (a *App) Local(p func() *peer.Peer) grpc.ClientConnInterface { return a.server.Local(p) }
 
 // New wires the service.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http.Handler) (*App, error) {
@@ -109,10 +117,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		runner.Register(kind, h)
 	}
 	srv := grpcserver.New(log, sopts)
-	subscriptionv1.RegisterSubscriptionServiceServer(srv.Server, &server.Server{Subs: subs})
+	subscriptionv1.RegisterSubscriptionServiceServer(srv, &server.Server{Subs: subs})
 	// The subscription service stores no secret: its key rotation re-seals nothing.
 	inspector, _ := store.Jobs().(jobs.Inspector)
-	adminv1.RegisterAdminServiceServer(srv.Server, &adminapi.Server{Audit: store.Audit(), Log: log,
+	adminv1.RegisterAdminServiceServer(srv, &adminapi.Server{Audit: store.Audit(), Log: log,
 		Jobs: inspector, Resources: &server.Operator{Store: store, Subs: subs}})
 	log.Info("subscription service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL, "tenant", cfg.TenantAddr)
 	return &App{cfg: cfg, store: store, conn: conn, runner: runner, server: srv, metrics: metrics, audit: auditLog}, nil

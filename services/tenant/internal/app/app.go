@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 
 	adminv1 "github.com/o365gateway/gateway/gen/go/o365/admin/v1"
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
@@ -35,6 +36,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/partnercenter"
 	"github.com/o365gateway/gateway/services/shared/secret"
+	"github.com/o365gateway/gateway/services/shared/service"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/accounts"
@@ -141,12 +143,18 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		return err
 	}
 	defer a.Close()
-	lis, err := net.Listen("tcp", cfg.ListenAddr)
-	if err != nil {
-		return err
-	}
-	return a.Serve(ctx, lis)
+	return a.ListenAndServe(ctx)
 }
+
+// ListenAndServe serves on cfg.ListenAddr until ctx ends
+// (service.Component).
+func (a *App) ListenAndServe(ctx context.Context) error {
+	return service.ListenAndServe(ctx, a, a.cfg.ListenAddr)
+}
+
+// Local connects to the service's gRPC server in process, as the caller p
+// returns (service.Component).
+func (a *App) Local(p func() *peer.Peer) grpc.ClientConnInterface { return a.server.Local(p) }
 
 // Close releases the database and the user-service connection.
 func (a *App) Close() error { a.conn.Close(); a.subConn.Close(); return a.store.Close() }
@@ -257,7 +265,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	}
 
 	srv := grpcserver.New(log, sopts)
-	tenantv1.RegisterInstanceServiceServer(srv.Server, &server.InstanceServer{Instances: inst, Tenants: ten, Health: checks})
+	tenantv1.RegisterInstanceServiceServer(srv, &server.InstanceServer{Instances: inst, Tenants: ten, Health: checks})
 	userConn, err := grpcclient.Dial(cfg.UserAddr, sopts.Mesh, "user")
 	if err != nil {
 		store.Close()
@@ -288,15 +296,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 	for kind, h := range drifts.Handlers() {
 		runner.Register(kind, h)
 	}
-	tenantv1.RegisterTenantServiceServer(srv.Server, &server.TenantServer{Tenants: ten, Sync: sync, Drift: drifts})
-	tenantv1.RegisterDomainServiceServer(srv.Server, &server.DomainServer{Domains: &domains.Service{Store: store, Instances: inst,
+	tenantv1.RegisterTenantServiceServer(srv, &server.TenantServer{Tenants: ten, Sync: sync, Drift: drifts})
+	tenantv1.RegisterDomainServiceServer(srv, &server.DomainServer{Domains: &domains.Service{Store: store, Instances: inst,
 		Graph: func(in *storage.Instance, customerID string) (domains.Graph, error) {
 			return tenantGraph(in, customerID)
 		}}})
 
 	rekey := secret.Rekeyers{inst, ten}
 	inspector, _ := store.Jobs().(jobs.Inspector)
-	adminv1.RegisterAdminServiceServer(srv.Server, &adminapi.Server{Audit: store.Audit(), Rekey: rekey, Sealer: sealer, Log: log,
+	adminv1.RegisterAdminServiceServer(srv, &adminapi.Server{Audit: store.Audit(), Rekey: rekey, Sealer: sealer, Log: log,
 		Jobs: inspector, Resources: &server.Operator{Store: store, Tenants: ten}})
 
 	log.Info("tenant service starting", "cloud", endpoints.Cloud, "partner_center", endpoints.PartnerCenterURL,

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 
 	adminv1 "github.com/o365gateway/gateway/gen/go/o365/admin/v1"
 	subscriptionv1 "github.com/o365gateway/gateway/gen/go/o365/subscription/v1"
@@ -28,6 +29,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/msauth"
 	"github.com/o365gateway/gateway/services/shared/msclients"
 	"github.com/o365gateway/gateway/services/shared/secret"
+	"github.com/o365gateway/gateway/services/shared/service"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
 	"github.com/o365gateway/gateway/services/shared/tenantclient"
 
@@ -58,12 +60,18 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		return err
 	}
 	defer a.Close()
-	lis, err := net.Listen("tcp", cfg.ListenAddr)
-	if err != nil {
-		return err
-	}
-	return a.Serve(ctx, lis)
+	return a.ListenAndServe(ctx)
 }
+
+// ListenAndServe serves on cfg.ListenAddr until ctx ends
+// (service.Component).
+func (a *App) ListenAndServe(ctx context.Context) error {
+	return service.ListenAndServe(ctx, a, a.cfg.ListenAddr)
+}
+
+// Local connects to the service's gRPC server in process, as the caller p
+// returns (service.Component).
+func (a *App) Local(p func() *peer.Peer) grpc.ClientConnInterface { return a.server.Local(p) }
 
 // subscriptionSKUs resolves subscriptions through the subscription service.
 type subscriptionSKUs struct {
@@ -141,9 +149,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		runner.Register(kind, h)
 	}
 	srv := grpcserver.New(log, sopts)
-	userv1.RegisterUserServiceServer(srv.Server, &server.Server{Users: svc})
+	userv1.RegisterUserServiceServer(srv, &server.Server{Users: svc})
 	inspector, _ := store.Jobs().(jobs.Inspector)
-	adminv1.RegisterAdminServiceServer(srv.Server, &adminapi.Server{Audit: store.Audit(), Rekey: svc, Sealer: sealer, Log: log,
+	adminv1.RegisterAdminServiceServer(srv, &adminapi.Server{Audit: store.Audit(), Rekey: svc, Sealer: sealer, Log: log,
 		Jobs: inspector, Resources: &server.Operator{Store: store, Users: svc}})
 	log.Info("user service starting", "cloud", endpoints.Cloud, "graph", endpoints.GraphURL, "tenant", cfg.TenantAddr)
 	return &App{cfg: cfg, store: store, conns: []*grpc.ClientConn{tenantConn, subConn}, runner: runner, server: srv, metrics: metrics,
