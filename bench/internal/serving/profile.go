@@ -13,13 +13,13 @@ import (
 	"github.com/o365gateway/gateway/sim/devstack"
 )
 
-// profiled are the processes whose CPU is profiled under the facade's load.
-var profiled = []string{devstack.Facade, devstack.Tenant}
+// profiledNames are the processes whose CPU is profiled under the facade's load.
+var profiledNames = []string{devstack.Facade, devstack.Tenant}
 
-// profile takes a CPU profile of each profiled process over the measured
-// part of a run (after warm, for d) from its admin listener into dir, named
-// after the configuration and the process.
-func profile(ctx context.Context, f *fixture, dir, config string, warm, d time.Duration) chan error {
+// profile takes a CPU profile of each of the processes names over the
+// measured part of a run (after warm, for d) from its admin listener into
+// dir, named after the configuration and the process.
+func profile(ctx context.Context, f *fixture, names []string, dir, config string, warm, d time.Duration) chan error {
 	done := make(chan error, 1)
 	go func() {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -27,8 +27,8 @@ func profile(ctx context.Context, f *fixture, dir, config string, warm, d time.D
 			return
 		}
 		time.Sleep(warm)
-		errs := make(chan error, len(profiled))
-		for _, n := range profiled {
+		errs := make(chan error, len(names))
+		for _, n := range names {
 			go func() {
 				url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", f.stack.AdminAddr[n], max(1, int(d.Seconds())-1))
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -54,7 +54,7 @@ func profile(ctx context.Context, f *fixture, dir, config string, warm, d time.D
 			}()
 		}
 		var first error
-		for range profiled {
+		for range names {
 			if err := <-errs; err != nil && first == nil {
 				first = err
 			}

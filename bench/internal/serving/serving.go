@@ -63,14 +63,14 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return report.Table{}, err
 	}
-	f, err := start(ctx, env, env.BinDir, cfg, recv, filepath.Join(dir, "stack"))
+	f, err := start(ctx, env, env.BinDir, cfg, recv, filepath.Join(dir, "stack"), false)
 	if err != nil {
 		return report.Table{}, err
 	}
 	defer f.Close()
 	var before *fixture
 	if env.BeforeBin != "" {
-		if before, err = start(ctx, env, env.BeforeBin, cfg, recv, filepath.Join(dir, "stack-before")); err != nil {
+		if before, err = start(ctx, env, env.BeforeBin, cfg, recv, filepath.Join(dir, "stack-before"), false); err != nil {
 			return report.Table{}, fmt.Errorf("the binaries before: %w", err)
 		}
 		defer before.Close()
@@ -90,14 +90,21 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 		{"bare TLS server (same bytes, same checks)", b.bareTarget(f).Dialer(), []int{b.bare.cmd.Process.Pid}},
 		{"do-nothing grpc-gateway → gRPC (mutual TLS)", b.chainTarget(f).Dialer(), []int{b.nullGateway.cmd.Process.Pid, b.nullGRPC.cmd.Process.Pid}},
 		{"tenant service's gRPC, called directly", direct, []int{tenantPid}},
-		{"the facade (→ tenant service)", f.facadeTarget().Dialer(), []int{facadePid, tenantPid}},
 	}
 	if before != nil {
-		// Before the facade, so that the facade stays the last subject.
-		s := subject{fmt.Sprintf("the facade before (%s)", env.BeforeLabel), before.facadeTarget().Dialer(),
-			[]int{before.stack.Pid(devstack.Facade), before.stack.Pid(devstack.Tenant)}}
-		subjects = append(subjects[:3], s, subjects[3])
+		subjects = append(subjects, subject{fmt.Sprintf("the facade before (%s)", env.BeforeLabel), before.facadeTarget().Dialer(),
+			[]int{before.stack.Pid(devstack.Facade), before.stack.Pid(devstack.Tenant)}})
 	}
+	fi := len(subjects) // the facade, the production shape
+	subjects = append(subjects, subject{"the facade (→ tenant service)", f.facadeTarget().Dialer(), []int{facadePid, tenantPid}})
+	// The single-process mode (item 6): the same stack as one process.
+	one, err := start(ctx, env, env.BinDir, cfg, recv, filepath.Join(dir, "stack-allinone"), true)
+	if err != nil {
+		return report.Table{}, fmt.Errorf("the single-process mode: %w", err)
+	}
+	defer one.Close()
+	oi := len(subjects)
+	subjects = append(subjects, subject{"the facade in one process (allinone)", one.facadeTarget().Dialer(), []int{one.stack.Pid(devstack.AllInOne)}})
 	for _, s := range subjects {
 		if err := load.Check(ctx, s.dial); err != nil {
 			return report.Table{}, fmt.Errorf("%s: %w", s.name, err)
@@ -112,8 +119,12 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 	for run := range max(env.Runs, 1) {
 		for i, s := range subjects {
 			var profiled chan error
-			if run == 0 && i == len(subjects)-1 && env.ProfileDir != "" {
-				profiled = profile(ctx, f, env.ProfileDir, cfg.Name, warm, d)
+			switch {
+			case run > 0 || env.ProfileDir == "":
+			case i == fi:
+				profiled = profile(ctx, f, profiledNames, env.ProfileDir, cfg.Name, warm, d)
+			case i == oi:
+				profiled = profile(ctx, one, []string{devstack.AllInOne}, env.ProfileDir, cfg.Name, warm, d)
 			}
 			before, err := report.CPUTimes(s.pids...)
 			if err != nil {
@@ -147,13 +158,21 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 	for i := range subjects {
 		med[i] = report.Median(rps[i])
 	}
-	facade := med[len(med)-1]
+	facade := med[fi]
+	// Paced at half the facade's maximum, the same rate for every subject
+	// but the single-process mode, paced at half its own maximum.
 	rate := facade / 2
+	rateOf := func(i int) float64 {
+		if i == oi {
+			return med[oi] / 2
+		}
+		return rate
+	}
 	p50 := make([][]float64, len(subjects))
 	p99 := make([][]float64, len(subjects))
 	for range max(env.Runs, 1) {
 		for i, s := range subjects {
-			r, err := load.Open(ctx, s.dial, Conns, rate, warm, d)
+			r, err := load.Open(ctx, s.dial, Conns, rateOf(i), warm, d)
 			if err != nil {
 				return report.Table{}, err
 			}
@@ -168,8 +187,8 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 		Title: "Configuration: " + cfg.Name,
 		Note: fmt.Sprintf("%s. GET /aps/tenants/{id} as APSC sends it (client certificate, APS headers, keep-alive). "+
 			"Throughput: %d connections, each sending its next request when the last is answered, %s after %s of warm-up. "+
-			"Latency: paced (open-loop) at half the facade's maximum, %.0f requests/s, measured from each request's due time. "+
-			"Server CPU: user and system time of the answering processes (not the load generator) per request. Medians of %d runs, subjects interleaved.", cfg.Describe, Conns, d, warm, rate, max(env.Runs, 1)),
+			"Latency: paced (open-loop) at half the facade's maximum, %.0f requests/s (the single-process mode at half its own maximum, %.0f requests/s), measured from each request's due time. "+
+			"Server CPU: user and system time of the answering processes (not the load generator) per request. Medians of %d runs, subjects interleaved.", cfg.Describe, Conns, d, warm, rate, rateOf(oi), max(env.Runs, 1)),
 		Header: []string{"server", "requests/s", "of bare", "server CPU per request (µs)", "p50 at half max (ms)", "p99 at half max (ms)"},
 	}
 	bare := med[0]
@@ -178,14 +197,17 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 			report.Millis(time.Duration(report.Median(p50[i]))), report.Millis(time.Duration(report.Median(p99[i]))))
 	}
 	chain := med[1]
-	fp99 := time.Duration(report.Median(p99[len(p99)-1]))
+	fp99 := time.Duration(report.Median(p99[fi]))
+	op99 := time.Duration(report.Median(p99[oi]))
 	t.Footer = []string{
 		fmt.Sprintf("- Facade / bare server: %.2f (target ≥ %.2f): %s.", facade/bare, MinOfBare, report.Verdict(facade/bare >= MinOfBare)),
 		fmt.Sprintf("- Facade / do-nothing chain: %.2f (target ≥ %.2f): %s.", facade/chain, MinOfChain, report.Verdict(facade/chain >= MinOfChain)),
 		fmt.Sprintf("- Facade p99 at half its maximum: %s ms (target ≤ %s ms): %s.", report.Millis(fp99), report.Millis(MaxP99), report.Verdict(fp99 <= MaxP99)),
+		fmt.Sprintf("- Single-process mode: %.2f of the bare server, %.2f of the do-nothing chain, %.2f× the separate processes' throughput; p99 at half its maximum %s ms (targets as above: %s, %s, %s).",
+			med[oi]/bare, med[oi]/chain, med[oi]/facade, report.Millis(op99), report.Verdict(med[oi]/bare >= MinOfBare), report.Verdict(med[oi]/chain >= MinOfChain), report.Verdict(op99 <= MaxP99)),
 	}
 	cpuOf := func(i int) float64 { return report.Median(cpu[i]) }
-	fcpu, chainCPU, directCPU, bareCPU := cpuOf(len(cpu)-1), cpuOf(1), cpuOf(2), cpuOf(0)
+	fcpu, chainCPU, directCPU, bareCPU := cpuOf(fi), cpuOf(1), cpuOf(2), cpuOf(0)
 	if facade/bare < MinOfBare {
 		t.Footer = append(t.Footer, fmt.Sprintf("- Why the ratio to the bare server is missed: the do-nothing chain itself reaches %.2f of the bare server (its gRPC hop and JSON cost %.0f µs of CPU per request against the bare server's %.0f µs), "+
 			"so a facade at %.2f of that chain would reach %.2f of it: on this machine the two targets cannot both hold (README, Discrepancies).",
@@ -195,18 +217,18 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 		t.Footer = append(t.Footer, fmt.Sprintf("- Why the ratio to the chain is missed: the facade and the tenant service spend %.0f µs of CPU per request, the do-nothing chain %.0f µs. "+
 			"The tenant service alone, called directly, spends %.0f µs: a real read (the query, the row's JSON, the authorization policy, the interceptors, "+
 			"the answer's message) costs about as much as the whole do-nothing chain, and the facade's own work (the APS checks, tracing, the request log and "+
-			"metrics, the answer's JSON) the rest. Separate processes with a gRPC hop between them are the production shape; the in-process mode of item 6 is not built.",
-			fcpu, chainCPU, directCPU))
+			"metrics, the answer's JSON) the rest. Separate processes with a gRPC hop between them are the production shape; in one process (no hop) the whole read costs %.0f µs.",
+			fcpu, chainCPU, directCPU, cpuOf(oi)))
 	}
 	if fp99 > MaxP99 {
 		t.Footer = append(t.Footer, fmt.Sprintf("- Why the p99 is missed: the facade's p50 at that rate is %s ms; the tail is requests that queue while the facade, the tenant service and the "+
 			"load generator share 2 cores with the services' background work and garbage collection (not profiled further).",
-			report.Millis(time.Duration(report.Median(p50[len(p50)-1])))))
+			report.Millis(time.Duration(report.Median(p50[fi])))))
 	}
 	if before != nil {
-		b := len(med) - 2
+		b := fi - 1
 		t.Footer = append(t.Footer, fmt.Sprintf("- Before and after: the facade serves %.2f× the throughput of %s with %.2f× its server CPU per request.",
-			facade/med[b], env.BeforeLabel, report.Median(cpu[len(cpu)-1])/report.Median(cpu[b])))
+			facade/med[b], env.BeforeLabel, fcpu/cpuOf(b)))
 	}
 	if n := recv.Spans() - spansBefore; cfg.Name == Production.Name && before == nil {
 		t.Footer = append(t.Footer, fmt.Sprintf("- Spans received over OTLP during the measurement: %d.", n))

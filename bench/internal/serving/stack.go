@@ -74,19 +74,20 @@ func (f *fixture) Close() {
 }
 
 // start starts the binaries in cfg and provisions one tenant.
-func start(ctx context.Context, env *report.Env, binDir string, cfg Config, recv *otlprecv.Receiver, workDir string) (*fixture, error) {
+// allInOne runs them as one process (the allinone binary).
+func start(ctx context.Context, env *report.Env, binDir string, cfg Config, recv *otlprecv.Receiver, workDir string, allInOne bool) (*fixture, error) {
 	f := &fixture{}
 	extra := cfg.Env(recv)
 	if env.ProfileDir != "" && binDir == env.BinDir {
 		if extra == nil {
 			extra = map[string][]string{}
 		}
-		for _, n := range profiled {
+		for _, n := range profiledNames {
 			extra[n] = append(extra[n], prefixes[n]+"PPROF=true")
 		}
 	}
 	stack, err := devstack.Start(ctx, devstack.Options{BinDir: binDir, WorkDir: workDir, RetryTimeout: time.Second,
-		ExtraEnv: extra})
+		ExtraEnv: extra, AllInOne: allInOne})
 	if err != nil {
 		return nil, err
 	}

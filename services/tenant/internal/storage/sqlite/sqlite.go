@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/rowcache"
 	"github.com/o365gateway/gateway/services/shared/sqldb"
 
 	"github.com/o365gateway/gateway/services/tenant/internal/storage"
@@ -30,6 +31,8 @@ var migrations embed.FS
 // Store implements storage.Store on SQLite or PostgreSQL.
 type Store struct {
 	db *sqldb.DB
+	// tenantJSON keeps the decoded JSON columns of the tenants read last.
+	tenantJSON rowcache.Cache[tenantJSON]
 }
 
 var _ storage.Store = (*Store)(nil)

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/o365gateway/gateway/services/shared/gdap"
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/lifecycle"
 	"github.com/o365gateway/gateway/services/shared/secret"
 	"github.com/o365gateway/gateway/services/shared/sqldb"
 
@@ -62,7 +64,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *storage.Tenant, job *jobs.N
 
 // GetTenant implements storage.TenantStore.
 func (s *Store) GetTenant(ctx context.Context, instanceID, id string) (*storage.Tenant, error) {
-	return scanTenant(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE id = ? AND instance_id = ?`), id, instanceID))
+	return s.scanTenant(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE id = ? AND instance_id = ?`), id, instanceID))
 }
 
 // ListSealedTenants implements storage.TenantStore: the sealed value of a
@@ -78,10 +80,10 @@ func (s *Store) ListSealedTenants(ctx context.Context, after string, limit int) 
 		args = append(args, sqldb.LikeContains(`"`+p))
 	}
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(q+`) ORDER BY id LIMIT ?`), append(args, limit)...)
-	return scanTenants(rows, err)
+	return s.scanTenants(rows, err)
 }
 
-func scanTenant(row scanner) (*storage.Tenant, error) {
+func (s *Store) scanTenant(row scanner) (*storage.Tenant, error) {
 	var t storage.Tenant
 	var linked, attested int
 	var company, address, mca, op, rel, dr, run string
@@ -96,20 +98,42 @@ func scanTenant(row scanner) (*storage.Tenant, error) {
 	if syncLease > 0 {
 		t.SyncLeaseUntil = time.UnixMilli(syncLease)
 	}
-	for _, f := range []struct {
-		raw string
-		to  any
-	}{{company, &t.Company}, {address, &t.Address}, {mca, &t.MCA}, {op, &t.Op}, {rel, &t.GDAP}, {dr, &t.Drift}, {run, &t.SyncRun}} {
-		if err := json.Unmarshal([]byte(f.raw), f.to); err != nil {
-			return nil, fmt.Errorf("tenant %s: %w", t.ID, err)
+	// The JSON columns are decoded once per change of their text
+	// (rowcache): a tenant read again and again (APSC's GETs, the
+	// synchronization's polls) costs a comparison and a copy.
+	j, err := s.tenantJSON.Decode(t.ID, []string{company, address, mca, op, rel, dr, run}, func() (tenantJSON, error) {
+		var j tenantJSON
+		for _, f := range []struct {
+			raw string
+			to  any
+		}{{company, &j.Company}, {address, &j.Address}, {mca, &j.MCA}, {op, &j.Op}, {rel, &j.GDAP}, {dr, &j.Drift}, {run, &j.SyncRun}} {
+			if err := json.Unmarshal([]byte(f.raw), f.to); err != nil {
+				return j, fmt.Errorf("tenant %s: %w", t.ID, err)
+			}
 		}
+		return j, nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	t.Company, t.Address, t.MCA, t.Op, t.GDAP, t.Drift, t.SyncRun = j.Company, j.Address, j.MCA, j.Op, j.GDAP, j.Drift, j.SyncRun
 	if lastSync.Valid {
 		ls := time.UnixMilli(lastSync.Int64)
 		t.LastSync = &ls
 	}
 	t.CreatedAt, t.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
 	return &t, nil
+}
+
+// tenantJSON are the parts of a tenant stored as JSON.
+type tenantJSON struct {
+	Company storage.Company
+	Address storage.Address
+	MCA     *storage.MCA
+	Op      lifecycle.Op
+	GDAP    gdap.Relationship
+	Drift   storage.DriftState
+	SyncRun storage.SyncRun
 }
 
 // UpdateTenant implements storage.TenantStore.
@@ -174,24 +198,24 @@ func (s *Store) CountTenants(ctx context.Context, instanceID string) (int, error
 func (s *Store) ListTenants(ctx context.Context, instanceID, after string, limit int) ([]*storage.Tenant, error) {
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE instance_id = ? AND id > ? ORDER BY id LIMIT ?`),
 		instanceID, after, limit)
-	return scanTenants(rows, err)
+	return s.scanTenants(rows, err)
 }
 
 // TenantByCustomer implements storage.TenantStore.
 func (s *Store) TenantByCustomer(ctx context.Context, instanceID, msCustomerID string) (*storage.Tenant, error) {
-	return scanTenant(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE instance_id = ? AND ms_customer_id = ? ORDER BY id LIMIT 1`),
+	return s.scanTenant(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE instance_id = ? AND ms_customer_id = ? ORDER BY id LIMIT 1`),
 		instanceID, msCustomerID))
 }
 
 // scanTenants reads the rows of a tenant query.
-func scanTenants(rows *sql.Rows, err error) ([]*storage.Tenant, error) {
+func (s *Store) scanTenants(rows *sql.Rows, err error) ([]*storage.Tenant, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []*storage.Tenant
 	for rows.Next() {
-		t, err := scanTenant(rows)
+		t, err := s.scanTenant(rows)
 		if err != nil {
 			return nil, err
 		}

@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("ListSealedTenants", func(t *testing.T) { testListSealedTenants(t, newStore(t)) })
 	t.Run("SettingsAndHealth", func(t *testing.T) { testSettingsAndHealth(t, newStore(t)) })
 	t.Run("TenantsByInstanceAndCustomer", func(t *testing.T) { testTenantLookups(t, newStore(t)) })
+	t.Run("ReadsAreIndependentCopies", func(t *testing.T) { testIndependentReads(t, newStore(t)) })
 	jobstest.Run(t, func(t *testing.T) jobstest.Queue {
 		s := newStore(t)
 		if err := s.CreateInstance(context.Background(), instance("i1")); err != nil {
@@ -201,6 +202,46 @@ func testTenants(t *testing.T, s storage.Store) {
 	}
 	if err := s.DeleteTenant(ctx, "i1", "t1"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("delete twice: %v", err)
+	}
+}
+
+// Two reads of an unchanged tenant are independent: a caller changing
+// what it read (to write it back) changes nothing another caller reads, and
+// a write is seen by the next read.
+func testIndependentReads(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	if err := s.CreateInstance(ctx, instance("i1")); err != nil {
+		t.Fatal(err)
+	}
+	tn := tenant("t1")
+	tn.GDAP = gdap.Relationship{State: "active", Roles: []string{"role-a"}}
+	tn.Op.MarkDone("create")
+	if err := s.CreateTenant(ctx, tn, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		a, err := s.GetTenant(ctx, "i1", "t1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.MCA.FirstName != "Ann" || a.GDAP.Roles[0] != "role-a" || a.Op.StepState("create") != lifecycle.StepDone {
+			t.Fatalf("read %+v", a)
+		}
+		a.MCA.FirstName, a.GDAP.Roles[0], a.Company.Name = "changed", "changed", "changed"
+		a.Op.MarkDone("mca")
+		a.Op.Steps["create"].State = "changed"
+	}
+	b, err := s.GetTenant(ctx, "i1", "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.GDAP.Roles = append(b.GDAP.Roles, "role-b")
+	if err := s.UpdateTenant(ctx, b, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.GetTenant(ctx, "i1", "t1")
+	if err != nil || len(c.GDAP.Roles) != 2 || c.GDAP.Roles[1] != "role-b" || c.MCA.FirstName != "Ann" || c.Op.StepState("mca") == lifecycle.StepDone {
+		t.Fatalf("after a write: %+v %v", c, err)
 	}
 }
 
