@@ -208,8 +208,8 @@ func (s *Server) Live(ctx context.Context) error { return s.beat.Check(ctx) }
 // runner reaches its queue); nil means ready.
 type Check func(ctx context.Context) error
 
-// Watch sets the overall health from checks every interval (every half
-// second while not ready) until ctx ends: SERVING while all pass,
+// Watch sets the overall health from checks every interval (from 25 ms up
+// to every half second while not ready) until ctx ends: SERVING while all pass,
 // NOT_SERVING (with the reason logged once) while one fails. Each round
 // beats the heartbeat that Live reads: Live fails once no round has ended
 // for three times a round's longest normal length (the interval plus every
@@ -219,6 +219,7 @@ func (s *Server) Watch(ctx context.Context, interval time.Duration, checks ...Ch
 	overdue := 3 * (interval + time.Duration(len(checks))*s.checkTimeout)
 	s.beat.Beat(overdue)
 	serving := true
+	retry := 25 * time.Millisecond
 	for {
 		var failed error
 		for _, c := range checks {
@@ -244,11 +245,15 @@ func (s *Server) Watch(ctx context.Context, interval time.Duration, checks ...Ch
 		}
 		s.beat.Beat(overdue)
 		// While not ready, look again soon: a replica that is starting (its
-		// runner has not polled yet) or whose database is back is ready
-		// within half a second, not a whole interval later.
+		// runner has not polled yet) is ready within tens of milliseconds,
+		// one whose database is back within half a second, not a whole
+		// interval later (the wait doubles from 25 ms up to 500 ms).
 		wait := interval
 		if !serving {
-			wait = min(interval, 500*time.Millisecond)
+			wait = min(interval, retry)
+			retry = min(2*retry, 500*time.Millisecond)
+		} else {
+			retry = 25 * time.Millisecond
 		}
 		select {
 		case <-ctx.Done():

@@ -46,20 +46,27 @@ func NewHealth(log *slog.Logger, services ...Service) *Health {
 	return &Health{log: log, services: services, state: map[string]error{}}
 }
 
-// Run checks every service at once every interval (every half second while
-// the facade is not ready) until ctx ends, and logs each change.
+// Run checks every service at once every interval (sooner while the facade
+// is not ready) until ctx ends, and logs each change.
 func (h *Health) Run(ctx context.Context, interval time.Duration) {
 	overdue := 3 * (interval + healthCheckTimeout)
 	h.beat.Beat(overdue)
+	retry := 25 * time.Millisecond
 	for {
 		h.check(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		h.beat.Beat(overdue)
+		// While not ready, look again soon (from 25 ms, doubling up to
+		// 500 ms): at start the services are ready within tens of
+		// milliseconds.
 		wait := interval
 		if h.Ready(ctx) != nil {
-			wait = min(interval, 500*time.Millisecond)
+			wait = min(interval, retry)
+			retry = min(2*retry, 500*time.Millisecond)
+		} else {
+			retry = 25 * time.Millisecond
 		}
 		select {
 		case <-ctx.Done():
