@@ -151,7 +151,7 @@ chaos: build ## Random SIGKILLs of replicas and the facade under load, CHAOS_FOR
 BENCH_FLAGS ?=
 
 .PHONY: bench
-bench: build ## Measure and write bench/RESULTS.md (facade vs baselines, provisioning at Microsoft's limits, growth on SQLite and PostgreSQL, footprint); about 17 minutes, not part of make test; BENCH_BEFORE=<commit> also measures that commit's facade
+bench: build ## Measure and write bench/RESULTS.md (facade vs baselines, provisioning at Microsoft's limits, growth on SQLite and PostgreSQL, footprint, the single-process mode beside the separate processes); about 20 minutes, not part of make test; BENCH_BEFORE=<commit> also measures that commit's facade
 	cd bench && go build -o $(BIN)/benchreport ./cmd/benchreport
 	$(if $(BENCH_BEFORE),rm -rf $(BIN)/before-src && mkdir -p $(BIN)/before-src && git archive $(BENCH_BEFORE) | tar -x -C $(BIN)/before-src && \
 		$(MAKE) -C $(BIN)/before-src build BIN=$(BIN)/before)
