@@ -20,8 +20,6 @@ import (
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
 	"github.com/o365gateway/gateway/services/shared/authz"
-	"github.com/o365gateway/gateway/services/shared/mtls"
-	"github.com/o365gateway/gateway/services/shared/mtls/devpki"
 )
 
 // echo is a hand-written unary service: Echo answers the request's value
@@ -71,18 +69,7 @@ func echoDesc() *grpc.ServiceDesc {
 // allowed to "facade", and the peers of "facade" and "tool/mallory".
 func localServer(t *testing.T, log *slog.Logger) (s *Server, facade, mallory func() *peer.Peer) {
 	t.Helper()
-	pki := devpki.PKI{Dir: t.TempDir(), TrustDomain: "o365gw.test"}
-	load := func(name string) *mtls.Source {
-		f, err := pki.Files(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, err := mtls.Load(mtls.Files(f), pki.TrustDomain, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return src
-	}
+	pki, load := testMesh(t)
 	s = New(log, Options{Mesh: load("tenant"), TrustDomain: pki.TrustDomain,
 		Rules: []authz.Rule{{Identity: "facade", Methods: []string{"/" + echoName + "/*"}, Instances: []string{authz.Any}}}})
 	s.RegisterService(echoDesc(), echo{})

@@ -18,11 +18,12 @@ import (
 	"github.com/o365gateway/gateway/services/shared/mtls/devpki"
 )
 
-// Streaming calls (here gRPC reflection) go through the authorization
-// policy too: an identity the policy does not name cannot list services.
-func TestStreamsAreAuthorized(t *testing.T) {
+// testMesh is a development PKI and a loader of the mesh identity of a
+// name in it.
+func testMesh(t *testing.T) (devpki.PKI, func(name string) *mtls.Source) {
+	t.Helper()
 	pki := devpki.PKI{Dir: t.TempDir(), TrustDomain: "o365gw.test"}
-	load := func(name string) *mtls.Source {
+	return pki, func(name string) *mtls.Source {
 		f, err := pki.Files(name)
 		if err != nil {
 			t.Fatal(err)
@@ -33,6 +34,12 @@ func TestStreamsAreAuthorized(t *testing.T) {
 		}
 		return src
 	}
+}
+
+// Streaming calls (here gRPC reflection) go through the authorization
+// policy too: an identity the policy does not name cannot list services.
+func TestStreamsAreAuthorized(t *testing.T) {
+	pki, load := testMesh(t)
 	s := New(slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Mesh: load("tenant"), TrustDomain: pki.TrustDomain, Reflection: true,
 		Rules: []authz.Rule{{Identity: "tool/ops", Methods: []string{authz.Any}, Instances: []string{authz.Any}}}})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
