@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/rowcache"
 )
 
 // Keys tells where a document's envelope fields are.
@@ -15,6 +16,9 @@ type Keys[T any] func(v *T) (id, instanceID, parentID, state string, version *in
 type Typed[T any] struct {
 	Docs Docs
 	Keys Keys[T]
+	// Cache, when set, makes Get decode a document again only when its
+	// JSON changed since it was last read (package rowcache).
+	Cache *rowcache.Cache[T]
 }
 
 func (t Typed[T]) record(v *T) (Record, error) {
@@ -23,9 +27,23 @@ func (t Typed[T]) record(v *T) (Record, error) {
 	return Record{ID: id, InstanceID: inst, ParentID: parent, State: state, Version: *version, Data: data}, err
 }
 
-func (t Typed[T]) decode(r Record) (*T, error) {
+// decode unmarshals a record, through cache when one is given: Get reads
+// one document again and again, a listing walks many once (and would only
+// churn the cache).
+func (t Typed[T]) decode(r Record, cache *rowcache.Cache[T]) (*T, error) {
+	unmarshal := func() (T, error) {
+		var v T
+		err := json.Unmarshal(r.Data, &v)
+		return v, err
+	}
 	var v T
-	if err := json.Unmarshal(r.Data, &v); err != nil {
+	var err error
+	if cache != nil {
+		v, err = cache.Decode(r.ID, []string{string(r.Data)}, unmarshal)
+	} else {
+		v, err = unmarshal()
+	}
+	if err != nil {
 		return nil, err
 	}
 	_, _, _, _, version := t.Keys(&v)
@@ -50,7 +68,7 @@ func (t Typed[T]) Get(ctx context.Context, instanceID, id string) (*T, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.decode(r)
+	return t.decode(r, t.Cache)
 }
 
 // Update writes v if its version is current, bumps it, and commits job.
@@ -81,7 +99,7 @@ func (t Typed[T]) List(ctx context.Context, instanceID, parentID string) ([]*T, 
 	}
 	out := make([]*T, 0, len(recs))
 	for _, r := range recs {
-		v, err := t.decode(r)
+		v, err := t.decode(r, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +118,7 @@ func (t Typed[T]) Scan(ctx context.Context, after string, limit int, contains ..
 	}
 	out := make([]*T, 0, len(recs))
 	for _, r := range recs {
-		v, err := t.decode(r)
+		v, err := t.decode(r, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/budget"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/rowcache"
 	"github.com/o365gateway/gateway/services/shared/sqldb"
 
 	"github.com/o365gateway/gateway/services/subscription/internal/storage"
@@ -39,7 +40,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return &Store{db: db, subs: sqldb.Typed[storage.Subscription]{Docs: sqldb.Docs{DB: db, Table: "subscriptions"},
 		Keys: func(s *storage.Subscription) (string, string, string, string, *int64) {
 			return s.ID, s.InstanceID, s.TenantID, s.State, &s.Version
-		}}}, nil
+		}, Cache: &rowcache.Cache[storage.Subscription]{}}}, nil
 }
 
 // Close closes the database.

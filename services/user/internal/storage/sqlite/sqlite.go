@@ -13,6 +13,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/budget"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
+	"github.com/o365gateway/gateway/services/shared/rowcache"
 	"github.com/o365gateway/gateway/services/shared/secret"
 	"github.com/o365gateway/gateway/services/shared/sqldb"
 
@@ -40,7 +41,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return &Store{db: db, users: sqldb.Typed[storage.User]{Docs: sqldb.Docs{DB: db, Table: "users"},
 		Keys: func(u *storage.User) (string, string, string, string, *int64) {
 			return u.ID, u.InstanceID, u.TenantID, u.State, &u.Version
-		}}}, nil
+		}, Cache: &rowcache.Cache[storage.User]{}}}, nil
 }
 
 // Close closes the database.
