@@ -51,8 +51,14 @@ type Request struct {
 // Async tells whether this is one of the controller's re-sends.
 func (r Request) Async() bool { return strings.EqualFold(r.Phase, "async") }
 
-// FromContext reads the APS metadata of an incoming call.
+// FromContext reads the APS metadata of an incoming call: from the
+// context's Request when WithRequest put one there (the server's first
+// interceptor does, so that a call's metadata is read once, not by every
+// interceptor and handler), otherwise from the incoming metadata.
 func FromContext(ctx context.Context) Request {
+	if r, ok := ctx.Value(requestKey{}).(*Request); ok {
+		return *r
+	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	get := func(k string) string {
 		if v := md.Get(k); len(v) > 0 {
@@ -65,6 +71,15 @@ func FromContext(ctx context.Context) Request {
 		TransactionID: get(TransactionID), IdentityID: get(IdentityID), ActorID: get(ActorID),
 		AccountHierarchy: get(AccountHierarchy),
 	}
+}
+
+type requestKey struct{}
+
+// WithRequest returns ctx carrying r, which FromContext then returns: r
+// must be what FromContext read from ctx's incoming metadata, which does not
+// change during a call.
+func WithRequest(ctx context.Context, r Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, &r)
 }
 
 // LogContext adds the request's audit attributes to ctx's log records.

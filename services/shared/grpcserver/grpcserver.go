@@ -138,7 +138,7 @@ func (s *Server) Ready(ctx context.Context) error {
 
 func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
 	r := apsmd.FromContext(ctx)
-	ctx = r.LogContext(ctx)
+	ctx = apsmd.WithRequest(r.LogContext(ctx), r)
 	start := time.Now()
 	resp, err := next(ctx, req)
 	var cause error
