@@ -422,7 +422,7 @@ func (b *bench) sustainedTenants(ctx context.Context, env *report.Env, p plan) (
 	t := report.Table{
 		Title: "Sustained tenants of one partner",
 		Note: fmt.Sprintf(`%d tenants provisioned through the facade by %d parallel APSC workers while the simulator limits Partner Center to
-%s calls per second per partner (Microsoft publishes no number; the gateway starts from 600 a minute and follows the 429s).
+%s calls per second per partner (Microsoft publishes no number; the gateway starts from 600 a minute, pauses for each Retry-After and lowers its rate on each 429).
 Ceiling: that rate divided by the Partner Center calls one tenant costs (%.1f, counted at the simulator without throttling).
 Median of %d runs.`, n, min(p.workers, n), report.Number(p.pcRPS), perTenant, max(env.Runs, 1)),
 		Header: []string{"tenants", "tenants/min", "ceiling tenants/min", "of the ceiling", "Partner Center 429s", "failures", "calls per tenant", "time (s)"},

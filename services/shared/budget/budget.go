@@ -15,7 +15,9 @@
 // refill pays back at that moment, so every caller of every replica waits
 // for it), a share of a budget Microsoft reports used lowers the bucket to
 // what is left, and a cost known only from the answer (Graph's resource
-// units) is settled after the call.
+// units) is settled after the call. A bucket whose limit Microsoft does not
+// publish can also adapt its rate to the 429s (AIMD: lowered by each, it
+// climbs back while none comes).
 //
 // Where the buckets live is a Store: Local keeps them in the process (one
 // replica, tests); sqldb.Budget keeps them in the service's database, so
@@ -164,6 +166,10 @@ type Charge struct {
 	Key  string
 	Rate Rate
 	Cost float64
+	// Paced is the rate the call was paced at when Microsoft's 429s had
+	// lowered its bucket's (Limiter.Adapt; Cost then includes the
+	// slowdown); 0: Rate.PerSecond.
+	Paced float64
 }
 
 // SignalKind is what an answer of Microsoft asks of a bucket.

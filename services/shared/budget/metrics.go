@@ -27,6 +27,7 @@ var instruments = sync.OnceValue(func() (m struct {
 	pauses  metric.Int64Counter
 	paused  metric.Float64Counter
 	lowered metric.Int64Counter
+	slowed  metric.Int64Counter
 }) {
 	meter := otel.Meter("o365gateway/budget")
 	m.charges, _ = meter.Int64Counter("budget_charges_total",
@@ -40,6 +41,8 @@ var instruments = sync.OnceValue(func() (m struct {
 		metric.WithDescription("the Retry-After seconds the pauses of budget_pauses_total asked for, by bucket kind"))
 	m.lowered, _ = meter.Int64Counter("budget_lowered_total",
 		metric.WithDescription("times a rate budget was brought down to what Microsoft reported left of its own (x-ms-throttle-limit-percentage), by bucket kind"))
+	m.slowed, _ = meter.Int64Counter("budget_slowed_total",
+		metric.WithDescription("times a 429 lowered the rate of an adaptive rate budget (Partner Center's), by bucket kind"))
 	return m
 })
 

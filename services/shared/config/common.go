@@ -22,7 +22,7 @@ type Microsoft struct {
 	// x-ms-throttle-*) pause and lower the buckets at run time.
 	GraphWritesPerSecond   float64 `env:"GRAPH_WRITES_PER_SECOND" default:"20" help:"refill rate of this service's Graph write budget per application and customer tenant, shared by all its replicas (Graph allows 3,000 writes per 150 s, 20/s, to all services together); Graph's Retry-After and x-ms-throttle-* headers pause and lower it"`
 	GraphWriteBurst        float64 `env:"GRAPH_WRITE_BURST" default:"3000" help:"Graph writes that may go at once on a full budget: Graph's whole 150 s window, so that a burst that fits it is not slowed down"`
-	PartnerCenterPerSecond float64 `env:"PARTNER_CENTER_PER_SECOND" default:"10" help:"refill rate of this service's Partner Center budget per partner, shared by all its replicas (Microsoft publishes no number; a 429's Retry-After pauses it); calls about one customer also draw on a budget per partner and customer of a quarter of this one"`
+	PartnerCenterPerSecond float64 `env:"PARTNER_CENTER_PER_SECOND" default:"10" help:"refill rate of this service's Partner Center budget per partner, shared by all its replicas (Microsoft publishes no number; a 429's Retry-After pauses it, and each 429 lowers its rate to 70%, climbing back by this rate every 2 minutes without one); calls about one customer also draw on a budget per partner and customer of a quarter of this one"`
 	PartnerCenterBurst     float64 `env:"PARTNER_CENTER_BURST" default:"600" help:"Partner Center calls per partner that may go at once on a full budget (a minute's worth)"`
 }
 

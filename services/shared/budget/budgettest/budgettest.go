@@ -174,6 +174,34 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) budget.Stor
 			t.Fatalf("a token given back is not there: waits %v", d)
 		}
 	})
+	t.Run("AdaptedRateSharedByTwoHandles", func(t *testing.T) {
+		// One replica meets a 429 and halves the rate (budget.AIMD keeps
+		// the shortfall in a bucket of the store, refilled with Burst 0);
+		// the other's calls are charged double, and the rate climbs back
+		// in time, to the configured rate and no further.
+		clock := &Clock{now: time.Unix(1_700_000_000, 0)}
+		a := &budget.Limiter{Store: open(t, clock.Now)}
+		b := &budget.Limiter{Store: open(t, clock.Now)}
+		aimd := budget.AIMD{Keep: 0.5, Floor: 0.1, Climb: time.Minute}
+		c := budget.Charge{Key: t.Name() + "/adapted", Rate: budget.Rate{PerSecond: 10, Burst: 600}, Cost: 1}
+		if got := b.Adapt(ctx, aimd, c); got != c {
+			t.Fatalf("before any 429: %+v, want the charge as configured", got)
+		}
+		if !a.Throttled(ctx, aimd, a.Adapt(ctx, aimd, c)) {
+			t.Fatal("the 429 did not lower the rate")
+		}
+		if got := b.Adapt(ctx, aimd, c); !nearRate(got.Paced, 5) || !nearRate(got.Cost, 2) {
+			t.Fatalf("the other handle's charge after the 429: %+v, want paced at 5/s, costing 2", got)
+		}
+		clock.Advance(15 * time.Second)
+		if got := b.Adapt(ctx, aimd, c); !nearRate(got.Paced, 7.5) {
+			t.Fatalf("15 s later the rate is %v, want 7.5/s", got.Paced)
+		}
+		clock.Advance(time.Hour)
+		if got := a.Adapt(ctx, aimd, c); got != c {
+			t.Fatalf("an hour later: %+v, want the charge as configured", got)
+		}
+	})
 	t.Run("PauseSharedByTwoHandles", func(t *testing.T) {
 		// One replica meets the 429; the other's next call waits too.
 		clock := &Clock{now: time.Unix(1_700_000_000, 0)}
@@ -202,6 +230,8 @@ func charge(t *testing.T, s budget.Store, key string, r budget.Rate) time.Durati
 	}
 	return d
 }
+
+func nearRate(r, want float64) bool { return r > want-1e-6 && r < want+1e-6 }
 
 func near(d, want time.Duration) bool {
 	diff := d - want
