@@ -18,8 +18,11 @@ import (
 func TestAllInOne(t *testing.T) {
 	e := startWith(t, stackOpts{allInOne: true})
 	pid := e.stack.Pid(devstack.Facade)
-	if pid == 0 || e.stack.Pid(devstack.Tenant) != pid || e.stack.Pid(devstack.User) != pid {
-		t.Fatalf("not one process: facade %d, tenant %d, user %d", pid, e.stack.Pid(devstack.Tenant), e.stack.Pid(devstack.User))
+	// The facade serves calling the services in process (its own words).
+	if !logged(t, e.stack.LogFiles[devstack.Facade], func(l logLine) bool {
+		return l.Msg == "serving" && l.Service == "facade" && l.Tenant == "in process"
+	}) {
+		t.Fatal("the facade does not say it calls the tenant service in process")
 	}
 	inst := e.install(nil)
 	tenantID, subID, domain := e.seats(inst, 2)
@@ -66,8 +69,11 @@ func TestAllInOne(t *testing.T) {
 	}
 }
 
-// loggedCall tells whether a log holds an "rpc" line of method by caller.
-func loggedCall(t *testing.T, file, method, caller string) bool {
+// logLine is what the test reads of a JSON log line.
+type logLine struct{ Msg, Service, Method, Caller, Tenant string }
+
+// logged tells whether a log holds a line that match accepts.
+func logged(t *testing.T, file string, match func(logLine) bool) bool {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -76,10 +82,16 @@ func loggedCall(t *testing.T, file, method, caller string) bool {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var line struct{ Msg, Method, Caller string }
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "rpc" && line.Method == method && line.Caller == caller {
+		var line logLine
+		if json.Unmarshal(sc.Bytes(), &line) == nil && match(line) {
 			return true
 		}
 	}
 	return false
+}
+
+// loggedCall tells whether a log holds an "rpc" line of method by caller.
+func loggedCall(t *testing.T, file, method, caller string) bool {
+	t.Helper()
+	return logged(t, file, func(l logLine) bool { return l.Msg == "rpc" && l.Method == method && l.Caller == caller })
 }

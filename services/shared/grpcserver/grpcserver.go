@@ -40,8 +40,9 @@ type Server struct {
 	// beat is Watch's heartbeat (Live); checkTimeout bounds each check.
 	beat         telemetry.Heartbeat
 	checkTimeout time.Duration
-	// local serves in-process calls (Local).
+	// local serves in-process calls (Local); mesh checks their callers.
 	local local
+	mesh  *mtls.Source
 }
 
 // Options secure a server.
@@ -87,7 +88,7 @@ const (
 // changes are recorded too); then the authorization policy; then panic
 // recovery.
 func New(log *slog.Logger, o Options) *Server {
-	s := &Server{log: log, Health: health.NewServer(), trustDomain: o.TrustDomain, checkTimeout: 2 * time.Second}
+	s := &Server{log: log, Health: health.NewServer(), trustDomain: o.TrustDomain, checkTimeout: 2 * time.Second, mesh: o.Mesh}
 	chain := []grpc.UnaryServerInterceptor{s.logUnary}
 	if o.Audit != nil {
 		chain = append(chain, auditUnary(o.Audit, func(ctx context.Context) string {

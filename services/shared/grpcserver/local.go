@@ -3,16 +3,19 @@ package grpcserver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/o365gateway/gateway/services/shared/apierr"
 )
 
 // An in-process call (Server.Local) reaches a service's handler through the
@@ -81,8 +84,10 @@ func (c localConn) Invoke(ctx context.Context, method string, args, reply any, o
 	desc, known := svc.methods[name]
 	c.s.local.mu.RUnlock()
 	switch {
-	case c.s.local.stopped.Load():
-		return status.Error(codes.Unavailable, "the service has stopped")
+	case c.s.local.stopped.Load() || c.s.local.unary == nil:
+		// As the facade answers a service it cannot reach.
+		return apierr.ToStatus(apierr.New(codes.Unavailable, apierr.UpstreamUnavailable,
+			"The gateway's service is unavailable right now; try again later."))
 	case !found:
 		return status.Errorf(codes.Unimplemented, "unknown service %s", service)
 	case !known:
@@ -92,12 +97,19 @@ func (c localConn) Invoke(ctx context.Context, method string, args, reply any, o
 	if !ok {
 		return status.Errorf(codes.Internal, "request of %s is %T, not a protobuf message", method, args)
 	}
+	r, ok := reply.(proto.Message)
+	if !ok {
+		return status.Errorf(codes.Internal, "answer of %s is %T, not a protobuf message", method, reply)
+	}
 	stream := &localStream{method: method}
-	sctx := c.serverContext(ctx, stream)
+	sctx, err := c.serverContext(ctx, stream)
+	if err != nil {
+		return err
+	}
 	dec := func(v any) error {
 		m, ok := v.(proto.Message)
-		if !ok {
-			return fmt.Errorf("request of %s is %T, not a protobuf message", method, v)
+		if !ok || m.ProtoReflect().Descriptor() != in.ProtoReflect().Descriptor() {
+			return status.Errorf(codes.Internal, "request of %s is %T, not %T", method, args, v)
 		}
 		proto.Merge(m, in)
 		return nil
@@ -107,14 +119,17 @@ func (c localConn) Invoke(ctx context.Context, method string, args, reply any, o
 	if err != nil {
 		return toStatus(ctx, err)
 	}
-	if m, ok := out.(proto.Message); ok {
-		if r, ok := reply.(proto.Message); ok {
-			proto.Reset(r)
-			proto.Merge(r, m)
-			return nil
-		}
+	// A caller that gave up gets its context's error, as over the network.
+	if err := ctx.Err(); err != nil {
+		return status.FromContextError(err).Err()
 	}
-	return status.Errorf(codes.Internal, "answer of %s is %T, not a protobuf message", method, out)
+	m, ok := out.(proto.Message)
+	if !ok || m.ProtoReflect().Descriptor() != r.ProtoReflect().Descriptor() {
+		return status.Errorf(codes.Internal, "answer of %s is %T, not %T", method, out, reply)
+	}
+	proto.Reset(r)
+	proto.Merge(r, m)
+	return nil
 }
 
 // NewStream implements grpc.ClientConnInterface: streams are not served in
@@ -123,21 +138,37 @@ func (c localConn) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.
 	return nil, status.Error(codes.Unimplemented, "streams are not served in process")
 }
 
-// serverContext is the context a handler sees: the caller's deadline,
-// cancellation and trace, the caller's outgoing metadata as incoming
-// metadata and no outgoing metadata (a server's calls start their own),
-// the caller's identity, and a stream for the handler's headers.
-func (c localConn) serverContext(ctx context.Context, stream *localStream) context.Context {
+// serverContext is the context a handler sees, as a server builds it for
+// a call over the network: the caller's deadline, cancellation and trace,
+// and nothing else of the caller's context (none of its values: neither a
+// peer nor APS metadata nor a job's fence of the caller reaches the
+// service); the caller's outgoing metadata as incoming metadata; the
+// caller's identity, its certificate checked as the server's TLS would
+// check it; and a stream for the handler's headers.
+func (c localConn) serverContext(ctx context.Context, stream *localStream) (context.Context, error) {
+	sctx := trace.ContextWithSpan(callContext{ctx}, trace.SpanFromContext(ctx))
 	md, _ := metadata.FromOutgoingContext(ctx)
-	ctx = metadata.NewIncomingContext(ctx, md.Copy())
-	ctx = metadata.NewOutgoingContext(ctx, nil)
+	sctx = metadata.NewIncomingContext(sctx, md.Copy())
 	if c.peer != nil {
 		if p := c.peer(); p != nil {
-			ctx = peer.NewContext(ctx, p)
+			if c.s.mesh != nil {
+				if _, err := c.s.mesh.CheckLocal(p); err != nil {
+					return nil, status.Errorf(codes.Unauthenticated, "the caller's certificate is not accepted: %v", err)
+				}
+			}
+			sctx = peer.NewContext(sctx, p)
 		}
 	}
-	return grpc.NewContextWithServerTransportStream(ctx, stream)
+	return grpc.NewContextWithServerTransportStream(sctx, stream), nil
 }
+
+// callContext carries a caller's deadline and cancellation, not its values.
+type callContext struct{ caller context.Context }
+
+func (c callContext) Deadline() (time.Time, bool) { return c.caller.Deadline() }
+func (c callContext) Done() <-chan struct{}       { return c.caller.Done() }
+func (c callContext) Err() error                  { return c.caller.Err() }
+func (c callContext) Value(any) any               { return nil }
 
 // toStatus is the error a client would receive for err.
 func toStatus(ctx context.Context, err error) error {

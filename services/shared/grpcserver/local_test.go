@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -19,7 +20,9 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
 	"github.com/o365gateway/gateway/services/shared/authz"
+	"github.com/o365gateway/gateway/services/shared/mtls"
 )
 
 // echo is a hand-written unary service: Echo answers the request's value
@@ -62,8 +65,19 @@ func echoDesc() *grpc.ServiceDesc {
 		handler(func(context.Context, *wrapperspb.StringValue) (*wrapperspb.StringValue, error) {
 			panic("boom")
 		}, "Panic"),
+		// Whoami answers what the handler sees of its call: the caller's
+		// identity, the APS instance, the deadline, a value of the caller's
+		// context.
+		handler(func(ctx context.Context, _ *wrapperspb.StringValue) (*wrapperspb.StringValue, error) {
+			id, _ := mtls.Peer(ctx, "o365gw.test")
+			_, deadline := ctx.Deadline()
+			return wrapperspb.String(fmt.Sprintf("%s|%s|%v|%v", id, apsmd.FromContext(ctx).InstanceID, deadline, ctx.Value(callerValue{}))), nil
+		}, "Whoami"),
 	}}
 }
+
+// callerValue is a key of a value in a caller's context.
+type callerValue struct{}
 
 // localServer is a server with the mesh of "tenant", the echo service
 // allowed to "facade", and the peers of "facade" and "tool/mallory".
@@ -169,8 +183,46 @@ func TestLocalCallsFollowTheServer(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.Invoke(context.Background(), "/"+echoName+"/Echo", wrapperspb.String("a"), out); status.Code(err) != codes.Unavailable {
-		t.Errorf("after the server stopped: %v, want Unavailable", err)
+	err = conn.Invoke(context.Background(), "/"+echoName+"/Echo", wrapperspb.String("a"), out)
+	if status.Code(err) != codes.Unavailable || apierr.From(err).Reason != apierr.UpstreamUnavailable {
+		t.Errorf("after the server stopped: %v (reason %q), want Unavailable, UpstreamUnavailable", err, apierr.From(err).Reason)
+	}
+}
+
+// A handler sees what a server sees of a call over the network: the
+// deadline, the metadata, the identity of the caller's certificate, and
+// nothing else of the caller's context (not a peer of its own, not APS
+// metadata it kept, not its values).
+func TestLocalCallsSeeOnlyTheCall(t *testing.T) {
+	s, facade, mallory := localServer(t, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ctx = context.WithValue(ctx, callerValue{}, "leaked")
+	ctx = peer.NewContext(ctx, mallory())                               // the caller's own caller
+	ctx = apsmd.WithRequest(ctx, apsmd.Request{InstanceID: "caller's"}) // the caller's own call
+	ctx = metadata.AppendToOutgoingContext(ctx, apsmd.InstanceID, "i1")
+	out := new(wrapperspb.StringValue)
+	if err := s.Local(facade).Invoke(ctx, "/"+echoName+"/Whoami", wrapperspb.String(""), out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "spiffe://o365gw.test/facade|i1|true|<nil>"; out.GetValue() != want {
+		t.Errorf("the handler saw %q, want %q", out.GetValue(), want)
+	}
+	// Without a peer of its own the call has no identity, whatever the
+	// caller's context holds.
+	if err := s.Local(nil).Invoke(ctx, "/"+echoName+"/Whoami", wrapperspb.String(""), out); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("a call without identity: %v (%q), want Unauthenticated", err, out.GetValue())
+	}
+	// A certificate of another CA is refused as the TLS server would.
+	_, foreign := testMesh(t)
+	if err := s.Local(foreign("facade").LocalPeer).Invoke(ctx, "/"+echoName+"/Whoami", wrapperspb.String(""), out); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("a certificate of another CA: %v, want Unauthenticated", err)
+	}
+	// A caller that gave up gets its context's error.
+	gone, stop := context.WithCancel(ctx)
+	stop()
+	if err := s.Local(facade).Invoke(gone, "/"+echoName+"/Whoami", wrapperspb.String(""), out); status.Code(err) != codes.Canceled {
+		t.Errorf("a cancelled caller: %v, want Canceled", err)
 	}
 }
 

@@ -60,6 +60,13 @@ type Source struct {
 	// local is LocalPeer's answer for the certificate localOf.
 	local   *peer.Peer
 	localOf *tls.Certificate
+	// accepted caches CheckLocal's last verdict: the certificate it
+	// verified, against which pool, its identity.
+	accepted struct {
+		cert *x509.Certificate
+		pool *x509.CertPool
+		id   string
+	}
 }
 
 // Load reads the files once; the Source reloads them later by itself. A
@@ -166,6 +173,42 @@ func (s *Source) LocalPeer() *peer.Peer {
 		}}
 	}
 	return s.local
+}
+
+// CheckLocal verifies the certificate of an in-process caller (LocalPeer of
+// another Source of the same process) as this process's TLS server checks
+// a client's: chained to this process's current CA pool, valid now, for
+// client authentication, naming an identity of the trust domain. It
+// returns that identity. The chain is verified once per certificate and
+// pool; the validity period at every call.
+func (s *Source) CheckLocal(p *peer.Peer) (string, error) {
+	if p == nil {
+		return "", errors.New("no certificate")
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		return "", errors.New("no certificate")
+	}
+	leaf := info.State.PeerCertificates[0]
+	if now := time.Now(); now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return "", fmt.Errorf("the certificate is not valid now (%s to %s)", leaf.NotBefore.Format(time.RFC3339), leaf.NotAfter.Format(time.RFC3339))
+	}
+	_, pool := s.current()
+	s.mu.Lock()
+	if s.accepted.cert == leaf && s.accepted.pool == pool {
+		id := s.accepted.id
+		s.mu.Unlock()
+		return id, nil
+	}
+	s.mu.Unlock()
+	id, err := s.verify([][]byte{leaf.Raw}, x509.ExtKeyUsageClientAuth)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	s.accepted.cert, s.accepted.pool, s.accepted.id = leaf, pool, id
+	s.mu.Unlock()
+	return id, nil
 }
 
 // inProcess is the address of an in-process peer.

@@ -9,9 +9,11 @@
 package rowcache
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Cache holds the decoded JSON of up to Max rows (default 1024), by key.
@@ -19,9 +21,16 @@ import (
 type Cache[T any] struct {
 	// Max bounds the rows kept; past it an arbitrary row is forgotten.
 	Max int
+	// MaxRowBytes: a row whose JSON is longer (all columns together) is
+	// decoded at every read and not kept (default 8 KiB), so that the
+	// cache stays within Max × MaxRowBytes of text and its values.
+	MaxRowBytes int
 
 	mu   sync.Mutex
 	rows map[string]entry[T]
+	// unfit says why T cannot be deep-copied (checked once).
+	check sync.Once
+	unfit error
 }
 
 type entry[T any] struct {
@@ -29,14 +38,38 @@ type entry[T any] struct {
 	v   T
 }
 
-// DefaultMax is the bound of a Cache with Max 0.
-const DefaultMax = 1024
+// Defaults of a Cache's bounds.
+const (
+	DefaultMax         = 1024
+	DefaultMaxRowBytes = 8 << 10
+)
 
 // Decode returns what decode makes of raw (the row's JSON columns), read
 // under key: a copy of the value cached for key when raw is the text it was
 // decoded from, otherwise decode's value, then cached. An error of decode
 // is returned as is and caches nothing.
+//
+// T must be copyable by Clone (no unexported field that holds references,
+// but for time.Time's; no channel or function): a T that is not is
+// refused with an error at every call, so that the first test reading
+// such a row fails.
 func (c *Cache[T]) Decode(key string, raw []string, decode func() (T, error)) (T, error) {
+	c.check.Do(func() { c.unfit = Cloneable(reflect.TypeFor[T]()) })
+	if c.unfit != nil {
+		var zero T
+		return zero, c.unfit
+	}
+	size := 0
+	for _, r := range raw {
+		size += len(r)
+	}
+	limit := c.MaxRowBytes
+	if limit <= 0 {
+		limit = DefaultMaxRowBytes
+	}
+	if size > limit {
+		return decode()
+	}
 	c.mu.Lock()
 	e, ok := c.rows[key]
 	c.mu.Unlock()
@@ -53,11 +86,11 @@ func (c *Cache[T]) Decode(key string, raw []string, decode func() (T, error)) (T
 	if c.rows == nil {
 		c.rows = map[string]entry[T]{}
 	}
-	limit := c.Max
-	if limit <= 0 {
-		limit = DefaultMax
+	most := c.Max
+	if most <= 0 {
+		most = DefaultMax
 	}
-	if _, present := c.rows[key]; !present && len(c.rows) >= limit {
+	if _, present := c.rows[key]; !present && len(c.rows) >= most {
 		for k := range c.rows { // Go's map order: an arbitrary row
 			delete(c.rows, k)
 			break
@@ -84,6 +117,49 @@ func Clone[T any](v T) T {
 	dst := reflect.New(src.Type()).Elem()
 	deep(dst, src)
 	return dst.Interface().(T)
+}
+
+// Cloneable tells why Clone could not copy values of type t without
+// sharing memory with them: nil when it can.
+func Cloneable(t reflect.Type) error {
+	return cloneable(t, t.String(), map[reflect.Type]bool{})
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+func cloneable(t reflect.Type, path string, seen map[reflect.Type]bool) error {
+	if seen[t] {
+		return nil
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return fmt.Errorf("rowcache: %s (%s) cannot be copied", path, t.Kind())
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return cloneable(t.Elem(), path+"[]", seen)
+	case reflect.Map:
+		if err := cloneable(t.Key(), path+"{key}", seen); err != nil {
+			return err
+		}
+		return cloneable(t.Elem(), path+"{}", seen)
+	case reflect.Struct:
+		if t == timeType {
+			return nil // its location is shared, and immutable
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				if holdsReferences(f.Type.Kind()) || f.Type.Kind() == reflect.Chan || f.Type.Kind() == reflect.Func {
+					return fmt.Errorf("rowcache: %s.%s is unexported and would be shared by copies", path, f.Name)
+				}
+				continue
+			}
+			if err := cloneable(f.Type, path+"."+f.Name, seen); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // deep copies src into dst, a settable value of the same type.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,9 +57,9 @@ func TestCloneSharesNothing(t *testing.T) {
 }
 
 func TestCacheDecodesOnlyChangedText(t *testing.T) {
-	var c Cache[outer]
+	var c Cache[clonable]
 	decodes := 0
-	decode := func() (outer, error) { decodes++; return populated(), nil }
+	decode := func() (clonable, error) { decodes++; return clonableOf(populated()), nil }
 	a, err := c.Decode("row", []string{`{"a":1}`, `[]`}, decode)
 	if err != nil || decodes != 1 {
 		t.Fatalf("first read: %v, %d decodes", err, decodes)
@@ -71,6 +72,10 @@ func TestCacheDecodesOnlyChangedText(t *testing.T) {
 	if b.Ptr.Name != "n" || b.Ptr == a.Ptr {
 		t.Errorf("a reader saw another reader's change: %q", b.Ptr.Name)
 	}
+	b.Ptr.Name, b.Map["k"].Items[0] = "changed by a reader of the cached value", "changed"
+	if c, _ := c.Decode("row", []string{`{"a":1}`, `[]`}, decode); c.Ptr.Name != "n" || c.Map["k"].Items[0] != "c" || decodes != 1 {
+		t.Errorf("a cache hit shared the cached value: %+v (%d decodes)", c.Ptr, decodes)
+	}
 	if _, err := c.Decode("row", []string{`{"a":2}`, `[]`}, decode); err != nil || decodes != 2 {
 		t.Errorf("changed text: %v, %d decodes", err, decodes)
 	}
@@ -78,7 +83,7 @@ func TestCacheDecodesOnlyChangedText(t *testing.T) {
 		t.Errorf("another key: %v, %d decodes", err, decodes)
 	}
 	boom := errors.New("bad json")
-	if _, err := c.Decode("bad", []string{`{`}, func() (outer, error) { return outer{}, boom }); !errors.Is(err, boom) {
+	if _, err := c.Decode("bad", []string{`{`}, func() (clonable, error) { return clonable{}, boom }); !errors.Is(err, boom) {
 		t.Errorf("decode error %v", err)
 	}
 	if c.Len() != 2 {
@@ -100,4 +105,49 @@ func TestCacheIsBounded(t *testing.T) {
 	if v != 9 {
 		t.Errorf("the last row was forgotten: %d", v)
 	}
+}
+
+// clonable is outer without its unexported slice.
+type clonable struct {
+	Plain string
+	At    time.Time
+	When  *time.Time
+	Ptr   *inner
+	Slice []inner
+	Map   map[string]*inner
+	Array [2][]int
+	Any   any
+}
+
+// A type with an unexported field holding references, a channel or a
+// function is refused: its copies would share memory.
+func TestCacheRefusesTypesItCannotCopy(t *testing.T) {
+	var c Cache[outer]
+	if _, err := c.Decode("k", []string{"x"}, func() (outer, error) { return outer{}, nil }); err == nil || !strings.Contains(err.Error(), "private") {
+		t.Errorf("outer.private: %v", err)
+	}
+	if err := Cloneable(reflect.TypeFor[struct{ C chan int }]()); err == nil {
+		t.Error("a channel was accepted")
+	}
+	if err := Cloneable(reflect.TypeFor[clonable]()); err != nil {
+		t.Errorf("clonable: %v", err)
+	}
+}
+
+// A row longer than MaxRowBytes is decoded at every read and not kept.
+func TestCacheSkipsLargeRows(t *testing.T) {
+	c := Cache[int]{MaxRowBytes: 4}
+	decodes := 0
+	for range 2 {
+		if _, err := c.Decode("k", []string{"12", "345"}, func() (int, error) { decodes++; return 1, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if decodes != 2 || c.Len() != 0 {
+		t.Errorf("%d decodes, %d rows cached; want 2 and 0", decodes, c.Len())
+	}
+}
+
+func clonableOf(o outer) clonable {
+	return clonable{Plain: o.Plain, At: o.At, When: o.When, Ptr: o.Ptr, Slice: o.Slice, Map: o.Map, Array: o.Array, Any: o.Any}
 }

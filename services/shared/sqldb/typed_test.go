@@ -23,7 +23,9 @@ func TestTypedCacheReadsAreIndependent(t *testing.T) {
 		ctx := context.Background()
 		cache := &rowcache.Cache[thing]{}
 		typed := sqldb.Typed[thing]{Docs: thingDocs(open(t, url(t))), Cache: cache,
-			Keys: func(v *thing) (string, string, string, string, *int64) { return v.ID, v.InstanceID, v.ParentID, v.State, &v.Version }}
+			Keys: func(v *thing) (string, string, string, string, *int64) {
+				return v.ID, v.InstanceID, v.ParentID, v.State, &v.Version
+			}}
 		if err := typed.Create(ctx, &thing{ID: "a", InstanceID: "i", ParentID: "p", Tags: []string{"x"}}, nil); err != nil {
 			t.Fatal(err)
 		}

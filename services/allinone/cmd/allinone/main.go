@@ -29,7 +29,7 @@ import (
 func main() { service.Main("allinone", facade.Load, run) }
 
 // run wires the services, then serves them and the facade until ctx ends
-// or one of them fails (which stops the others).
+// or one of them stops.
 func run(ctx context.Context, cfg facade.Config, log *slog.Logger, metrics http.Handler) error {
 	var parts []service.Component
 	defer func() {
@@ -44,12 +44,23 @@ func run(ctx context.Context, cfg facade.Config, log *slog.Logger, metrics http.
 		}
 		parts = append(parts, p)
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	// The facade stops first and drains the requests it is serving, which
+	// still reach the services; the services stop once it has returned. A
+	// part that fails stops the facade, and so the rest.
+	fctx, stopFacade := context.WithCancel(ctx)
+	defer stopFacade()
+	sctx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServices()
+	var g errgroup.Group
 	for _, p := range parts {
-		g.Go(func() error { return p.ListenAndServe(gctx) })
+		g.Go(func() error {
+			defer stopFacade()
+			return p.ListenAndServe(sctx)
+		})
 	}
 	g.Go(func() error {
-		return facade.Run(gctx, cfg, logging.New(os.Stdout, cfg.Obs().LogLevel, "facade"), metrics, parts[0], parts[1], parts[2])
+		defer stopServices()
+		return facade.Run(fctx, cfg, logging.New(os.Stdout, cfg.Obs().LogLevel, "facade"), metrics, parts[0], parts[1], parts[2])
 	})
 	log.Info("all in one process: the facade calls the tenant, subscription and user services in process")
 	return g.Wait()

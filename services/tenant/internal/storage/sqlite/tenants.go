@@ -10,6 +10,7 @@ import (
 	"github.com/o365gateway/gateway/services/shared/gdap"
 	"github.com/o365gateway/gateway/services/shared/jobs"
 	"github.com/o365gateway/gateway/services/shared/lifecycle"
+	"github.com/o365gateway/gateway/services/shared/rowcache"
 	"github.com/o365gateway/gateway/services/shared/secret"
 	"github.com/o365gateway/gateway/services/shared/sqldb"
 
@@ -64,7 +65,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *storage.Tenant, job *jobs.N
 
 // GetTenant implements storage.TenantStore.
 func (s *Store) GetTenant(ctx context.Context, instanceID, id string) (*storage.Tenant, error) {
-	return s.scanTenant(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE id = ? AND instance_id = ?`), id, instanceID))
+	return scanTenant(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE id = ? AND instance_id = ?`), id, instanceID), &s.tenantJSON)
 }
 
 // ListSealedTenants implements storage.TenantStore: the sealed value of a
@@ -80,10 +81,12 @@ func (s *Store) ListSealedTenants(ctx context.Context, after string, limit int) 
 		args = append(args, sqldb.LikeContains(`"`+p))
 	}
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(q+`) ORDER BY id LIMIT ?`), append(args, limit)...)
-	return s.scanTenants(rows, err)
+	return scanTenants(rows, err)
 }
 
-func (s *Store) scanTenant(row scanner) (*storage.Tenant, error) {
+// scanTenant reads a tenant; cache, when given, keeps its decoded JSON
+// (a tenant read by id), none for listings, which would only churn it.
+func scanTenant(row scanner, cache *rowcache.Cache[tenantJSON]) (*storage.Tenant, error) {
 	var t storage.Tenant
 	var linked, attested int
 	var company, address, mca, op, rel, dr, run string
@@ -101,18 +104,22 @@ func (s *Store) scanTenant(row scanner) (*storage.Tenant, error) {
 	// The JSON columns are decoded once per change of their text
 	// (rowcache): a tenant read again and again (APSC's GETs, the
 	// synchronization's polls) costs a comparison and a copy.
-	j, err := s.tenantJSON.Decode(t.ID, []string{company, address, mca, op, rel, dr, run}, func() (tenantJSON, error) {
+	raw := []string{company, address, mca, op, rel, dr, run}
+	decode := func() (tenantJSON, error) {
 		var j tenantJSON
-		for _, f := range []struct {
-			raw string
-			to  any
-		}{{company, &j.Company}, {address, &j.Address}, {mca, &j.MCA}, {op, &j.Op}, {rel, &j.GDAP}, {dr, &j.Drift}, {run, &j.SyncRun}} {
-			if err := json.Unmarshal([]byte(f.raw), f.to); err != nil {
+		for i, to := range []any{&j.Company, &j.Address, &j.MCA, &j.Op, &j.GDAP, &j.Drift, &j.SyncRun} {
+			if err := json.Unmarshal([]byte(raw[i]), to); err != nil {
 				return j, fmt.Errorf("tenant %s: %w", t.ID, err)
 			}
 		}
 		return j, nil
-	})
+	}
+	var j tenantJSON
+	if cache != nil {
+		j, err = cache.Decode(t.ID, raw, decode)
+	} else {
+		j, err = decode()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -198,24 +205,24 @@ func (s *Store) CountTenants(ctx context.Context, instanceID string) (int, error
 func (s *Store) ListTenants(ctx context.Context, instanceID, after string, limit int) ([]*storage.Tenant, error) {
 	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE instance_id = ? AND id > ? ORDER BY id LIMIT ?`),
 		instanceID, after, limit)
-	return s.scanTenants(rows, err)
+	return scanTenants(rows, err)
 }
 
 // TenantByCustomer implements storage.TenantStore.
 func (s *Store) TenantByCustomer(ctx context.Context, instanceID, msCustomerID string) (*storage.Tenant, error) {
-	return s.scanTenant(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE instance_id = ? AND ms_customer_id = ? ORDER BY id LIMIT 1`),
-		instanceID, msCustomerID))
+	return scanTenant(s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT `+tenantCols+` FROM tenants WHERE instance_id = ? AND ms_customer_id = ? ORDER BY id LIMIT 1`),
+		instanceID, msCustomerID), &s.tenantJSON)
 }
 
 // scanTenants reads the rows of a tenant query.
-func (s *Store) scanTenants(rows *sql.Rows, err error) ([]*storage.Tenant, error) {
+func scanTenants(rows *sql.Rows, err error) ([]*storage.Tenant, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []*storage.Tenant
 	for rows.Next() {
-		t, err := s.scanTenant(rows)
+		t, err := scanTenant(rows, nil)
 		if err != nil {
 			return nil, err
 		}
