@@ -14,23 +14,30 @@ type inner struct {
 	Items []string
 }
 
+// Fields has a field of every kind Clone copies (exported, so that outer
+// embeds it as an exported field).
+type Fields struct {
+	Plain string
+	At    time.Time
+	When  *time.Time
+	Ptr   *inner
+	Slice []inner
+	Map   map[string]*inner
+	Array [2][]int
+	Any   any
+}
+
+// outer adds an unexported field Clone shares (Cloneable refuses it).
 type outer struct {
-	Plain   string
-	At      time.Time
-	When    *time.Time
-	Ptr     *inner
-	Slice   []inner
-	Map     map[string]*inner
-	Array   [2][]int
-	Any     any
+	Fields
 	private []int
 }
 
 func populated() outer {
 	at := time.Date(2026, 12, 2, 1, 2, 3, 0, time.UTC)
-	return outer{Plain: "p", At: at, When: &at, Ptr: &inner{Name: "n", Items: []string{"a"}},
+	return outer{Fields: Fields{Plain: "p", At: at, When: &at, Ptr: &inner{Name: "n", Items: []string{"a"}},
 		Slice: []inner{{Name: "s", Items: []string{"b"}}}, Map: map[string]*inner{"k": {Name: "m", Items: []string{"c"}}},
-		Array: [2][]int{{1}, {2}}, Any: &inner{Name: "i"}, private: []int{9}}
+		Array: [2][]int{{1}, {2}}, Any: &inner{Name: "i"}}, private: []int{9}}
 }
 
 // A clone is equal to its original and shares nothing a caller can change.
@@ -57,9 +64,9 @@ func TestCloneSharesNothing(t *testing.T) {
 }
 
 func TestCacheDecodesOnlyChangedText(t *testing.T) {
-	var c Cache[clonable]
+	var c Cache[Fields]
 	decodes := 0
-	decode := func() (clonable, error) { decodes++; return clonableOf(populated()), nil }
+	decode := func() (Fields, error) { decodes++; return populated().Fields, nil }
 	a, err := c.Decode("row", []string{`{"a":1}`, `[]`}, decode)
 	if err != nil || decodes != 1 {
 		t.Fatalf("first read: %v, %d decodes", err, decodes)
@@ -83,7 +90,7 @@ func TestCacheDecodesOnlyChangedText(t *testing.T) {
 		t.Errorf("another key: %v, %d decodes", err, decodes)
 	}
 	boom := errors.New("bad json")
-	if _, err := c.Decode("bad", []string{`{`}, func() (clonable, error) { return clonable{}, boom }); !errors.Is(err, boom) {
+	if _, err := c.Decode("bad", []string{`{`}, func() (Fields, error) { return Fields{}, boom }); !errors.Is(err, boom) {
 		t.Errorf("decode error %v", err)
 	}
 	if c.Len() != 2 {
@@ -107,18 +114,6 @@ func TestCacheIsBounded(t *testing.T) {
 	}
 }
 
-// clonable is outer without its unexported slice.
-type clonable struct {
-	Plain string
-	At    time.Time
-	When  *time.Time
-	Ptr   *inner
-	Slice []inner
-	Map   map[string]*inner
-	Array [2][]int
-	Any   any
-}
-
 // A type with an unexported field holding references, a channel or a
 // function is refused: its copies would share memory.
 func TestCacheRefusesTypesItCannotCopy(t *testing.T) {
@@ -129,8 +124,12 @@ func TestCacheRefusesTypesItCannotCopy(t *testing.T) {
 	if err := Cloneable(reflect.TypeFor[struct{ C chan int }]()); err == nil {
 		t.Error("a channel was accepted")
 	}
-	if err := Cloneable(reflect.TypeFor[clonable]()); err != nil {
-		t.Errorf("clonable: %v", err)
+	type hidden struct{ inner } // an embedded struct of an unexported type is an unexported field
+	if err := Cloneable(reflect.TypeFor[hidden]()); err == nil {
+		t.Error("an embedded unexported struct was accepted")
+	}
+	if err := Cloneable(reflect.TypeFor[Fields]()); err != nil {
+		t.Errorf("Fields: %v", err)
 	}
 }
 
@@ -146,8 +145,4 @@ func TestCacheSkipsLargeRows(t *testing.T) {
 	if decodes != 2 || c.Len() != 0 {
 		t.Errorf("%d decodes, %d rows cached; want 2 and 0", decodes, c.Len())
 	}
-}
-
-func clonableOf(o outer) clonable {
-	return clonable{Plain: o.Plain, At: o.At, When: o.When, Ptr: o.Ptr, Slice: o.Slice, Map: o.Map, Array: o.Array, Any: o.Any}
 }
