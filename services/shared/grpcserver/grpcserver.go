@@ -269,6 +269,8 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.Server.Serve(lis) }()
 	s.log.Info("serving", "addr", lis.Addr().String())
+	// In-process calls stop with the server, whichever way it stops.
+	defer s.local.stopped.Store(true)
 	select {
 	case err := <-errc:
 		return err

@@ -226,6 +226,23 @@ func TestLocalCallsSeeOnlyTheCall(t *testing.T) {
 	}
 }
 
+// A server whose listener fails stops taking in-process calls too.
+func TestLocalCallsStopWhenServingFails(t *testing.T) {
+	s, facade, _ := localServer(t, slog.New(slog.DiscardHandler))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis.Close()
+	if err := s.Serve(context.Background(), lis); err == nil {
+		t.Fatal("serving a closed listener succeeded")
+	}
+	err = s.Local(facade).Invoke(context.Background(), "/"+echoName+"/Echo", wrapperspb.String("a"), new(wrapperspb.StringValue))
+	if apierr.From(err).Reason != apierr.UpstreamUnavailable {
+		t.Errorf("after serving failed: %v, want UpstreamUnavailable", err)
+	}
+}
+
 func TestSplitMethod(t *testing.T) {
 	for in, want := range map[string][2]string{
 		"/o365.tenant.v1.TenantService/GetTenant": {"o365.tenant.v1.TenantService", "GetTenant"},
