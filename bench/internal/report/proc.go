@@ -67,3 +67,61 @@ func CPUTimes(pids ...int) (time.Duration, error) {
 	}
 	return sum, nil
 }
+
+// RunQueueWait is the time the threads of the processes pids have spent
+// runnable but waiting for a CPU so far: the second field of Linux's
+// /proc/<pid>/task/<tid>/schedstat, summed over the threads alive now.
+func RunQueueWait(pids ...int) (time.Duration, error) {
+	var sum time.Duration
+	for _, p := range pids {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", p))
+		if err != nil {
+			return 0, err
+		}
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", p, t.Name()))
+			if err != nil {
+				continue // the thread ended
+			}
+			f := strings.Fields(string(b))
+			if len(f) < 2 {
+				return 0, fmt.Errorf("pid %d: unreadable schedstat", p)
+			}
+			ns, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("pid %d: unreadable schedstat", p)
+			}
+			sum += time.Duration(ns)
+		}
+	}
+	return sum, nil
+}
+
+// MachineCPU is the whole machine's CPU time so far (Linux /proc/stat, in
+// clock ticks of 10 ms): busy (every state but idle and I/O wait) and the
+// total over all CPUs.
+func MachineCPU() (busy, total time.Duration, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("unreadable /proc/stat")
+	}
+	var ticks [10]int64
+	for i := 1; i < len(f) && i <= len(ticks); i++ {
+		if ticks[i-1], err = strconv.ParseInt(f[i], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("unreadable /proc/stat: %w", err)
+		}
+	}
+	// user nice system idle iowait irq softirq steal (guest time is
+	// already in user).
+	var all int64
+	for _, t := range ticks[:8] {
+		all += t
+	}
+	idle := ticks[3] + ticks[4]
+	return time.Duration(all-idle) * 10 * time.Millisecond, time.Duration(all) * 10 * time.Millisecond, nil
+}

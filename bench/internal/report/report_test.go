@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -72,5 +74,37 @@ func TestDocumentNamesMachineAndCommit(t *testing.T) {
 		if !strings.Contains(strings.ToLower(string(b)), strings.ToLower(want)) {
 			t.Errorf("RESULTS lacks %q:\n%s", want, b)
 		}
+	}
+}
+
+func TestSchedulingFigures(t *testing.T) {
+	busy0, total0, err := MachineCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait0, err := RunQueueWait(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// More busy threads than CPUs for a while: some of them wait.
+	n := 2 * runtime.NumCPU()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+			}
+		}()
+	}
+	wg.Wait()
+	busy1, total1, _ := MachineCPU()
+	wait1, _ := RunQueueWait(os.Getpid())
+	if busy1 <= busy0 || total1-total0 < busy1-busy0 {
+		t.Fatalf("machine CPU: busy %s→%s, total %s→%s", busy0, busy1, total0, total1)
+	}
+	if wait1 <= wait0 {
+		t.Fatalf("run-queue wait did not grow with %d spinning threads on %d CPUs: %s then %s", n, runtime.NumCPU(), wait0, wait1)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/o365gateway/gateway/bench/internal/load"
@@ -170,8 +171,17 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 	}
 	p50 := make([][]float64, len(subjects))
 	p99 := make([][]float64, len(subjects))
+	// What the machine did meanwhile: how busy its CPUs were, and how long
+	// the server's threads waited for one (the run queue), per request.
+	busy := make([][]float64, len(subjects))
+	waits := make([][]float64, len(subjects))
+	gen := make([][]float64, len(subjects))
 	for range max(env.Runs, 1) {
 		for i, s := range subjects {
+			m0, err := measureMachine(s.pids)
+			if err != nil {
+				return report.Table{}, err
+			}
 			r, err := load.Open(ctx, s.dial, Conns, rateOf(i), warm, d)
 			if err != nil {
 				return report.Table{}, err
@@ -179,8 +189,16 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 			if r.Errors > 0 {
 				return report.Table{}, fmt.Errorf("%s (paced): %d errors, first: %v", s.name, r.Errors, r.FirstError)
 			}
+			m1, err := measureMachine(s.pids)
+			if err != nil {
+				return report.Table{}, err
+			}
 			p50[i] = append(p50[i], float64(r.P50))
 			p99[i] = append(p99[i], float64(r.P99))
+			sent := rateOf(i) * (warm + d).Seconds()
+			busy[i] = append(busy[i], 100*float64(m1.busy-m0.busy)/float64(m1.total-m0.total))
+			waits[i] = append(waits[i], float64(m1.wait-m0.wait)/float64(time.Microsecond)/sent)
+			gen[i] = append(gen[i], float64(m1.gen-m0.gen)/float64(m1.total-m0.total))
 		}
 	}
 	t := report.Table{
@@ -189,12 +207,14 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 			"Throughput: %d connections, each sending its next request when the last is answered, %s after %s of warm-up. "+
 			"Latency: paced (open-loop) at half the facade's maximum, %.0f requests/s (the single-process mode at half its own maximum, %.0f requests/s), measured from each request's due time. "+
 			"Server CPU: user and system time of the answering processes (not the load generator) per request. Medians of %d runs, subjects interleaved.", cfg.Describe, Conns, d, warm, rate, rateOf(oi), max(env.Runs, 1)),
-		Header: []string{"server", "requests/s", "of bare", "server CPU per request (µs)", "p50 at half max (ms)", "p99 at half max (ms)"},
+		Header: []string{"server", "requests/s", "of bare", "server CPU per request (µs)", "p50 at half max (ms)", "p99 at half max (ms)",
+			"machine's CPUs busy, paced (%)", "server's wait for a CPU per request, paced (µs)"},
 	}
 	bare := med[0]
 	for i, s := range subjects {
 		t.Add(s.name, report.Number(med[i]), report.Number(med[i]/bare), report.Number(report.Median(cpu[i])),
-			report.Millis(time.Duration(report.Median(p50[i]))), report.Millis(time.Duration(report.Median(p99[i]))))
+			report.Millis(time.Duration(report.Median(p50[i]))), report.Millis(time.Duration(report.Median(p99[i]))),
+			report.Number(report.Median(busy[i])), report.Number(report.Median(waits[i])))
 	}
 	chain := med[1]
 	fp99 := time.Duration(report.Median(p99[fi]))
@@ -220,10 +240,13 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 			"metrics, the answer's JSON) the rest. Separate processes with a gRPC hop between them are the production shape; in one process (no hop) the whole read costs %.0f µs.",
 			fcpu, chainCPU, directCPU, cpuOf(oi)))
 	}
-	if fp99 > MaxP99 {
-		t.Footer = append(t.Footer, fmt.Sprintf("- Why the p99 is missed: the facade's p50 at that rate is %s ms; the tail is requests that queue while the facade, the tenant service and the "+
-			"load generator share 2 cores with the services' background work and garbage collection (not profiled further).",
-			report.Millis(time.Duration(report.Median(p50[fi])))))
+	if fp99 > MaxP99 || op99 > MaxP99 {
+		t.Footer = append(t.Footer, fmt.Sprintf("- Why the p99 is missed: paced at half its maximum, the facade (→ tenant service) kept the machine's %d CPUs %.0f%% busy, "+
+			"the benchmark's own process (the load generator, and the OTLP receiver) using %.0f%% of them; its threads waited %.0f µs per request for a CPU (Linux's run queue), against %.0f µs of CPU per request, and its p50 is %s ms. "+
+			"The single process: %.0f%% busy, %.0f µs waited per request. The do-nothing chain, paced at the same rate as the facade, waited %.0f µs and has a p99 of %s ms. "+
+			"The tail is requests queueing for the CPUs the servers share with the load generator; garbage collection is paced off the tail (gcpace).",
+			runtime.NumCPU(), report.Median(busy[fi]), 100*report.Median(gen[fi]), report.Median(waits[fi]), report.Median(cpu[fi]), report.Millis(time.Duration(report.Median(p50[fi]))),
+			report.Median(busy[oi]), report.Median(waits[oi]), report.Median(waits[1]), report.Millis(time.Duration(report.Median(p99[1])))))
 	}
 	if before != nil {
 		b := fi - 1
@@ -234,4 +257,25 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 		t.Footer = append(t.Footer, fmt.Sprintf("- Spans received over OTLP during the measurement: %d.", n))
 	}
 	return t, nil
+}
+
+// machine is a reading of the CPU figures of a paced run.
+type machine struct {
+	// busy and total are the whole machine's CPU time; wait the server
+	// processes' run-queue wait; gen the load generator's (this process's)
+	// CPU time.
+	busy, total, wait, gen time.Duration
+}
+
+func measureMachine(pids []int) (machine, error) {
+	var m machine
+	var err error
+	if m.busy, m.total, err = report.MachineCPU(); err != nil {
+		return m, err
+	}
+	if m.wait, err = report.RunQueueWait(pids...); err != nil {
+		return m, err
+	}
+	m.gen, err = report.CPUTime(os.Getpid())
+	return m, err
 }

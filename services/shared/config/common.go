@@ -74,7 +74,8 @@ func (j Jobs) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Observability is the logging, tracing and metrics configuration.
+// Observability is the logging, tracing and metrics configuration, and
+// the pacing of the process's garbage collector.
 type Observability struct {
 	LogLevel string `env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error"`
 	Traces   string `env:"TRACES" default:"none" help:"trace exporter: none, otlp (OTEL_EXPORTER_OTLP_*), or file:/path (at most 64 MiB and one rotated copy)"`
@@ -85,7 +86,36 @@ type Observability struct {
 	TraceMaxPerSecond float64 `env:"TRACE_MAX_PER_SECOND" default:"0" help:"at most this many of the traces that start here are recorded each second (0: no cap); bounds tracing's cost under load"`
 	// Pprof serves Go's profiles on the admin listener.
 	Pprof bool `env:"PPROF" default:"false" help:"serve Go's profiles (/debug/pprof/) on the admin listener, for an operator profiling a live process"`
+	// GCInterval and GCHeapMaxMiB pace the garbage collector (gcpace).
+	GCInterval   time.Duration `env:"GC_INTERVAL" default:"1s" help:"under load, let the heap grow by about this much time's allocations between two garbage collections (fewer collections in the latency tail); idle, Go's default pacing; 0 keeps Go's default, and so does setting GOGC"`
+	GCHeapMaxMiB int           `env:"GC_HEAP_MAX_MIB" default:"64" help:"the most heap (MiB) GC_INTERVAL's pacing lets a process grow to before collecting; GOMEMLIMIT, when set, caps it too"`
 }
+
+// Validate checks the observability settings.
+func (o Observability) Validate() error {
+	var errs []error
+	if o.GCInterval < 0 {
+		errs = append(errs, errors.New("GC_INTERVAL must not be negative"))
+	}
+	// Zero (a configuration built in code) means the default.
+	if o.GCHeapMaxMiB != 0 && o.GCHeapMaxMiB < 8 {
+		errs = append(errs, errors.New("GC_HEAP_MAX_MIB must be at least 8"))
+	}
+	return errors.Join(errs...)
+}
+
+// GCPace is the garbage collector's pacing (gcpace.Settings): the
+// interval, and the heap cap in bytes.
+func (o Observability) GCPace() (time.Duration, uint64) {
+	m := o.GCHeapMaxMiB
+	if m == 0 {
+		m = DefaultGCHeapMaxMiB
+	}
+	return o.GCInterval, uint64(m) << 20
+}
+
+// DefaultGCHeapMaxMiB is GC_HEAP_MAX_MIB's default.
+const DefaultGCHeapMaxMiB = 64
 
 // Observable is implemented by configurations that embed Observability.
 type Observable interface{ Obs() Observability }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -112,6 +113,12 @@ func New(log *slog.Logger, o Options) *Server {
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(MaxSendMsgSize),
 		grpc.MaxConcurrentStreams(1000),
+		// Calls run on long-lived workers whose stacks have already grown
+		// to what a handler needs, instead of a new goroutine per call that
+		// grows its stack again (copying it) every time: 9% of the tenant
+		// service's CPU under paced reads. Past the workers' number, a call
+		// gets its own goroutine as before.
+		grpc.NumStreamWorkers(StreamWorkers()),
 		grpc.ConnectionTimeout(10*time.Second),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, MaxConnectionAge: 5 * time.Minute,
@@ -123,6 +130,10 @@ func New(log *slog.Logger, o Options) *Server {
 	}
 	return s
 }
+
+// StreamWorkers is how many calls a server runs on its long-lived workers
+// at once: four per CPU the process may use.
+func StreamWorkers() uint32 { return uint32(4 * runtime.GOMAXPROCS(0)) }
 
 // Ready tells whether the overall health is SERVING (the readiness probe
 // of the admin listener).

@@ -1,6 +1,6 @@
 // Package service is the common main of the gateway's binaries: load the
-// typed configuration, set logging and OpenTelemetry up once, run until
-// SIGINT/SIGTERM, flush telemetry.
+// typed configuration, set logging and OpenTelemetry up once, pace the
+// garbage collector, run until SIGINT/SIGTERM, flush telemetry.
 package service
 
 import (
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/config"
+	"github.com/o365gateway/gateway/services/shared/gcpace"
 	"github.com/o365gateway/gateway/services/shared/logging"
 	"github.com/o365gateway/gateway/services/shared/telemetry"
 )
@@ -40,7 +41,17 @@ func Main[C config.Observable](name string, load func() (C, error), run func(ctx
 		log.Error("telemetry", "error", err.Error())
 		os.Exit(1)
 	}
+	interval, maxHeap := obs.GCPace()
+	gogc, gogcSet := os.LookupEnv("GOGC")
+	gogcSet = gogcSet && gogc != ""
+	paced := make(chan struct{})
+	go func() {
+		defer close(paced)
+		gcpace.Run(ctx, gcpace.Settings{Interval: interval, MaxHeap: maxHeap}, gogcSet, log)
+	}()
 	err = run(ctx, cfg, log, tel.Metrics)
+	stop()
+	<-paced
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = tel.Shutdown(sctx)

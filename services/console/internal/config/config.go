@@ -81,6 +81,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("MTLS_CA_FILE, MTLS_CERT_FILE and MTLS_KEY_FILE (the console's tool certificate) are required (or STACK_FILE)"))
 		}
 	}
+	errs = append(errs, c.Observability.Validate())
 	return errors.Join(errs...)
 }
 

@@ -55,7 +55,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, errors.New("REGISTRATION_POLICY must be controller-ca or open"))
 	}
-	errs = append(errs, c.Mesh.Validate())
+	errs = append(errs, c.Mesh.Validate(), c.Observability.Validate())
 	if c.TenantAddr == "" || c.SubscriptionAddr == "" || c.UserAddr == "" {
 		errs = append(errs, errors.New("TENANT_ADDR, SUBSCRIPTION_ADDR and USER_ADDR are required"))
 	}

@@ -37,7 +37,7 @@ func (c *Config) Validate() error {
 	if c.TenantAddr == "" {
 		errs = append(errs, errors.New("TENANT_ADDR is required"))
 	}
-	errs = append(errs, c.Microsoft.Validate(), c.Jobs.Validate(), c.Mesh.Validate(), c.Audit.Validate())
+	errs = append(errs, c.Microsoft.Validate(), c.Jobs.Validate(), c.Mesh.Validate(), c.Audit.Validate(), c.Observability.Validate())
 	return errors.Join(errs...)
 }
 

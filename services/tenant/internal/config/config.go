@@ -53,7 +53,7 @@ func (c *Config) Validate() error {
 	if c.HealthInterval > 0 && c.HealthInterval > 30*24*time.Hour {
 		errs = append(errs, errors.New("HEALTH_INTERVAL must be at most 720h: the check keeps 90-day refresh tokens alive"))
 	}
-	errs = append(errs, c.Microsoft.Validate(), c.Jobs.Validate(), c.Mesh.Validate(), c.Audit.Validate())
+	errs = append(errs, c.Microsoft.Validate(), c.Jobs.Validate(), c.Mesh.Validate(), c.Audit.Validate(), c.Observability.Validate())
 	return errors.Join(errs...)
 }
 

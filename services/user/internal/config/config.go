@@ -34,7 +34,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("CLOUD: %w", err))
 	}
 	errs = append(errs, c.Encryption.Validate())
-	errs = append(errs, c.Microsoft.Validate(), c.Jobs.Validate(), c.Mesh.Validate(), c.Audit.Validate())
+	errs = append(errs, c.Microsoft.Validate(), c.Jobs.Validate(), c.Mesh.Validate(), c.Audit.Validate(), c.Observability.Validate())
 	return errors.Join(errs...)
 }
 
