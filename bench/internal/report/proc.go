@@ -70,7 +70,10 @@ func CPUTimes(pids ...int) (time.Duration, error) {
 
 // RunQueueWait is the time the threads of the processes pids have spent
 // runnable but waiting for a CPU so far: the second field of Linux's
-// /proc/<pid>/task/<tid>/schedstat, summed over the threads alive now.
+// /proc/<pid>/task/<tid>/schedstat, summed over the threads alive now (a
+// thread that ends between two readings takes its share with it; Go
+// rarely ends threads). It fails when no thread of a process can be read
+// (a kernel without scheduler statistics).
 func RunQueueWait(pids ...int) (time.Duration, error) {
 	var sum time.Duration
 	for _, p := range pids {
@@ -78,6 +81,7 @@ func RunQueueWait(pids ...int) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
+		read := 0
 		for _, t := range tasks {
 			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", p, t.Name()))
 			if err != nil {
@@ -92,6 +96,10 @@ func RunQueueWait(pids ...int) (time.Duration, error) {
 				return 0, fmt.Errorf("pid %d: unreadable schedstat", p)
 			}
 			sum += time.Duration(ns)
+			read++
+		}
+		if read == 0 {
+			return 0, fmt.Errorf("pid %d: no thread's schedstat could be read", p)
 		}
 	}
 	return sum, nil

@@ -88,7 +88,7 @@ type Observability struct {
 	Pprof bool `env:"PPROF" default:"false" help:"serve Go's profiles (/debug/pprof/) on the admin listener, for an operator profiling a live process"`
 	// GCInterval and GCHeapMaxMiB pace the garbage collector (gcpace).
 	GCInterval   time.Duration `env:"GC_INTERVAL" default:"1s" help:"under load, let the heap grow by about this much time's allocations between two garbage collections (fewer collections in the latency tail); idle, Go's default pacing; 0 keeps Go's default, and so does setting GOGC"`
-	GCHeapMaxMiB int           `env:"GC_HEAP_MAX_MIB" default:"64" help:"the most heap (MiB) GC_INTERVAL's pacing lets a process grow to before collecting; GOMEMLIMIT, when set, caps it too"`
+	GCHeapMaxMiB int           `env:"GC_HEAP_MAX_MIB" default:"64" help:"the heap (MiB) GC_INTERVAL's pacing aims to stay under before collecting (a soft bound: GOMEMLIMIT is the hard one)"`
 }
 
 // Validate checks the observability settings.
@@ -98,8 +98,8 @@ func (o Observability) Validate() error {
 		errs = append(errs, errors.New("GC_INTERVAL must not be negative"))
 	}
 	// Zero (a configuration built in code) means the default.
-	if o.GCHeapMaxMiB != 0 && o.GCHeapMaxMiB < 8 {
-		errs = append(errs, errors.New("GC_HEAP_MAX_MIB must be at least 8"))
+	if o.GCHeapMaxMiB != 0 && (o.GCHeapMaxMiB < 8 || o.GCHeapMaxMiB > 1<<20) {
+		errs = append(errs, errors.New("GC_HEAP_MAX_MIB must be between 8 and 1048576"))
 	}
 	return errors.Join(errs...)
 }

@@ -3,13 +3,17 @@
 // heap has grown by as much as was live after the last one. The gateway's
 // processes keep a few MiB live and allocate tens of KiB per request, so
 // under load they collected 10 to 20 times a second, and each collection's
-// mark phase and assists fell on requests in flight: most of the facade's
-// latency tail at half its maximum load (bench/RESULTS.md).
+// mark phase and assists fell on requests in flight: most of the
+// single-process mode's latency tail at half its maximum load, in runtime
+// traces taken under make bench's paced load.
 //
 // The pacer measures the allocation rate and raises the GC percent so that
 // the heap may grow by about Interval's worth of allocations between two
-// collections, never letting the heap goal pass MaxHeap and never going
-// under Go's default. Idle, the rate is near zero and the pacing is Go's
+// collections, aiming the heap goal at no more than MaxHeap and never going
+// under Go's default. MaxHeap is a soft bound: a live heap past half of it
+// gets Go's default pacing, whose goal is twice the live heap, and a live
+// heap that jumps between two measurements meets the percent set before
+// the jump; GOMEMLIMIT is the hard bound. Idle, the rate is near zero and the pacing is Go's
 // own, so an idle process keeps its small footprint; a GOMEMLIMIT set by
 // the operator still caps the heap, since the runtime obeys the lower of
 // the two goals. An operator who sets GOGC keeps it: the pacer then stays
@@ -30,8 +34,13 @@ const (
 	DefaultPercent = 100
 	// tick is how often the rate is measured.
 	tick = 250 * time.Millisecond
-	// minBase keeps the percent finite for a near-empty heap.
-	minBase = 1 << 20
+	// minBase is the runtime's own minimum heap goal at GOGC=100 (4 MiB,
+	// scaled by the percent like the rest of the goal): below it the
+	// runtime's goal is minBase × percent / 100, so the percent is
+	// computed over at least that base to keep the goal within MaxHeap.
+	minBase = 4 << 20
+	// MaxPercent bounds the percent set (the runtime takes an int32).
+	MaxPercent = 100_000
 )
 
 // Settings of the pacer.
@@ -64,7 +73,7 @@ func Percent(s Stats, rate float64, set Settings) int {
 	} else {
 		want = 0
 	}
-	return max(DefaultPercent, int(want))
+	return max(DefaultPercent, int(math.Min(want, MaxPercent)))
 }
 
 // Read takes a measurement from the runtime.

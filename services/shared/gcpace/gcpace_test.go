@@ -19,21 +19,32 @@ func TestPercent(t *testing.T) {
 		s    Stats
 		rate float64
 		want int
+		// max overrides set.MaxHeap when not 0.
+		max uint64
 	}{
 		// Idle: Go's default.
-		{"idle", Stats{Live: 6 * mib, Roots: 1 * mib}, 100 << 10, 100},
+		{"idle", Stats{Live: 6 * mib, Roots: 1 * mib}, 100 << 10, 100, 0},
 		// 28 MiB/s over a 7 MiB base: the heap may grow 28 MiB, 400%.
-		{"busy", Stats{Live: 6 * mib, Roots: 1 * mib}, 28 * mib, 400},
+		{"busy", Stats{Live: 6 * mib, Roots: 1 * mib}, 28 * mib, 400, 0},
 		// 1 GiB/s would ask for 14,600%; the goal stops at 64 MiB:
 		// 6 + 7 × 828% ≈ 64.
-		{"capped", Stats{Live: 6 * mib, Roots: 1 * mib}, 1 << 30, 828},
+		{"capped", Stats{Live: 6 * mib, Roots: 1 * mib}, 1 << 30, 828, 0},
 		// A live heap near the cap leaves Go's default, never less.
-		{"near the cap", Stats{Live: 60 * mib, Roots: 1 * mib}, 1 << 30, 100},
-		{"over the cap", Stats{Live: 80 * mib}, 1 << 30, 100},
-		// A near-empty heap counts as 1 MiB.
-		{"empty", Stats{}, 4 * mib, 400},
+		{"near the cap", Stats{Live: 60 * mib, Roots: 1 * mib}, 1 << 30, 100, 0},
+		{"over the cap", Stats{Live: 80 * mib}, 1 << 30, 100, 0},
+		// A heap under the runtime's 4 MiB minimum counts as 4 MiB, so
+		// that the runtime's goal (4 MiB × percent) stays within the cap:
+		// 16 MiB/s over 4 MiB is 400%; 1 GiB/s stops at 64/4 = 1,600%.
+		{"empty", Stats{}, 16 * mib, 400, 0},
+		{"small", Stats{Live: 2 * mib, Roots: mib / 2}, 1 << 30, 1550, 0},
+		// The percent never passes what the runtime can take.
+		{"huge cap", Stats{Live: 6 * mib, Roots: 1 * mib}, 1 << 50, MaxPercent, 1 << 50},
 	}
 	for _, c := range cases {
+		set := set
+		if c.max != 0 {
+			set.MaxHeap = c.max
+		}
 		if got := Percent(c.s, c.rate, set); got != c.want {
 			t.Errorf("%s: Percent = %d, want %d", c.name, got, c.want)
 		}

@@ -117,7 +117,8 @@ func New(log *slog.Logger, o Options) *Server {
 		// to what a handler needs, instead of a new goroutine per call that
 		// grows its stack again (copying it) every time: 9% of the tenant
 		// service's CPU under paced reads. Past the workers' number, a call
-		// gets its own goroutine as before.
+		// gets its own goroutine as before. (grpc-go marks the option
+		// experimental; without it, every call gets a goroutine.)
 		grpc.NumStreamWorkers(StreamWorkers()),
 		grpc.ConnectionTimeout(10*time.Second),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -284,6 +285,8 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	defer s.local.stopped.Store(true)
 	select {
 	case err := <-errc:
+		// Stop releases what the server holds (its stream workers).
+		s.Stop()
 		return err
 	case <-ctx.Done():
 	}

@@ -44,13 +44,14 @@ func Main[C config.Observable](name string, load func() (C, error), run func(ctx
 	interval, maxHeap := obs.GCPace()
 	gogc, gogcSet := os.LookupEnv("GOGC")
 	gogcSet = gogcSet && gogc != ""
+	pctx, unpace := context.WithCancel(ctx)
 	paced := make(chan struct{})
 	go func() {
 		defer close(paced)
-		gcpace.Run(ctx, gcpace.Settings{Interval: interval, MaxHeap: maxHeap}, gogcSet, log)
+		gcpace.Run(pctx, gcpace.Settings{Interval: interval, MaxHeap: maxHeap}, gogcSet, log)
 	}()
 	err = run(ctx, cfg, log, tel.Metrics)
-	stop()
+	unpace()
 	<-paced
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -5,8 +5,9 @@
 // Each part reads its own settings (TENANT_*, SUBSCRIPTION_*, USER_*,
 // FACADE_*) as its own binary does and still serves its own listeners: the
 // services' gRPC, for the operator's tools and for each other, and every
-// admin listener. The process's logging level of its own lines, its traces
-// and pprof follow the facade's settings. Separate deployments, one binary
+// admin listener. The process's logging level of its own lines, its traces,
+// pprof and garbage-collector pacing (one heap) follow the facade's
+// settings; the services' own GC_* settings do not apply. Separate deployments, one binary
 // each, stay the production shape (deploy/).
 package main
 
