@@ -246,13 +246,15 @@ func measure(ctx context.Context, env *report.Env, cfg Config, recv *otlprecv.Re
 	mof := func(v [][]float64, i int) float64 { return report.Median(v[i]) }
 	// why explains a missed p99 with what the machine did meanwhile.
 	why := func(what string, i int) string {
-		w := fmt.Sprintf("- Why the p99 of %s is missed: paced, it kept the machine's CPUs %.0f%% busy (the benchmark's own process, load generator and OTLP receiver, %.0f%% of them); "+
-			"a paced request cost it %.0f µs of CPU and its threads waited %.0f µs per request for a CPU (Linux's run queue); its p50 is %s ms.",
-			what, mof(busy, i), 100*mof(gen, i), mof(pacedCPU, i), mof(waits, i), report.Millis(time.Duration(mof(p50, i))))
-		if mof(waits, i) > mof(pacedCPU, i) {
+		paced := mof(pacedCPU, i)
+		w := fmt.Sprintf("- Why the p99 of %s is missed: paced at %.0f requests/s, it kept the machine's CPUs %.0f%% busy (the benchmark's own process, load generator and OTLP receiver, %.0f%% of them). "+
+			"A paced request cost it %.0f µs of CPU, %.1f× what one costs in the saturated closed loop (a paced request wakes idle threads instead of finding them busy), "+
+			"so at half the maximum rate it used %.2f CPUs, and its threads waited %.0f µs per request for a CPU (Linux's run queue); its p50 is %s ms.",
+			what, rateOf(i), mof(busy, i), 100*mof(gen, i), paced, paced/cpuOf(i), paced*rateOf(i)/1e6, mof(waits, i), report.Millis(time.Duration(mof(p50, i))))
+		if mof(waits, i) > paced {
 			w += " Its threads waited longer for a CPU than they ran: the tail is requests queueing for the CPUs the servers share with the load generator (README, Discrepancies)."
 		} else {
-			w += " Its threads waited less for a CPU than they ran: the tail is not explained by the CPUs' queue alone."
+			w += " Its threads waited less for a CPU than they ran; the rest of the queueing is inside the process (goroutines waiting for one of its threads), which this table does not measure (README, Discrepancies)."
 		}
 		return w
 	}

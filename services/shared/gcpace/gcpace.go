@@ -127,10 +127,14 @@ type pacer struct {
 	apply   func(int) int
 	read    func() Stats
 	current int
-	// rate is the allocation rate used (bytes per second): it follows a
-	// rising rate at once and a falling one by halves, so that a short
-	// lull inside a busy period does not bring many collections back.
+	// rate is the allocation rate used (bytes per second). It rises to
+	// the lower of the last two measurements, so that one busy tick alone
+	// (a process starting, one large listing) does not grow the heap, and
+	// falls by halves, so that a short lull inside a busy period does not
+	// bring many collections back.
 	rate float64
+	// last is the previous tick's measured rate.
+	last float64
 }
 
 // step takes one measurement s, elapsed after prev, and applies the
@@ -141,7 +145,8 @@ func (p *pacer) step(s, prev Stats, elapsed time.Duration) {
 		return
 	}
 	r := float64(s.Allocs-prev.Allocs) / elapsed.Seconds()
-	p.rate = math.Max(r, p.rate/2)
+	p.rate = math.Max(math.Min(r, p.last), p.rate/2)
+	p.last = r
 	want := Percent(s, p.rate, p.set)
 	if want == p.current {
 		return

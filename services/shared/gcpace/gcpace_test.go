@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"testing"
 	"time"
 )
@@ -56,35 +57,43 @@ func TestStep(t *testing.T) {
 	p := pacer{set: Settings{Interval: time.Second, MaxHeap: 64 * mib}, current: DefaultPercent,
 		apply: func(n int) int { applied = append(applied, n); return 0 }}
 	live := Stats{Live: 6 * mib, Roots: 1 * mib}
-	at := func(allocs uint64) Stats { s := live; s.Allocs = allocs; return s }
-	// 7 MiB in 250 ms: 28 MiB/s, 400%.
-	p.step(at(7*mib), at(0), 250*time.Millisecond)
+	var allocs uint64
+	// tick allocates n bytes over 250 ms.
+	tick := func(n uint64) {
+		prev := live
+		prev.Allocs = allocs
+		allocs += n
+		s := live
+		s.Allocs = allocs
+		p.step(s, prev, 250*time.Millisecond)
+	}
+	// One busy tick alone changes nothing: 28 MiB/s once.
+	tick(7 * mib)
+	if len(applied) != 0 {
+		t.Fatalf("one busy tick applied %v", applied)
+	}
+	// 28 MiB/s twice: 400%.
+	tick(7 * mib)
 	// The same rate again changes nothing.
-	p.step(at(14*mib), at(7*mib), 250*time.Millisecond)
+	tick(7 * mib)
 	// A tick without allocations halves the rate: 200%.
-	p.step(at(14*mib), at(14*mib), 250*time.Millisecond)
+	tick(0)
 	// Then 100%, Go's default, applied even though it is close.
-	p.step(at(14*mib), at(14*mib), 250*time.Millisecond)
-	p.step(at(14*mib), at(14*mib), 250*time.Millisecond)
-	// A clock that did not move, or counters that went back, are ignored.
-	p.step(at(20*mib), at(14*mib), 0)
-	p.step(at(1*mib), at(14*mib), time.Second)
+	tick(0)
+	tick(0)
 	want := []int{400, 200, 100}
-	if len(applied) != len(want) {
+	if !slices.Equal(applied, want) {
 		t.Fatalf("applied %v, want %v", applied, want)
 	}
-	for i := range want {
-		if applied[i] != want[i] {
-			t.Fatalf("applied %v, want %v", applied, want)
-		}
-	}
-	// A change of less than a tenth is not applied.
+	// A clock that did not move, or counters that went back, are ignored.
 	applied = nil
-	p.current = 400
-	p.rate = 0
-	p.step(at(7*mib+mib/4), at(0), 250*time.Millisecond) // 29 MiB/s: 414%
+	p.step(Stats{Allocs: 20 * mib}, Stats{Allocs: 14 * mib}, 0)
+	p.step(Stats{Allocs: 1 * mib}, Stats{Allocs: 14 * mib}, time.Second)
+	// A change of less than a tenth is not applied: 29 MiB/s twice is 414%.
+	p.current, p.rate, p.last = 400, 0, 30*mib
+	tick(7*mib + mib/4)
 	if len(applied) != 0 {
-		t.Fatalf("a 3.5%% change was applied: %v", applied)
+		t.Fatalf("applied %v, want nothing", applied)
 	}
 }
 
