@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,8 +74,28 @@ func echoDesc() *grpc.ServiceDesc {
 			_, deadline := ctx.Deadline()
 			return wrapperspb.String(fmt.Sprintf("%s|%s|%v|%v", id, apsmd.FromContext(ctx).InstanceID, deadline, ctx.Value(callerValue{}))), nil
 		}, "Whoami"),
+		// Wait arrives at the barrier its request names and returns once
+		// every call of that barrier arrived.
+		handler(func(ctx context.Context, in *wrapperspb.StringValue) (*wrapperspb.StringValue, error) {
+			b, ok := barriers.Load(in.GetValue())
+			if !ok {
+				return nil, status.Error(codes.NotFound, "no such barrier")
+			}
+			b.(*sync.WaitGroup).Done()
+			done := make(chan struct{})
+			go func() { b.(*sync.WaitGroup).Wait(); close(done) }()
+			select {
+			case <-done:
+				return in, nil
+			case <-ctx.Done():
+				return nil, status.FromContextError(ctx.Err()).Err()
+			}
+		}, "Wait"),
 	}}
 }
+
+// barriers are Wait's barriers, by name.
+var barriers sync.Map
 
 // callerValue is a key of a value in a caller's context.
 type callerValue struct{}

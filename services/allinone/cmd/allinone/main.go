@@ -7,8 +7,8 @@
 // services' gRPC, for the operator's tools and for each other, and every
 // admin listener. The process's logging level of its own lines, its traces,
 // pprof and garbage-collector pacing (one heap) follow the facade's
-// settings; the services' own GC_* settings do not apply. Separate deployments, one binary
-// each, stay the production shape (deploy/).
+// settings; the services' own GC_* settings do not apply. Separate
+// deployments, one binary each, stay the production shape (deploy/).
 package main
 
 import (
