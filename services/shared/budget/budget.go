@@ -161,6 +161,58 @@ func (l *Local) Lower(_ context.Context, key string, r Rate, tokens float64) err
 	return nil
 }
 
+// ForgetAfter is how long a bucket is left alone before a Pruner may
+// forget it: far longer than any bucket takes to refill (Microsoft's
+// windows are minutes long, a pause at most MaxPause), so that a bucket
+// forgotten is a full one and its next charge, which creates it full,
+// changes nothing.
+const ForgetAfter = 24 * time.Hour
+
+// Pruner is a Store that forgets the buckets nobody charged or lowered
+// since idleBefore, and never one used within ForgetAfter of now (an
+// earlier idleBefore wins). Without it a store keeps a bucket for every
+// key ever charged, those of customers long gone among them. Returns how
+// many it forgot.
+type Pruner interface {
+	Prune(ctx context.Context, idleBefore time.Time) (int, error)
+}
+
+// PrunableStore is a Store that forgets idle buckets.
+type PrunableStore interface {
+	Store
+	Pruner
+}
+
+// PruneBefore is the cut-off a Pruner applies at now: idleBefore, but not
+// later than ForgetAfter before now.
+func PruneBefore(idleBefore, now time.Time) time.Time {
+	if latest := now.Add(-ForgetAfter); idleBefore.After(latest) {
+		return latest
+	}
+	return idleBefore
+}
+
+var _ Pruner = (*Local)(nil)
+
+// Prune implements Pruner.
+func (l *Local) Prune(_ context.Context, idleBefore time.Time) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if l.Now != nil {
+		now = l.Now()
+	}
+	before := PruneBefore(idleBefore, now)
+	n := 0
+	for key, b := range l.buckets {
+		if b.at.Before(before) {
+			delete(l.buckets, key)
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Charge is what one call takes from one bucket.
 type Charge struct {
 	Key  string

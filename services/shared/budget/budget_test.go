@@ -37,7 +37,7 @@ func TestRefill(t *testing.T) {
 func TestLocalConformance(t *testing.T) {
 	// A process's handles share its one Local store.
 	stores := map[*testing.T]*budget.Local{}
-	budgettest.Run(t, func(t *testing.T, now func() time.Time) budget.Store {
+	budgettest.Run(t, func(t *testing.T, now func() time.Time) budget.PrunableStore {
 		if s, ok := stores[t]; ok {
 			return s
 		}

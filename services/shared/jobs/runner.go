@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -69,6 +70,12 @@ const (
 	outcomeHandedBack = "handed_back"
 )
 
+// Pruner deletes what is older than a cut-off and says how much it
+// deleted; Store.Prune is one (Runner.AlsoPrune).
+type Pruner interface {
+	Prune(ctx context.Context, before time.Time) (int, error)
+}
+
 // Waker is a source of wake-ups from outside the process, e.g. PostgreSQL
 // notifications sent when another replica enqueues a job.
 type Waker interface {
@@ -102,6 +109,10 @@ type Runner struct {
 	// DefaultRetention.
 	Retention time.Duration
 	Log       *slog.Logger
+	// AlsoPrune are other tables the prune loop keeps from growing, by the
+	// name its log gives them (e.g. the rate budgets): each is pruned with
+	// the finished jobs' cut-off (now minus Retention) and may keep more.
+	AlsoPrune map[string]Pruner
 	// Backoff is the delay before attempt n+1; default exponential from 1s to 5m.
 	Backoff func(attempt int) time.Duration
 	Now     func() time.Time
@@ -571,30 +582,41 @@ func (r *Runner) keepLease(ctx context.Context, job *Job, log *slog.Logger, lost
 	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }
 
-// pruneLoop deletes finished jobs past retention at start and every PruneEvery.
+// pruneLoop deletes finished jobs past retention, and prunes AlsoPrune, at
+// start and every PruneEvery.
 func (r *Runner) pruneLoop(ctx context.Context) {
 	retention := r.Retention
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
+	names := slices.Sorted(maps.Keys(r.AlsoPrune))
 	t := time.NewTicker(PruneEvery)
 	defer t.Stop()
 	for {
 		before := r.now().Add(-retention)
-		n, err := r.Store.Prune(ctx, before)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			r.Log.WarnContext(ctx, "prune finished jobs", "error", err)
-		case n > 0:
-			r.Log.InfoContext(ctx, "pruned finished jobs", "jobs", n, "finished_before", before.UTC().Format(time.RFC3339))
-		case err == nil:
-			r.Log.DebugContext(ctx, "no finished jobs to prune", "finished_before", before.UTC().Format(time.RFC3339))
+		r.pruneOne(ctx, "finished jobs", r.Store, before)
+		for _, name := range names {
+			r.pruneOne(ctx, name, r.AlsoPrune[name], before)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// pruneOne prunes what (named name in the log) of what is older than
+// before.
+func (r *Runner) pruneOne(ctx context.Context, name string, what Pruner, before time.Time) {
+	n, err := what.Prune(ctx, before)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		r.Log.WarnContext(ctx, "prune "+name, "error", err)
+	case n > 0:
+		r.Log.InfoContext(ctx, "pruned "+name, "rows", n, "before", before.UTC().Format(time.RFC3339))
+	case err == nil:
+		r.Log.DebugContext(ctx, "nothing to prune", "table", name, "before", before.UTC().Format(time.RFC3339))
 	}
 }
 

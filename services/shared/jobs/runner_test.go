@@ -485,8 +485,21 @@ func TestRunnerIdentityAndPruning(t *testing.T) {
 	store.jobs[recent].state, store.jobs[recent].finished = "failed", time.Now().Add(-time.Hour)
 	r1 := newRunner(store, map[string]Handler{"k": {Run: func(context.Context, *Job) error { return nil }}})
 	r1.Retention = 2 * time.Hour
+	also := make(chan time.Time, 1)
+	r1.AlsoPrune = map[string]Pruner{"other table": prunerFunc(func(before time.Time) { also <- before })}
 	stop := start(t, r1)
 	waitFor(t, "pruned", func() bool { store.mu.Lock(); defer store.mu.Unlock(); return len(store.prunes) > 0 })
+	select {
+	case before := <-also:
+		store.mu.Lock()
+		jobsBefore := store.prunes[0]
+		store.mu.Unlock()
+		if !before.Equal(jobsBefore) {
+			t.Fatalf("the other table was pruned before %s, the jobs before %s", before, jobsBefore)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other table was not pruned")
+	}
 	stop()
 	r2 := newRunner(store, map[string]Handler{"k": {Run: func(context.Context, *Job) error { return nil }}})
 	stop = start(t, r2)
@@ -606,4 +619,12 @@ func TestRunnerHealthy(t *testing.T) {
 		t.Fatal("a runner whose claims fail is healthy")
 	}
 	stopBad()
+}
+
+// prunerFunc is a Pruner that reports its cut-off and deletes nothing.
+type prunerFunc func(before time.Time)
+
+func (f prunerFunc) Prune(_ context.Context, before time.Time) (int, error) {
+	f(before)
+	return 0, nil
 }

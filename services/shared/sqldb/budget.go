@@ -54,6 +54,36 @@ func (b Budget) Lower(ctx context.Context, key string, r budget.Rate, tokens flo
 	return nil
 }
 
+var _ budget.Pruner = Budget{}
+
+// Prune implements budget.Pruner, deleting in batches. A bucket charged
+// while it is being deleted stays: the outer condition is checked again
+// on the row the charge left.
+func (b Budget) Prune(ctx context.Context, idleBefore time.Time) (int, error) {
+	now := time.Now()
+	if b.Now != nil {
+		now = b.Now()
+	}
+	before := budget.PruneBefore(idleBefore, now).UnixMilli()
+	q := b.DB.Rebind(`DELETE FROM rate_budget WHERE updated_at < ? AND budget_key IN (
+		SELECT budget_key FROM rate_budget WHERE updated_at < ? LIMIT ?)`)
+	total := 0
+	for {
+		res, err := b.DB.ExecContext(ctx, q, before, before, pruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("prune rate budgets: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("prune rate budgets: %w", err)
+		}
+		total += int(n)
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
+}
+
 // upsert creates the bucket key with tokens fresh, or sets its tokens to
 // set(refilled) (the tokens it held, refilled at r up to now and capped at
 // the burst; arg is set's one parameter), under the row's lock, and

@@ -50,8 +50,9 @@ const (
 // DefaultMaxAttempts applies when a job names none.
 const DefaultMaxAttempts = 25
 
-// pruneBatch is how many finished jobs one DELETE of Prune removes, so that
-// a large backlog does not hold the write lock for long.
+// pruneBatch is how many rows (finished jobs, idle rate budgets) one DELETE
+// of a Prune removes, so that a large backlog does not hold the write lock
+// for long.
 const pruneBatch = 1000
 
 // Enqueue inserts a job inside tx, so that it commits with the state change.

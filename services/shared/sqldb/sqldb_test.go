@@ -252,7 +252,7 @@ func jobMigrationCount(t *testing.T, dialect string) int {
 func TestBudgetConformance(t *testing.T) {
 	eachDriver(t, func(t *testing.T, url func(t *testing.T) string) {
 		u := url(t)
-		budgettest.Run(t, func(t *testing.T, now func() time.Time) budget.Store {
+		budgettest.Run(t, func(t *testing.T, now func() time.Time) budget.PrunableStore {
 			return sqldb.Budget{DB: open(t, u), Now: now}
 		})
 	})

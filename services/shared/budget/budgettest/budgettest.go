@@ -34,7 +34,7 @@ func (c *Clock) Advance(d time.Duration) {
 // Run runs the suite. open returns a fresh store (two calls may share the
 // underlying database: the suite's keys are unique per subtest) reading
 // time from now.
-func Run(t *testing.T, open func(t *testing.T, now func() time.Time) budget.Store) {
+func Run(t *testing.T, open func(t *testing.T, now func() time.Time) budget.PrunableStore) {
 	ctx := context.Background()
 	t.Run("BurstThenPaced", func(t *testing.T) {
 		clock := &Clock{now: time.Unix(1_700_000_000, 0)}
@@ -62,6 +62,45 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) budget.Stor
 		}
 		if d := charge(t, s, "burst", r); d == 0 {
 			t.Fatal("the refill exceeded the burst")
+		}
+	})
+	t.Run("PruneForgetsIdleBuckets", func(t *testing.T) {
+		// Later than every other subtest's clock: a store shared with them
+		// may forget their buckets too, never this one's too early.
+		clock := &Clock{now: time.Unix(1_800_000_000, 0)}
+		s := open(t, clock.Now)
+		// A token every 100,000 s: a bucket is still far from full a day
+		// after it was drained, so that a forgotten one (created full) and
+		// a kept one answer differently.
+		r := budget.Rate{PerSecond: 1e-5, Burst: 2}
+		charge(t, s, "idle", r)
+		charge(t, s, "idle", r)
+		// 20 hours idle: too recent to forget, whatever the cut-off asked.
+		clock.Advance(20 * time.Hour)
+		if _, err := s.Prune(ctx, clock.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if d := charge(t, s, "idle", r); d == 0 {
+			t.Fatal("a bucket used 20 hours ago was forgotten: its charge did not wait")
+		}
+		// Idle past ForgetAfter, and older than the cut-off: forgotten.
+		clock.Advance(budget.ForgetAfter + time.Hour)
+		n, err := s.Prune(ctx, clock.Now())
+		if err != nil || n < 1 {
+			t.Fatalf("prune forgot %d buckets (%v), want at least the idle one", n, err)
+		}
+		for i := range 2 {
+			if d := charge(t, s, "idle", r); d != 0 {
+				t.Fatalf("charge %d of the forgotten bucket waits %v: it was kept", i, d)
+			}
+		}
+		// A cut-off earlier than the bucket's last use keeps it.
+		clock.Advance(budget.ForgetAfter + time.Hour)
+		if _, err := s.Prune(ctx, clock.Now().Add(-2*budget.ForgetAfter)); err != nil {
+			t.Fatal(err)
+		}
+		if d := charge(t, s, "idle", r); d == 0 {
+			t.Fatal("a bucket used after the cut-off was forgotten")
 		}
 	})
 	t.Run("KeysAreIndependent", func(t *testing.T) {

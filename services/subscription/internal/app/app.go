@@ -107,7 +107,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		workerID, _ = os.Hostname()
 	}
 	runner := &jobs.Runner{Store: store.Jobs(), Owner: "subscription:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll,
-		Lease: cfg.JobLease, Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
+		Lease: cfg.JobLease, Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log,
+		AlsoPrune: map[string]jobs.Pruner{"idle rate budgets": store.Budget()}}
 	subs := &subscriptions.Service{Store: store, Tenants: tenantClient, Catalog: &catalog.Catalog{TTL: cfg.CatalogTTL}, Notify: runner.Notify,
 		Log: log, UsageTTL: cfg.UsageTTL, Finished: lifecycle.AuditTo(auditLog),
 		PC: func(inst *tenantclient.Instance) (subscriptions.PartnerCenter, error) {

@@ -95,7 +95,8 @@ type Store interface {
 	CountLive(ctx context.Context, instanceID, tenantID string) (int, error)
 	// Jobs is the durable queue in the same database.
 	Jobs() jobs.Store
-	// Budget keeps Microsoft's rate budgets, shared by every replica.
-	Budget() budget.Store
+	// Budget keeps Microsoft's rate budgets, shared by every replica; the
+	// job runner prunes the idle ones.
+	Budget() budget.PrunableStore
 	Close() error
 }

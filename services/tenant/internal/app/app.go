@@ -235,7 +235,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		workerID, _ = os.Hostname()
 	}
 	runner := &jobs.Runner{Store: store.Jobs(), Owner: "tenant:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll,
-		Lease: cfg.JobLease, Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
+		Lease: cfg.JobLease, Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log,
+		AlsoPrune: map[string]jobs.Pruner{"idle rate budgets": store.Budget()}}
 	reader := &accounts.Reader{Sealer: sealer, Roots: apscRoots}
 	ten := &tenants.Service{Store: store, Instances: inst, Sealer: sealer, Endpoints: endpoints, Log: log,
 		Accounts: reader, Notify: runner.Notify, Finished: lifecycle.AuditTo(auditLog),

@@ -355,8 +355,9 @@ type Store interface {
 	Jobs() jobs.Store
 	// EnqueueJobs adds jobs to that queue in one transaction.
 	EnqueueJobs(ctx context.Context, js []jobs.New) error
-	// Budget keeps Microsoft's rate budgets, shared by every replica.
-	Budget() budget.Store
+	// Budget keeps Microsoft's rate budgets, shared by every replica; the
+	// job runner prunes the idle ones.
+	Budget() budget.PrunableStore
 	// Ping tells whether the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

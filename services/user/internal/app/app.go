@@ -138,7 +138,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, metrics http
 		workerID, _ = os.Hostname()
 	}
 	runner := &jobs.Runner{Store: store.Jobs(), Owner: "user:" + workerID, Workers: cfg.JobWorkers, Poll: cfg.JobPoll, Lease: cfg.JobLease,
-		Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log}
+		Drain: cfg.JobDrain, Retention: cfg.JobRetention, Log: log,
+		AlsoPrune: map[string]jobs.Pruner{"idle rate budgets": store.Budget()}}
 	svc := &users.Service{Store: store, Tenants: tenantclient.New(tenantConn, 30*time.Second, endpoints),
 		Subscriptions: subscriptionSKUs{c: subscriptionv1.NewSubscriptionServiceClient(subConn)}, Sealer: sealer, Endpoints: endpoints,
 		Notify: runner.Notify, Log: log, Finished: lifecycle.AuditTo(auditLog),

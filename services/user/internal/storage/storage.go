@@ -110,7 +110,8 @@ type Store interface {
 	ListSealed(ctx context.Context, after string, limit int) ([]*User, error)
 	// Jobs is the durable queue in the same database.
 	Jobs() jobs.Store
-	// Budget keeps Microsoft's rate budgets, shared by every replica.
-	Budget() budget.Store
+	// Budget keeps Microsoft's rate budgets, shared by every replica; the
+	// job runner prunes the idle ones.
+	Budget() budget.PrunableStore
 	Close() error
 }

@@ -55,7 +55,7 @@ func (s *Store) Jobs() jobs.Store { return sqldb.JobStore{DB: s.db} }
 
 // Budget is the store of Microsoft's rate budgets, shared by the service's
 // replicas.
-func (s *Store) Budget() budget.Store { return sqldb.Budget{DB: s.db} }
+func (s *Store) Budget() budget.PrunableStore { return sqldb.Budget{DB: s.db} }
 
 // Audit is the service's audit log (one chain, shared by its replicas).
 func (s *Store) Audit() audit.Store { return sqldb.AuditLog{DB: s.db} }
