@@ -19,7 +19,7 @@ ifeq ($(origin VERSION),undefined)
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 endif
 IMAGE_ARCH ?= amd64
-IMAGES := tenant subscription user facade console
+IMAGES := tenant subscription user facade console allinone
 
 .DEFAULT_GOAL := help
 

@@ -26,7 +26,7 @@ import (
 )
 
 // services are the images `make images` writes.
-var services = []string{"tenant", "subscription", "user", "facade", "console"}
+var services = []string{"tenant", "subscription", "user", "facade", "console", "allinone"}
 
 // TestImages inspects the tarballs `make images` wrote: O365GW_IMAGES is
 // their directory, O365GW_IMAGE_VERSION their version (the Makefile sets
