@@ -220,12 +220,12 @@ func TestPartsConcurrently(t *testing.T) {
 	go func() { wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
-	case <-time.After(time.Minute):
+	case <-time.After(3 * time.Minute): // far past a slow machine under -race
 		// The blocked requests would keep the test server from closing
 		// (even after a panic, the cleanups run): dump the goroutines and
 		// end the test binary.
 		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
-		fmt.Fprintln(os.Stderr, "FAIL TestPartsConcurrently: requests still running after a minute: deadlock?")
+		fmt.Fprintln(os.Stderr, "FAIL TestPartsConcurrently: requests still running after 3 minutes: deadlock?")
 		os.Exit(1)
 	}
 	if n := failures.Load(); n > 0 {

@@ -17,7 +17,7 @@ func TestGraphAssignLicense(t *testing.T) {
 	s := newCommerceSim(t)
 	tn := newTenant(t, s, "global", "US")
 	tn.buyOne(ciE3, 2)
-	s.settings(map[string]any{"usage_location_lag_ms": 800})
+	s.settings(map[string]any{"usage_location_lag_ms": 2000}) // the GET and the assign below fit in it on any machine
 	e3, e5 := licE3.ID, licE5.ID
 
 	// No usage location; then a PATCH that license assignment sees only after the lag.
@@ -32,7 +32,7 @@ func TestGraphAssignLicense(t *testing.T) {
 	}
 	code, hdr, b = tn.assign(u1.ID, assignBody([]string{e3}, nil))
 	expectGraphErr(t, "inside the replication lag", code, hdr, b, 400, "Request_BadRequest", msgInvalidUsageLoc)
-	time.Sleep(850 * time.Millisecond)
+	time.Sleep(2050 * time.Millisecond)
 	code, _, b = tn.assign(u1.ID, assignBody([]string{e3}, nil))
 	got := decode[graphUserT](t, b)
 	if code != 200 || len(got.AssignedLicenses) != 1 || got.AssignedLicenses[0].SkuID != e3 || got.Mail == nil || *got.Mail != u1.UserPrincipalName ||

@@ -68,12 +68,14 @@ func TestOpenMeasuresFromTheDueTime(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	})
-	r, err := Open(context.Background(), tg.Dialer(), 1, 100, 0, time.Second)
+	// 50/s leaves 20 ms a request to catch up after the stall, even on a
+	// busy machine under the race detector, so the median stays clear of it.
+	r, err := Open(context.Background(), tg.Dialer(), 1, 50, 0, 2*time.Second)
 	if err != nil || r.Errors != 0 {
 		t.Fatalf("%+v %v", r, err)
 	}
 	if r.Requests < 90 || r.Requests > 100 {
-		t.Fatalf("%d requests at 100/s for 1s", r.Requests)
+		t.Fatalf("%d requests at 50/s for 2s", r.Requests)
 	}
 	if r.Max < 200*time.Millisecond || r.P99 < 100*time.Millisecond {
 		t.Fatalf("the stall does not show: p99 %s, max %s", r.P99, r.Max)

@@ -55,7 +55,10 @@ func TestWatchFollowsChecks(t *testing.T) {
 // health loop, and Live fails once the round is long overdue.
 func TestLiveFollowsTheHealthLoop(t *testing.T) {
 	s := New(slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
-	s.checkTimeout = 20 * time.Millisecond
+	// Live fails once a round is 3×(interval+timeout) overdue: 930 ms here,
+	// long enough that a stalled test process does not cross it by chance,
+	// short enough that the stuck loop below is seen within the wait.
+	s.checkTimeout = 300 * time.Millisecond
 	if err := s.Live(context.Background()); err != nil {
 		t.Fatalf("live before Watch: %v", err)
 	}

@@ -411,7 +411,7 @@ func TestRunnerDrain(t *testing.T) {
 			return nil
 		}},
 	})
-	r.Workers, r.Drain = 3, 200*time.Millisecond
+	r.Workers, r.Drain = 3, 500*time.Millisecond // the quick job's 20 ms fit with room to spare
 	stop := start(t, r)
 	for range 3 {
 		select {
@@ -464,7 +464,9 @@ func TestRunnerLostLeaseCancelsJob(t *testing.T) {
 		result <- store.write(ctx)
 		return ctx.Err()
 	}}})
-	r.Lease = 90 * time.Millisecond
+	// One worker, busy with the job: should the lease lapse on a stalled
+	// machine before the test steals it, no second worker reclaims the job.
+	r.Workers, r.Lease = 1, 90*time.Millisecond
 	start(t, r)
 	<-started
 	store.steal(id)

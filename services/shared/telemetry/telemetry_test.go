@@ -62,11 +62,11 @@ func TestHeartbeat(t *testing.T) {
 	if err := h.Check(context.Background()); err != nil {
 		t.Fatalf("before the first beat: %v", err)
 	}
-	h.Beat(50 * time.Millisecond)
+	h.Beat(500 * time.Millisecond)
 	if err := h.Check(context.Background()); err != nil {
 		t.Fatalf("right after a beat: %v", err)
 	}
-	time.Sleep(80 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond)
 	if err := h.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "wedged") {
 		t.Fatalf("overdue: %v", err)
 	}

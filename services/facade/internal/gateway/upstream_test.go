@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -64,7 +66,7 @@ type service struct {
 }
 
 func newService(t *testing.T, register func(*grpc.Server)) *service {
-	s := &service{t: t, addr: "127.0.0.1:0", register: register}
+	s := &service{t: t, register: register}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -72,7 +74,20 @@ func newService(t *testing.T, register func(*grpc.Server)) *service {
 
 func (s *service) start() {
 	s.t.Helper()
-	lis, err := net.Listen("tcp", s.addr)
+	var lis net.Listener
+	var err error
+	if s.addr != "" {
+		lis, err = net.Listen("tcp", s.addr)
+	} else {
+		// A port below Linux's ephemeral range (32768–60999), so that no
+		// outgoing connection takes it while the service is stopped and it
+		// can listen there again.
+		for range 50 {
+			if lis, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))); err == nil {
+				break
+			}
+		}
+	}
 	if err != nil {
 		s.t.Fatal(err)
 	}
