@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
@@ -73,7 +72,7 @@ func (s *Service) tenantGraph(ctx context.Context, instanceID, tenantID string) 
 
 // Provision adds the domain and returns its verification records.
 func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*storage.Domain, error) {
-	if _, err := uuid.Parse(in.ID); err != nil || len(in.ID) != 36 {
+	if !apsmd.IsID(in.ID) {
 		return nil, apierr.Invalid("aps.id %q is not a UUID.", in.ID)
 	}
 	name := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(in.Name), "."))
@@ -152,14 +151,23 @@ func (s *Service) Get(ctx context.Context, req apsmd.Request, id string) (*stora
 	if _, err := s.Instances.Load(ctx, req.InstanceID); err != nil {
 		return nil, err
 	}
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
 	d, err := s.Store.GetDomain(ctx, req.InstanceID, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		if _, perr := uuid.Parse(id); perr != nil {
-			return nil, apierr.Invalid("The domain id %q is not a UUID.", id)
-		}
 		return nil, apierr.New(codes.NotFound, apierr.NotFound, "Domain %s is not known to this instance.", id)
 	}
 	return d, err
+}
+
+// checkID refuses a domain id that is not an APS resource id (a canonical
+// UUID) with 400, before anything is looked up or changed.
+func checkID(id string) error {
+	if !apsmd.IsID(id) {
+		return apierr.Invalid("The domain id %q is not a UUID.", id)
+	}
+	return nil
 }
 
 // Verify asks Microsoft to check the published records.
@@ -198,6 +206,9 @@ func txt(d *storage.Domain) string {
 
 // Unprovision removes the domain at Microsoft and forgets it.
 func (s *Service) Unprovision(ctx context.Context, req apsmd.Request, id string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
 	d, err := s.Store.GetDomain(ctx, req.InstanceID, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil

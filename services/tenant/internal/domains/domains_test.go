@@ -187,8 +187,16 @@ func TestAddVerifyRemove(t *testing.T) {
 	if err := f.svc.Unprovision(ctx, f.Request("sync"), in.ID); err != nil {
 		t.Fatalf("second removal: %v", err)
 	}
-	if _, err := f.svc.Get(ctx, f.Request(""), "x"); apierr.From(err).Reason != apierr.InvalidRequest {
-		t.Fatalf("get with a bad id: %v", err)
+	for _, bad := range []string{"x", "{" + in.ID + "}", "urn:uuid:" + in.ID} {
+		if _, err := f.svc.Get(ctx, f.Request(""), bad); apierr.From(err).Reason != apierr.InvalidRequest {
+			t.Fatalf("get with the bad id %q: %v", bad, err)
+		}
+		if err := f.svc.Unprovision(ctx, f.Request("sync"), bad); apierr.From(err).Reason != apierr.InvalidRequest {
+			t.Fatalf("removal with the bad id %q: %v", bad, err)
+		}
+		if _, err := f.svc.Verify(ctx, f.Request("sync"), bad); apierr.From(err).Reason != apierr.InvalidRequest {
+			t.Fatalf("verify with the bad id %q: %v", bad, err)
+		}
 	}
 }
 
