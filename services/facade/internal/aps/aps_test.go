@@ -195,6 +195,16 @@ func TestAuthentication(t *testing.T) {
 	if a := h.do(t, &h.ctrl, "GET", path, nil, ""); a.status != 200 || a.body["state"] != "active" {
 		t.Fatalf("%d %s", a.status, a.raw)
 	}
+	// The re-send of an uninstall whose answer was lost: the instance is
+	// gone, and an unprovision of an unknown id answers 204. Only that.
+	gone := map[string]string{"APS-Instance-ID": "6f0c1a52-0000-4000-8000-00000000ffff"}
+	if a := h.do(t, &h.ctrl, "DELETE", "/aps/app/6f0c1a52-0000-4000-8000-00000000eeee/", gone, ""); a.status != 204 || a.raw != "" {
+		t.Fatalf("uninstall of an instance already gone: %d %s", a.status, a.raw)
+	}
+	wantAPSError(t, h.do(t, &h.ctrl, "DELETE", "/aps/tenants/"+tenantID, gone, ""), 404, apierr.UnknownInstance)
+	wantAPSError(t, h.do(t, &h.ctrl, "DELETE", "/aps/app/6f0c1a52-0000-4000-8000-00000000eeee/tenants/"+tenantID, gone, ""), 404, apierr.UnknownInstance)
+	wantAPSError(t, h.do(t, &h.ctrl, "GET", "/aps/app/6f0c1a52-0000-4000-8000-00000000eeee", gone, ""), 404, apierr.UnknownInstance)
+	wantAPSError(t, h.do(t, nil, "DELETE", "/aps/app/6f0c1a52-0000-4000-8000-00000000eeee", gone, ""), 401, apierr.Unauthenticated)
 }
 
 func TestInstanceCreationNeedsTheControllerCertificate(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
+	"github.com/o365gateway/gateway/services/shared/apsmd"
 )
 
 // DefaultMaxBody bounds request bodies when Options.MaxBody is zero.
@@ -126,6 +127,13 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options)
 
 	stored, err := o.Certs.ControllerCert(r.Context(), instanceID)
 	switch {
+	case errors.Is(err, ErrUnknownInstance) && isInstanceRemoval(r.Method, path):
+		// A re-send of an uninstall whose answer was lost finds the
+		// instance gone: an unprovision of an unknown id answers 204. No
+		// certificate can be checked, and none needs to be: nothing is
+		// changed, and the answer tells no more than a 404 would.
+		w.WriteHeader(http.StatusNoContent)
+		return
 	case errors.Is(err, ErrUnknownInstance):
 		WriteError(w, http.StatusNotFound, apierr.UnknownInstance, "No application instance is registered under APS-Instance-ID "+instanceID+".")
 		return
@@ -189,4 +197,11 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// isInstanceRemoval tells whether the request is the unprovision of an
+// application instance: DELETE /app/{id} (path without the base path).
+func isInstanceRemoval(method, path string) bool {
+	id, ok := strings.CutPrefix(path, "/app/")
+	return method == http.MethodDelete && ok && apsmd.IsID(id)
 }
