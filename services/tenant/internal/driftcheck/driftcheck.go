@@ -177,9 +177,11 @@ func (s *Service) Get(ctx context.Context, req apsmd.Request, id string, refresh
 	switch {
 	case refresh && req.Async() && checking:
 		return nil, true, nil
+	case refresh && req.Async() && t.Drift.CheckFailure != nil:
+		return nil, false, jobFailure(t.Drift.CheckFailure, "The drift check failed")
 	case refresh && !req.Async():
 		if !checking {
-			if err := s.update(ctx, t, func(t *storage.Tenant) { t.Drift.CheckingUntil = s.now().Add(checkLease) },
+			if err := s.update(ctx, t, func(t *storage.Tenant) { t.Drift.CheckingUntil, t.Drift.CheckFailure = s.now().Add(checkLease), nil },
 				&jobs.New{Kind: CheckKind, Key: "drift:" + t.ID, Group: inst.InstanceID, Payload: ref(t), MaxAttempts: 5}); err != nil {
 				return nil, false, err
 			}
@@ -200,8 +202,11 @@ func (s *Service) Repair(ctx context.Context, req apsmd.Request, id string, sele
 		return nil, false, err
 	}
 	if r := t.Drift.Repair; req.Async() && r != nil && !dryRun {
-		if r.State == "running" {
+		switch {
+		case r.State == "running":
 			return nil, true, nil
+		case r.State == "failed" && r.Failure != nil:
+			return nil, false, jobFailure(r.Failure, "The repair failed")
 		}
 		return &storage.DriftReport{CheckedAt: r.DoneAt, Items: r.Items}, false, nil
 	}
@@ -383,6 +388,17 @@ func (s *Service) repairDomain(ctx context.Context, inst *storage.Instance, t *s
 	return it.ResourceID, nil
 }
 
+// jobFailure answers the platform's re-send of a request whose job failed
+// for good: a 500 whose reason is the job's (what the message begins with,
+// then why).
+func jobFailure(f *storage.JobFailure, what string) error {
+	code := codes.Code(f.Code)
+	if code == codes.OK {
+		code = codes.FailedPrecondition
+	}
+	return apierr.AsJobFailure(apierr.New(code, f.Reason, "%s: %s", what, f.Message))
+}
+
 type jobRef struct {
 	InstanceID string `json:"instance_id"`
 	TenantID   string `json:"tenant_id"`
@@ -417,12 +433,16 @@ func (s *Service) Handlers() map[string]jobs.Handler {
 			if err != nil {
 				return nil
 			}
+			e := apierr.From(cause)
+			failure := &storage.JobFailure{Code: int(e.Code), Reason: e.Reason, Message: e.Message, At: s.now().UTC()}
 			return s.update(ctx, t, func(t *storage.Tenant) {
-				t.Drift.CheckingUntil = time.Time{}
-				if r := t.Drift.Repair; r != nil && r.State == "running" && job.Kind == RepairKind {
-					r.State, r.DoneAt = "done", s.now().UTC()
+				switch r := t.Drift.Repair; {
+				case job.Kind == CheckKind:
+					t.Drift.CheckingUntil, t.Drift.CheckFailure = time.Time{}, failure
+				case r != nil && r.State == "running":
+					r.State, r.DoneAt, r.Failure = "failed", failure.At, failure
 					for i := range r.Items {
-						r.Items[i].Outcome, r.Items[i].Message = drift.Failed, apierr.From(cause).Message
+						r.Items[i].Outcome, r.Items[i].Message = drift.Failed, e.Message
 					}
 				}
 			}, nil)

@@ -223,7 +223,19 @@ type DriftState struct {
 	Report *DriftReport `json:"report,omitempty"`
 	// CheckingUntil: a requested check runs (as a job) until then at most.
 	CheckingUntil time.Time `json:"checking_until,omitzero"`
-	Repair        *Repair   `json:"repair,omitempty"`
+	// CheckFailure: the last requested check failed for good (nil once
+	// another is requested).
+	CheckFailure *JobFailure `json:"check_failure,omitempty"`
+	Repair       *Repair     `json:"repair,omitempty"`
+}
+
+// JobFailure is why a requested drift check or repair failed for good;
+// the platform's re-sends of the request are answered 500 with it.
+type JobFailure struct {
+	Code    int       `json:"code"` // gRPC code
+	Reason  string    `json:"reason"`
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
 }
 
 // DriftReport is one check's result.
@@ -234,10 +246,12 @@ type DriftReport struct {
 
 // Repair is a repair of drift items, run as a job.
 type Repair struct {
-	State       string       `json:"state"` // running or done
+	State       string       `json:"state"` // running, done or failed
 	RequestedAt time.Time    `json:"requested_at"`
 	Items       []drift.Item `json:"items"` // selected; with outcomes once done
 	DoneAt      time.Time    `json:"done_at,omitzero"`
+	// Failure: why the repair failed for good (State failed).
+	Failure *JobFailure `json:"failure,omitempty"`
 }
 
 // SecretAt is the place of the tenant's sealed first admin password
