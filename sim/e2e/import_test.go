@@ -52,7 +52,7 @@ func TestImportRegistersAdoptedResources(t *testing.T) {
 	if err != nil || r.Status != 200 {
 		t.Fatalf("link: %v %d %s", err, r.Status, r.Body)
 	}
-	tenantID := r.ResourceID
+	tenantID, linkTx := r.ResourceID, r.Trace[0].TransactionID
 
 	// The adoption runs as a job after the link: wait for the registration.
 	var user map[string]any
@@ -87,6 +87,21 @@ func TestImportRegistersAdoptedResources(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("the user was registered %d times", n)
+	}
+	// The registrations, made by jobs after the link's answer, name the
+	// link's transaction (APS-Transaction-ID is passed to calls back into
+	// the controller).
+	posts := 0
+	for _, req := range e.ctrl.Requests() {
+		if req.Method == "POST" && strings.HasSuffix(req.Path, "/aps/2/resources") && req.InstanceID == inst.InstanceID {
+			posts++
+			if req.TransactionID() != linkTx || linkTx == "" {
+				t.Fatalf("a registration named transaction %q, the link's is %q", req.TransactionID(), linkTx)
+			}
+		}
+	}
+	if posts == 0 {
+		t.Fatal("no registration reached the controller")
 	}
 	r, _ = e.ctrl.Operation(e.ctx, inst, "GET", "/app/"+inst.AppID+"/customers", url.Values{"managed": {"false"}}, nil)
 	if strings.Contains(string(r.Body), customerID) {

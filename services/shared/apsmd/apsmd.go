@@ -77,7 +77,8 @@ type requestKey struct{}
 
 // WithRequest returns ctx carrying r, which FromContext then returns: r
 // must be what FromContext read from ctx's incoming metadata, which does not
-// change during a call.
+// change during a call, or, for work outside a call (a job), what Carry
+// brought of the request that started it.
 func WithRequest(ctx context.Context, r Request) context.Context {
 	return context.WithValue(ctx, requestKey{}, &r)
 }

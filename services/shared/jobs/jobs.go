@@ -58,7 +58,8 @@ type Job struct {
 	// The store's bookkeeping calls and fenced business writes (WithFence)
 	// are refused with ErrLeaseLost once it is no longer current.
 	Fence int64
-	// TraceContext is the W3C trace context of the request that enqueued it.
+	// TraceContext is what the job keeps of the request that enqueued it:
+	// its W3C trace context and APS transaction id (Propagator).
 	TraceContext map[string]string
 }
 

@@ -19,6 +19,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/o365gateway/gateway/services/shared/apsmd"
 )
 
 // Handler carries out jobs of one kind.
@@ -383,7 +385,7 @@ func (r *Runner) runOne(s *session, job *Job) string {
 	r.mu.Unlock()
 	ctx, cancel := context.WithCancel(s.jobs)
 	defer cancel()
-	ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(job.TraceContext))
+	ctx = Propagator().Extract(ctx, propagation.MapCarrier(job.TraceContext))
 	ctx, span := otel.Tracer("o365gateway/jobs").Start(ctx, "job "+job.Kind, trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.Int64("job.id", job.ID), attribute.Int("job.attempt", job.Attempt),
 			attribute.Int64("job.fence", job.Fence)))
@@ -580,6 +582,16 @@ func (r *Runner) keepLease(ctx context.Context, job *Job, log *slog.Logger, lost
 	}()
 	var once sync.Once
 	return func() { once.Do(func() { close(done); wg.Wait() }) }
+}
+
+// Propagator carries what a job keeps of the request that enqueued it, in
+// the carrier stored with the job (Job.TraceContext): the trace, so that
+// the job's Microsoft calls appear in the request's trace, and the APS
+// transaction id (apsmd.Carry), so that its log lines and its calls back
+// into the platform name the platform's transaction. The store injects
+// with it; the runner extracts with it.
+func Propagator() propagation.TextMapPropagator {
+	return propagation.NewCompositeTextMapPropagator(otel.GetTextMapPropagator(), apsmd.Carry{})
 }
 
 // pruneLoop deletes finished jobs past retention, and prunes AlsoPrune, at

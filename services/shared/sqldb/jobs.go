@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/o365gateway/gateway/services/shared/jobs"
@@ -69,10 +68,10 @@ func (db *DB) Enqueue(ctx context.Context, tx *sql.Tx, j jobs.New) (int64, error
 	if payload == nil {
 		payload = []byte("{}")
 	}
-	// The job carries the trace of the request that enqueued it, so that its
-	// Microsoft calls appear in the same trace.
+	// The job carries the trace and the APS transaction of the request that
+	// enqueued it (jobs.Propagator).
 	carrier := propagation.MapCarrier{}
-	otel.GetTextMapPropagator().Inject(ctx, carrier)
+	jobs.Propagator().Inject(ctx, carrier)
 	traceCtx, _ := json.Marshal(carrier)
 	q := db.Rebind(`INSERT INTO jobs (kind, job_key, job_group, payload, state, max_attempts, run_at, trace_context, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/o365gateway/gateway/services/shared/jobs"
 )
 
@@ -78,7 +80,8 @@ func (d *Driver) Next(t testing.TB) (res Result, ok bool) {
 		t.Fatalf("claim: %v", err)
 	}
 	h := d.Handlers[job.Kind]
-	jctx := jobs.WithFence(ctx, job)
+	// What the runner gives a job of the request that enqueued it.
+	jctx := jobs.WithFence(jobs.Propagator().Extract(ctx, propagation.MapCarrier(job.TraceContext)), job)
 	res = Result{Job: *job, Err: h.Run(jctx, job)}
 	var bookkeeping error
 	switch {

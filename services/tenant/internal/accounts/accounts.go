@@ -186,12 +186,14 @@ func text(v any) string {
 
 // Register registers a resource the gateway adopted at Microsoft in the
 // instance's controller (apscclient.CreateResource); ErrExists means done.
+// The call names the platform's transaction that led to the adoption (the
+// registration job carries it, jobs.Propagator), none for a periodic one.
 func (r *Reader) Register(ctx context.Context, inst *storage.Instance, body map[string]any) error {
 	c, err := r.client(inst)
 	if err != nil {
 		return err
 	}
-	err = c.CreateResource(ctx, inst.ControllerURI, body, "")
+	err = c.CreateResource(ctx, inst.ControllerURI, body, apsmd.FromContext(ctx).TransactionID)
 	if errors.Is(err, apscclient.ErrExists) {
 		return nil
 	}
