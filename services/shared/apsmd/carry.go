@@ -13,10 +13,11 @@ const carriedTransaction = "aps-transaction-id"
 // the request that started it (a job): Inject writes the id of the request
 // ctx serves (FromContext) into the carrier stored with the work, Extract
 // puts it back into the context the work runs in, so that the work's log
-// lines and its calls back into the platform's controller name the
-// platform's transaction, as the request's own do. Only the transaction id
-// is carried; the work's context has no other APS metadata. It is not a
-// global propagator: nothing sends it to Microsoft.
+// lines name the platform's transaction, as the request's own do. Only the
+// transaction id is carried; the work's context has no other APS metadata.
+// It is not a global propagator: nothing sends it to Microsoft. Work that
+// calls the platform's controller after the request was answered must not
+// join the transaction with it (the task may be over by then).
 type Carry struct{}
 
 var _ propagation.TextMapPropagator = Carry{}

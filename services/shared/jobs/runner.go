@@ -587,9 +587,8 @@ func (r *Runner) keepLease(ctx context.Context, job *Job, log *slog.Logger, lost
 // Propagator carries what a job keeps of the request that enqueued it, in
 // the carrier stored with the job (Job.TraceContext): the trace, so that
 // the job's Microsoft calls appear in the request's trace, and the APS
-// transaction id (apsmd.Carry), so that its log lines and its calls back
-// into the platform name the platform's transaction. The store injects
-// with it; the runner extracts with it.
+// transaction id (apsmd.Carry), so that its log lines name the platform's
+// transaction. The store injects with it; the runner extracts with it.
 func Propagator() propagation.TextMapPropagator {
 	return propagation.NewCompositeTextMapPropagator(otel.GetTextMapPropagator(), apsmd.Carry{})
 }

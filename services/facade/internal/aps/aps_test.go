@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,10 +46,13 @@ type fakeServices struct {
 	controllerPEM string
 	lastMD        metadata.MD
 	lastTenant    *tenantv1.Tenant
+	// created are instances created since the harness started (as by
+	// another replica of the facade).
+	created sync.Map
 }
 
 func (f *fakeServices) GetInstanceAuth(_ context.Context, r *tenantv1.GetInstanceAuthRequest) (*tenantv1.GetInstanceAuthResponse, error) {
-	if r.GetInstanceId() != instanceID {
+	if _, ok := f.created.Load(r.GetInstanceId()); r.GetInstanceId() != instanceID && !ok {
 		return nil, apierr.ToStatus(apierr.New(codes.NotFound, apierr.UnknownInstance, "unknown"))
 	}
 	return &tenantv1.GetInstanceAuthResponse{ControllerCertificatePem: f.controllerPEM, Cloud: "global"}, nil
@@ -205,6 +209,14 @@ func TestAuthentication(t *testing.T) {
 	wantAPSError(t, h.do(t, &h.ctrl, "DELETE", "/aps/app/6f0c1a52-0000-4000-8000-00000000eeee/tenants/"+tenantID, gone, ""), 404, apierr.UnknownInstance)
 	wantAPSError(t, h.do(t, &h.ctrl, "GET", "/aps/app/6f0c1a52-0000-4000-8000-00000000eeee", gone, ""), 404, apierr.UnknownInstance)
 	wantAPSError(t, h.do(t, nil, "DELETE", "/aps/app/6f0c1a52-0000-4000-8000-00000000eeee", gone, ""), 401, apierr.Unauthenticated)
+	// Unknown a moment ago on this replica, created since on another: the
+	// uninstall is not answered from the memory of the unknown id.
+	fresh := map[string]string{"APS-Instance-ID": "6f0c1a52-0000-4000-8000-00000000dddd"}
+	wantAPSError(t, h.do(t, &h.ctrl, "GET", "/aps/app/6f0c1a52-0000-4000-8000-00000000cccc", fresh, ""), 404, apierr.UnknownInstance)
+	h.fake.created.Store(fresh["APS-Instance-ID"], true)
+	if a := h.do(t, &h.ctrl, "DELETE", "/aps/app/6f0c1a52-0000-4000-8000-00000000cccc", fresh, ""); a.status == 204 {
+		t.Fatal("the uninstall of an instance created elsewhere was answered 204 from the remembered unknown id")
+	}
 }
 
 func TestInstanceCreationNeedsTheControllerCertificate(t *testing.T) {

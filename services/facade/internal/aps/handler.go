@@ -126,6 +126,13 @@ func serve(w http.ResponseWriter, r *http.Request, next http.Handler, o Options)
 	}
 
 	stored, err := o.Certs.ControllerCert(r.Context(), instanceID)
+	if errors.Is(err, ErrUnknownInstance) && isInstanceRemoval(r.Method, path) {
+		// "Gone" must not come from this replica's memory of an unknown id:
+		// the instance may have been created on another replica a moment
+		// ago, and a 204 would then leave it behind. Ask again.
+		o.Certs.Forget(instanceID)
+		stored, err = o.Certs.ControllerCert(r.Context(), instanceID)
+	}
 	switch {
 	case errors.Is(err, ErrUnknownInstance) && isInstanceRemoval(r.Method, path):
 		// A re-send of an uninstall whose answer was lost finds the

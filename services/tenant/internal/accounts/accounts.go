@@ -186,14 +186,18 @@ func text(v any) string {
 
 // Register registers a resource the gateway adopted at Microsoft in the
 // instance's controller (apscclient.CreateResource); ErrExists means done.
-// The call names the platform's transaction that led to the adoption (the
-// registration job carries it, jobs.Propagator), none for a periodic one.
+// A registration is a job that runs after the platform's task that led to
+// the adoption has been answered, possibly hours later after retries: it
+// joins no transaction (APS-Transaction-ID makes the controller run a call
+// inside that task's transaction, which may be closed by then, or roll the
+// resource back with it). Its log lines name the task's transaction
+// (jobs.Propagator).
 func (r *Reader) Register(ctx context.Context, inst *storage.Instance, body map[string]any) error {
 	c, err := r.client(inst)
 	if err != nil {
 		return err
 	}
-	err = c.CreateResource(ctx, inst.ControllerURI, body, apsmd.FromContext(ctx).TransactionID)
+	err = c.CreateResource(ctx, inst.ControllerURI, body, "")
 	if errors.Is(err, apscclient.ErrExists) {
 		return nil
 	}

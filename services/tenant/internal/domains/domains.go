@@ -162,7 +162,7 @@ func (s *Service) Get(ctx context.Context, req apsmd.Request, id string) (*stora
 }
 
 // checkID refuses a domain id that is not an APS resource id (a canonical
-// UUID) with 400, before anything is looked up or changed.
+// UUID) with 400, before the domain is looked up or anything changed.
 func checkID(id string) error {
 	if !apsmd.IsID(id) {
 		return apierr.Invalid("The domain id %q is not a UUID.", id)

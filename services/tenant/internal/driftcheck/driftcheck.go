@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"google.golang.org/grpc/codes"
 
 	"github.com/o365gateway/gateway/services/shared/apierr"
@@ -181,8 +183,11 @@ func (s *Service) Get(ctx context.Context, req apsmd.Request, id string, refresh
 		return nil, false, jobFailure(t.Drift.CheckFailure, "The drift check failed")
 	case refresh && !req.Async():
 		if !checking {
-			if err := s.update(ctx, t, func(t *storage.Tenant) { t.Drift.CheckingUntil, t.Drift.CheckFailure = s.now().Add(checkLease), nil },
-				&jobs.New{Kind: CheckKind, Key: "drift:" + t.ID, Group: inst.InstanceID, Payload: ref(t), MaxAttempts: 5}); err != nil {
+			id := uuid.NewString()
+			payload, _ := json.Marshal(jobRef{InstanceID: t.InstanceID, TenantID: t.ID, CheckID: id})
+			if err := s.update(ctx, t, func(t *storage.Tenant) {
+				t.Drift.CheckingUntil, t.Drift.CheckID, t.Drift.CheckFailure = s.now().Add(checkLease), id, nil
+			}, &jobs.New{Kind: CheckKind, Key: "drift:" + t.ID, Group: inst.InstanceID, Payload: payload, MaxAttempts: 5}); err != nil {
 				return nil, false, err
 			}
 			s.notify()
@@ -402,6 +407,14 @@ func jobFailure(f *storage.JobFailure, what string) error {
 type jobRef struct {
 	InstanceID string `json:"instance_id"`
 	TenantID   string `json:"tenant_id"`
+	// CheckID names a requested check (DriftState.CheckID).
+	CheckID string `json:"check_id,omitempty"`
+}
+
+// current tells whether a check job's outcome is the one the tenant
+// waits for: its own requested check, or any when none is named.
+func (p jobRef) current(t *storage.Tenant) bool {
+	return p.CheckID == "" || t.Drift.CheckID == "" || p.CheckID == t.Drift.CheckID
 }
 
 func ref(t *storage.Tenant) []byte {
@@ -411,7 +424,7 @@ func ref(t *storage.Tenant) []byte {
 
 // Handlers are the check and repair jobs.
 func (s *Service) Handlers() map[string]jobs.Handler {
-	run := func(work func(ctx context.Context, inst *storage.Instance, t *storage.Tenant) error) jobs.Handler {
+	run := func(work func(ctx context.Context, inst *storage.Instance, t *storage.Tenant, p jobRef) error) jobs.Handler {
 		return jobs.Handler{Run: func(ctx context.Context, job *jobs.Job) error {
 			var p jobRef
 			if err := json.Unmarshal(job.Payload, &p); err != nil {
@@ -423,7 +436,7 @@ func (s *Service) Handlers() map[string]jobs.Handler {
 			} else if err != nil {
 				return err
 			}
-			return work(ctx, inst, t)
+			return work(ctx, inst, t, p)
 		}, Failed: func(ctx context.Context, job *jobs.Job, cause error) error {
 			var p jobRef
 			if json.Unmarshal(job.Payload, &p) != nil {
@@ -437,6 +450,9 @@ func (s *Service) Handlers() map[string]jobs.Handler {
 			failure := &storage.JobFailure{Code: int(e.Code), Reason: e.Reason, Message: e.Message, At: s.now().UTC()}
 			return s.update(ctx, t, func(t *storage.Tenant) {
 				switch r := t.Drift.Repair; {
+				case job.Kind == CheckKind && !p.current(t):
+					// An older check's job: the check the tenant waits for
+					// is another one.
 				case job.Kind == CheckKind:
 					t.Drift.CheckingUntil, t.Drift.CheckFailure = time.Time{}, failure
 				case r != nil && r.State == "running":
@@ -449,14 +465,19 @@ func (s *Service) Handlers() map[string]jobs.Handler {
 		}}
 	}
 	return map[string]jobs.Handler{
-		CheckKind: run(func(ctx context.Context, inst *storage.Instance, t *storage.Tenant) error {
+		CheckKind: run(func(ctx context.Context, inst *storage.Instance, t *storage.Tenant, p jobRef) error {
 			rep, err := s.Check(ctx, inst, t)
 			if err != nil {
 				return err
 			}
-			return s.update(ctx, t, func(t *storage.Tenant) { t.Drift.Report, t.Drift.CheckingUntil = rep, time.Time{} }, nil)
+			return s.update(ctx, t, func(t *storage.Tenant) {
+				t.Drift.Report = rep // a fresh report, whichever check found it
+				if p.current(t) {
+					t.Drift.CheckingUntil, t.Drift.CheckFailure = time.Time{}, nil
+				}
+			}, nil)
 		}),
-		RepairKind: run(func(ctx context.Context, inst *storage.Instance, t *storage.Tenant) error {
+		RepairKind: run(func(ctx context.Context, inst *storage.Instance, t *storage.Tenant, _ jobRef) error {
 			r := t.Drift.Repair
 			if r == nil || r.State != "running" {
 				return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -121,5 +122,51 @@ func TestFailedCheckAndRepairAnswer500(t *testing.T) {
 	rep, running, err = svc.Repair(ctx, e.Request("async"), tn.ID, []any{"u-1"}, false)
 	if err != nil || running || rep == nil || len(rep.Items) != 1 || rep.Items[0].Outcome != drift.Done {
 		t.Fatalf("re-send after the repair's re-run: %+v %v %v", rep, running, err)
+	}
+}
+
+// A check job still retrying when a newer check is requested (its lease
+// lapsed) does not answer for the newer one: its failure is not the newer
+// check's failure, and the newer check's re-sends wait for their own job.
+func TestAnOlderCheckDoesNotAnswerForANewerOne(t *testing.T) {
+	e := tenanttest.New(t)
+	tn := e.ActiveTenant()
+	users := &owner{}
+	clock := &jobstest.Clock{}
+	svc := &driftcheck.Service{Store: e.Store, Instances: e.Instances, Users: users, Notify: func() {}, Log: e.Log, Now: clock.Now,
+		Graph: func(inst *storage.Instance, customer string) (driftcheck.Domains, error) {
+			return e.Graph(inst, customer)
+		}}
+	run := &jobstest.Driver{Store: e.Store.Jobs(), Handlers: svc.Handlers(), Now: clock.Now}
+	ctx := context.Background()
+	users.set(apierr.New(codes.Unavailable, apierr.MicrosoftUnavailable, "Microsoft Graph did not answer."), nil)
+
+	// Check A fails four times, and its lease lapses meanwhile.
+	if _, running, err := svc.Get(ctx, e.Request("sync"), tn.ID, true); err != nil || !running {
+		t.Fatalf("check A: running %v, %v", running, err)
+	}
+	for range 4 {
+		if r := run.MustNext(t); r.Outcome != jobstest.Retried {
+			t.Fatalf("check A's attempt: %v", r)
+		}
+	}
+	clock.Advance(11 * time.Minute)
+	// Check B is requested; A's last attempt then fails for good.
+	if _, running, err := svc.Get(ctx, e.Request("sync"), tn.ID, true); err != nil || !running {
+		t.Fatalf("check B: running %v, %v", running, err)
+	}
+	if r := run.MustNext(t); r.Outcome != jobstest.Failed || r.Job.Attempt != 5 {
+		t.Fatalf("check A's last attempt: %v", r)
+	}
+	if _, running, err := svc.Get(ctx, e.Request("async"), tn.ID, true); err != nil || !running {
+		t.Fatalf("check B's re-send after A failed: running %v, %v (want 202: B has not run)", running, err)
+	}
+	// B runs and succeeds: its re-send gets the report.
+	users.set(nil, nil)
+	if r := run.MustNext(t); r.Outcome != jobstest.Done {
+		t.Fatalf("check B's job: %v", r)
+	}
+	if rep, running, err := svc.Get(ctx, e.Request("async"), tn.ID, true); err != nil || running || rep == nil || len(rep.Items) == 0 {
+		t.Fatalf("check B's re-send: %+v %v %v", rep, running, err)
 	}
 }

@@ -223,8 +223,12 @@ type DriftState struct {
 	Report *DriftReport `json:"report,omitempty"`
 	// CheckingUntil: a requested check runs (as a job) until then at most.
 	CheckingUntil time.Time `json:"checking_until,omitzero"`
+	// CheckID names the requested check that runs or ran last (its job
+	// carries it): the outcome of an older check's job, still retrying when
+	// a new one was requested, is not taken for the new one's.
+	CheckID string `json:"check_id,omitempty"`
 	// CheckFailure: the last requested check failed for good (nil once
-	// another is requested).
+	// another is requested, or one succeeds).
 	CheckFailure *JobFailure `json:"check_failure,omitempty"`
 	Repair       *Repair     `json:"repair,omitempty"`
 }
