@@ -381,6 +381,15 @@ func TestBegin(t *testing.T) {
 	if _, a, d, _ := f.m.Begin(ctx, "i", id, lifecycle.Provision, false); d != lifecycle.Answered || !a.Running() {
 		t.Fatalf("re-sent provision while running: %v %+v", d, a)
 	}
+	// Two first calls at once: the one whose insert found the id taken
+	// answers as the other's re-send; an id held by another instance's
+	// resource is a conflict.
+	if a, err := f.m.Raced(ctx, "i", id); err != nil || a == nil || !a.Running() {
+		t.Fatalf("the provision that lost the insert: %+v %v", a, err)
+	}
+	if _, err := f.m.Raced(ctx, "j", id); apierr.From(err).Reason != apierr.Conflict {
+		t.Fatalf("an id taken in another instance: %v", err)
+	}
 	if _, _, d, err := f.m.Begin(ctx, "i", id, lifecycle.Configure, false); d != lifecycle.Answered || apierr.From(err).Reason != apierr.Conflict {
 		t.Fatalf("configure while provisioning: %v %v", d, err)
 	}

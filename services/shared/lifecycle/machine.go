@@ -182,6 +182,23 @@ func (m *Machine[T]) Begin(ctx context.Context, instanceID, id, op string, async
 	return v, a, d, err
 }
 
+// Raced answers a provision whose insert found its id taken. Taken by a
+// concurrent provision of the same resource (two first calls at once), it
+// answers as that one's re-send: the current state, 202 while it runs. An
+// id the instance does not hold is taken by another's resource: 409
+// Conflict.
+func (m *Machine[T]) Raced(ctx context.Context, instanceID, id string) (*Answer[T], error) {
+	v, err := m.Lookup(ctx, instanceID, id)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, apierr.New(codes.AlreadyExists, apierr.Conflict, "The id %s is already used by another resource.", id)
+	}
+	a, _, err := m.Resend(v, Provision, true)
+	return a, err
+}
+
 func (m *Machine[T]) title() string { return strings.ToUpper(m.Name[:1]) + m.Name[1:] }
 
 // Mutate applies fn to v and writes it, re-reading and re-applying on a

@@ -56,7 +56,8 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 	m.Prepare(sub, lifecycle.Provision)
 	if err := s.Store.Create(ctx, sub, m.Job(sub)); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
-			return nil, apierr.New(codes.AlreadyExists, apierr.Conflict, "The id %s is already used by another resource.", in.ID)
+			a, err := m.Raced(ctx, inst.InstanceID, in.ID)
+			return s.answer(ctx, a, err)
 		}
 		return nil, err
 	}

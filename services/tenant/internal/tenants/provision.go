@@ -57,12 +57,7 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 	m.Prepare(t, lifecycle.Provision)
 	if err := s.Store.CreateTenant(ctx, t, m.Job(t)); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
-			again, gerr := s.Store.GetTenant(ctx, inst.InstanceID, in.ID)
-			if gerr != nil {
-				return nil, apierr.New(codes.AlreadyExists, apierr.Conflict, "The id %s is already used by another resource.", in.ID)
-			}
-			a, _, err := m.Resend(again, lifecycle.Provision, true)
-			return a, err
+			return m.Raced(ctx, inst.InstanceID, in.ID)
 		}
 		return nil, err
 	}

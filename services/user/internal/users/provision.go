@@ -63,7 +63,7 @@ func (s *Service) Provision(ctx context.Context, req apsmd.Request, in Input) (*
 	}
 	if err := s.Store.Create(ctx, u, m.Job(u)); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
-			return nil, apierr.New(codes.AlreadyExists, apierr.Conflict, "The id %s is already used by another resource.", in.ID)
+			return m.Raced(ctx, req.InstanceID, in.ID)
 		}
 		return nil, err
 	}
