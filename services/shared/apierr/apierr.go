@@ -126,6 +126,19 @@ func Invalid(format string, args ...any) *Error {
 	return New(codes.InvalidArgument, InvalidRequest, format, args...)
 }
 
+// JobFailed rebuilds, from what was recorded of it, the final failure of an
+// asynchronous job, which answers the platform's re-sends of the request
+// (500 with the job's reason). A code of 0 (none recorded) is
+// FailedPrecondition.
+func JobFailed(code codes.Code, reason, format string, args ...any) *Error {
+	if code == codes.OK {
+		code = codes.FailedPrecondition
+	}
+	e := New(code, reason, format, args...)
+	e.JobFailed = true
+	return e
+}
+
 // AsJobFailure marks err as the final outcome of an asynchronous job.
 func AsJobFailure(err error) *Error {
 	e := From(err)

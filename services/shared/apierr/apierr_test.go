@@ -32,6 +32,19 @@ func TestJobFailureIs500WithReason(t *testing.T) {
 	}
 }
 
+// A recorded failure answers the re-sends with its own code and reason;
+// none recorded is FailedPrecondition. Either way a 500 (the job failed).
+func TestJobFailedFromRecord(t *testing.T) {
+	for code, want := range map[codes.Code]codes.Code{codes.OK: codes.FailedPrecondition, codes.Unavailable: codes.Unavailable} {
+		e := JobFailed(code, MicrosoftUnavailable, "The %s failed: %s", "check", "no answer")
+		st, _ := status.FromError(ToStatus(e))
+		back := FromStatus(st)
+		if !back.JobFailed || back.Code != want || back.HTTPStatus() != 500 || back.Reason != MicrosoftUnavailable || back.Message != "The check failed: no answer" {
+			t.Fatalf("recorded code %v: got %+v %d", code, back, back.HTTPStatus())
+		}
+	}
+}
+
 func TestUnknownErrorsHideTheirText(t *testing.T) {
 	err := fmt.Errorf("pq: password=hunter2 failed")
 	st, _ := status.FromError(ToStatus(err))

@@ -318,11 +318,7 @@ func (m *Machine[T]) final(v *T, op string) *Answer[T] {
 }
 
 func (m *Machine[T]) failure(o *Op) error {
-	code := codes.Code(o.FailureCode)
-	if code == codes.OK {
-		code = codes.FailedPrecondition
-	}
-	return apierr.AsJobFailure(apierr.New(code, o.FailureReason, "%s", o.FailureMessage))
+	return apierr.JobFailed(codes.Code(o.FailureCode), o.FailureReason, "%s", o.FailureMessage)
 }
 
 // Busy refuses a new operation while another attempt runs.

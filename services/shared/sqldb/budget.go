@@ -65,23 +65,12 @@ func (b Budget) Prune(ctx context.Context, idleBefore time.Time) (int, error) {
 		now = b.Now()
 	}
 	before := budget.PruneBefore(idleBefore, now).UnixMilli()
-	q := b.DB.Rebind(`DELETE FROM rate_budget WHERE updated_at < ? AND budget_key IN (
-		SELECT budget_key FROM rate_budget WHERE updated_at < ? LIMIT ?)`)
-	total := 0
-	for {
-		res, err := b.DB.ExecContext(ctx, q, before, before, pruneBatch)
-		if err != nil {
-			return total, fmt.Errorf("prune rate budgets: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, fmt.Errorf("prune rate budgets: %w", err)
-		}
-		total += int(n)
-		if n < pruneBatch {
-			return total, nil
-		}
+	n, err := b.DB.deleteInBatches(ctx, `DELETE FROM rate_budget WHERE updated_at < ? AND budget_key IN (
+		SELECT budget_key FROM rate_budget WHERE updated_at < ? LIMIT ?)`, before, before)
+	if err != nil {
+		return n, fmt.Errorf("prune rate budgets: %w", err)
 	}
+	return n, nil
 }
 
 // upsert creates the bucket key with tokens fresh, or sets its tokens to

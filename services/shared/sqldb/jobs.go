@@ -405,11 +405,20 @@ func (s JobStore) Release(ctx context.Context, id, fence int64) error {
 
 // Prune implements jobs.Store, deleting in batches.
 func (s JobStore) Prune(ctx context.Context, finishedBefore time.Time) (int, error) {
-	q := s.DB.Rebind(`DELETE FROM jobs WHERE id IN (
-		SELECT id FROM jobs WHERE state IN (?, ?) AND finished_at < ? ORDER BY id LIMIT ?)`)
+	return s.DB.deleteInBatches(ctx, `DELETE FROM jobs WHERE id IN (
+		SELECT id FROM jobs WHERE state IN (?, ?) AND finished_at < ? ORDER BY id LIMIT ?)`,
+		jobDone, jobFailed, finishedBefore.UnixMilli())
+}
+
+// deleteInBatches runs q, a DELETE whose last parameter is its batch size,
+// with args and pruneBatch until a run deletes less than a batch, and
+// returns how many rows went.
+func (db *DB) deleteInBatches(ctx context.Context, q string, args ...any) (int, error) {
+	q = db.Rebind(q)
+	args = append(args[:len(args):len(args)], pruneBatch)
 	total := 0
 	for {
-		res, err := s.DB.ExecContext(ctx, q, jobDone, jobFailed, finishedBefore.UnixMilli(), pruneBatch)
+		res, err := db.ExecContext(ctx, q, args...)
 		if err != nil {
 			return total, err
 		}

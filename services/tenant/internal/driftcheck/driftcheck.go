@@ -184,10 +184,9 @@ func (s *Service) Get(ctx context.Context, req apsmd.Request, id string, refresh
 	case refresh && !req.Async():
 		if !checking {
 			id := uuid.NewString()
-			payload, _ := json.Marshal(jobRef{InstanceID: t.InstanceID, TenantID: t.ID, CheckID: id})
 			if err := s.update(ctx, t, func(t *storage.Tenant) {
 				t.Drift.CheckingUntil, t.Drift.CheckID, t.Drift.CheckFailure = s.now().Add(checkLease), id, nil
-			}, &jobs.New{Kind: CheckKind, Key: "drift:" + t.ID, Group: inst.InstanceID, Payload: payload, MaxAttempts: 5}); err != nil {
+			}, &jobs.New{Kind: CheckKind, Key: "drift:" + t.ID, Group: inst.InstanceID, Payload: ref(t, id), MaxAttempts: 5}); err != nil {
 				return nil, false, err
 			}
 			s.notify()
@@ -237,7 +236,7 @@ func (s *Service) Repair(ctx context.Context, req apsmd.Request, id string, sele
 	}
 	run := &storage.Repair{State: "running", RequestedAt: s.now().UTC(), Items: items}
 	if err := s.update(ctx, t, func(t *storage.Tenant) { t.Drift.Repair = run },
-		&jobs.New{Kind: RepairKind, Key: "drift:" + t.ID, Group: inst.InstanceID, Payload: ref(t), MaxAttempts: 10}); err != nil {
+		&jobs.New{Kind: RepairKind, Key: "drift:" + t.ID, Group: inst.InstanceID, Payload: ref(t, ""), MaxAttempts: 10}); err != nil {
 		return nil, false, err
 	}
 	s.notify()
@@ -397,11 +396,7 @@ func (s *Service) repairDomain(ctx context.Context, inst *storage.Instance, t *s
 // for good: a 500 whose reason is the job's (what the message begins with,
 // then why).
 func jobFailure(f *storage.JobFailure, what string) error {
-	code := codes.Code(f.Code)
-	if code == codes.OK {
-		code = codes.FailedPrecondition
-	}
-	return apierr.AsJobFailure(apierr.New(code, f.Reason, "%s: %s", what, f.Message))
+	return apierr.JobFailed(codes.Code(f.Code), f.Reason, "%s: %s", what, f.Message)
 }
 
 type jobRef struct {
@@ -417,8 +412,9 @@ func (p jobRef) current(t *storage.Tenant) bool {
 	return p.CheckID == "" || t.Drift.CheckID == "" || p.CheckID == t.Drift.CheckID
 }
 
-func ref(t *storage.Tenant) []byte {
-	b, _ := json.Marshal(jobRef{InstanceID: t.InstanceID, TenantID: t.ID})
+// ref is the payload of a job on t; checkID names a requested check.
+func ref(t *storage.Tenant, checkID string) []byte {
+	b, _ := json.Marshal(jobRef{InstanceID: t.InstanceID, TenantID: t.ID, CheckID: checkID})
 	return b
 }
 

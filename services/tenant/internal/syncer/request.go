@@ -118,7 +118,7 @@ func failure(r storage.SyncRun) error {
 	if reason == "" {
 		reason = apierr.MicrosoftUnavailable
 	}
-	return apierr.AsJobFailure(apierr.New(codes.FailedPrecondition, reason, "The synchronization failed: %s", r.Failure))
+	return apierr.JobFailed(codes.FailedPrecondition, reason, "The synchronization failed: %s", r.Failure)
 }
 
 func progressOf(r storage.SyncRun) string {
